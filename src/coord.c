@@ -1,0 +1,115 @@
+/*
+ * coord.c — picks the coordination engine from the URL scheme.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "coord.h"
+
+extern const struct coord_ops coord_local_ops;
+
+static const struct coord_ops *const engines[] = {
+	&coord_local_ops,
+};
+
+int coord_open(const char *url, const char *fsid, struct coord **out,
+	       char *err, size_t err_len)
+{
+	const char *sep = strstr(url, "://");
+	size_t n = sep ? (size_t)(sep - url) : 0;
+	for (size_t i = 0; sep && i < sizeof(engines) / sizeof(engines[0]); i++) {
+		if (strlen(engines[i]->scheme) != n ||
+		    strncmp(engines[i]->scheme, url, n))
+			continue;
+		int r = engines[i]->open(url, fsid, out, err, err_len);
+		if (r == 0)
+			(*out)->ops = engines[i];
+		return r;
+	}
+	snprintf(err, err_len,
+		 "'%s' is not a coordinator URL (expected local:///DIR or "
+		 "zk://HOST:PORT[,HOST:PORT]/CHROOT)", url);
+	return -EINVAL;
+}
+
+void coord_close(struct coord *c)
+{
+	if (c)
+		c->ops->close(c);
+}
+
+int coord_register_mount(struct coord *c, const struct coord_mount_info *m,
+			 char *err, size_t err_len)
+{
+	return c->ops->register_mount(c, m, err, err_len);
+}
+
+int coord_list_mounts(struct coord *c, coord_mount_fn fn, void *arg)
+{
+	return c->ops->list_mounts(c, fn, arg);
+}
+
+void coord_fill_mount_info(struct coord_mount_info *m, const char *mountpoint)
+{
+	memset(m, 0, sizeof(*m));
+	gethostname(m->host, sizeof(m->host) - 1);
+	snprintf(m->mountpoint, sizeof(m->mountpoint), "%s",
+		 mountpoint ? mountpoint : "");
+	snprintf(m->version, sizeof(m->version), "%s", CASSAFS_VERSION);
+	m->pid = getpid();
+	m->since = (int64_t)time(NULL);
+}
+
+int coord_has_locks(const struct coord *c)
+{
+	return c->ops->lock != NULL;
+}
+
+int coord_lock(struct coord *c, const char *name, enum coord_lock_mode mode,
+	       int timeout_ms, struct coord_lock **out)
+{
+	if (!c->ops->lock)
+		return -EOPNOTSUPP;
+	return c->ops->lock(c, name, mode, timeout_ms, out);
+}
+
+void coord_unlock(struct coord *c, struct coord_lock *l)
+{
+	if (l)
+		c->ops->unlock(l);
+}
+
+int coord_has_plocks(const struct coord *c)
+{
+	return c->ops->plock_set != NULL;
+}
+
+int coord_plock_get(struct coord *c, struct coord_plock *inout)
+{
+	return c->ops->plock_get ? c->ops->plock_get(c, inout) : -EOPNOTSUPP;
+}
+
+int coord_plock_set(struct coord *c, const struct coord_plock *pl, int wait)
+{
+	return c->ops->plock_set ? c->ops->plock_set(c, pl, wait) : -EOPNOTSUPP;
+}
+
+int coord_has_notices(const struct coord *c)
+{
+	return c->ops->publish != NULL;
+}
+
+int coord_watch(struct coord *c, coord_notice_fn fn, void *arg)
+{
+	return c->ops->watch ? c->ops->watch(c, fn, arg) : -EOPNOTSUPP;
+}
+
+int coord_publish(struct coord *c, uint64_t ino, uint64_t parent,
+		  const char *name, size_t name_len)
+{
+	return c->ops->publish ? c->ops->publish(c, ino, parent, name, name_len)
+			       : 0;
+}

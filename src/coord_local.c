@@ -1,0 +1,173 @@
+/*
+ * coord_local.c — coordination for the embedded, one-host case.
+ *
+ * "local:///DIR": the mount holds an exclusive flock(2) on DIR/mount.lock
+ * for its whole life and writes who it is into the file, so a second mount
+ * is refused with a message naming the holder, and `cassafs status` can say
+ * who has it mounted.  The kernel drops the flock when the holder dies, so
+ * a crashed daemon never leaves a stale lock behind.  Everything else
+ * (record locks, notices) is unnecessary with one mount: the kernel does
+ * POSIX locks itself when the filesystem does not implement them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "coord.h"
+
+struct coord_local {
+	struct coord base;
+	char path[PATH_MAX]; /* DIR/mount.lock */
+	int fd;              /* held while mounted, else -1 */
+};
+
+static int local_open(const char *url, const char *fsid, struct coord **out,
+		      char *err, size_t err_len)
+{
+	const char *dir = url + strlen("local://");
+	if (dir[0] != '/') {
+		snprintf(err, err_len, "'%s': expected local:///ABSOLUTE/DIR", url);
+		return -EINVAL;
+	}
+	struct coord_local *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	if (snprintf(c->path, sizeof(c->path), "%s/mount.lock", dir) >=
+	    (int)sizeof(c->path)) {
+		free(c);
+		snprintf(err, err_len, "'%s': path too long", url);
+		return -ENAMETOOLONG;
+	}
+	c->fd = -1;
+	*out = &c->base;
+	return 0;
+}
+
+static void local_close(struct coord *base)
+{
+	struct coord_local *c = (struct coord_local *)base;
+	if (c->fd >= 0) {
+		/* Clear the holder record before letting go of the lock. */
+		if (ftruncate(c->fd, 0) < 0) {
+			/* nothing to do: the flock is what counts */
+		}
+		close(c->fd);
+	}
+	free(c);
+}
+
+static int format_info(char *buf, size_t len, const struct coord_mount_info *m)
+{
+	return snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
+			"\nversion=%s\nmountpoint=%s\n",
+			m->host, (int)m->pid, m->since, m->version, m->mountpoint);
+}
+
+static void parse_info(const char *buf, struct coord_mount_info *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+		if (!strncmp(p, "host=", 5))
+			snprintf(m->host, sizeof(m->host), "%.*s", n - 5, p + 5);
+		else if (!strncmp(p, "pid=", 4))
+			m->pid = atoi(p + 4);
+		else if (!strncmp(p, "since=", 6))
+			m->since = strtoll(p + 6, NULL, 10);
+		else if (!strncmp(p, "version=", 8))
+			snprintf(m->version, sizeof(m->version), "%.*s", n - 8, p + 8);
+		else if (!strncmp(p, "mountpoint=", 11))
+			snprintf(m->mountpoint, sizeof(m->mountpoint), "%.*s",
+				 n - 11, p + 11);
+	}
+}
+
+static int read_holder(int fd, struct coord_mount_info *m)
+{
+	char buf[2048];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	parse_info(buf, m);
+	return 0;
+}
+
+static int local_register_mount(struct coord *base,
+				const struct coord_mount_info *m, char *err,
+				size_t err_len)
+{
+	struct coord_local *c = (struct coord_local *)base;
+	int fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, err_len, "cannot open lock file %s: %s", c->path,
+			 strerror(e));
+		return -e;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		struct coord_mount_info h;
+		read_holder(fd, &h);
+		close(fd);
+		if (e == EWOULDBLOCK) {
+			snprintf(err, err_len,
+				 "already mounted by pid %d on host %s at %s "
+				 "(lock file %s); unmount it first",
+				 (int)h.pid, h.host[0] ? h.host : "?",
+				 h.mountpoint[0] ? h.mountpoint : "?", c->path);
+			return -EBUSY;
+		}
+		snprintf(err, err_len, "cannot lock %s: %s", c->path, strerror(e));
+		return -e;
+	}
+	char buf[2048];
+	int n = format_info(buf, sizeof(buf), m);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		int e = errno;
+		close(fd);
+		snprintf(err, err_len, "cannot write lock file %s: %s", c->path,
+			 strerror(e));
+		return -e;
+	}
+	c->fd = fd;
+	return 0;
+}
+
+static int local_list_mounts(struct coord *base, coord_mount_fn fn, void *arg)
+{
+	struct coord_local *c = (struct coord_local *)base;
+	struct coord_mount_info m;
+	if (c->fd >= 0) /* we hold it ourselves */
+		return read_holder(c->fd, &m) ?: fn(arg, &m);
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	int r = 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			r = read_holder(fd, &m);
+			if (r == 0)
+				r = fn(arg, &m);
+		} else {
+			r = -errno;
+		}
+	}
+	close(fd);
+	return r;
+}
+
+const struct coord_ops coord_local_ops = {
+	.scheme = "local",
+	.open = local_open,
+	.close = local_close,
+	.register_mount = local_register_mount,
+	.list_mounts = local_list_mounts,
+};

@@ -1,0 +1,47 @@
+/*
+ * main.c — `cassafs SUBCOMMAND …`: finds the subcommand and runs it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_command commands[] = {
+	{"mkfs", cmd_mkfs, "create a filesystem in a store"},
+	{"mount", cmd_mount, "mount a filesystem"},
+	{"umount", cmd_umount, "unmount a mounted filesystem"},
+	{"status", cmd_status, "show format, usage and who has it mounted"},
+	{"fsck", cmd_fsck, "check (and repair) a filesystem"},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cassafs COMMAND [ARGS…]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'cassafs COMMAND --help' describes each command.\n"
+		   "Store URLs: lmdb:///ABSOLUTE/DIR (embedded, default)\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+		printf("cassafs %s\n", CASSAFS_VERSION);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "cassafs: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

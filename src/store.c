@@ -1,0 +1,134 @@
+/*
+ * store.c — picks the engine from the URL scheme and forwards every call
+ * through its struct store_ops.  Nothing else knows which engine runs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+
+extern const struct store_ops store_lmdb_ops;
+
+static const struct store_ops *const engines[] = {
+	&store_lmdb_ops,
+};
+
+static const struct store_ops *find_engine(const char *url, char *err,
+					   size_t err_len)
+{
+	const char *sep = strstr(url, "://");
+	if (!sep) {
+		snprintf(err, err_len,
+			 "'%s' is not a store URL (expected lmdb:///PATH or "
+			 "redis://HOST:PORT[/DB])", url);
+		return NULL;
+	}
+	size_t n = (size_t)(sep - url);
+	for (size_t i = 0; i < sizeof(engines) / sizeof(engines[0]); i++)
+		if (strlen(engines[i]->scheme) == n &&
+		    !strncmp(engines[i]->scheme, url, n))
+			return engines[i];
+	snprintf(err, err_len, "unknown store scheme '%.*s' in '%s' (known: lmdb, redis)",
+		 (int)n, url, url);
+	return NULL;
+}
+
+int store_open(const char *url, int flags, struct store **out, char *err,
+	       size_t err_len)
+{
+	const struct store_ops *ops = find_engine(url, err, err_len);
+	if (!ops)
+		return -EINVAL;
+	int r = ops->open(url, flags, out, err, err_len);
+	if (r < 0)
+		return r;
+	(*out)->ops = ops;
+	if (!(*out)->url && !((*out)->url = strdup(url))) {
+		ops->close(*out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	char *url = s->url;
+	s->ops->close(s);
+	free(url);
+}
+
+int store_destroy(const char *url, char *err, size_t err_len)
+{
+	const struct store_ops *ops = find_engine(url, err, err_len);
+	if (!ops)
+		return -EINVAL;
+	if (!ops->destroy) {
+		snprintf(err, err_len, "the %s engine cannot destroy stores", ops->scheme);
+		return -EOPNOTSUPP;
+	}
+	return ops->destroy(url, err, err_len);
+}
+
+int store_txn_begin(struct store *s, int flags, struct store_txn **out)
+{
+	int r = s->ops->txn_begin(s, flags, out);
+	if (r == 0)
+		(*out)->store = s;
+	return r;
+}
+
+int store_get(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len, const void **val, size_t *val_len)
+{
+	return t->store->ops->get(t, fam, row, col, col_len, val, val_len);
+}
+
+int store_put(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len, const void *val, size_t val_len)
+{
+	if (col_len == 0 || col_len > STORE_MAX_COLUMN || val_len > STORE_MAX_VALUE)
+		return -EINVAL;
+	return t->store->ops->put(t, fam, row, col, col_len, val, val_len);
+}
+
+int store_del(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len)
+{
+	return t->store->ops->del(t, fam, row, col, col_len);
+}
+
+int store_del_row(struct store_txn *t, int fam, uint64_t row)
+{
+	return t->store->ops->del_row(t, fam, row);
+}
+
+int store_scan(struct store_txn *t, int fam, uint64_t row, const void *start,
+	       size_t start_len, store_scan_fn fn, void *arg)
+{
+	return t->store->ops->scan(t, fam, row, start, start_len, fn, arg);
+}
+
+int store_add(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len, int64_t delta)
+{
+	return t->store->ops->add(t, fam, row, col, col_len, delta);
+}
+
+int store_commit(struct store_txn *t)
+{
+	return t->store->ops->commit(t);
+}
+
+void store_abort(struct store_txn *t)
+{
+	t->store->ops->abort(t);
+}
+
+int store_sync(struct store *s)
+{
+	return s->ops->sync(s);
+}

@@ -1,0 +1,150 @@
+/*
+ * store.h — the wide-row store interface (families → rows → columns).
+ *
+ * Every engine (store_lmdb.c, store_redis.c, …) fills a struct store_ops;
+ * store_open() picks the engine once from the URL scheme and nothing above
+ * this header ever asks which engine it is talking to.
+ *
+ * Model: a family holds rows keyed by a u64; a row holds columns keyed by
+ * byte strings (1..STORE_MAX_COLUMN bytes) compared with memcmp order
+ * (shorter first on a common prefix); a column holds a byte value of up to
+ * STORE_MAX_VALUE bytes.
+ *
+ * All access goes through transactions.  A read-write transaction sees its
+ * own writes; its commit is atomic and either applies every put/delete/add
+ * or none.  Commit may answer -EAGAIN ("conflict, run the whole operation
+ * again"); callers loop.  Errors are negative errno values:
+ *   -ENOENT  no such column        -EAGAIN  conflict, retry
+ *   -ENOSPC  store full            -EIO     engine or server failure
+ *   -EINVAL  bad argument          -ENOMEM  out of memory
+ */
+#ifndef CASSAFS_STORE_H
+#define CASSAFS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_family {
+	STORE_SUPER = 0,  /* row 0: superblock columns; counters */
+	STORE_INODE = 1,  /* row ino: column "a" = packed attributes */
+	STORE_DIR = 2,    /* row parent ino: column name = child entry */
+	STORE_BLOCK = 3,  /* row ino: column be64(index) = block data */
+	STORE_XATTR = 4,  /* row ino: column name = value */
+	STORE_ORPHAN = 5, /* row 0: column be64(ino) = unlinked but open */
+	STORE_FAMILIES
+};
+
+#define STORE_MAX_COLUMN 256      /* bytes of a column key */
+#define STORE_MAX_VALUE (1u << 20) /* bytes of one value */
+
+/* store_open flags */
+#define STORE_CREATE 0x1 /* create the store if it does not exist (mkfs) */
+
+/* store_txn_begin flags */
+#define STORE_RDONLY 0x1
+
+struct store;
+struct store_txn;
+
+/*
+ * Scan callback: called for each column >= start in ascending order.
+ * Return 0 to continue, > 0 to stop (store_scan then returns that value),
+ * < 0 to abort with that error.  col/val are valid only during the call.
+ */
+typedef int (*store_scan_fn)(void *arg, const void *col, size_t col_len,
+			     const void *val, size_t val_len);
+
+struct store_ops {
+	const char *scheme; /* "lmdb", "redis", … */
+	/* url is the full URL; on failure write a human message to err */
+	int (*open)(const char *url, int flags, struct store **out, char *err,
+		    size_t err_len);
+	void (*close)(struct store *s);
+	int (*txn_begin)(struct store *s, int flags, struct store_txn **out);
+	int (*get)(struct store_txn *t, int fam, uint64_t row, const void *col,
+		   size_t col_len, const void **val, size_t *val_len);
+	int (*put)(struct store_txn *t, int fam, uint64_t row, const void *col,
+		   size_t col_len, const void *val, size_t val_len);
+	int (*del)(struct store_txn *t, int fam, uint64_t row, const void *col,
+		   size_t col_len);
+	int (*del_row)(struct store_txn *t, int fam, uint64_t row);
+	int (*scan)(struct store_txn *t, int fam, uint64_t row,
+		    const void *start, size_t start_len, store_scan_fn fn,
+		    void *arg);
+	int (*add)(struct store_txn *t, int fam, uint64_t row, const void *col,
+		   size_t col_len, int64_t delta);
+	int (*commit)(struct store_txn *t);
+	void (*abort)(struct store_txn *t);
+	int (*sync)(struct store *s);
+	/* Release memory of a store file/database entirely (used by tests);
+	 * may be NULL. */
+	int (*destroy)(const char *url, char *err, size_t err_len);
+};
+
+/* The engine table behind every struct store; engines embed this first. */
+struct store {
+	const struct store_ops *ops;
+	char *url;
+};
+struct store_txn {
+	struct store *store;
+};
+
+/* Open the store named by url ("lmdb:///path", "redis://host:port/db", …). */
+int store_open(const char *url, int flags, struct store **out, char *err,
+	       size_t err_len);
+void store_close(struct store *s);
+/* Remove every byte of the store behind url (tests and `mkfs --force`). */
+int store_destroy(const char *url, char *err, size_t err_len);
+
+int store_txn_begin(struct store *s, int flags, struct store_txn **out);
+/*
+ * *val points into memory owned by the transaction; it stays valid until
+ * the next put/del/add in this transaction or until the transaction ends.
+ */
+int store_get(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len, const void **val, size_t *val_len);
+int store_put(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len, const void *val, size_t val_len);
+/* Deleting an absent column is not an error. */
+int store_del(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len);
+/* Delete every column of a row. */
+int store_del_row(struct store_txn *t, int fam, uint64_t row);
+/* Scan a row's columns starting at the first column >= start
+ * (start_len 0 = from the beginning). */
+int store_scan(struct store_txn *t, int fam, uint64_t row, const void *start,
+	       size_t start_len, store_scan_fn fn, void *arg);
+/*
+ * Add delta to a counter column (8-byte big-endian signed value; absent
+ * counts as 0).  Counter adds commute: engines apply them without making
+ * the transaction conflict with other adders of the same counter.  A
+ * counter read inside the same transaction may not reflect the add.
+ */
+int store_add(struct store_txn *t, int fam, uint64_t row, const void *col,
+	      size_t col_len, int64_t delta);
+/* 0 on success, -EAGAIN on conflict (nothing applied), other -errno.
+ * The transaction is freed in every case. */
+int store_commit(struct store_txn *t);
+/* Drop every change; the transaction is freed. */
+void store_abort(struct store_txn *t);
+/* Make every committed transaction durable. */
+int store_sync(struct store *s);
+
+/* Helpers for the u64 big-endian encoding used in column keys. */
+static inline void store_be64(uint8_t out[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+static inline uint64_t store_get_be64(const uint8_t in[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | in[i];
+	return v;
+}
+
+#endif

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test program (build/tests/unit_*) and every test script
+# (tests/t_*.sh), adds up their "RESULT p passed, f failed" lines and ends
+# with one line "N passed, N failed".  A program that dies without a RESULT
+# line counts as one failure.  TESTS="t_posix unit_meta" runs a subset.
+set -u
+cd "$(dirname "$0")/.."
+export CASSAFS=$PWD/build/cassafs TESTBIN=$PWD/build/tests
+passed=0 failed=0
+list=()
+for f in build/tests/unit_* tests/t_*.sh; do
+	[ -e "$f" ] || continue
+	case "$f" in *.d) continue ;; esac
+	name=$(basename "$f" .sh)
+	if [ -n "${TESTS:-}" ] && ! grep -qw -- "$name" <<<"$TESTS"; then continue; fi
+	list+=("$f")
+done
+for f in "${list[@]}"; do
+	name=$(basename "$f" .sh)
+	log=build/test-logs/$name.log
+	mkdir -p build/test-logs
+	start=$(date +%s)
+	timeout --kill-after=10 "${TEST_TIMEOUT:-1200}" "$f" >"$log" 2>&1
+	rc=$?
+	line=$(grep -E '^RESULT [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -n "$line" ]; then
+		p=$(awk '{print $2}' <<<"$line"); fl=$(awk '{print $4}' <<<"$line")
+		if [ "$rc" -ne 0 ] && [ "$fl" -eq 0 ]; then fl=1; fi
+	else
+		p=0 fl=1
+	fi
+	passed=$((passed + p)) failed=$((failed + fl))
+	printf '%-28s %5d passed %3d failed  (%ds)\n' "$name" "$p" "$fl" $(( $(date +%s) - start ))
+	if [ "$fl" -ne 0 ]; then
+		echo "---- $log (last 30 lines) ----"
+		grep -E '^(FAIL|not ok)' "$log" | head -n 20
+		tail -n 30 "$log"
+		echo "----"
+	fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
