@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -340,6 +341,17 @@ static int lmdb_sync(struct store *base)
 	return map_err(mdb_env_sync(s->env, 1));
 }
 
+static int lmdb_space(struct store *base, uint64_t *total, uint64_t *avail)
+{
+	struct lmdb_store *s = (struct lmdb_store *)base;
+	struct statvfs sv;
+	if (statvfs(s->dir, &sv) < 0)
+		return -errno;
+	*total = (uint64_t)sv.f_blocks * sv.f_frsize;
+	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	return 0;
+}
+
 static int lmdb_destroy(const char *url, char *err, size_t err_len)
 {
 	char dir[4096], path[4200];
@@ -379,5 +391,6 @@ const struct store_ops store_lmdb_ops = {
 	.commit = lmdb_commit,
 	.abort = lmdb_abort,
 	.sync = lmdb_sync,
+	.space = lmdb_space,
 	.destroy = lmdb_destroy,
 };
