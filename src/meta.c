@@ -310,6 +310,16 @@ int meta_alloc_ino(struct meta *m, uint64_t *ino)
 	return r;
 }
 
+int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino)
+{
+	uint64_t cur;
+	int r = get_counter(t, "next_ino", &cur);
+	if (r < 0)
+		return r;
+	*ino = cur + 1;
+	return put_counter(t, "next_ino", cur + 1);
+}
+
 /* ---- inodes ---- */
 
 static void put_ts(uint8_t *p, const struct timespec *ts)
@@ -767,6 +777,12 @@ int meta_usage(struct store_txn *t, uint64_t *inodes, uint64_t *blocks,
 	    (r = get_counter(t, "blocks", blocks)))
 		return r;
 	return next_ino ? get_counter(t, "next_ino", next_ino) : 0;
+}
+
+int meta_set_usage(struct store_txn *t, uint64_t inodes, uint64_t blocks)
+{
+	int r = put_counter(t, "inodes", inodes);
+	return r < 0 ? r : put_counter(t, "blocks", blocks);
 }
 
 int meta_inode_scan_all(struct store_txn *t, uint64_t max_ino,

@@ -85,6 +85,9 @@ int meta_read(struct meta *m, meta_txn_fn fn, void *arg);
 /* Take a fresh inode number (never reused); call outside transactions. */
 int meta_alloc_ino(struct meta *m, uint64_t *ino);
 
+/* Take one inode number inside a read-write transaction (fsck). */
+int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino);
+
 /* Inodes */
 int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out);
 int meta_inode_put(struct store_txn *t, const struct meta_inode *in);
@@ -149,6 +152,9 @@ int meta_orphan_scan(struct store_txn *t, meta_ino_fn fn, void *arg);
 int meta_count_inodes(struct store_txn *t, int64_t delta);
 int meta_usage(struct store_txn *t, uint64_t *inodes, uint64_t *blocks,
 	       uint64_t *next_ino);
+
+/* Overwrite the usage counters (fsck --repair). */
+int meta_set_usage(struct store_txn *t, uint64_t inodes, uint64_t blocks);
 
 /* All inode numbers in use (fsck): walks the INODE family by row. */
 int meta_inode_scan_all(struct store_txn *t, uint64_t max_ino,
