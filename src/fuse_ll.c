@@ -26,15 +26,29 @@ static struct fuse_ll *ll_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-static void get_ctx(fuse_req_t req, struct vfs_ctx *c)
+/*
+ * The caller's identity.  Supplementary groups cost a read of
+ * /proc/PID/status, so they are fetched only when a rule needs them.
+ */
+static void get_ctx_groups(fuse_req_t req, struct vfs_ctx *c, int groups)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
 	c->uid = fc->uid;
 	c->gid = fc->gid;
 	c->pid = fc->pid;
-	c->ngroups = fuse_req_getgroups(req, 64, c->groups);
-	if (c->ngroups > 64)
-		c->ngroups = 64;
+	c->ngroups = 0;
+	if (groups) {
+		c->ngroups = fuse_req_getgroups(req, 64, c->groups);
+		if (c->ngroups > 64)
+			c->ngroups = 64;
+		if (c->ngroups < 0)
+			c->ngroups = 0;
+	}
+}
+
+static void get_ctx(fuse_req_t req, struct vfs_ctx *c)
+{
+	get_ctx_groups(req, c, 0);
 }
 
 static void fill_entry(struct fuse_ll *f, const struct vfs_entry *ve,
@@ -147,7 +161,7 @@ static void ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct vfs_ctx c;
 	struct vfs_entry ve;
-	get_ctx(req, &c);
+	get_ctx_groups(req, &c, (mode & S_ISGID) != 0);
 	reply_entry(req, vfs_mknod(ll_of(req)->vfs, &c, parent, name, mode, rdev, &ve),
 		    &ve);
 }
@@ -227,7 +241,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct vfs_entry ve;
 	struct vfs_file *file;
 	struct fuse_entry_param e;
-	get_ctx(req, &c);
+	get_ctx_groups(req, &c, (mode & S_ISGID) != 0);
 	int r = vfs_create(f->vfs, &c, parent, name, mode, fi->flags, &ve, &file);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
@@ -427,7 +441,7 @@ static void ll_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct vfs_ctx c;
-	get_ctx(req, &c);
+	get_ctx_groups(req, &c, 1);
 	fuse_reply_err(req, -vfs_access(ll_of(req)->vfs, &c, ino, mask));
 }
 

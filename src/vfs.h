@@ -24,7 +24,7 @@ struct vfs_ctx {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	int ngroups; /* supplementary groups, or -1 if unknown */
+	int ngroups; /* supplementary groups filled in (0 if not needed) */
 	gid_t groups[64];
 };
 
