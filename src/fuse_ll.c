@@ -305,11 +305,16 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int r = vfs_opendir(ll_of(req)->vfs, ino);
-	if (r < 0)
+	struct fuse_ll *f = ll_of(req);
+	struct vfs_file *dir;
+	int r = vfs_opendir(f->vfs, ino, &dir);
+	if (r < 0) {
 		fuse_reply_err(req, -r);
-	else
-		fuse_reply_open(req, fi);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)dir;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		vfs_releasedir(f->vfs, dir);
 }
 
 struct dir_buf {
@@ -372,7 +377,7 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -vfs_releasedir(ll_of(req)->vfs, file_of(fi)));
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,

@@ -162,25 +162,38 @@ static void add_lookup(struct vfs *v, uint64_t ino)
 	pthread_mutex_unlock(&v->table_lock);
 }
 
+static void purge_unlinked(struct vfs *v, uint64_t ino);
+
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t nlookup)
 {
+	int purge = 0;
 	pthread_mutex_lock(&v->table_lock);
 	struct vnode *vn = find_locked(v, ino);
 	if (vn) {
 		vn->nlookup = vn->nlookup > nlookup ? vn->nlookup - nlookup : 0;
+		if (vn->nlookup == 0 && vn->nopen == 0 && vn->unlinked) {
+			vn->unlinked = 0;
+			purge = 1;
+		}
 		maybe_free_locked(v, vn);
 	}
 	pthread_mutex_unlock(&v->table_lock);
+	if (purge)
+		purge_unlinked(v, ino);
 }
 
-/* Is ino open right now?  Called inside transactions (leaf lock only). */
-static int is_open(struct vfs *v, uint64_t ino)
+/*
+ * Does the kernel still hold ino (looked up or open)?  Then an inode that
+ * loses its last link must live on as an orphan until forget/release.
+ * Called inside transactions (leaf lock only).
+ */
+static int is_referenced(struct vfs *v, uint64_t ino)
 {
 	pthread_mutex_lock(&v->table_lock);
 	struct vnode *vn = find_locked(v, ino);
-	int open = vn && vn->nopen > 0;
+	int held = vn && (vn->nopen > 0 || vn->nlookup > 0);
 	pthread_mutex_unlock(&v->table_lock);
-	return open;
+	return held;
 }
 
 static void mark_unlinked(struct vfs *v, uint64_t ino)
@@ -522,25 +535,34 @@ static int purge_txn(struct store_txn *t, void *arg)
 	return meta_orphan_del(t, a->ino);
 }
 
-int vfs_release(struct vfs *v, struct vfs_file *f)
+/* The last reference to an unlinked inode is gone: reclaim it. */
+static void purge_unlinked(struct vfs *v, uint64_t ino)
 {
-	struct vnode *vn = f->vn;
-	int r = flush_vnode(v, vn);
+	struct purge_args a = {ino};
+	int e = meta_write(v->meta, purge_txn, &a);
+	if (e < 0)
+		log_error("cannot reclaim unlinked inode %llu: %s (fsck or the "
+			  "next mount will)", (unsigned long long)ino, strerror(-e));
+}
+
+/* Drop one open reference (file or directory handle). */
+static void close_vnode(struct vfs *v, struct vnode *vn)
+{
 	pthread_mutex_lock(&v->table_lock);
 	vn->nopen--;
-	int purge = vn->nopen == 0 && vn->unlinked;
+	int purge = vn->nopen == 0 && vn->nlookup == 0 && vn->unlinked;
 	if (purge)
 		vn->unlinked = 0;
 	pthread_mutex_unlock(&v->table_lock);
-	if (purge) {
-		struct purge_args a = {vn->ino};
-		int e = meta_write(v->meta, purge_txn, &a);
-		if (e < 0)
-			log_error("cannot reclaim unlinked inode %llu: %s (fsck "
-				  "or the next mount will)",
-				  (unsigned long long)vn->ino, strerror(-e));
-	}
+	if (purge)
+		purge_unlinked(v, vn->ino);
 	vnode_put(v, vn);
+}
+
+int vfs_release(struct vfs *v, struct vfs_file *f)
+{
+	int r = flush_vnode(v, f->vn);
+	close_vnode(v, f->vn);
 	free(f);
 	return r;
 }
@@ -820,7 +842,7 @@ static int drop_link(struct vfs *v, struct store_txn *t,
 	victim->ctime = now;
 	if (victim->nlink > 0)
 		return meta_inode_put(t, victim);
-	if (!S_ISDIR(victim->mode) && is_open(v, victim->ino)) {
+	if (is_referenced(v, victim->ino)) {
 		if ((r = meta_inode_put(t, victim)) < 0)
 			return r;
 		r = meta_orphan_add(t, victim->ino);
@@ -1114,6 +1136,16 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	return *f ? 0 : -ENOMEM;
 }
 
+/* relatime: an access older than the last change, or than a day, moves */
+static int needs_atime(const struct meta_inode *in)
+{
+	return in->atime.tv_sec < in->mtime.tv_sec ||
+	       (in->atime.tv_sec == in->mtime.tv_sec &&
+		in->atime.tv_nsec <= in->mtime.tv_nsec) ||
+	       in->atime.tv_sec < in->ctime.tv_sec ||
+	       in->atime.tv_sec + 86400 < now_ts().tv_sec;
+}
+
 struct read_args {
 	struct vfs *v;
 	struct vnode *vn;
@@ -1171,12 +1203,7 @@ static int read_txn(struct store_txn *t, void *arg)
 		pos += n;
 	}
 	a->done = want;
-	/* relatime: note an access older than the last change or a day */
-	a->touch_atime = (in.atime.tv_sec < in.mtime.tv_sec ||
-			  (in.atime.tv_sec == in.mtime.tv_sec &&
-			   in.atime.tv_nsec <= in.mtime.tv_nsec) ||
-			  in.atime.tv_sec < in.ctime.tv_sec ||
-			  in.atime.tv_sec + 86400 < now_ts().tv_sec);
+	a->touch_atime = needs_atime(&in);
 	return 0;
 }
 
@@ -1408,6 +1435,7 @@ struct readdir_args {
 	int full;
 	uint64_t *taken; /* inodes handed out with plus, to count lookups */
 	size_t ntaken, captaken;
+	int touch_atime;
 };
 
 static int readdir_entry(void *arg, const char *name, size_t len, uint64_t ino,
@@ -1457,6 +1485,7 @@ static int readdir_txn(struct store_txn *t, void *arg)
 		return r;
 	if (!S_ISDIR(dir.mode))
 		return -ENOTDIR;
+	a->touch_atime = needs_atime(&dir);
 	a->t = t;
 	a->ntaken = 0;
 	a->full = 0;
@@ -1489,6 +1518,8 @@ int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 {
 	struct readdir_args a = {v, ino, (uint64_t)off, plus, fill, arg};
 	int r = meta_read(v->meta, readdir_txn, &a);
+	if (r == 0 && off == 0 && a.touch_atime)
+		meta_write(v->meta, touch_atime_txn, &ino);
 	if (r == 0)
 		for (size_t i = 0; i < a.ntaken; i++)
 			add_lookup(v, a.taken[i]);
@@ -1496,13 +1527,23 @@ int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 	return r;
 }
 
-int vfs_opendir(struct vfs *v, uint64_t ino)
+int vfs_opendir(struct vfs *v, uint64_t ino, struct vfs_file **f)
 {
 	struct meta_inode in;
 	int r = load_inode(v, ino, &in);
 	if (r < 0)
 		return r;
-	return S_ISDIR(in.mode) ? 0 : -ENOTDIR;
+	if (!S_ISDIR(in.mode))
+		return -ENOTDIR;
+	*f = file_new(v, ino, O_RDONLY);
+	return *f ? 0 : -ENOMEM;
+}
+
+int vfs_releasedir(struct vfs *v, struct vfs_file *f)
+{
+	close_vnode(v, f->vn);
+	free(f);
+	return 0;
 }
 
 /* ---- statfs, access ---- */
@@ -1575,10 +1616,15 @@ static int check_xattr_name(const char *name)
 		return -EINVAL;
 	if (n > META_XATTR_NAME_MAX)
 		return -ERANGE;
-	/* POSIX ACLs are not supported: say so rather than store them. */
-	if (!strncmp(name, "system.", 7))
-		return -EOPNOTSUPP;
-	return 0;
+	/* The kernel passes every name through: enforce the namespaces. */
+	static const char *const spaces[] = {"user.", "trusted.", "security."};
+	for (size_t i = 0; i < 3; i++) {
+		size_t l = strlen(spaces[i]);
+		if (!strncmp(name, spaces[i], l))
+			return n == l ? -EINVAL : 0;
+	}
+	/* system.* (POSIX ACLs) is not supported; unknown spaces neither. */
+	return -EOPNOTSUPP;
 }
 
 struct xattr_args {
@@ -1653,7 +1699,7 @@ ssize_t vfs_getxattr(struct vfs *v, uint64_t ino, const char *name, void *buf,
 		     size_t size)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP)
+	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
 		return -ENODATA; /* no ACL: tools then fall back to the mode */
 	if (r < 0)
 		return r;
@@ -1700,7 +1746,7 @@ static int removexattr_txn(struct store_txn *t, void *arg)
 int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP)
+	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
 		return -ENODATA;
 	if (r < 0)
 		return r;
@@ -1777,6 +1823,9 @@ void vfs_free(struct vfs *v)
 		struct vnode *vn = v->table[b];
 		while (vn) {
 			struct vnode *next = vn->next;
+			/* unmounted: the kernel's references are gone */
+			if (vn->unlinked)
+				purge_unlinked(v, vn->ino);
 			for (size_t i = 0; i < vn->nblk; i++)
 				free(vn->blk[i].data);
 			free(vn->blk);
