@@ -2097,6 +2097,12 @@ static void g_perm_file(void)
 			close(fd);
 		}
 		OK(truncate("rw", 1), "truncate a 0666 file of another user");
+		OK(fd = open("rw", O_WRONLY | O_TRUNC), "O_TRUNC a 0666 file of another user");
+		if (fd >= 0) {
+			OK(ftruncate(fd, 10), "ftruncate a 0666 file of another user");
+			close(fd);
+		}
+		EQ(f_size("rw"), 10, "size after a non-owner's ftruncate");
 		OK(chmod("mine", 0400), "owner makes own file read-only");
 		ERR(open("mine", O_WRONLY), EACCES, "owner cannot write own 0400 file");
 		OK(chmod("mine", 0200), "owner makes own file write-only");
@@ -2487,6 +2493,85 @@ static void g_perm_xattr(void)
 	EQ(getxattr("x644", "user.a", buf, sizeof(buf)), 1, "attribute untouched by refused remove");
 }
 
+/* fsync and friends succeed on files and directories. */
+static void g_sync(void)
+{
+	int fd;
+
+	OK(fd = open("f", O_CREAT | O_RDWR, 0644), "create");
+	EQ(write(fd, "durable", 7), 7, "write");
+	OK(fsync(fd), "fsync a file");
+	OK(fdatasync(fd), "fdatasync a file");
+	OK(syncfs(fd), "syncfs");
+	OK(sync_file_range(fd, 0, 7, SYNC_FILE_RANGE_WRITE), "sync_file_range");
+	close(fd);
+	OK(fd = open(".", O_RDONLY | O_DIRECTORY), "open dir");
+	OK(fsync(fd), "fsync a directory");
+	close(fd);
+	OK(fd = open("f", O_RDONLY), "open read-only");
+	OK(fsync(fd), "fsync a read-only fd");
+	close(fd);
+	STREQ(content("f"), "durable", "data after syncs");
+}
+
+/* fallocate: mode 0 extends with zeros, KEEP_SIZE does not change size. */
+static void g_fallocate(void)
+{
+	int fd;
+	static char buf[1 << 16];
+	struct stat s;
+
+	OK(fd = open("f", O_CREAT | O_RDWR, 0644), "create");
+	EQ(write(fd, "head", 4), 4, "write");
+	OK(fallocate(fd, 0, 0, 1 << 20), "fallocate 1 MiB");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, 1 << 20, "fallocate extends the size");
+	EQ(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf), "read allocated range");
+	TRUE(memcmp(buf, "head", 4) == 0 && all_zero(buf + 4, sizeof(buf) - 4),
+	     "fallocate keeps data and the new range reads zeros");
+	OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 1 << 20, 1 << 20), "fallocate KEEP_SIZE past the end");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, 1 << 20, "KEEP_SIZE leaves the size");
+	OK(fallocate(fd, 0, 100, 10), "fallocate inside the file");
+	EQ(pread(fd, buf, 4, 0), 4, "read");
+	TRUE(memcmp(buf, "head", 4) == 0, "fallocate inside the file keeps data");
+	ERR(fallocate(fd, 0, -1, 10), EINVAL, "fallocate at a negative offset");
+	ERR(fallocate(fd, 0, 0, 0), EINVAL, "fallocate of length 0");
+	close(fd);
+	OK(fd = open("f", O_RDONLY), "open read-only");
+	ERR(fallocate(fd, 0, 0, 10), EBADF, "fallocate on a read-only fd");
+	close(fd);
+}
+
+/* Shared mappings and read/write see the same bytes. */
+static void g_mmap(void)
+{
+	int fd;
+	char buf[16];
+
+	OK(mkfile("f", 0644, NULL), "setup");
+	OK(fd = open("f", O_RDWR), "open");
+	OK(ftruncate(fd, 8192), "size 8 KiB");
+	char *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	TRUE(m != MAP_FAILED, "mmap MAP_SHARED read-write (%s)", m == MAP_FAILED ? strerror(errno) : "ok");
+	if (m != MAP_FAILED) {
+		TRUE(all_zero(m, 8192), "new mapping reads zeros");
+		memcpy(m + 4090, "mapped!", 7);
+		OK(msync(m, 8192, MS_SYNC), "msync");
+		EQ(pread(fd, buf, 7, 4090), 7, "read() after a mapped write");
+		TRUE(memcmp(buf, "mapped!", 7) == 0, "read() sees the mapped write");
+		EQ(pwrite(fd, "written", 7, 100), 7, "write()");
+		TRUE(memcmp(m + 100, "written", 7) == 0, "the mapping sees write()");
+		munmap(m, 8192);
+	}
+	close(fd);
+	OK(fd = open("f", O_RDONLY), "reopen");
+	EQ(pread(fd, buf, 7, 4090), 7, "read after reopen");
+	TRUE(memcmp(buf, "mapped!", 7) == 0, "mapped write persisted");
+	close(fd);
+	EQ(f_size("f"), 8192, "mapping did not change the size");
+}
+
 /* ================================ driver ================================ */
 
 struct suite_group {
@@ -2506,7 +2591,8 @@ static const struct suite_group groups[] = {
 	{"readdir", g_readdir},   {"rmrf", g_rmrf},             {"telldir", g_telldir},
 	{"perm_file", g_perm_file}, {"perm_dir", g_perm_dir},   {"perm_owner", g_perm_owner},
 	{"sticky", g_sticky},     {"sgid", g_sgid},             {"owner", g_owner},
-	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr},
+	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr}, {"sync", g_sync},
+	{"fallocate", g_fallocate}, {"mmap", g_mmap},
 };
 
 static int in_list(const char *list, const char *name)
