@@ -18,6 +18,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -2573,6 +2574,185 @@ static void g_mmap(void)
 	EQ(f_size("f"), 8192, "mapping did not change the size");
 }
 
+/*
+ * Coherence between open files: data written but not yet closed or synced
+ * is visible to other fds, to stat, and to other processes at once (a
+ * filesystem that buffers writes per open file must honour this).
+ */
+static void g_coherence(void)
+{
+	int a, b, c, st;
+	char buf[8192];
+	struct stat s;
+	pid_t pid;
+
+	OK(a = open("f", O_CREAT | O_RDWR, 0644), "open writer");
+	EQ(write(a, "0123456789", 10), 10, "write 10 bytes");
+	EQ(f_size("f"), 10, "stat by path sees the size of a write still open");
+	OK(b = open("f", O_RDONLY), "open a second fd");
+	EQ(pread(b, buf, sizeof(buf), 0), 10, "second fd reads data not yet closed or synced");
+	TRUE(memcmp(buf, "0123456789", 10) == 0, "second fd sees the bytes");
+	EQ(pwrite(a, "XY", 2, 5000), 2, "write past the end leaving a gap");
+	EQ(f_size("f"), 5002, "stat sees the extended size");
+	EQ(pread(b, buf, sizeof(buf), 0), 5002, "second fd reads up to the new end");
+	TRUE(memcmp(buf, "0123456789", 10) == 0 && all_zero(buf + 10, 4990) && memcmp(buf + 5000, "XY", 2) == 0,
+	     "gap reads zeros, both writes visible");
+	OK(c = open("f", O_RDWR), "open a second writer");
+	EQ(pwrite(c, "cc", 2, 3), 2, "second writer writes bytes 3-4");
+	EQ(pwrite(a, "a", 1, 4), 1, "first writer then writes byte 4");
+	EQ(pread(b, buf, 6, 0), 6, "read");
+	TRUE(memcmp(buf, "012ca5", 6) == 0, "last write wins byte by byte across fds (got %.6s)", buf);
+	EQ(pread(c, buf, 6, 0), 6, "read via the second writer");
+	TRUE(memcmp(buf, "012ca5", 6) == 0, "second writer sees the first writer's byte");
+
+	OK(truncate("f", 4), "truncate by path while writers are open");
+	EQ(pread(a, buf, sizeof(buf), 0), 4, "writer's fd sees the truncate");
+	OK(fstat(a, &s), "fstat writer");
+	EQ(s.st_size, 4, "writer's fstat sees the truncated size");
+	EQ(pwrite(a, "Z", 1, 8), 1, "write past the truncated end");
+	EQ(pread(b, buf, sizeof(buf), 0), 9, "reader sees the regrown size");
+	TRUE(memcmp(buf, "012c", 4) == 0 && all_zero(buf + 4, 4) && buf[8] == 'Z',
+	     "bytes cut by truncate stay zero after regrowth across fds");
+
+	OK(rename("f", "g"), "rename while open");
+	EQ(pwrite(a, "R", 1, 0), 1, "write via the old fd after rename");
+	STREQ(content("g"), "R12c", "new name shows the write (first 4 bytes)");
+
+	/* Another process writes; we read without reopening. */
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("g", O_WRONLY);
+		_exit(fd >= 0 && pwrite(fd, "child", 5, 100) == 5 ? 0 : 1);
+	}
+	OK(pid, "fork");
+	waitpid(pid, &st, 0);
+	EQ(WIFEXITED(st) && WEXITSTATUS(st) == 0, 1, "child wrote");
+	EQ(pread(b, buf, 5, 100), 5, "read what another process wrote, through an fd opened before");
+	TRUE(memcmp(buf, "child", 5) == 0, "another process's write is visible");
+
+	/* A shared mapping of one fd sees write() through another. */
+	OK(ftruncate(a, 8192), "size 8 KiB");
+	char *m = mmap(NULL, 8192, PROT_READ, MAP_SHARED, b, 0);
+	TRUE(m != MAP_FAILED, "mmap reader");
+	if (m != MAP_FAILED) {
+		EQ(pwrite(c, "viamap", 6, 6000), 6, "write through another fd");
+		TRUE(memcmp(m + 6000, "viamap", 6) == 0, "mapping sees a write through another fd");
+		munmap(m, 8192);
+	}
+	close(a), close(b), close(c);
+	OK(b = open("g", O_RDONLY), "reopen");
+	EQ(pread(b, buf, 6, 6000), 6, "read after all closed");
+	TRUE(memcmp(buf, "viamap", 6) == 0, "data kept after close");
+	close(b);
+}
+
+/* O_APPEND writers in several processes: every record lands whole at the
+ * end, none overwrites another. */
+static void g_append(void)
+{
+	enum { PROCS = 3, RECS = 300, LEN = 64 };
+	static char buf[PROCS * RECS * LEN + 1];
+	pid_t pids[PROCS];
+	int st, fd;
+
+	OK(mkfile("log", 0644, NULL), "setup");
+	fflush(stdout);
+	for (int p = 0; p < PROCS; p++) {
+		pids[p] = fork();
+		if (pids[p] == 0) {
+			int f = open("log", O_WRONLY | O_APPEND), bad = f < 0;
+			char rec[LEN];
+			for (int i = 0; i < RECS && !bad; i++) {
+				memset(rec, '.', LEN);
+				int n = snprintf(rec, LEN, "P%d-%04d", p, i);
+				rec[n] = ' ', rec[LEN - 1] = '\n';
+				bad = write(f, rec, LEN) != LEN;
+			}
+			_exit(bad);
+		}
+	}
+	for (int p = 0; p < PROCS; p++) {
+		waitpid(pids[p], &st, 0);
+		EQ(WIFEXITED(st) && WEXITSTATUS(st) == 0, 1, "appender %d wrote all records", p);
+	}
+	EQ(f_size("log"), PROCS * RECS * LEN, "size is the sum of all appends");
+	OK(fd = open("log", O_RDONLY), "open");
+	ssize_t n = read(fd, buf, sizeof(buf));
+	close(fd);
+	EQ(n, PROCS * RECS * LEN, "read the whole log");
+	int next[PROCS] = {0}, bad = 0;
+	for (ssize_t off = 0; n > 0 && off + LEN <= n; off += LEN) {
+		int p, i;
+		if (sscanf(buf + off, "P%d-%d", &p, &i) != 2 || p < 0 || p >= PROCS || i != next[p] ||
+		    buf[off + LEN - 1] != '\n') {
+			bad++;
+			continue;
+		}
+		next[p]++;
+	}
+	EQ(bad, 0, "every 64-byte slot holds one whole record, in each writer's order");
+	for (int p = 0; p < PROCS; p++)
+		EQ(next[p], RECS, "all records of appender %d present", p);
+}
+
+/* POSIX record locks and flock between processes. */
+static void g_locks(void)
+{
+	int fd, fd2;
+	pid_t parent = getpid();
+	struct flock wr = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100};
+
+	OK(fd = open("lk", O_CREAT | O_RDWR, 0666), "create");
+	OK(fcntl(fd, F_SETLK, &wr), "F_SETLK write lock on bytes 0-99");
+	AS(0) {
+		int f = open("lk", O_RDWR);
+		struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 50, .l_len = 10};
+		OK(f, "open in another process");
+		ERR2(fcntl(f, F_SETLK, &l), EAGAIN, EACCES, "conflicting write lock");
+		l.l_type = F_RDLCK;
+		ERR2(fcntl(f, F_SETLK, &l), EAGAIN, EACCES, "read lock over a write lock");
+		l.l_type = F_WRLCK;
+		OK(fcntl(f, F_GETLK, &l), "F_GETLK");
+		EQ(l.l_type, F_WRLCK, "F_GETLK reports the conflicting write lock");
+		EQ(l.l_pid, parent, "F_GETLK names the holder");
+		EQ(l.l_start, 0, "F_GETLK start of the held range");
+		EQ(l.l_len, 100, "F_GETLK length of the held range");
+		struct flock free_ = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 10};
+		OK(fcntl(f, F_SETLK, &free_), "lock on a range next to the held one");
+		close(f);
+	}
+	/* Closing any fd of the file drops the process's record locks. */
+	OK(fd2 = open("lk", O_RDONLY), "open a second fd");
+	close(fd2);
+	AS(0) {
+		int f = open("lk", O_RDWR);
+		struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 100};
+		OK(fcntl(f, F_SETLK, &l), "lock free after the holder closed another fd of the file");
+		close(f);
+	}
+	OK(flock(fd, LOCK_EX), "flock LOCK_EX");
+	AS(0) {
+		int f = open("lk", O_RDONLY);
+		ERR(flock(f, LOCK_EX | LOCK_NB), EWOULDBLOCK, "flock LOCK_EX against a held LOCK_EX");
+		ERR(flock(f, LOCK_SH | LOCK_NB), EWOULDBLOCK, "flock LOCK_SH against a held LOCK_EX");
+		close(f);
+	}
+	OK(flock(fd, LOCK_SH), "downgrade to LOCK_SH");
+	AS(0) {
+		int f = open("lk", O_RDONLY);
+		OK(flock(f, LOCK_SH | LOCK_NB), "two shared flocks");
+		close(f);
+	}
+	OK(flock(fd, LOCK_UN), "flock LOCK_UN");
+	AS(0) {
+		int f = open("lk", O_RDONLY);
+		OK(flock(f, LOCK_EX | LOCK_NB), "flock LOCK_EX once released");
+		close(f);
+	}
+	close(fd);
+}
+
 /* ================================ driver ================================ */
 
 struct suite_group {
@@ -2593,7 +2773,8 @@ static const struct suite_group groups[] = {
 	{"perm_file", g_perm_file}, {"perm_dir", g_perm_dir},   {"perm_owner", g_perm_owner},
 	{"sticky", g_sticky},     {"sgid", g_sgid},             {"owner", g_owner},
 	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr}, {"sync", g_sync},
-	{"fallocate", g_fallocate}, {"mmap", g_mmap},
+	{"fallocate", g_fallocate}, {"mmap", g_mmap},   {"coherence", g_coherence},
+	{"append", g_append},     {"locks", g_locks},
 };
 
 static int in_list(const char *list, const char *name)
