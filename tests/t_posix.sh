@@ -139,19 +139,20 @@ fi
 
 if "$CASSAFS" umount "$mnt" >"$work/umount.log" 2>&1; then
 	ok "umount $mnt"
+	for _ in $(seq 1 150); do
+		is_mounted "$mnt" || break
+		sleep 0.2
+	done
+	if is_mounted "$mnt"; then
+		fail "$mnt still mounted 30 s after cassafs umount succeeded"
+	else
+		ok "$mnt unmounted"
+	fi
 else
 	fail "umount $mnt: $(tail -n 5 "$work/umount.log")"
 fi
-for _ in $(seq 1 150); do
-	is_mounted "$mnt" || break
-	sleep 0.2
-done
-if is_mounted "$mnt"; then
-	fail "$mnt still mounted 30 s after cassafs umount"
-	fusermount3 -uz "$mnt" >/dev/null 2>&1
-else
-	ok "$mnt unmounted"
-fi
+# Whatever went wrong above, fsck needs the store released.
+is_mounted "$mnt" && fusermount3 -uz "$mnt" >/dev/null 2>&1
 # A detached daemon may still be closing the store for a moment after the
 # kernel dropped the mount: retry fsck for a bounded time before failing.
 fsck_rc=1
