@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,8 @@ int main(int argc, char **argv)
 		for (int op = 0; op < OP_COUNT; op++)
 			want[op] = 1;
 
+	/* a reader that stops early (| head) must not leave the files behind */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(workdir, sizeof workdir, "%s/mb.%ld", argv[optind], (long)getpid());
 	if (mkdir(workdir, 0755) < 0) {
 		fprintf(stderr, "meta_bench: mkdir %s: %s\n", workdir, strerror(errno));

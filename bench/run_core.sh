@@ -12,7 +12,7 @@
 #
 # usage: bench/run_core.sh [--quick] [--write-docs] [-n FILES] [-r REPEATS]
 #            [--seq-mib M] [--rand-mib M] [--rand-secs S] [--dir PARENT]
-#            [--targets plain,bindfs,cassafs]
+#            [--targets plain,bindfs,cassafs] [--no-loop]
 # Environment: CASSAFS (default build/cassafs), CASSAFS_MOUNT_OPTS (-o for
 # cassafs mount), BINDFS_OPTS (extra bindfs arguments).
 # The Markdown result goes to stdout, progress to stderr.  Needs root (FUSE
@@ -39,11 +39,13 @@ usage() {
   --rand-mib M  random-I/O file size in MiB (default 256)
   --rand-secs S seconds per random-I/O run (default 25)
   --dir PARENT  where the work directory is made (default /var/tmp)
+  --no-loop     put the targets' data directly in PARENT instead of on a fresh
+                journaled ext4 made in a loop device (see below)
   --targets L   comma-separated subset of plain,bindfs,cassafs
 EOF
 }
 
-QUICK=0 WRITE_DOCS=0 FILES= R= SEQ_MIB= RAND_MIB= RAND_SECS= PARENT=/var/tmp
+USE_LOOP=1 QUICK=0 WRITE_DOCS=0 FILES= R= SEQ_MIB= RAND_MIB= RAND_SECS= PARENT=/var/tmp
 TARGETS="plain,bindfs,cassafs"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -56,6 +58,7 @@ while [ $# -gt 0 ]; do
 	--rand-secs) RAND_SECS=${2:?--rand-secs needs seconds}; shift ;;
 	--dir) PARENT=${2:?--dir needs a directory}; shift ;;
 	--targets) TARGETS=${2:?--targets needs a list}; shift ;;
+	--no-loop) USE_LOOP=0 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run_core.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -70,6 +73,9 @@ for v in FILES R SEQ_MIB RAND_MIB RAND_SECS; do
 	case "${!v}" in ''|*[!0-9]*|0) echo "run_core.sh: $v='${!v}' is not a positive integer" >&2; exit 2 ;; esac
 done
 
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
 log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { echo "run_core.sh: $*" >&2; exit 1; }
 
@@ -81,11 +87,28 @@ META_BENCH=$ROOT/build/bench/meta_bench
 
 [ -d "$PARENT" ] || die "--dir $PARENT: not a directory"
 BASE=$(mktemp -d "$PARENT/cassafs-bench.XXXXXX") || die "cannot create a work directory in $PARENT"
+WORK=$BASE LOOPDEV=
 
+# The root filesystem here is ext4 without a journal, where ext4 avoids
+# reusing an inode for 60-300 s after it was freed (fs/ext4/ialloc.c,
+# recently_deleted()): after one round of 10,000 unlinks the next round's
+# creates scan past them all and drop from ~40,000/s to ~2,000/s on plain
+# and bindfs alike.  So by default all three targets live on a fresh,
+# default-formatted (journaled) ext4 in a loop device with direct I/O (no
+# second page cache for the image file), which also keeps the runs
+# independent of whatever else the machine's disk holds.
+setup_loop() {
+	local img=$BASE/scratch.img err
+	truncate -s 16G "$img" || return 1
+	err=$(mkfs.ext4 -q -F "$img" 2>&1) || { log "mkfs.ext4 $img: $err"; return 1; }
+	LOOPDEV=$(losetup --direct-io=on -f --show "$img" 2>&1) || { log "losetup: $LOOPDEV"; LOOPDEV=; return 1; }
+	mkdir -p "$BASE/fs"
+	err=$(mount "$LOOPDEV" "$BASE/fs" 2>&1) || { log "mount $LOOPDEV: $err"; return 1; }
+	WORK=$BASE/fs
+}
 # ---------------------------------------------------------------- targets
-declare -A DIR STATUS NOTE
+declare -A DIR STATUS
 ALL_TARGETS=(plain bindfs cassafs)
-LABEL_plain="plain" LABEL_bindfs="bindfs" LABEL_cassafs="CassaFS"
 
 is_mounted() { mountpoint -q "$1" 2>/dev/null; }
 
@@ -97,6 +120,10 @@ cleanup() {
 	if is_mounted "$BASE/bind-mnt"; then
 		umount "$BASE/bind-mnt" 2>/dev/null || umount -l "$BASE/bind-mnt"
 	fi
+	if is_mounted "$BASE/fs"; then
+		umount "$BASE/fs" 2>/dev/null || umount -l "$BASE/fs"
+	fi
+	[ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV"
 	# never rm -rf through a mount that is still there
 	if ! grep -q " $BASE/" /proc/mounts; then
 		rm -rf "$BASE"
@@ -107,6 +134,16 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+FS_NOTE="$(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$BASE" | awk '{print $1" on "$2" ("$3")"}') (--no-loop)"
+if [ "$USE_LOOP" = 1 ]; then
+	if setup_loop; then
+		FS_NOTE="a fresh ext4 (mkfs.ext4 defaults, journaled) on $LOOPDEV, a 16 GiB sparse image in $PARENT opened with --direct-io=on"
+	else
+		die "cannot set up the loop filesystem (see above); run as root or use --no-loop"
+	fi
+fi
+
 
 wanted() { [[ ",$TARGETS," == *",$1,"* ]]; }
 
@@ -120,16 +157,15 @@ wait_mounted() {  # dir seconds
 }
 
 setup_plain() {
-	mkdir -p "$BASE/plain"
-	DIR[plain]=$BASE/plain STATUS[plain]=ok
-	NOTE[plain]="$(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$BASE/plain" | awk '{print $1" on "$2" ("$3")"}')"
+	mkdir -p "$WORK/plain"
+	DIR[plain]=$WORK/plain STATUS[plain]=ok
 }
 
 setup_bindfs() {
-	mkdir -p "$BASE/bind-src" "$BASE/bind-mnt"
+	mkdir -p "$WORK/bind-src" "$BASE/bind-mnt"
 	local err
 	# shellcheck disable=SC2086  # BINDFS_OPTS is a list of arguments
-	if err=$(bindfs $BINDFS_OPTS "$BASE/bind-src" "$BASE/bind-mnt" 2>&1) && wait_mounted "$BASE/bind-mnt" 10; then
+	if err=$(bindfs $BINDFS_OPTS "$WORK/bind-src" "$BASE/bind-mnt" 2>&1) && wait_mounted "$BASE/bind-mnt" 10; then
 		DIR[bindfs]=$BASE/bind-mnt STATUS[bindfs]=ok
 	else
 		STATUS[bindfs]="n/a: bindfs failed: ${err:-not mounted after 10 s}"
@@ -138,7 +174,7 @@ setup_bindfs() {
 
 setup_cassafs() {
 	mkdir -p "$BASE/cfs-mnt"
-	local url="lmdb://$BASE/cfs-store" err opts=()
+	local url="lmdb://$WORK/cfs-store" err opts=()
 	[ -n "$CASSAFS_MOUNT_OPTS" ] && opts=(-o "$CASSAFS_MOUNT_OPTS")
 	if [ ! -x "$CASSAFS" ]; then
 		STATUS[cassafs]="n/a: $CASSAFS not found (run make)"
@@ -277,6 +313,21 @@ fmt() {  # number -> thousands-separated integer, or the decimal for small value
 		print s o }'
 }
 
+# This VM runs DAMON with a "pageout" scheme that evicts page cache left
+# idle for a while; say so, since it makes cold reads part of the numbers.
+damon_note() {
+	local k s
+	for k in /sys/kernel/mm/damon/admin/kdamonds/*; do
+		[ "$(cat "$k/state" 2>/dev/null)" = on ] || continue
+		for s in "$k"/contexts/*/schemes/*; do
+			[ -r "$s/action" ] || continue
+			printf '; DAMON is on (scheme action %s, min age %s aggregation intervals)' \
+				"$(cat "$s/action")" "$(cat "$s/access_pattern/age/min" 2>/dev/null)"
+			return
+		done
+	done
+}
+
 fuse_line() { awk -v m="$1" '$2 == m { print $3" "$4 }' /proc/mounts; }
 
 cassafs_timeouts() {
@@ -292,8 +343,8 @@ report() {
 	echo
 	echo "Command: \`$CMDLINE\`${CASSAFS_MOUNT_OPTS:+ with CASSAFS_MOUNT_OPTS=$CASSAFS_MOUNT_OPTS}${BINDFS_OPTS:+ with BINDFS_OPTS=\"$BINDFS_OPTS\"}  "
 	echo "Date: $date_utc  "
-	echo "Machine: $(nproc) CPUs ($host_cpu), $mem RAM, kernel $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")  "
-	echo "Work directory: ${NOTE[plain]:-$(findmnt -no FSTYPE,SOURCE -T "$BASE")}  "
+	echo "Machine: $(nproc) CPUs ($host_cpu), $mem RAM, kernel $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")$(damon_note)  "
+	echo "Filesystem under all three targets (the plain directory, bindfs's source, CassaFS's LMDB store): $FS_NOTE  "
 	echo "Parameters: meta_bench over $FILES files in one directory, one thread; sequential file ${SEQ_MIB} MiB;" \
 		"random I/O on a ${RAND_MIB} MiB file for ${RAND_SECS} s per run (fio psync, iodepth 1); $R run(s) per" \
 		"measurement, targets alternating, medians shown.  "
@@ -305,7 +356,7 @@ report() {
 	echo
 	echo "Mounts:"
 	echo
-	echo "- plain: ${STATUS[plain]}"
+	if [ "${STATUS[plain]}" = ok ]; then echo "- plain: a directory on that filesystem."; else echo "- plain: ${STATUS[plain]}"; fi
 	if [ "${STATUS[bindfs]}" = ok ]; then
 		echo "- bindfs $(bindfs --version 2>/dev/null | awk '{print $2; exit}') ($(ldd "$(command -v bindfs)" | grep -o 'libfuse[^ ]*' | head -n 1))," \
 			"arguments: ${BINDFS_OPTS:-none beyond source and mountpoint}; mount: \`$(fuse_line "$BASE/bind-mnt")\`." \
@@ -363,34 +414,6 @@ report() {
 RESULT=$(report)
 echo "$RESULT"
 
-# Replace the block between <!-- BEGIN tag --> and <!-- END tag --> in a
-# file with the contents of another file (appending the block if absent).
-replace_block() {  # file tag contentfile
-	local f=$1 tag=$2 content=$3 tmp
-	tmp=$(mktemp)
-	if grep -q "<!-- BEGIN $tag -->" "$f"; then
-		awk -v tag="$tag" -v cf="$content" '
-			$0 == "<!-- BEGIN " tag " -->" { print; while ((getline l < cf) > 0) print l; skip = 1; next }
-			$0 == "<!-- END " tag " -->" { skip = 0 }
-			!skip { print }' "$f" >"$tmp"
-	else
-		{ cat "$f"; printf '\n<!-- BEGIN %s -->\n' "$tag"; cat "$content"; printf '<!-- END %s -->\n' "$tag"; } >"$tmp"
-	fi
-	cat "$tmp" >"$f"
-	rm -f "$tmp"
-}
-
 if [ "$WRITE_DOCS" = 1 ]; then
-	doc=$ROOT/docs/benchmarks.md
-	mkdir -p "$ROOT/docs"
-	[ -f "$doc" ] || printf '# CassaFS benchmarks\n\nWritten by the scripts in bench/ (`--write-docs`); re-run them to refresh.\n' >"$doc"
-	content=$(mktemp)
-	echo "$RESULT" >"$content"
-	replace_block "$doc" bench-core "$content"
-	if [ -f "$ROOT/README.md" ] && grep -q '<!-- BEGIN bench-core -->' "$ROOT/README.md"; then
-		replace_block "$ROOT/README.md" bench-core "$content"
-		log "updated README.md"
-	fi
-	rm -f "$content"
-	log "wrote $doc"
+	write_docs "$ROOT" bench-core "$RESULT"
 fi
