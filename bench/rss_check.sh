@@ -60,7 +60,7 @@ cleanup() {
 	[ -n "$SAMPLER" ] && kill "$SAMPLER" 2>/dev/null
 	if mountpoint -q "$MNT"; then
 		if [ "$TARGET" = cassafs ]; then
-			"$CASSAFS" umount "$MNT" >/dev/null 2>&1 || umount "$MNT" 2>/dev/null || umount -l "$MNT"
+			timeout 60 "$CASSAFS" umount "$MNT" >/dev/null 2>&1 || umount "$MNT" 2>/dev/null || umount -l "$MNT"
 		else
 			umount "$MNT" 2>/dev/null || umount -l "$MNT"
 		fi

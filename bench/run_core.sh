@@ -115,7 +115,7 @@ is_mounted() { mountpoint -q "$1" 2>/dev/null; }
 cleanup() {
 	local rc=$?
 	if is_mounted "$BASE/cfs-mnt"; then
-		"$CASSAFS" umount "$BASE/cfs-mnt" >/dev/null 2>&1 || umount "$BASE/cfs-mnt" 2>/dev/null || umount -l "$BASE/cfs-mnt"
+		timeout 60 "$CASSAFS" umount "$BASE/cfs-mnt" >/dev/null 2>&1 || umount "$BASE/cfs-mnt" 2>/dev/null || umount -l "$BASE/cfs-mnt"
 	fi
 	if is_mounted "$BASE/bind-mnt"; then
 		umount "$BASE/bind-mnt" 2>/dev/null || umount -l "$BASE/bind-mnt"
@@ -220,7 +220,8 @@ FIO_COMMON=(--ioengine=psync --iodepth=1 --fallocate=none --output-format=terse 
 run_fio() {
 	local t=$1 field=$2 name=$3 out rc
 	shift 3
-	out=$(fio --name="$name" "${FIO_COMMON[@]}" "$@" 2>&1)
+	# bounded, so that a hung FUSE daemon costs one measurement, not the run
+	out=$(timeout --kill-after=10 "$((RAND_SECS + 900))" fio --name="$name" "${FIO_COMMON[@]}" "$@" 2>&1)
 	rc=$?
 	local line
 	line=$(grep '^3;' <<<"$out" | tail -n 1)
@@ -238,7 +239,7 @@ log "base $BASE; files=$FILES R=$R seq=${SEQ_MIB}MiB rand=${RAND_MIB}MiB/${RAND_
 for ((r = 1; r <= R; r++)); do
 	for t in "${ACTIVE[@]}"; do
 		log "meta_bench $t (run $r/$R)"
-		if out=$("$META_BENCH" -n "$FILES" "${DIR[$t]}" 2>&1); then
+		if out=$(timeout --kill-after=10 900 "$META_BENCH" -n "$FILES" "${DIR[$t]}" 2>&1); then
 			for op in "${META_OPS[@]}"; do
 				v=$(awk -v op="$op" '$2 == "op=" op { sub("rate=", "", $5); print $5 }' <<<"$out")
 				[ -n "$v" ] && add "$op" "$t" "$v"
