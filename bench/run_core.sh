@@ -346,7 +346,7 @@ report() {
 	echo "Date: $date_utc  "
 	echo "Machine: $(nproc) CPUs ($host_cpu), $mem RAM, kernel $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")$(damon_note)  "
 	echo "Filesystem under all three targets (the plain directory, bindfs's source, CassaFS's LMDB store): $FS_NOTE  "
-	echo "Parameters: meta_bench over $FILES files in one directory, one thread; sequential file ${SEQ_MIB} MiB;" \
+	echo "Parameters: meta_bench over $(fmt "$FILES") files in one directory, one thread; sequential file ${SEQ_MIB} MiB;" \
 		"random I/O on a ${RAND_MIB} MiB file for ${RAND_SECS} s per run (fio psync, iodepth 1); $R run(s) per" \
 		"measurement, targets alternating, medians shown.  "
 	if [ "$DROP" = yes ]; then
