@@ -87,22 +87,26 @@ fi
 for ((i = 0; i < 150; i++)); do mountpoint -q "$MNT" && break; sleep 0.1; done
 mountpoint -q "$MNT" || die "$MNT is not mounted 15 s after '$TARGET' mount returned"
 
-# The daemon is the process with the mountpoint as one of its arguments and
-# the expected executable (the mount command itself has exited by now).
+# The daemon is the process with the mountpoint as one of its arguments
+# (the mount command itself has exited by now, and no workload has started);
+# if several match, the one running the expected executable wins.
 find_daemon() {
-	local d p
+	local d p first=
 	for d in /proc/[0-9]*; do
 		p=${d#/proc/}
 		[ "$p" = $$ ] && continue
 		tr '\0' '\n' <"$d/cmdline" 2>/dev/null | grep -qxF "$MNT" || continue
-		[ "$(basename "$(readlink "$d/exe" 2>/dev/null)")" = "$exe_name" ] || continue
-		echo "$p"
-		return 0
+		if [ "$(basename "$(readlink "$d/exe" 2>/dev/null)")" = "$exe_name" ]; then
+			echo "$p"
+			return 0
+		fi
+		: "${first:=$p}"
 	done
-	return 1
+	[ -n "$first" ] && echo "$first"
 }
-PID=$(find_daemon) || die "no $exe_name process with $MNT in its command line"
-log "$TARGET daemon pid $PID, mounted on $MNT"
+PID=$(find_daemon)
+[ -n "$PID" ] || die "no process has $MNT in its command line (is the $TARGET daemon running?)"
+log "$TARGET daemon: pid $PID, $(readlink "/proc/$PID/exe"), $(tr '\0' ' ' <"/proc/$PID/cmdline")"
 
 # The sampler appends "seconds phase VmRSS-KiB VmHWM-KiB" once a second;
 # the phase is whatever the main script last wrote to $BASE/phase.
@@ -151,6 +155,7 @@ wait "$SAMPLER" 2>/dev/null
 SAMPLER=
 
 [ -s "$SAMPLES" ] || die "no samples of /proc/$PID/status were taken"
+commas() { sed -E ':a; s/([0-9])([0-9]{3})([^0-9]|$)/\1,\2\3/; ta' <<<"$1"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 peak() { awk -v ph="$1" '$2 == ph && $3 > m { m = $3 } END { print m + 0 }' "$SAMPLES"; }
 HWM=$(awk '{ h = $4 } END { print h + 0 }' "$SAMPLES")
@@ -163,7 +168,7 @@ else
 	label="bindfs $(bindfs --version 2>/dev/null | awk '{print $2; exit}') (script self-check, not CassaFS)"
 fi
 RESULT=$(
-	echo "### Daemon memory while writing ${SIZE_GIB} GiB and creating $FILES files"
+	echo "### Daemon memory while writing ${SIZE_GIB} GiB and creating $(commas "$FILES") files"
 	echo
 	echo "Command: \`$CMDLINE\`  "
 	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')  "
@@ -175,7 +180,7 @@ RESULT=$(
 	echo "| mount | idle after mount | | $(mib "$(peak mount)") MiB |"
 	echo "| write | dd bs=1M conv=fsync of ${SIZE_GIB} GiB into one file | ${WRITE_SECS} s ($(awk -v g="$SIZE_GIB" -v s="$WRITE_SECS" 'BEGIN { printf "%.0f", g * 1024 / s }') MiB/s) | $(mib "$(peak write)") MiB |"
 	echo "| remove | rm of that file | | $(mib "$(peak remove)") MiB |"
-	echo "| create | $FILES empty files in one directory (meta_bench -o create) | ${CREATE_SECS} s (${CREATE_RATE} files/s) | $(mib "$(peak create)") MiB |"
+	echo "| create | $(commas "$FILES") empty files in one directory (meta_bench -o create) | ${CREATE_SECS} s ($(commas "$CREATE_RATE") files/s) | $(mib "$(peak create)") MiB |"
 	echo "| idle | after the creates | | $(mib "$(peak idle)") MiB |"
 	echo
 	echo "Peak over the whole run (VmHWM): **$(mib "$HWM") MiB**; VmRSS at the end: $(mib "$LAST") MiB."

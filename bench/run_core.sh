@@ -394,7 +394,8 @@ report() {
 			if (a > need) need = a
 			if (r > 0 && b == "" && a == 0) { print "n/a"; exit }
 			if (c + 0 >= need) print "met"
-			else printf "**missed** by %.0f%% (needs %.0f)\n", (1 - c / need) * 100, need }')
+			else printf "**missed** by %.0f%% (needs %.0f)\n", (1 - c / need) * 100, need }' |
+			sed -E ':a; s/([0-9])([0-9]{3})([^0-9]|$)/\1,\2\3/; ta')
 		target=$(sed -E 's/([0-9])([0-9]{3})$/\1,\2/' <<<"$target")
 		echo "| $label | $unit | $(fmt "$p") | $(fmt "$b") | $(fmt "$c") | $ratio | $target | $mark |"
 	done <<<"$WORKLOADS"
