@@ -27,7 +27,7 @@ BINDFS_OPTS=${BINDFS_OPTS:-}
 CMDLINE="bench/run_core.sh${*:+ $*}"
 
 usage() {
-	sed -n '13,18p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '13,19p' "$0" | sed 's/^# \{0,1\}//'
 	cat <<'EOF'
   --quick       smoke-check sizes: 2,000 files, 256 MiB sequential, 5 s random, R=1
   --write-docs  also write the result into docs/benchmarks.md (and between
@@ -40,7 +40,7 @@ usage() {
   --rand-secs S seconds per random-I/O run (default 25)
   --dir PARENT  where the work directory is made (default /var/tmp)
   --no-loop     put the targets' data directly in PARENT instead of on a fresh
-                journaled ext4 made in a loop device (see below)
+                journaled ext4 in a loop device (why: docs/benchmarks.md)
   --targets L   comma-separated subset of plain,bindfs,cassafs
 EOF
 }
