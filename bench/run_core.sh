@@ -332,7 +332,7 @@ damon_note() {
 fuse_line() { awk -v m="$1" '$2 == m { print $3" "$4 }' /proc/mounts; }
 
 cassafs_timeouts() {
-	"$CASSAFS" mount --help 2>&1 | grep -iE 'timeout|cache' | sed 's/^[[:space:]]*//' | head -n 8
+	"$CASSAFS" mount --help 2>&1 | grep -iE 'timeout|cache|max_threads|max_dirty' | sed 's/^[[:space:]]*//' | head -n 8
 }
 
 report() {
