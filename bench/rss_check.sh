@@ -108,15 +108,19 @@ PID=$(find_daemon)
 [ -n "$PID" ] || die "no process has $MNT in its command line (is the $TARGET daemon running?)"
 log "$TARGET daemon: pid $PID, $(readlink "/proc/$PID/exe"), $(tr '\0' ' ' <"/proc/$PID/cmdline")"
 
-# The sampler appends "seconds phase VmRSS-KiB VmHWM-KiB" once a second;
-# the phase is whatever the main script last wrote to $BASE/phase.
+# The sampler appends "seconds phase VmRSS VmHWM RssAnon RssFile" (KiB)
+# once a second; the phase is whatever the main script last wrote to
+# $BASE/phase.  RssAnon (heap, stacks) is what must stay bounded; RssFile
+# counts pages of mapped files, such as LMDB's memory map, that are
+# resident: page cache the kernel can reclaim, yet part of VmRSS.
 SAMPLES=$BASE/samples
 echo mount >"$BASE/phase"
 (
 	t0=$(date +%s)
 	while [ -r "/proc/$PID/status" ]; do
-		read -r rss hwm < <(awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 } END { print r, h }' "/proc/$PID/status")
-		[ -n "$rss" ] && echo "$(($(date +%s) - t0)) $(cat "$BASE/phase") $rss $hwm" >>"$SAMPLES"
+		read -r rss hwm anon file < <(awk '/^VmRSS:/ { r = $2 } /^VmHWM:/ { h = $2 }
+			/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { print r, h, a, f }' "/proc/$PID/status")
+		[ -n "$rss" ] && echo "$(($(date +%s) - t0)) $(cat "$BASE/phase") $rss $hwm $anon $file" >>"$SAMPLES"
 		sleep 1
 	done
 ) &
@@ -157,9 +161,15 @@ SAMPLER=
 [ -s "$SAMPLES" ] || die "no samples of /proc/$PID/status were taken"
 commas() { sed -E ':a; s/([0-9])([0-9]{3})([^0-9]|$)/\1,\2\3/; ta' <<<"$1"; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-peak() { awk -v ph="$1" '$2 == ph && $3 > m { m = $3 } END { print m + 0 }' "$SAMPLES"; }
+peak() {  # phase [column: 3 VmRSS, 5 RssAnon, 6 RssFile]
+	awk -v ph="$1" -v c="${2:-3}" '$2 == ph && $c > m { m = $c } END { print m + 0 }' "$SAMPLES"
+}
+row() {  # phase what time
+	echo "| $1 | $2 | $3 | $(mib "$(peak "$1")") MiB | $(mib "$(peak "$1" 5)") MiB | $(mib "$(peak "$1" 6)") MiB |"
+}
 HWM=$(awk '{ h = $4 } END { print h + 0 }' "$SAMPLES")
 LAST=$(awk '{ r = $3 } END { print r + 0 }' "$SAMPLES")
+ANON=$(awk '$5 > m { m = $5 } END { print m + 0 }' "$SAMPLES")
 NSAMPLES=$(wc -l <"$SAMPLES")
 
 if [ "$TARGET" = cassafs ]; then
@@ -175,15 +185,19 @@ RESULT=$(
 	echo "Machine: $(nproc) CPUs, $(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM, kernel $(uname -r)  "
 	echo "Daemon: $label, pid $PID; VmRSS/VmHWM from /proc/PID/status, sampled every second ($NSAMPLES samples)."
 	echo
-	echo "| phase | what | time | peak VmRSS |"
-	echo "|---|---|---:|---:|"
-	echo "| mount | idle after mount | | $(mib "$(peak mount)") MiB |"
-	echo "| write | dd bs=1M conv=fsync of ${SIZE_GIB} GiB into one file | ${WRITE_SECS} s ($(awk -v g="$SIZE_GIB" -v s="$WRITE_SECS" 'BEGIN { printf "%.0f", g * 1024 / s }') MiB/s) | $(mib "$(peak write)") MiB |"
-	echo "| remove | rm of that file | | $(mib "$(peak remove)") MiB |"
-	echo "| create | $(commas "$FILES") empty files in one directory (meta_bench -o create) | ${CREATE_SECS} s ($(commas "$CREATE_RATE") files/s) | $(mib "$(peak create)") MiB |"
-	echo "| idle | after the creates | | $(mib "$(peak idle)") MiB |"
+	echo "| phase | what | time | peak VmRSS | peak RssAnon | peak RssFile |"
+	echo "|---|---|---:|---:|---:|---:|"
+	row mount "idle after mount" ""
+	row write "dd bs=1M conv=fsync of ${SIZE_GIB} GiB into one file" \
+		"${WRITE_SECS} s ($(awk -v g="$SIZE_GIB" -v s="$WRITE_SECS" 'BEGIN { printf "%.0f", g * 1024 / s }') MiB/s)"
+	row remove "rm of that file" ""
+	row create "$(commas "$FILES") empty files in one directory (meta_bench -o create)" \
+		"${CREATE_SECS} s ($(commas "$CREATE_RATE") files/s)"
+	row idle "after the creates" ""
 	echo
-	echo "Peak over the whole run (VmHWM): **$(mib "$HWM") MiB**; VmRSS at the end: $(mib "$LAST") MiB."
+	echo "Peak RssAnon (heap and stacks, what must stay bounded): **$(mib "$ANON") MiB**." \
+		"Peak VmRSS (VmHWM): $(mib "$HWM") MiB; VmRSS at the end: $(mib "$LAST") MiB." \
+		"RssFile is resident pages of mapped files (LMDB's memory map): page cache the kernel can reclaim, but counted in VmRSS."
 )
 echo "$RESULT"
 
