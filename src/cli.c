@@ -425,7 +425,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 
 	/* Errors here go to the terminal through stderr (still ours). */
 	if ((r = open_fs("mount", cfg->url, cfg->coord_url, &s, &m, &c)) < 0) {
-		snprintf(msg, sizeof(msg), "mount failed (see above)");
+		msg[0] = 0; /* open_fs printed the reason */
 		goto fail_msg;
 	}
 	struct coord_mount_info mi;
@@ -488,10 +488,13 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	log_info("unmounted %s from %s", cfg->url, cfg->mountpoint);
 	goto out;
 fail_msg:
-	log_error("%s", msg);
-	if (status_fd < 0 || cfg->foreground)
-		die_msg("mount", "%s", msg);
-	report_parent(status_fd, msg);
+	if (msg[0]) {
+		log_error("%s", msg);
+		if (status_fd < 0)
+			die_msg("mount", "%s", msg);
+	}
+	/* "\n" tells the parent it failed when the reason is already out */
+	report_parent(status_fd, msg[0] ? msg : "\n");
 out:
 	vfs_free(v);
 	if (c)
@@ -606,7 +609,8 @@ int cmd_mount(int argc, char **argv)
 	waitpid(pid, &status, 0);
 	if (n > 0) {
 		msg[n] = 0;
-		/* the child printed details to our stderr already */
+		if (msg[0] != '\n')
+			die_msg("mount", "%s", msg);
 		return 1;
 	}
 	die_msg("mount", "the mount process ended without a word (status %d)",
