@@ -546,7 +546,7 @@ int fuse_ll_run(struct fuse_ll *f)
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	fuse_loop_cfg_set_max_threads(cfg, (unsigned)(f->opt.max_threads > 0
 							     ? f->opt.max_threads
-							     : 16));
+							     : 2));
 	int r = fuse_session_loop_mt(f->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	fuse_session_unmount(f->se);
