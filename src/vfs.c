@@ -1119,18 +1119,19 @@ int vfs_rename(struct vfs *v, uint64_t parent, const char *name,
 int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	     struct vfs_file **f)
 {
-	struct meta_inode in;
-	int r = load_inode(v, ino, &in);
-	if (r < 0)
-		return r;
-	if (S_ISDIR(in.mode) && (flags & O_ACCMODE) != O_RDONLY)
-		return -EISDIR;
-	if ((flags & O_TRUNC) && S_ISREG(in.mode) &&
-	    (flags & O_ACCMODE) != O_RDONLY) {
-		struct stat attr = {.st_size = 0};
-		r = vfs_setattr(v, c, ino, &attr, VFS_SET_SIZE, NULL);
+	/* The kernel has resolved ino and refused writes to directories;
+	 * only O_TRUNC needs the store. */
+	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+		struct meta_inode in;
+		int r = load_inode(v, ino, &in);
 		if (r < 0)
 			return r;
+		if (S_ISREG(in.mode)) {
+			struct stat attr = {.st_size = 0};
+			r = vfs_setattr(v, c, ino, &attr, VFS_SET_SIZE, NULL);
+			if (r < 0)
+				return r;
+		}
 	}
 	*f = file_new(v, ino, flags);
 	return *f ? 0 : -ENOMEM;
