@@ -17,6 +17,14 @@
  *   mkdir    d0000000…
  *   rmdir    d…
  *
+ * and only when asked for with -o (run after open, before readdir):
+ *
+ *   lookup   open(O_PATH) + close: the kernel resolves the name (a FUSE
+ *            LOOKUP unless its entry cache answers) but sends no OPEN or
+ *            RELEASE, so this is the cost of resolving one name
+ *   getattr  fstat() of an O_PATH descriptor (a FUSE GETATTR unless the
+ *            attribute cache answers); the open and close are not timed
+ *
  * One line per phase on stdout, key=value, for scripts:
  *
  *   meta_bench op=create n=10000 secs=0.143210 rate=69827.1 unit=ops/s
@@ -40,10 +48,13 @@
 #include <unistd.h>
 
 enum { OP_CREATE, OP_STAT, OP_OPEN, OP_READDIR, OP_RENAME, OP_UNLINK,
-       OP_MKDIR, OP_RMDIR, OP_COUNT };
+       OP_MKDIR, OP_RMDIR, OP_LOOKUP, OP_GETATTR, OP_COUNT };
+/* the operations run when -o is not given */
+#define OP_DEFAULT_COUNT OP_LOOKUP
 
 static const char *op_names[OP_COUNT] = {
 	"create", "stat", "open", "readdir", "rename", "unlink", "mkdir", "rmdir",
+	"lookup", "getattr",
 };
 
 static char workdir[4096];
@@ -114,6 +125,44 @@ static void do_open(long n, char prefix)
 		if (close(fd) < 0)
 			die_errno("close", name);
 	}
+}
+
+static void do_lookup(long n, char prefix)
+{
+	char name[32];
+	for (long i = 0; i < n; i++) {
+		name_of(name, prefix, i);
+		int fd = open(name, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			die_errno("lookup (open O_PATH)", name);
+		if (close(fd) < 0)
+			die_errno("close", name);
+	}
+}
+
+/* Returns the seconds spent in fstat() alone. */
+static double do_getattr(long n, char prefix)
+{
+	char name[32];
+	struct stat st;
+	double secs = 0;
+	for (long i = 0; i < n; i++) {
+		name_of(name, prefix, i);
+		int fd = open(name, O_PATH | O_CLOEXEC);
+		if (fd < 0)
+			die_errno("open O_PATH", name);
+		double t = now();
+		if (fstat(fd, &st) < 0)
+			die_errno("fstat", name);
+		secs += now() - t;
+		if (!S_ISREG(st.st_mode)) {
+			fprintf(stderr, "meta_bench: fstat %s/%s: not a regular file "
+				"(mode %o)\n", workdir, name, st.st_mode);
+			exit(1);
+		}
+		close(fd);
+	}
+	return secs;
 }
 
 /* One full listing; returns the number of entries other than . and .. */
@@ -211,7 +260,7 @@ static int parse_ops(const char *list, int *want)
 		if (!found) {
 			fprintf(stderr, "meta_bench: unknown operation '%s' "
 				"(known: create,stat,open,readdir,rename,unlink,"
-				"mkdir,rmdir)\n", tok);
+				"mkdir,rmdir,lookup,getattr)\n", tok);
 			free(copy);
 			return -1;
 		}
@@ -227,7 +276,8 @@ static void usage(FILE *f)
 		"  Measures single-threaded metadata rates in a new subdirectory of DIR.\n"
 		"  -n FILES  number of files (default 10000)\n"
 		"  -o OPS    comma-separated subset of create,stat,open,readdir,rename,\n"
-		"            unlink,mkdir,rmdir (default: all)\n"
+		"            unlink,mkdir,rmdir (default: these eight) and lookup,\n"
+		"            getattr (only when named)\n"
 		"  -k        keep the work directory and its files\n"
 		"  Output: one line per operation,\n"
 		"  'meta_bench op=NAME n=COUNT secs=S rate=R unit=ops/s|entries/s'\n");
@@ -272,7 +322,7 @@ int main(int argc, char **argv)
 	for (int op = 0; op < OP_COUNT; op++)
 		any |= want[op];
 	if (!any)
-		for (int op = 0; op < OP_COUNT; op++)
+		for (int op = 0; op < OP_DEFAULT_COUNT; op++)
 			want[op] = 1;
 
 	/* a reader that stops early (| head) must not leave the files behind */
@@ -291,7 +341,8 @@ int main(int argc, char **argv)
 	char files = 0;
 	double t;
 	int need_files = want[OP_STAT] || want[OP_OPEN] || want[OP_READDIR] ||
-			 want[OP_RENAME] || want[OP_UNLINK];
+			 want[OP_RENAME] || want[OP_UNLINK] || want[OP_LOOKUP] ||
+			 want[OP_GETATTR];
 
 	if (want[OP_CREATE]) {
 		t = now();
@@ -312,6 +363,13 @@ int main(int argc, char **argv)
 		do_open(n, files);
 		report(OP_OPEN, n, now() - t, "ops/s");
 	}
+	if (want[OP_LOOKUP]) {
+		t = now();
+		do_lookup(n, files);
+		report(OP_LOOKUP, n, now() - t, "ops/s");
+	}
+	if (want[OP_GETATTR])
+		report(OP_GETATTR, n, do_getattr(n, files), "ops/s");
 	if (want[OP_READDIR]) {
 		long entries;
 		double secs;
