@@ -1,0 +1,611 @@
+#!/usr/bin/env bash
+# Distributed benchmark (issue 4): side by side in one run, on
+#   cassafs    CassaFS on Redis (store) + ZooKeeper (coordination), both
+#              started here on 127.0.0.1
+#   glusterfs  a one-brick GlusterFS volume; glusterd and the brick run in a
+#              private network namespace that has only a loopback interface
+#              (glusterd's port 24007 is fixed), the FUSE clients are started
+#              with nsenter --net so that their mounts are visible here
+#   sshfs      sshfs over a private sshd on 127.0.0.1 (key authentication)
+# Workloads: those of bench/run_core.sh (meta_bench's eight metadata rates,
+# fio sequential write+read and random 4 KiB read/write), plus
+#   two mounts at once  two mounts of the same filesystem, each running
+#                       meta_bench in its own subdirectory at the same time
+#   latency             create, lookup and getattr in µs per operation, on a
+#                       separate mount with every kernel cache timeout at 0
+# Every measurement is repeated R times, alternating the targets; medians.
+#
+# usage: bench/run_dist.sh [--quick] [--write-docs] [-n FILES] [-r REPEATS]
+#            [--lat-files N] [--seq-mib M] [--rand-mib M] [--rand-secs S]
+#            [--dir PARENT] [--targets cassafs,glusterfs,sshfs] [--no-loop]
+# Environment: CASSAFS (default build/cassafs), CASSAFS_MOUNT_OPTS (-o for
+# the CassaFS mounts), DISTBENCH_PORT (first of the 3 loopback ports: Redis,
+# ZooKeeper, sshd; default 26190).
+# The Markdown result goes to stdout, progress to stderr.  Needs root (FUSE
+# and loop mounts, network namespaces, dropping the page cache) and the
+# packages in .ci/packages.d/distbench.  Not part of `make test`.
+set -u
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CASSAFS=${CASSAFS:-$ROOT/build/cassafs}
+CASSAFS_MOUNT_OPTS=${CASSAFS_MOUNT_OPTS:-}
+PORT0=${DISTBENCH_PORT:-26190}
+CMDLINE="bench/run_dist.sh${*:+ $*}"
+ME=run_dist.sh
+
+usage() {
+	sed -n '19,23p' "$0" | sed 's/^# \{0,1\}//'
+	cat <<'EOF'
+  --quick       smoke-check sizes: 500 files, 300 for latency, 64 MiB
+                sequential, 32 MiB random for 3 s, R=1
+  --write-docs  also write the result into docs/benchmarks-distributed.md
+  -n FILES      files for meta_bench, per mount (default 10000)
+  -r REPEATS    repetitions of every measurement (default 3)
+  --lat-files N files for the latency pass (default 3000)
+  --seq-mib M   sequential file size in MiB (default 1024)
+  --rand-mib M  random-I/O file size in MiB (default 256)
+  --rand-secs S seconds per random-I/O run (default 20)
+  --dir PARENT  where the work directory is made (default /var/tmp)
+  --no-loop     keep the data (Redis's AOF, the brick, sshd's directory)
+                directly in PARENT instead of on a fresh ext4 in a loop device
+  --targets L   comma-separated subset of cassafs,glusterfs,sshfs
+EOF
+}
+
+USE_LOOP=1 QUICK=0 WRITE_DOCS=0 FILES= R= LAT_FILES= SEQ_MIB= RAND_MIB= RAND_SECS= PARENT=/var/tmp
+TARGETS="cassafs,glusterfs,sshfs"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--write-docs) WRITE_DOCS=1 ;;
+	-n) FILES=${2:?-n needs a count}; shift ;;
+	-r) R=${2:?-r needs a count}; shift ;;
+	--lat-files) LAT_FILES=${2:?--lat-files needs a count}; shift ;;
+	--seq-mib) SEQ_MIB=${2:?--seq-mib needs a size}; shift ;;
+	--rand-mib) RAND_MIB=${2:?--rand-mib needs a size}; shift ;;
+	--rand-secs) RAND_SECS=${2:?--rand-secs needs seconds}; shift ;;
+	--dir) PARENT=${2:?--dir needs a directory}; shift ;;
+	--targets) TARGETS=${2:?--targets needs a list}; shift ;;
+	--no-loop) USE_LOOP=0 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "$ME: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$QUICK" = 1 ]; then
+	: "${FILES:=500}" "${R:=1}" "${LAT_FILES:=300}" "${SEQ_MIB:=64}" "${RAND_MIB:=32}" "${RAND_SECS:=3}"
+else
+	: "${FILES:=10000}" "${R:=3}" "${LAT_FILES:=3000}" "${SEQ_MIB:=1024}" "${RAND_MIB:=256}" "${RAND_SECS:=20}"
+fi
+for v in FILES R LAT_FILES SEQ_MIB RAND_MIB RAND_SECS PORT0; do
+	case "${!v}" in ''|*[!0-9]*|0) echo "$ME: $v='${!v}' is not a positive integer" >&2; exit 2 ;; esac
+done
+REDIS_PORT=$PORT0 ZK_PORT=$((PORT0 + 1)) SSH_PORT=$((PORT0 + 2))
+
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+
+for tool in fio mountpoint ip nsenter; do
+	command -v "$tool" >/dev/null || die "'$tool' not found (apt-get install the packages in .ci/packages.d/distbench)"
+done
+[ "$(id -u)" = 0 ] || die "needs root (FUSE and loop mounts, network namespaces)"
+make -s -C "$ROOT/bench" >&2 || die "cannot build bench/meta_bench"
+META_BENCH=$ROOT/build/bench/meta_bench
+
+[ -d "$PARENT" ] || die "--dir $PARENT: not a directory"
+BASE=$(mktemp -d "$PARENT/cassafs-distbench.XXXXXX") || die "cannot create a work directory in $PARENT"
+chmod 755 "$BASE"
+WORK=$BASE   # the loop filesystem, and why: setup_loop in bench/lib.sh
+
+declare -A DIR DIR2 DIRL STATUS NOTE
+ALL_TARGETS=(cassafs glusterfs sshfs)
+NS=cassafs-distbench-$$     # GlusterFS's network namespace
+GLD=$BASE/gluster           # glusterd's working and run directories
+ZK_SCRIPT=
+
+wanted() { [[ ",$TARGETS," == *",$1,"* ]]; }
+
+# kill_pidfile FILE: stop the process whose id FILE holds (TERM, then KILL
+# after 5 s); only processes this script started have their ids there.
+kill_pidfile() {
+	local pid i
+	[ -s "$1" ] || return 0
+	pid=$(cat "$1")
+	kill "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null
+}
+
+cleanup() {
+	local rc=$? m pid
+	for m in cfs-a cfs-b cfs-lat; do unmount_quietly "$BASE/$m" "$CASSAFS" umount; done
+	for m in gl-a gl-b gl-lat ssh-a ssh-b ssh-lat; do unmount_quietly "$BASE/$m"; done
+	if [ -e "/run/netns/$NS" ]; then
+		# everything in the namespace was started by this run: glusterd,
+		# the brick and any client left behind
+		for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+		sleep 1
+		for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+		ip netns del "$NS" 2>/dev/null
+	fi
+	rm -rf "/etc/netns/$NS"
+	kill_pidfile "$BASE/ssh/sshd.pid"
+	kill_pidfile "$BASE/redis/redis.pid"
+	if [ -n "$ZK_SCRIPT" ]; then "$ZK_SCRIPT" stop "$BASE/zk" >/dev/null 2>&1; else kill_pidfile "$BASE/zk/pid"; fi
+	teardown_loop
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+FS_NOTE="$(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$BASE" | awk '{print $1" on "$2" ("$3")"}') (--no-loop)"
+if [ "$USE_LOOP" = 1 ]; then
+	setup_loop || die "cannot set up the loop filesystem (see above); use --no-loop"
+fi
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+oneline() { tr '\n' ' ' <<<"$1" | sed 's/ *$//' | cut -c1-400; }
+secret() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-24; }
+
+# ------------------------------------------------------------------ servers
+# Redis, configured from a file so the password is not on a command line;
+# AOF with fsync once a second (docs/redis.md's recommended setting).
+start_redis() {
+	local d=$WORK/redis-data i
+	command -v redis-server >/dev/null || { echo "redis-server not installed"; return 1; }
+	port_free "$REDIS_PORT" || { echo "port 127.0.0.1:$REDIS_PORT is busy (set DISTBENCH_PORT)"; return 1; }
+	mkdir -p "$BASE/redis" "$d"
+	(umask 077; cat >"$BASE/redis/redis.conf" <<EOF
+port $REDIS_PORT
+bind 127.0.0.1
+protected-mode yes
+requirepass $REDIS_PASSWORD
+dir $d
+appendonly yes
+appendfsync everysec
+save ""
+daemonize yes
+pidfile $BASE/redis/redis.pid
+logfile $BASE/redis/redis.log
+EOF
+)
+	redis-server "$BASE/redis/redis.conf" >/dev/null 2>&1 || { echo "redis-server failed: $(tail -n 3 "$BASE/redis/redis.log" 2>/dev/null)"; return 1; }
+	for ((i = 0; i < 100; i++)); do
+		[ "$(REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
+	done
+	echo "redis on 127.0.0.1:$REDIS_PORT not answering PING after 10 s: $(tail -n 3 "$BASE/redis/redis.log" 2>/dev/null)"
+	return 1
+}
+
+# ZooKeeper: the project's tests/scripts/zk_server.sh when the tree has it,
+# otherwise a minimal standalone server started the same way.
+start_zk() {
+	local i
+	port_free "$ZK_PORT" || { echo "port 127.0.0.1:$ZK_PORT is busy (set DISTBENCH_PORT)"; return 1; }
+	if [ -n "$ZK_SCRIPT" ]; then
+		"$ZK_SCRIPT" start "$BASE/zk" "$ZK_PORT" 2>&1 && return 0
+		return 1
+	fi
+	[ -f /usr/share/java/zookeeper.jar ] || { echo "zookeeper not installed"; return 1; }
+	mkdir -p "$BASE/zk/data"
+	cat >"$BASE/zk/zoo.cfg" <<EOF
+tickTime=500
+initLimit=20
+syncLimit=10
+dataDir=$BASE/zk/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok
+EOF
+	nohup java -Xmx256m -XX:+UseSerialGC -Dzookeeper.admin.enableServer=false \
+		-cp "$(ls /usr/share/java/*.jar | tr '\n' ':')" org.apache.zookeeper.server.quorum.QuorumPeerMain \
+		"$BASE/zk/zoo.cfg" >"$BASE/zk/server.log" 2>&1 </dev/null &
+	echo $! >"$BASE/zk/pid"
+	for ((i = 0; i < 200; i++)); do
+		if ( exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf srvr >&3 && timeout 3 cat <&3 ) 2>/dev/null | grep -q '^Mode:'; then
+			return 0
+		fi
+		sleep 0.3
+	done
+	echo "ZooKeeper on 127.0.0.1:$ZK_PORT not serving after 60 s: $(tail -n 3 "$BASE/zk/server.log")"
+	return 1
+}
+
+# -------------------------------------------------------------------- targets
+CFS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+CFS_COORD="zk://127.0.0.1:$ZK_PORT/cassafs-bench"
+LAT_OPTS="attr_timeout=0,entry_timeout=0,negative_timeout=0"
+
+cfs_mount() {  # mountpoint [extra -o options] ; prints the error
+	local m=$1 o=${2:-} err opts=()
+	o=${CASSAFS_MOUNT_OPTS}${CASSAFS_MOUNT_OPTS:+${o:+,}}$o
+	[ -n "$o" ] && opts=(-o "$o")
+	mkdir -p "$m"
+	if ! err=$("$CASSAFS" mount --coord "$CFS_COORD" "${opts[@]}" "$CFS_URL" "$m" 2>&1); then
+		echo "'cassafs mount --coord $CFS_COORD ${opts[*]} $CFS_URL' failed: $err"
+		return 1
+	fi
+	wait_mounted "$m" 20 || { echo "'cassafs mount' returned but $m is not mounted after 20 s${err:+: $err}"; return 1; }
+}
+
+setup_cassafs() {
+	local err err2
+	if [ ! -x "$CASSAFS" ]; then STATUS[cassafs]="n/a: $CASSAFS not found (run make)"; return; fi
+	REDIS_PASSWORD=$(secret)
+	[ -x "$ROOT/tests/scripts/zk_server.sh" ] && ZK_SCRIPT=$ROOT/tests/scripts/zk_server.sh
+	err=$(start_redis) || { STATUS[cassafs]="n/a: $(oneline "$err")"; return; }
+	err=$(start_zk) || { STATUS[cassafs]="n/a: $(oneline "$err")"; return; }
+	export CASSAFS_REDIS_PASSWORD=$REDIS_PASSWORD
+	(umask 077; echo "bench:$(secret)" >"$BASE/zk.credentials")
+	export CASSAFS_ZK_CREDENTIALS_FILE=$BASE/zk.credentials
+	if ! err=$("$CASSAFS" mkfs --coord "$CFS_COORD" "$CFS_URL" 2>&1) &&
+	   ! err2=$("$CASSAFS" mkfs "$CFS_URL" 2>&1); then
+		STATUS[cassafs]="n/a: 'cassafs mkfs --coord $CFS_COORD $CFS_URL' failed: $(oneline "$err"); without --coord: $(oneline "$err2")"
+		return
+	fi
+	err=$(cfs_mount "$BASE/cfs-a") || { STATUS[cassafs]="n/a: $(oneline "$err")"; return; }
+	err=$(cfs_mount "$BASE/cfs-b") || { STATUS[cassafs]="n/a: second mount: $(oneline "$err")"; return; }
+	err=$(cfs_mount "$BASE/cfs-lat" "$LAT_OPTS") || { STATUS[cassafs]="n/a: latency mount: $(oneline "$err")"; return; }
+	DIR[cassafs]=$BASE/cfs-a DIR2[cassafs]=$BASE/cfs-b DIRL[cassafs]=$BASE/cfs-lat STATUS[cassafs]=ok
+}
+
+G() { ip netns exec "$NS" gluster --glusterd-sock="$GLD/run/glusterd.socket" --mode=script "$@"; }
+
+gl_mount() {  # mountpoint [extra glusterfs options]
+	local m=$1 err
+	shift
+	mkdir -p "$m"
+	# the client's sockets live in the namespace, its mount out here
+	if ! err=$(nsenter --net="/run/netns/$NS" glusterfs --volfile-server=127.0.0.1 --volfile-id=benchvol \
+		-l "$GLD/log/client-$(basename "$m").log" --log-level=WARNING "$@" "$m" 2>&1); then
+		echo "glusterfs client for $m failed: $err"
+		return 1
+	fi
+	wait_mounted "$m" 20 || { echo "glusterfs client: $m not mounted after 20 s: $(tail -n 3 "$GLD/log/client-$(basename "$m").log")"; return 1; }
+}
+
+setup_glusterfs() {
+	local host addr err i
+	command -v glusterd >/dev/null || { STATUS[glusterfs]="n/a: glusterd not installed (glusterfs-server)"; return; }
+	# glusterd refuses localhost as a brick host; the machine's name must
+	# resolve to a loopback address so that, inside the namespace (which
+	# has only lo), it reaches glusterd and the brick and nothing else
+	host=$(hostname)
+	addr=$(getent hosts "$host" | awk '{ print $1; exit }')
+	case "$addr" in
+	127.*) ;;
+	*) STATUS[glusterfs]="n/a: the hostname '$host' resolves to '${addr:-nothing}', not a 127.x address; add it to /etc/hosts"; return ;;
+	esac
+	if ! err=$(ip netns add "$NS" 2>&1 && ip netns exec "$NS" ip link set lo up 2>&1); then
+		STATUS[glusterfs]="n/a: cannot make network namespace $NS: $(oneline "$err")"; return
+	fi
+	mkdir -p "$GLD/wd" "$GLD/run" "$GLD/log" "$WORK/gl-brick"
+	cp -r /var/lib/glusterd/groups /var/lib/glusterd/hooks "$GLD/wd/" 2>/dev/null
+	cat >"$GLD/glusterd.vol" <<EOF
+volume management
+    type mgmt/glusterd
+    option working-directory $GLD/wd
+    option run-directory $GLD/run
+    option glusterd-sockfile $GLD/run/glusterd.socket
+    option transport-type socket
+    option transport.socket.listen-port 24007
+    option ping-timeout 0
+    option event-threads 1
+    option max-port 60999
+end-volume
+EOF
+	if ! err=$(ip netns exec "$NS" glusterd -f "$GLD/glusterd.vol" -p "$GLD/run/glusterd.pid" \
+		-l "$GLD/log/glusterd.log" --log-level WARNING 2>&1); then
+		STATUS[glusterfs]="n/a: glusterd failed: $(oneline "$err")"; return
+	fi
+	for ((i = 0; i < 100; i++)); do G volume list >/dev/null 2>&1 && break; sleep 0.2; done
+	if ! err=$(G volume create benchvol "$host:$WORK/gl-brick/b" force 2>&1) ||
+	   ! err=$(G volume start benchvol 2>&1); then
+		STATUS[glusterfs]="n/a: gluster volume create/start failed: $(oneline "$err")"; return
+	fi
+	err=$(gl_mount "$BASE/gl-a") || { STATUS[glusterfs]="n/a: $(oneline "$err")"; return; }
+	err=$(gl_mount "$BASE/gl-b") || { STATUS[glusterfs]="n/a: second client: $(oneline "$err")"; return; }
+	err=$(gl_mount "$BASE/gl-lat" --attribute-timeout=0 --entry-timeout=0 --negative-timeout=0) ||
+		{ STATUS[glusterfs]="n/a: latency client: $(oneline "$err")"; return; }
+	DIR[glusterfs]=$BASE/gl-a DIR2[glusterfs]=$BASE/gl-b DIRL[glusterfs]=$BASE/gl-lat STATUS[glusterfs]=ok
+}
+
+SSH_OPTS=
+ssh_mount() {  # mountpoint [extra -o options]
+	local m=$1 err
+	mkdir -p "$m"
+	if ! err=$(timeout 30 sshfs -p "$SSH_PORT" -o "$SSH_OPTS${2:+,$2}" "$(id -un)@127.0.0.1:$WORK/ssh-src" "$m" 2>&1); then
+		echo "sshfs $m failed: $err"
+		return 1
+	fi
+	wait_mounted "$m" 20 || { echo "sshfs: $m not mounted after 20 s${err:+: $err}"; return 1; }
+}
+
+setup_sshfs() {
+	local d=$BASE/ssh err i t
+	for t in sshfs /usr/sbin/sshd ssh-keygen; do
+		command -v "$t" >/dev/null || { STATUS[sshfs]="n/a: $t not installed (sshfs, openssh-server)"; return; }
+	done
+	port_free "$SSH_PORT" || { STATUS[sshfs]="n/a: port 127.0.0.1:$SSH_PORT is busy (set DISTBENCH_PORT)"; return; }
+	mkdir -p "$d" /run/sshd "$WORK/ssh-src"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/host_key" || { STATUS[sshfs]="n/a: ssh-keygen failed"; return; }
+	ssh-keygen -q -t ed25519 -N '' -f "$d/client_key" || { STATUS[sshfs]="n/a: ssh-keygen failed"; return; }
+	cp "$d/client_key.pub" "$d/authorized_keys"
+	cat >"$d/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$SSH_PORT
+HostKey $d/host_key
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+	if ! err=$(/usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" 2>&1); then
+		STATUS[sshfs]="n/a: sshd failed: $(oneline "$err")"; return
+	fi
+	for ((i = 0; i < 50; i++)); do port_free "$SSH_PORT" || break; sleep 0.1; done
+	SSH_OPTS="IdentityFile=$d/client_key,IdentitiesOnly=yes,BatchMode=yes,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,LogLevel=ERROR"
+	err=$(ssh_mount "$BASE/ssh-a") || { STATUS[sshfs]="n/a: $(oneline "$err")"; return; }
+	err=$(ssh_mount "$BASE/ssh-b") || { STATUS[sshfs]="n/a: second mount: $(oneline "$err")"; return; }
+	err=$(ssh_mount "$BASE/ssh-lat" "$LAT_OPTS") || { STATUS[sshfs]="n/a: latency mount: $(oneline "$err")"; return; }
+	DIR[sshfs]=$BASE/ssh-a DIR2[sshfs]=$BASE/ssh-b DIRL[sshfs]=$BASE/ssh-lat STATUS[sshfs]=ok
+}
+
+# The two mounts of a target must show one filesystem: a file written and
+# closed through one is read whole through the other.
+check_shared() {
+	local t=$1 a=${DIR[$1]}/.shared-check.$$ b=${DIR2[$1]}/.shared-check.$$ i
+	head -c 65536 /dev/urandom >"$a" || return 1
+	for ((i = 0; i < 50; i++)); do
+		cmp -s "$a" "$b" 2>/dev/null && { rm -f "$a"; return 0; }
+		sleep 0.1
+	done
+	rm -f "$a"
+	return 1
+}
+
+ACTIVE=()
+for t in "${ALL_TARGETS[@]}"; do
+	if wanted "$t"; then
+		log "setting up $t"
+		"setup_$t"
+		if [ "${STATUS[$t]}" = ok ] && ! check_shared "$t"; then
+			STATUS[$t]="n/a: a file written through ${DIR[$t]} was not read back whole through ${DIR2[$t]} within 5 s"
+		fi
+	else
+		STATUS[$t]="n/a: not selected (--targets $TARGETS)"
+	fi
+	log "$t: ${STATUS[$t]}"
+	[ "${STATUS[$t]}" = ok ] && ACTIVE+=("$t")
+done
+[ ${#ACTIVE[@]} -gt 0 ] || die "no target could be set up"
+
+# --------------------------------------------------------------- measurement
+log "base $BASE; files=$FILES lat-files=$LAT_FILES R=$R seq=${SEQ_MIB}MiB rand=${RAND_MIB}MiB/${RAND_SECS}s; drop caches: $DROP"
+
+for ((r = 1; r <= R; r++)); do
+	for t in "${ACTIVE[@]}"; do
+		log "meta_bench $t (run $r/$R)"
+		run_meta "$t" "${DIR[$t]}" -n "$FILES"
+	done
+done
+
+# Two mounts at once: each mount's meta_bench in its own subdirectory,
+# started together.  The aggregate rate of a phase is both runs' operations
+# over the longer of the two phase times (the phases need not line up
+# exactly, so this is the conservative figure).
+pair_run() {
+	local t=$1 oa=$BASE/pair-a.out ob=$BASE/pair-b.out pa pb ra=0 rb=0 op na nb sa sb
+	mkdir -p "${DIR[$t]}/pair-a" "${DIR2[$t]}/pair-b"
+	timeout --kill-after=10 900 "$META_BENCH" -n "$FILES" "${DIR[$t]}/pair-a" >"$oa" 2>&1 & pa=$!
+	timeout --kill-after=10 900 "$META_BENCH" -n "$FILES" "${DIR2[$t]}/pair-b" >"$ob" 2>&1 & pb=$!
+	wait "$pa" || ra=$?
+	wait "$pb" || rb=$?
+	if [ "$ra" != 0 ] || [ "$rb" != 0 ]; then
+		log "$t: two mounts at once failed: A (rc=$ra): $(oneline "$(tail -n 2 "$oa")") B (rc=$rb): $(oneline "$(tail -n 2 "$ob")")"
+	else
+		for op in "${META_OPS[@]}"; do
+			na=$(meta_field "$(cat "$oa")" "$op" n) sa=$(meta_field "$(cat "$oa")" "$op" secs)
+			nb=$(meta_field "$(cat "$ob")" "$op" n) sb=$(meta_field "$(cat "$ob")" "$op" secs)
+			[ -n "$na" ] && [ -n "$nb" ] &&
+				add "pair_$op" "$t" "$(awk -v a="$na" -v b="$nb" -v x="$sa" -v y="$sb" 'BEGIN { m = x > y ? x : y; if (m > 0) printf "%.1f", (a + b) / m }')"
+		done
+	fi
+	rmdir "${DIR[$t]}/pair-a" "${DIR2[$t]}/pair-b" 2>/dev/null
+	rm -f "$oa" "$ob"
+}
+for ((r = 1; r <= R; r++)); do
+	for t in "${ACTIVE[@]}"; do
+		log "two mounts at once, meta_bench on each, $t (run $r/$R)"
+		pair_run "$t"
+	done
+done
+
+# Latency: µs per operation = the phase time over its count, on the mount
+# whose kernel cache timeouts are all 0, so that every lookup and getattr
+# goes to the filesystem (meta_bench's lookup is an O_PATH open, its
+# getattr an fstat of one: see bench/meta_bench.c).
+LAT_OPS=(create lookup getattr)
+for ((r = 1; r <= R; r++)); do
+	for t in "${ACTIVE[@]}"; do
+		log "latency pass ($LAT_FILES files), $t (run $r/$R)"
+		if out=$(timeout --kill-after=10 900 "$META_BENCH" -n "$LAT_FILES" -o create,lookup,getattr "${DIRL[$t]}" 2>&1); then
+			for op in "${LAT_OPS[@]}"; do
+				n=$(meta_field "$out" "$op" n) s=$(meta_field "$out" "$op" secs)
+				[ -n "$n" ] && add "lat_$op" "$t" "$(awk -v n="$n" -v s="$s" 'BEGIN { printf "%.1f", s / n * 1e6 }')"
+			done
+		else
+			log "$t: latency meta_bench failed: $out"
+		fi
+	done
+done
+
+for ((r = 1; r <= R; r++)); do
+	for t in "${ACTIVE[@]}"; do
+		log "sequential write+read ${SEQ_MIB} MiB $t (run $r/$R)"
+		fio_seq "$t" "${DIR[$t]}" "$SEQ_MIB"
+	done
+done
+
+for t in "${ACTIVE[@]}"; do
+	log "laying out the ${RAND_MIB} MiB random-I/O file on $t"
+	fio_rand_layout "$t" "${DIR[$t]}" "$RAND_MIB"
+done
+for ((r = 1; r <= R; r++)); do
+	for t in "${ACTIVE[@]}"; do
+		log "random 4 KiB read, then write, ${RAND_SECS} s each, $t (run $r/$R)"
+		fio_rand "$t" "${DIR[$t]}" "$RAND_MIB" "$RAND_SECS"
+	done
+done
+for t in "${ACTIVE[@]}"; do rm -f "${DIR[$t]}/bench.rand"; done
+
+# -------------------------------------------------------------------- report
+# key | label | unit | target kind (x = at least N × GlusterFS, ge = at
+# least N, le = at most N, - = none) | N
+WORKLOADS=""
+for op in "${META_OPS[@]}"; do
+	u=ops/s; [ "$op" = readdir ] && u=entries/s
+	l=$op; [ "$op" = open ] && l="open + close"
+	WORKLOADS+="$op|$l|$u|x|3"$'\n'
+done
+for op in "${META_OPS[@]}"; do
+	u=ops/s; [ "$op" = readdir ] && u=entries/s
+	l=$op; [ "$op" = open ] && l="open + close"
+	WORKLOADS+="pair_$op|two mounts at once: $l (sum)|$u|x|3"$'\n'
+done
+WORKLOADS+="lat_create|latency: create (open O_CREAT + close)|µs|le|570
+lat_lookup|latency: lookup (open O_PATH + close)|µs|le|173
+lat_getattr|latency: getattr (fstat)|µs|le|87
+seqwrite|sequential write ${SEQ_MIB} MiB, bs 1M, end_fsync|MiB/s|ge|200
+seqread|sequential read ${SEQ_MIB} MiB, bs 1M|MiB/s|ge|200
+randread|random read 4 KiB, psync|IOPS|-|0
+randwrite|random write 4 KiB, psync, no fsync|IOPS|-|0"
+
+# verdict KIND N CASSAFS GLUSTER -> "target|met?" cells
+verdict() {
+	awk -v k="$1" -v n="$2" -v c="$3" -v g="$4" 'BEGIN {
+		if (k == "-") { print "none|"; exit }
+		if (k == "x") target = "≥ " n "× GlusterFS"
+		else if (k == "ge") target = "≥ " n
+		else target = "≤ " n " (JuiceFS, Redis)"
+		if (c == "") { print target "|n/a (no CassaFS figure)"; exit }
+		if (k == "x") {
+			if (g == "") { print target "|n/a (no GlusterFS figure)"; exit }
+			need = n * g
+		} else need = n
+		if (k == "le") ok = (c + 0 <= need); else ok = (c + 0 >= need)
+		rel = (k == "le") ? (ok ? "≤" : ">") : (ok ? "≥" : "<")
+		printf "%s|%s: %s %s %s\n", target, ok ? "met" : "**missed**", fmtn(c), rel, fmtn(need)
+	}
+	function fmtn(x) { return (x < 100) ? sprintf("%.1f", x) : sprintf("%.0f", x) }' | commas
+}
+
+mount_desc() {  # target
+	local t=$1
+	case $t in
+	cassafs)
+		echo "- CassaFS $("$CASSAFS" --version 2>/dev/null | awk '{print $NF; exit}'): \`cassafs mkfs --coord $CFS_COORD $CFS_URL\`," \
+			"three mounts of that one filesystem (\`cassafs mount --coord $CFS_COORD${CASSAFS_MOUNT_OPTS:+ -o $CASSAFS_MOUNT_OPTS} $CFS_URL MNT\`," \
+			"the latency one with \`-o $LAT_OPTS\`); Redis $(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)" \
+			"with \`appendonly yes\`, \`appendfsync everysec\`, password from \$CASSAFS_REDIS_PASSWORD; ZooKeeper" \
+			"$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null) standalone (tickTime 500 ms), digest credentials from" \
+			"\$CASSAFS_ZK_CREDENTIALS_FILE. Mount: \`$(fuse_line "$BASE/cfs-a")\`. Kernel cache timeouts otherwise at CassaFS's defaults:"
+		"$CASSAFS" mount --help 2>&1 | grep -E '^[[:space:]]*(attr|entry|negative)_timeout' | sed 's/^[[:space:]]*/  - /'
+		;;
+	glusterfs)
+		echo "- GlusterFS $(glusterfs --version 2>/dev/null | awk '{print $2; exit}'): one volume, one brick (\`$(hostname):<loop ext4>/gl-brick/b\`)," \
+			"glusterd and brick in network namespace $NS (loopback only), three FUSE clients started with \`nsenter --net\`;" \
+			"volume options at their defaults (so the client's md-cache, io-cache, write-behind and read-ahead are on)." \
+			"Mount: \`$(fuse_line "$BASE/gl-a")\`; kernel timeouts: glusterfs defaults (attribute and entry 1 s," \
+			"negative 0); the latency client with \`--attribute-timeout=0 --entry-timeout=0 --negative-timeout=0\`."
+		;;
+	sshfs)
+		echo "- sshfs $(sshfs --version 2>&1 | awk '/SSHFS version/ { print $3 }') over OpenSSH" \
+			"$(dpkg-query -W -f '${Version}' openssh-server 2>/dev/null) on 127.0.0.1:$SSH_PORT (ed25519 key, sftp-server)," \
+			"three mounts of one directory; sshfs defaults (its own directory/attribute cache on, kernel entry and attribute" \
+			"timeouts 1 s); the latency mount with \`-o $LAT_OPTS\`. Mount: \`$(fuse_line "$BASE/ssh-a")\`."
+		;;
+	esac
+}
+
+report() {
+	local key label unit kind n c g s ratio vt target mark t
+	echo "### Distributed benchmark: CassaFS (Redis + ZooKeeper), GlusterFS, sshfs"
+	echo
+	echo "Command: \`$CMDLINE\`${CASSAFS_MOUNT_OPTS:+ with CASSAFS_MOUNT_OPTS=$CASSAFS_MOUNT_OPTS}  "
+	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')  "
+	machine_line
+	echo "Data of all three (Redis's AOF, the GlusterFS brick, sshd's directory): $FS_NOTE. Every server on 127.0.0.1" \
+		"(GlusterFS's in a private network namespace), so no target pays for a real network.  "
+	echo "Parameters: meta_bench over $(fmt "$FILES") files in one directory, one thread, per mount; latency pass over" \
+		"$(fmt "$LAT_FILES") files; sequential file ${SEQ_MIB} MiB; random I/O on a ${RAND_MIB} MiB file for" \
+		"${RAND_SECS} s per run (fio psync, iodepth 1); $R run(s) per measurement, targets alternating, medians shown.  "
+	if [ "$DROP" = yes ]; then
+		echo "Page cache: dropped (sync; echo 3 > /proc/sys/vm/drop_caches) between the sequential write and read and before each random read."
+	else
+		echo "Page cache: NOT dropped (not root): reads may come from memory."
+	fi
+	echo
+	echo "- Metadata rates and I/O: one mount per target with its default cache settings (below), so \`stat\` and" \
+		"\`open\` may be answered from the kernel's caches."
+	echo "- Two mounts at once: two mounts (clients) of the same filesystem, each running meta_bench in its own" \
+		"subdirectory at the same time; the figure is both runs' operations over the longer of the two phase times."
+	echo "- Latency: µs per operation (phase time / count) on a third mount with **attribute, entry and negative" \
+		"timeouts 0**, so the kernel caches answer nothing: every name resolution is a FUSE LOOKUP and every" \
+		"fstat a GETATTR (with default_permissions, a path walk also fetches the parent's attributes). lookup =" \
+		"\`open(name, O_PATH)\` + close (no OPEN/RELEASE is sent), getattr = \`fstat\` of such a descriptor, create =" \
+		"\`open(O_CREAT|O_EXCL)\` + close. The JuiceFS figures (create 570 µs, lookup 173 µs, getattr 87 µs) are its" \
+		"published Redis results, measured on its metadata engine without FUSE, so the targets are strict. User-space" \
+		"caches (GlusterFS's md-cache, sshfs's cache) stay at their defaults."
+	echo
+	echo "Mounts:"
+	echo
+	for t in "${ALL_TARGETS[@]}"; do
+		if [ "${STATUS[$t]}" = ok ]; then mount_desc "$t"; else echo "- $t: ${STATUS[$t]}"; fi
+	done
+	echo
+	echo "| workload | unit | CassaFS | GlusterFS | sshfs | CassaFS/GlusterFS | target | met? |"
+	echo "|---|---|---:|---:|---:|---:|---|---|"
+	while IFS='|' read -r key label unit kind n; do
+		[ -n "$key" ] || continue
+		# shellcheck disable=SC2086  # the values are a space-separated list
+		c=$(median ${VALS["$key|cassafs"]:-}); g=$(median ${VALS["$key|glusterfs"]:-}); s=$(median ${VALS["$key|sshfs"]:-})
+		ratio=$(awk -v g="$g" -v c="$c" 'BEGIN { if (g != "" && c != "" && g > 0) printf "%.2f×", c / g; else print "—" }')
+		vt=$(verdict "$kind" "$n" "$c" "$g")
+		target=${vt%%|*} mark=${vt#*|}
+		[ "${STATUS[cassafs]}" = ok ] || { [ "$kind" = - ] || mark="n/a (CassaFS not measured)"; }
+		echo "| $label | $unit | $(fmt "$c") | $(fmt "$g") | $(fmt "$s") | $ratio | $target | $mark |"
+	done <<<"$WORKLOADS"
+	echo
+	echo "<details><summary>all runs</summary>"
+	echo
+	while IFS='|' read -r key label unit kind n; do
+		[ -n "$key" ] || continue
+		local line="$key:"
+		for t in "${ALL_TARGETS[@]}"; do line+=" $t=[${VALS["$key|$t"]:-}]"; done
+		echo "    $line"
+	done <<<"$WORKLOADS"
+	echo
+	echo "</details>"
+}
+
+RESULT=$(report)
+echo "$RESULT"
+
+if [ "$WRITE_DOCS" = 1 ]; then
+	doc=$ROOT/docs/benchmarks-distributed.md
+	mkdir -p "$ROOT/docs"
+	[ -f "$doc" ] || printf '# CassaFS distributed benchmark\n\nWritten by `bench/run_dist.sh --write-docs`; re-run it to refresh the section below.\nThe packages it needs are in `.ci/packages.d/distbench`; it is not part of `make test`.\n' >"$doc"
+	content=$(mktemp)
+	printf '%s\n' "$RESULT" >"$content"
+	replace_block "$doc" bench-dist "$content"
+	rm -f "$content"
+	echo "wrote $doc" >&2
+fi
