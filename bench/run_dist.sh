@@ -231,8 +231,9 @@ cfs_mount() {  # mountpoint [extra -o options] ; prints the error
 	wait_mounted "$m" 20 || { echo "'cassafs mount' returned but $m is not mounted after 20 s${err:+: $err}"; return 1; }
 }
 
+MKFS=(mkfs)
 setup_cassafs() {
-	local err err2
+	local err
 	if [ ! -x "$CASSAFS" ]; then STATUS[cassafs]="n/a: $CASSAFS not found (run make)"; return; fi
 	REDIS_PASSWORD=$(secret)
 	[ -x "$ROOT/tests/scripts/zk_server.sh" ] && ZK_SCRIPT=$ROOT/tests/scripts/zk_server.sh
@@ -241,9 +242,11 @@ setup_cassafs() {
 	export CASSAFS_REDIS_PASSWORD=$REDIS_PASSWORD
 	(umask 077; echo "bench:$(secret)" >"$BASE/zk.credentials")
 	export CASSAFS_ZK_CREDENTIALS_FILE=$BASE/zk.credentials
-	if ! err=$("$CASSAFS" mkfs --coord "$CFS_COORD" "$CFS_URL" 2>&1) &&
-	   ! err2=$("$CASSAFS" mkfs "$CFS_URL" 2>&1); then
-		STATUS[cassafs]="n/a: 'cassafs mkfs --coord $CFS_COORD $CFS_URL' failed: $(oneline "$err"); without --coord: $(oneline "$err2")"
+	# mkfs takes --coord only if this build's mkfs knows it
+	MKFS=(mkfs)
+	"$CASSAFS" mkfs --help 2>&1 | grep -q -- '--coord' && MKFS=(mkfs --coord "$CFS_COORD")
+	if ! err=$("$CASSAFS" "${MKFS[@]}" "$CFS_URL" 2>&1); then
+		STATUS[cassafs]="n/a: 'cassafs ${MKFS[*]} $CFS_URL' failed: $(oneline "$err")"
 		return
 	fi
 	err=$(cfs_mount "$BASE/cfs-a") || { STATUS[cassafs]="n/a: $(oneline "$err")"; return; }
@@ -511,7 +514,7 @@ mount_desc() {  # target
 	local t=$1
 	case $t in
 	cassafs)
-		echo "- CassaFS $("$CASSAFS" --version 2>/dev/null | awk '{print $NF; exit}'): \`cassafs mkfs --coord $CFS_COORD $CFS_URL\`," \
+		echo "- CassaFS $("$CASSAFS" --version 2>/dev/null | awk '{print $NF; exit}'): \`cassafs ${MKFS[*]} $CFS_URL\`," \
 			"three mounts of that one filesystem (\`cassafs mount --coord $CFS_COORD${CASSAFS_MOUNT_OPTS:+ -o $CASSAFS_MOUNT_OPTS} $CFS_URL MNT\`," \
 			"the latency one with \`-o $LAT_OPTS\`); Redis $(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)" \
 			"with \`appendonly yes\`, \`appendfsync everysec\`, password from \$CASSAFS_REDIS_PASSWORD; ZooKeeper" \
@@ -544,8 +547,8 @@ report() {
 	machine_line
 	echo "Data of all three (Redis's AOF, the GlusterFS brick, sshd's directory): $FS_NOTE. Every server on 127.0.0.1" \
 		"(GlusterFS's in a private network namespace), so no target pays for a real network.  "
-	echo "Parameters: meta_bench over $(fmt "$FILES") files in one directory, one thread, per mount; latency pass over" \
-		"$(fmt "$LAT_FILES") files; sequential file ${SEQ_MIB} MiB; random I/O on a ${RAND_MIB} MiB file for" \
+	echo "Parameters: meta_bench over $(commas <<<"$FILES") files in one directory, one thread, per mount; latency pass over" \
+		"$(commas <<<"$LAT_FILES") files; sequential file ${SEQ_MIB} MiB; random I/O on a ${RAND_MIB} MiB file for" \
 		"${RAND_SECS} s per run (fio psync, iodepth 1); $R run(s) per measurement, targets alternating, medians shown.  "
 	if [ "$DROP" = yes ]; then
 		echo "Page cache: dropped (sync; echo 3 > /proc/sys/vm/drop_caches) between the sequential write and read and before each random read."
