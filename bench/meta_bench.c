@@ -405,7 +405,8 @@ int main(int argc, char **argv)
 
 	if (files)
 		do_unlink(n, files);
-	if (chdir("..") < 0 || rmdir(workdir) < 0) {
+	/* by its own name: workdir may be relative to where we started */
+	if (chdir("..") < 0 || rmdir(strrchr(workdir, '/') + 1) < 0) {
 		fprintf(stderr, "meta_bench: rmdir %s: %s\n", workdir, strerror(errno));
 		return 1;
 	}

@@ -68,6 +68,7 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 	if ((r = meta_open(*s, m, err, sizeof(err))) < 0) {
 		die_msg(cmd, "%s", err);
 		store_close(*s);
+		*s = NULL; /* the caller's cleanup must not close it again */
 		return r;
 	}
 	if (!c)
@@ -90,6 +91,8 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 fail:
 	meta_close(*m);
 	store_close(*s);
+	*m = NULL; /* the caller's cleanup must not close them again */
+	*s = NULL;
 	return r;
 }
 

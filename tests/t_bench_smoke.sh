@@ -47,6 +47,14 @@ kept=$(find "$TMP/d" -mindepth 2 -type f | wc -l)
 check "-k -o create keeps 250 files (found $kept)" [ "$kept" = 250 ]
 rm -rf "${TMP:?}/d/"*
 
+# --- lookup and getattr run only when named; a relative DIR works too
+mkdir -p "$TMP/r"
+out=$(cd "$TMP" && "$OLDPWD/$MB" -n 120 -o lookup,getattr r 2>"$TMP/err"); rc=$?
+ops=$(awk '{ sub("op=", "", $2); sub("n=", "", $3); printf "%s:%s ", $2, $3 }' <<<"$out")
+check "-o lookup,getattr on a relative DIR: exit 0, both timed over 120 (rc=$rc, $ops$(head -c 200 "$TMP/err"))" \
+	all '[ "$rc" -eq 0 ] && [ "$ops" = "lookup:120 getattr:120 " ]'
+check "and its work directory is removed" [ -z "$(ls -A "$TMP/r")" ]
+
 # --- bad arguments fail with a message and leave nothing behind
 mkdir -p "$TMP/e"
 err=$("$MB" -n 10 "$TMP/missing" 2>&1); rc=$?
@@ -71,6 +79,15 @@ if command -v fio >/dev/null; then
 else
 	bad "fio is not installed (apt-get install fio; see .ci/packages.d/bench)"
 fi
+
+# --- run_dist.sh (the distributed benchmark needs servers and root, so
+# only its argument handling here)
+out=$(bench/run_dist.sh --help 2>&1); rc=$?
+check "run_dist.sh --help exits 0 and lists --quick (rc=$rc)" all '[ "$rc" -eq 0 ] && grep -q -- "--quick" <<<"$out"'
+err=$(bench/run_dist.sh --bogus 2>&1); rc=$?
+check "run_dist.sh rejects an unknown argument (rc=$rc: $err)" all '[ "$rc" -eq 2 ] && grep -q -- "--bogus" <<<"$err"'
+err=$(bench/run_dist.sh -n 0 2>&1); rc=$?
+check "run_dist.sh rejects -n 0 (rc=$rc: $err)" [ "$rc" -eq 2 ]
 
 echo "RESULT $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
