@@ -10,9 +10,13 @@
 #include "store.h"
 
 extern const struct store_ops store_lmdb_ops;
+extern const struct store_ops store_redis_ops;
+extern const struct store_ops store_redis_cluster_ops;
 
 static const struct store_ops *const engines[] = {
 	&store_lmdb_ops,
+	&store_redis_ops,
+	&store_redis_cluster_ops,
 };
 
 static const struct store_ops *find_engine(const char *url, char *err,

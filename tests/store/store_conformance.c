@@ -352,7 +352,9 @@ static void t_binary_limits(void)
 	CHECK_EQ(store_put(t, STORE_XATTR, 5, "", 0, "x", 1), -EINVAL);
 	CHECK_EQ(store_put(t, STORE_BLOCK, 5, "big", 3, val, big + 1), -EINVAL);
 	CHECK_EQ(store_commit(t), 0);
-	CHECK_EQ(get1(STORE_XATTR, 5, col, STORE_MAX_COLUMN + 1, NULL, 0), -ENOENT);
+	/* an over-long column cannot exist: either answer is fine */
+	long g = get1(STORE_XATTR, 5, col, STORE_MAX_COLUMN + 1, NULL, 0);
+	CHECK(g == -ENOENT || g == -EINVAL, "get of a 257-byte column: %ld", g);
 	CHECK_EQ(get1(STORE_BLOCK, 5, "big", 3, NULL, 0), -ENOENT);
 out:
 	free(val);
@@ -662,7 +664,7 @@ static void t_many(void)
 /* ---- concurrency ------------------------------------------------------- */
 
 #define NTHREADS 4
-#define NINCR 40
+#define NINCR 100
 
 static int64_t be_val(const void *v, size_t vl)
 {
@@ -670,6 +672,8 @@ static int64_t be_val(const void *v, size_t vl)
 }
 
 /* Read-modify-write increments with a whole-operation retry loop. */
+static long rmw_retries; /* conflicts seen, for the log */
+static pthread_mutex_t rmw_mu = PTHREAD_MUTEX_INITIALIZER;
 static void *rmw_thread(void *arg)
 {
 	long *errs = arg;
@@ -700,6 +704,9 @@ static void *rmw_thread(void *arg)
 		} while (r == -EAGAIN && ++tries < 10000);
 		if (r)
 			(*errs)++;
+		pthread_mutex_lock(&rmw_mu);
+		rmw_retries += tries;
+		pthread_mutex_unlock(&rmw_mu);
 	}
 	return NULL;
 }
@@ -813,6 +820,8 @@ static void t_concurrency(void)
 		e += errs[i];
 	CHECK_EQ(e, 0);
 	CHECK_EQ(read_counter(STORE_SUPER, 1, "rmw"), NTHREADS * NINCR);
+	printf("  %d increments from %d threads: %ld conflicts retried\n",
+	       NTHREADS * NINCR, NTHREADS, rmw_retries);
 
 	memset(errs, 0, sizeof(errs));
 	for (int i = 0; i < NTHREADS; i++)
