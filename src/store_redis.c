@@ -282,7 +282,14 @@ static redisContext *node_connect(struct rstore *s, const struct hostport *hp,
 			snprintf(err, err_len, "redis at %s:%d: SELECT %d failed: %s",
 				 hp->host, hp->port, s->db,
 				 r ? rtext(r) : c->errstr);
-			*rc = r && strstr(rtext(r), "NOAUTH") ? -EACCES : -EIO;
+			*rc = -EIO;
+			if (r && strstr(rtext(r), "NOAUTH")) {
+				snprintf(err, err_len,
+					 "redis at %s:%d requires a password (%s); give it in "
+					 "the URL, password_file= or CASSAFS_REDIS_PASSWORD",
+					 hp->host, hp->port, rtext(r));
+				*rc = -EACCES;
+			}
 			goto fail;
 		}
 		freeReplyObject(r);
@@ -352,6 +359,9 @@ static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
 		const char *h = m->element[0]->len ? m->element[0]->str : hp->host;
 		int port = (int)m->element[1]->integer;
 		if (port != s->master.port || strcmp(h, s->master.host)) {
+			if (s->master.port)
+				log_info("store %s: slot %u is now served by %s:%d",
+					 s->base.url, s->slot, h, port);
 			snprintf(s->master.host, sizeof(s->master.host), "%.255s", h);
 			s->master.port = port;
 			s->epoch++;
@@ -476,6 +486,8 @@ static int reply_err(struct rstore *s, redisReply *r)
 			int port = atoi(colon + 1);
 			snprintf(host, sizeof(host), "%.*s", (int)(colon - hp - 1), hp + 1);
 			if (port != s->master.port || strcmp(host, s->master.host)) {
+				log_info("store %s: slot %u moved to %s:%d",
+					 s->base.url, s->slot, host, port);
 				snprintf(s->master.host, sizeof(s->master.host), "%s", host);
 				s->master.port = port;
 				s->epoch++;
