@@ -383,10 +383,15 @@ static int cluster_refresh(struct rstore *s, char *err, size_t err_len)
 	int n = 0, rc = -EIO;
 	if (s->master.port)
 		cand[n++] = s->master;
-	for (int i = 0; i < s->nknown; i++)
-		cand[n++] = s->known[i];
-	for (int i = 0; i < s->nseeds; i++)
-		cand[n++] = s->seeds[i];
+	for (int i = 0; i < s->nknown + s->nseeds; i++) {
+		const struct hostport *h =
+			i < s->nknown ? &s->known[i] : &s->seeds[i - s->nknown];
+		int dup = 0;
+		for (int j = 0; j < n && !dup; j++)
+			dup = cand[j].port == h->port && !strcmp(cand[j].host, h->host);
+		if (!dup)
+			cand[n++] = *h; /* each node once: bounded time when all are down */
+	}
 	for (int i = 0; i < n; i++) {
 		rc = slots_from(s, &cand[i], err, err_len);
 		if (rc == 0 || rc == -EACCES || rc == -ENOMEM)

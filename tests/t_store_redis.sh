@@ -161,6 +161,16 @@ after=$(awk '$1>14000 && $2==0 {print $4; exit}' "$dir/loop1")
 echo "   last value before kill: $before, first after restart: ${after:-none}"
 check "nothing committed was lost" bash -c "[ -n '$after' ] && [ '$after' -ge $((before + 1)) ] && [ '$after' -le $((before + 2)) ]"
 
+# A full Redis (maxmemory, noeviction) must give -ENOSPC, not -EIO.
+used=$(rcli $SPORT info memory | awk -F: '/^used_memory:/ {print $2+0}')
+rcli $SPORT config set maxmemory $((used + 8 * 1048576)) >/dev/null
+rcli $SPORT config set maxmemory-policy noeviction >/dev/null
+out=$(CASSAFS_REDIS_PASSWORD=$PASS "$P" "redis://127.0.0.1:$SPORT/4?name=full" fill 2>&1)
+echo "   fill up to maxmemory: $out"
+check "full Redis: -ENOSPC" [ "$(tail -n1 <<<"$out")" = -28 ]
+rcli $SPORT config set maxmemory 0 >/dev/null
+rcli $SPORT -n 4 flushdb >/dev/null
+
 ############################################################ cluster
 echo "### redis cluster: 3 masters + 3 replicas on 127.0.0.1:${CPORTS// /,}"
 for p in $CPORTS; do

@@ -9,6 +9,7 @@
  *                               line per operation: "T_MS RC DUR_MS VALUE"
  *                               (T since start, RC 0 or -errno)
  *   store_probe URL get         print the counter
+ *   store_probe URL fill        write 1 MiB blocks until an error; print it
  *
  * Exit status 0 when the command worked.  It prints no RESULT line: the
  * script that runs it does the checking.
@@ -58,7 +59,7 @@ fail:
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s URL open|loop SECS|get\n", argv[0]);
+		fprintf(stderr, "usage: %s URL open|loop SECS|get|fill\n", argv[0]);
 		return 2;
 	}
 	char err[1024] = "";
@@ -100,6 +101,27 @@ int main(int argc, char **argv)
 			printf("%.0f %d %.0f %lld\n", a - start, r, b - a, r ? -1 : val);
 			usleep(50000);
 		}
+	} else if (!strcmp(argv[2], "fill")) {
+		/* 1 MiB values, one per transaction, until an error (at most
+		 * 1 GiB): prints the error code */
+		size_t len = STORE_MAX_VALUE;
+		uint8_t *buf = calloc(1, len);
+		r = buf ? 0 : -ENOMEM;
+		for (uint64_t i = 0; i < 1024 && !r; i++) {
+			struct store_txn *t;
+			uint8_t col[8];
+			store_be64(col, i);
+			memset(buf, (int)i, len);
+			if ((r = store_txn_begin(s, 0, &t)))
+				break;
+			if ((r = store_put(t, STORE_BLOCK, 9, col, 8, buf, len))) {
+				store_abort(t);
+				break;
+			}
+			r = store_commit(t);
+		}
+		printf("%d\n", r);
+		free(buf);
 	} else {
 		fprintf(stderr, "store_probe: unknown command '%s'\n", argv[2]);
 		rc = 2;
