@@ -861,7 +861,52 @@ static int rstore_new(const char *url, int cluster, struct rstore **out,
 	return 0;
 }
 
-/* One command outside a transaction (open, destroy, sync), following MOVED. */
+/*
+ * Follow an ASK redirect ("ASK SLOT HOST:PORT": the slot is migrating and
+ * this key already moved) for one command: ASKING, then the command, on a
+ * one-off connection to the importing node.
+ */
+static redisReply *ask_cmd(struct rstore *s, const char *m,
+			   const struct cmd *cmd, int *rc, char *err,
+			   size_t err_len)
+{
+	struct hostport hp;
+	const char *sp = strchr(m + 4, ' ');
+	const char *colon = sp ? strrchr(sp, ':') : NULL;
+	if (!colon || colon - sp - 1 >= (int)sizeof(hp.host)) {
+		snprintf(err, err_len, "redis store %s: bad redirect '%s'",
+			 s->base.url, m);
+		*rc = -EIO;
+		return NULL;
+	}
+	snprintf(hp.host, sizeof(hp.host), "%.*s", (int)(colon - sp - 1), sp + 1);
+	hp.port = atoi(colon + 1);
+	struct rconn tmp = {.c = node_connect(s, &hp, rc, err, err_len)};
+	if (!tmp.c)
+		return NULL;
+	const char *aa[1] = {"ASKING"};
+	size_t al[1] = {6};
+	struct cmd two[2] = {{1, aa, al}, *cmd};
+	redisReply *rep[2];
+	int r = pipe_run(&tmp, 2, two, rep);
+	if (!r && !(r = reply_err(s, rep[0])))
+		r = reply_err(s, rep[1]);
+	if (r) {
+		snprintf(err, err_len, "redis store %s: %s on %s:%d after ASK: %s",
+			 s->base.url, cmd->argv[0], hp.host, hp.port,
+			 rep[1] ? rtext(rep[1]) : tmp.c->errstr);
+		free_replies(2, rep);
+		*rc = r == REDIRECTED ? -EAGAIN : r;
+		redisFree(tmp.c);
+		return NULL;
+	}
+	freeReplyObject(rep[0]);
+	redisFree(tmp.c);
+	return rep[1];
+}
+
+/* One command outside a transaction (open, destroy, sync), following MOVED
+ * and ASK. */
 static redisReply *simple_cmd(struct rstore *s, int *rc, char *err,
 			      size_t err_len, const struct cmd *cmd)
 {
@@ -878,6 +923,12 @@ static redisReply *simple_cmd(struct rstore *s, int *rc, char *err,
 			return rep;
 		}
 		const char *what = rep ? rtext(rep) : c->c->errstr;
+		if (rep && !strncmp(what, "ASK ", 4)) {
+			redisReply *ar = ask_cmd(s, what, cmd, rc, err, err_len);
+			freeReplyObject(rep);
+			conn_put(s, c);
+			return ar;
+		}
 		if (r == REDIRECTED) {
 			c->broken = 1;
 		} else {

@@ -203,8 +203,8 @@ suite "redis-cluster://127.0.0.1:6481,127.0.0.1:6485/conf"
 # master of the probe filesystem's slot, and its replica
 CURL="redis-cluster://127.0.0.1:6481,127.0.0.1:6482,127.0.0.1:6483/probe?timeout=2&connect_timeout=1&password_file=$dir/pw"
 slot=$(rcli 6481 cluster keyslot '{cfs:probe}')
-master_port() { # master_port ASK-PORT
-	rcli "$1" cluster nodes | awk -v s="$slot" '$3 ~ /master/ && $3 !~ /fail/ {
+master_port() { # master_port ASK-PORT [SLOT]
+	rcli "$1" cluster nodes | awk -v s="${2:-$slot}" '$3 ~ /master/ && $3 !~ /fail/ {
 		for (i = 9; i <= NF; i++) { n = split($i, r, "-"); lo = r[1]; hi = n > 1 ? r[2] : r[1];
 			if (s + 0 >= lo + 0 && s + 0 <= hi + 0) { split($2, a, "@"); n = split(a[1], b, ":"); print b[n] } } }'
 }
@@ -217,6 +217,44 @@ m1=$(master_port 6481)
 r1=$(replica_port 6481 "$m1")
 echo "   slot $slot of {cfs:probe}: master $m1, replica $r1"
 check "found master and replica of the slot" [ -n "$m1" ] && [ -n "$r1" ]
+
+node_id() { rcli 6481 cluster nodes | awk -v p="127.0.0.1:$1@" 'index($2, p) == 1 {print $1}'; }
+
+echo "== slot migration under load (ASK, then MOVED)"
+MURL="redis-cluster://127.0.0.1:6482/mig?timeout=2&connect_timeout=1&password_file=$dir/pw"
+mslot=$(rcli 6481 cluster keyslot '{cfs:mig}')
+src=$(master_port 6481 "$mslot")
+dst=""
+for p in $CPORTS; do
+	if [ "$p" != "$src" ] && rcli "$p" role | head -n1 | grep -q master; then dst=$p; break; fi
+done
+echo "   slot $mslot of {cfs:mig}: moving from $src to $dst"
+"$P" "$MURL" open >/dev/null 2>&1
+"$P" "$MURL" loop 6 >"$dir/loopm" 2>"$dir/loopm.err" &
+probe_pid=$!
+sleep 1.5
+rcli "$dst" cluster setslot "$mslot" importing "$(node_id "$src")" >/dev/null
+rcli "$src" cluster setslot "$mslot" migrating "$(node_id "$dst")" >/dev/null
+# move the marker only: a new client's open must follow ASK to find it
+out=$(rcli "$src" migrate 127.0.0.1 "$dst" "" 0 5000 AUTH "$PASS" KEYS '{cfs:mig}:meta')
+check "MIGRATE the marker key ($out)" [ "$out" = OK ]
+out=$("$P" "$MURL" open 2>&1); rc=$?
+check "open during migration follows ASK ($out)" [ $rc -eq 0 ]
+sleep 1
+keys=$(rcli "$src" cluster getkeysinslot "$mslot" 1000)
+# shellcheck disable=SC2086
+[ -n "$keys" ] && rcli "$src" migrate 127.0.0.1 "$dst" "" 0 5000 AUTH "$PASS" KEYS $keys >/dev/null
+for p in $CPORTS; do rcli "$p" cluster setslot "$mslot" node "$(node_id "$dst")" >/dev/null; done
+wait "$probe_pid"; probe_pid=
+awk '$2!=0 {print "   " $0}' "$dir/loopm" | head -n 10
+cat "$dir/loopm.err"
+check "slot now served by $dst" [ "$(master_port "$dst" "$mslot")" = "$dst" ]
+check "work continued through the migration" [ "$(count_not_ok "$dir/loopm" 0 99999)" -le 3 ]
+check "migration: ops at the end succeed" [ "$(count_not_ok "$dir/loopm" 4500 99999)" -eq 0 ]
+check "the client followed the migrated slot" grep -q "slot $mslot .*$dst" "$dir/loopm.err"
+v1=$(awk '$2==0 {v=$4} END{print v+0}' "$dir/loopm")
+v2=$(CASSAFS_REDIS_PASSWORD=$PASS "$P" "${MURL%%\?*}" get 2>&1)
+check "counter intact after migration ($v1 = $v2)" [ "$v1" = "$v2" ]
 
 echo "== manual failover (old master stays up and answers MOVED)"
 "$P" "$CURL" loop 9 >"$dir/loop2" 2>"$dir/loop2.err" &

@@ -659,6 +659,16 @@ static void t_many(void)
 		scan_out_free(&o2);
 	}
 	scan_out_free(&o);
+	/* deleting the wide row removes every column */
+	t = begin(0);
+	if (!t)
+		return;
+	CHECK_EQ(store_del_row(t, STORE_DIR, 5000), 0);
+	CHECK_EQ(store_commit(t), 0);
+	CHECK_EQ(scan1(STORE_DIR, 5000, NULL, 0, &o), 0);
+	CHECK_EQ(o.n, 0);
+	CHECK_EQ(get1(STORE_DIR, 5000, "name-1234", 9, NULL, 0), -ENOENT);
+	scan_out_free(&o);
 }
 
 /* ---- concurrency ------------------------------------------------------- */
