@@ -156,8 +156,9 @@ check "last operation ok" [ "$(last_rc "$dir/loop1")" = 0 ]
 # committed increments survive kill -9 of the server (AOF): the first value
 # written after the restart continues from the last one before the kill
 # (+1 for an increment whose outcome the client could not know)
-before=$(awk '$1<10000 && $2==0 {v=$4} END{print v+0}' "$dir/loop1")
-after=$(awk '$1>14000 && $2==0 {print $4; exit}' "$dir/loop1")
+# (the kill is the first failure after 9 s of the probe's own clock)
+before=$(awk '$1>=9000 && $2!=0 {exit} $2==0 {v=$4} END{print v+0}' "$dir/loop1")
+after=$(awk '$1>=9000 && $2!=0 {down=1} down && $2==0 {print $4; exit}' "$dir/loop1")
 echo "   last value before kill: $before, first after restart: ${after:-none}"
 check "nothing committed was lost" bash -c "[ -n '$after' ] && [ '$after' -ge $((before + 1)) ] && [ '$after' -le $((before + 2)) ]"
 
