@@ -371,6 +371,14 @@ static void lmdb_close(struct store *base)
 
 /* ---- transactions ---- */
 
+/*
+ * The store whose batch lock this thread holds for an open transaction.
+ * A batch transaction keeps s->lock locked until it ends, so a second
+ * begin in the same thread must be refused before it locks: it would wait
+ * for itself forever.
+ */
+static __thread const struct lmdb_store *batch_held;
+
 static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 {
 	struct lmdb_store *s = (struct lmdb_store *)base;
@@ -389,13 +397,12 @@ static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 		*out = &t->base;
 		return 0;
 	}
-	pthread_mutex_lock(&s->lock);
-	if (s->owned && pthread_equal(s->owner, pthread_self())) {
+	if (batch_held == s) {
 		/* One transaction per thread at a time, as in LMDB. */
-		pthread_mutex_unlock(&s->lock);
 		free(t);
 		return -EDEADLK;
 	}
+	pthread_mutex_lock(&s->lock);
 	while (s->owned || (!s->batch && !s->failed))
 		pthread_cond_wait(&s->cond, &s->lock);
 	if (s->failed) {
@@ -413,6 +420,7 @@ static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 	s->owned = 1;
 	s->owner = pthread_self();
 	t->in_batch = 1;
+	batch_held = s;
 	*out = &t->base;
 	return 0;
 }
@@ -420,6 +428,7 @@ static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 /* End a batch-mode transaction: give the batch to the next one. */
 static void release_batch(struct lmdb_store *s)
 {
+	batch_held = NULL;
 	s->owned = 0;
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
