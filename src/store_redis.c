@@ -84,6 +84,7 @@ struct rconn {
 	redisContext *c;
 	unsigned long epoch; /* master generation it was opened for */
 	int broken;
+	int unwatch; /* an aborted transaction left watches: UNWATCH first */
 	struct rconn *next;
 };
 
@@ -529,12 +530,30 @@ static int pipe_run(struct rconn *c, int n, const struct cmd *cmds,
 {
 	for (int i = 0; i < n; i++)
 		rep[i] = NULL;
+	if (c->unwatch) {
+		/* sent with the next pipeline instead of its own round trip */
+		if (redisAppendCommand(c->c, "UNWATCH") != REDIS_OK) {
+			c->broken = 1;
+			return -EIO;
+		}
+	}
 	for (int i = 0; i < n; i++)
 		if (redisAppendCommandArgv(c->c, cmds[i].argc, cmds[i].argv,
 					   cmds[i].len) != REDIS_OK) {
 			c->broken = 1;
 			return -EIO;
 		}
+	if (c->unwatch) {
+		redisReply *u = NULL;
+		if (redisGetReply(c->c, (void **)&u) != REDIS_OK) {
+			c->broken = 1;
+			return -EIO;
+		}
+		if (u->type == REDIS_REPLY_ERROR)
+			c->broken = 1; /* answer the caller, then drop it */
+		freeReplyObject(u);
+		c->unwatch = 0;
+	}
 	for (int i = 0; i < n; i++)
 		if (redisGetReply(c->c, (void **)&rep[i]) != REDIS_OK) {
 			rep[i] = NULL;
@@ -1035,6 +1054,38 @@ static int redis_sync(struct store *base)
 	return 0;
 }
 
+/* Capacity = maxmemory (or the machine's memory when unlimited). */
+static int redis_space(struct store *base, uint64_t *total, uint64_t *avail)
+{
+	struct rstore *s = (struct rstore *)base;
+	char err[512];
+	int rc;
+	const char *argv[2] = {"INFO", "memory"};
+	size_t len[2] = {4, 6};
+	struct cmd c = {2, argv, len};
+	redisReply *r = simple_cmd(s, &rc, err, sizeof(err), &c);
+	if (!r) {
+		log_warn("store: space: %s", err);
+		return rc;
+	}
+	unsigned long long used = 0, maxm = 0, sys = 0;
+	const char *p;
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+		if ((p = strstr(r->str, "\nused_memory:")))
+			used = strtoull(p + 13, NULL, 10);
+		if ((p = strstr(r->str, "\nmaxmemory:")))
+			maxm = strtoull(p + 11, NULL, 10);
+		if ((p = strstr(r->str, "\ntotal_system_memory:")))
+			sys = strtoull(p + 21, NULL, 10);
+	}
+	freeReplyObject(r);
+	*total = maxm ? maxm : sys;
+	if (!*total)
+		return -EOPNOTSUPP;
+	*avail = *total > used ? *total - used : 0;
+	return 0;
+}
+
 static int destroy_common(const char *url, int cluster, char *err,
 			  size_t err_len)
 {
@@ -1144,13 +1195,8 @@ static void txn_release(struct rtxn *t)
 {
 	struct rconn *c = t->conn;
 	t->conn = NULL;
-	if (c && t->watched && !c->broken) {
-		redisReply *r = redisCommand(c->c, "UNWATCH");
-		if (!r || r->type == REDIS_REPLY_ERROR)
-			c->broken = 1;
-		if (r)
-			freeReplyObject(r);
-	}
+	if (c && t->watched)
+		c->unwatch = 1; /* read-only work is mostly aborted: no extra trip */
 	conn_put(t->s, c);
 }
 
@@ -1800,6 +1846,7 @@ const struct store_ops store_redis_ops = {
 	.commit = redis_commit,
 	.abort = redis_abort,
 	.sync = redis_sync,
+	.space = redis_space,
 	.destroy = redis_destroy,
 };
 
@@ -1817,5 +1864,6 @@ const struct store_ops store_redis_cluster_ops = {
 	.commit = redis_commit,
 	.abort = redis_abort,
 	.sync = redis_sync,
+	.space = redis_space,
 	.destroy = redis_cluster_destroy,
 };
