@@ -265,6 +265,7 @@ struct mount_cfg {
 	enum log_level level;
 	const char *log_file;
 	char fuse_opts[1024];
+	int timeouts_set, threads_set;
 };
 
 static int parse_double(const char *s, double *out)
@@ -308,6 +309,11 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 			known = 1;
 		if (known)
 			continue;
+		if (val && (KEY("attr_timeout") || KEY("entry_timeout") ||
+			    KEY("negative_timeout")))
+			cfg->timeouts_set = 1;
+		if (val && KEY("max_threads"))
+			cfg->threads_set = 1;
 		if (val && KEY("attr_timeout")) {
 			if (parse_double(val, &cfg->fo.attr_timeout) < 0)
 				goto bad;
@@ -443,15 +449,28 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		snprintf(msg, sizeof(msg), "out of memory");
 		goto fail_msg;
 	}
-	uint64_t purged;
-	if ((r = vfs_purge_orphans(v, &purged)) < 0)
+	uint64_t purged = 0;
+	int mounts = 0;
+	coord_list_mounts(c, count_mount, &mounts);
+	/* Orphans may be open on another live mount: reclaim only alone. */
+	if (mounts > 1)
+		r = 0;
+	else if ((r = vfs_purge_orphans(v, &purged)) < 0)
 		log_warn("could not reclaim unlinked inodes: %s", strerror(-r));
 	else if (purged)
 		log_info("reclaimed %llu inodes unlinked while open before a crash",
 			 (unsigned long long)purged);
 	cfg->fo.fsname = cfg->url;
 	cfg->fo.fuse_opts = cfg->fuse_opts;
+	cfg->fo.coord = c;
 	cfg->fo.keep_cache = !coord_has_notices(c);
+	/* Several mounts: caches expire soon even if a notice is lost, and a
+	 * lock waiter (F_SETLKW) must not hold up the only worker thread. */
+	if (coord_has_notices(c) && !cfg->timeouts_set)
+		cfg->fo.attr_timeout = cfg->fo.entry_timeout =
+			cfg->fo.negative_timeout = 1.0;
+	if (coord_has_plocks(c) && !cfg->threads_set)
+		cfg->fo.max_threads = 32;
 	if ((r = fuse_ll_mount(v, cfg->mountpoint, &cfg->fo, &f, err,
 			       sizeof(err))) < 0) {
 		snprintf(msg, sizeof(msg), "%s", err);

@@ -205,6 +205,21 @@ static void mark_unlinked(struct vfs *v, uint64_t ino)
 	pthread_mutex_unlock(&v->table_lock);
 }
 
+/*
+ * Tell other mounts what changed (distributed coordinators only), after
+ * the transaction committed.  ino 0 / parent 0 leave that part out.
+ */
+static void notice(struct vfs *v, uint64_t ino, uint64_t parent,
+		   const char *name)
+{
+	if (!v->coord || !coord_has_notices(v->coord))
+		return;
+	int r = coord_publish(v->coord, ino, parent, name, name ? strlen(name) : 0);
+	if (r < 0)
+		log_warn("could not tell other mounts about inode %llu: %s",
+			 (unsigned long long)(ino ? ino : parent), strerror(-r));
+}
+
 /* ---- attributes ---- */
 
 static void to_stat(struct vfs *v, const struct meta_inode *in, struct stat *st)
@@ -395,6 +410,7 @@ static int flush_locked(struct vfs *v, struct vnode *vn)
 			  (unsigned long long)vn->ino, strerror(-r));
 		return r; /* keep the buffer: a later flush may succeed */
 	}
+	notice(v, vn->ino, 0, NULL);
 	for (size_t i = 0; i < vn->nblk; i++)
 		free(vn->blk[i].data);
 	dirty_account(v, -(ssize_t)(vn->nblk * v->bs));
@@ -648,6 +664,8 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		r = meta_write(v->meta, setattr_txn, &a);
 	pthread_mutex_unlock(&vn->io_lock);
 	vnode_put(v, vn);
+	if (r == 0)
+		notice(v, ino, 0, NULL);
 	return r;
 }
 
@@ -747,8 +765,10 @@ static int make_node(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	if ((r = meta_alloc_ino(v->meta, &a.ino)) < 0)
 		return r;
 	r = meta_write(v->meta, mknode_txn, &a);
-	if (r == 0)
+	if (r == 0) {
 		add_lookup(v, e->ino);
+		notice(v, parent, parent, name);
+	}
 	return r;
 }
 
@@ -902,6 +922,8 @@ static int remove_entry(struct vfs *v, uint64_t parent, const char *name,
 	r = meta_write(v->meta, remove_txn, &a);
 	if (r == 0 && a.orphan)
 		mark_unlinked(v, a.orphan);
+	if (r == 0)
+		notice(v, parent, parent, name);
 	return r;
 }
 
@@ -967,8 +989,10 @@ int vfs_link(struct vfs *v, uint64_t ino, uint64_t parent, const char *name,
 		return r;
 	struct link_args a = {v, ino, parent, name, e};
 	r = meta_write(v->meta, link_txn, &a);
-	if (r == 0)
+	if (r == 0) {
 		add_lookup(v, ino);
+		notice(v, ino, parent, name);
+	}
 	return r;
 }
 
@@ -1111,6 +1135,10 @@ int vfs_rename(struct vfs *v, uint64_t parent, const char *name,
 	r = meta_write(v->meta, rename_txn, &a);
 	if (r == 0 && a.orphan)
 		mark_unlinked(v, a.orphan);
+	if (r == 0) {
+		notice(v, parent, parent, name);
+		notice(v, newparent, newparent, newname);
+	}
 	return r;
 }
 
@@ -1420,6 +1448,8 @@ int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 	if (r == 0)
 		r = meta_write(v->meta, falloc_txn, &a);
 	pthread_mutex_unlock(&f->vn->io_lock);
+	if (r == 0)
+		notice(v, f->vn->ino, 0, NULL);
 	return r;
 }
 
@@ -1671,7 +1701,10 @@ int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
 	struct xattr_args a = {ino, name, val, size, flags};
-	return meta_write(v->meta, setxattr_txn, &a);
+	r = meta_write(v->meta, setxattr_txn, &a);
+	if (r == 0)
+		notice(v, ino, 0, NULL);
+	return r;
 }
 
 static int getxattr_txn(struct store_txn *t, void *arg)
@@ -1752,7 +1785,10 @@ int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 	if (r < 0)
 		return r;
 	struct xattr_args a = {ino, name};
-	return meta_write(v->meta, removexattr_txn, &a);
+	r = meta_write(v->meta, removexattr_txn, &a);
+	if (r == 0)
+		notice(v, ino, 0, NULL);
+	return r;
 }
 
 /* ---- life cycle ---- */
