@@ -62,7 +62,12 @@ unmount_quietly() {
 	local d=$1
 	shift
 	is_mounted "$d" || return 0
-	if [ $# -gt 0 ]; then timeout 60 "$@" "$d" >/dev/null 2>&1 && return 0; fi
+	local out
+	if [ $# -gt 0 ]; then
+		out=$(timeout 60 "$@" "$d" 2>&1) && return 0
+		log "'$* $d' failed: $(tr '\n' ' ' <<<"$out")"
+		is_mounted "$d" || return 0
+	fi
 	umount "$d" 2>/dev/null || umount -l "$d"
 }
 

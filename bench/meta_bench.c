@@ -29,6 +29,12 @@
  *
  *   meta_bench op=create n=10000 secs=0.143210 rate=69827.1 unit=ops/s
  *
+ * -x CMD runs CMD with /bin/sh once before the first timed phase and after
+ * every phase, with MB_PHASE set to "start" or the phase just ended and
+ * the work directory as the current one, so that a script can read
+ * server-side counters per phase (run_dist.sh does); it is outside the
+ * timed parts, and a CMD that fails stops the run.
+ *
  * -o create,stat,… runs a subset (a phase that needs files creates them
  * untimed first); -k keeps the directory and whatever the last phase left
  * (used by rss_check.sh to leave a million files behind).  Any failure
@@ -58,6 +64,7 @@ static const char *op_names[OP_COUNT] = {
 };
 
 static char workdir[4096];
+static const char *hook;	/* -x CMD */
 
 static double now(void)
 {
@@ -78,11 +85,26 @@ static void name_of(char *buf, char prefix, long i)
 	snprintf(buf, 32, "%c%07ld", prefix, i);
 }
 
+static void run_hook(const char *phase)
+{
+	if (!hook)
+		return;
+	fflush(stdout);
+	setenv("MB_PHASE", phase, 1);
+	int rc = system(hook);
+	if (rc != 0) {
+		fprintf(stderr, "meta_bench: -x '%s' failed after phase %s "
+			"(status %d)\n", hook, phase, rc);
+		exit(1);
+	}
+}
+
 static void report(int op, long n, double secs, const char *unit)
 {
 	printf("meta_bench op=%s n=%ld secs=%.6f rate=%.1f unit=%s\n",
 	       op_names[op], n, secs, secs > 0 ? n / secs : 0.0, unit);
 	fflush(stdout);
+	run_hook(op_names[op]);
 }
 
 static void do_create(long n, char prefix)
@@ -272,13 +294,15 @@ static int parse_ops(const char *list, int *want)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: meta_bench [-n FILES] [-o OPS] [-k] DIR\n"
+		"usage: meta_bench [-n FILES] [-o OPS] [-k] [-x CMD] DIR\n"
 		"  Measures single-threaded metadata rates in a new subdirectory of DIR.\n"
 		"  -n FILES  number of files (default 10000)\n"
 		"  -o OPS    comma-separated subset of create,stat,open,readdir,rename,\n"
 		"            unlink,mkdir,rmdir (default: these eight) and lookup,\n"
 		"            getattr (only when named)\n"
 		"  -k        keep the work directory and its files\n"
+		"  -x CMD    run CMD (sh) before the first phase and after each, with\n"
+		"            MB_PHASE=start or the phase just ended\n"
 		"  Output: one line per operation,\n"
 		"  'meta_bench op=NAME n=COUNT secs=S rate=R unit=ops/s|entries/s'\n");
 }
@@ -288,7 +312,7 @@ int main(int argc, char **argv)
 	long n = 10000;
 	int want[OP_COUNT] = { 0 }, any = 0, keep = 0, c;
 
-	while ((c = getopt(argc, argv, "n:o:kh")) != -1) {
+	while ((c = getopt(argc, argv, "n:o:x:kh")) != -1) {
 		switch (c) {
 		case 'n': {
 			char *end;
@@ -303,6 +327,9 @@ int main(int argc, char **argv)
 		case 'o':
 			if (parse_ops(optarg, want) < 0)
 				return 2;
+			break;
+		case 'x':
+			hook = optarg;
 			break;
 		case 'k':
 			keep = 1;
@@ -345,13 +372,17 @@ int main(int argc, char **argv)
 			 want[OP_GETATTR];
 
 	if (want[OP_CREATE]) {
+		run_hook("start");
 		t = now();
 		do_create(n, 'f');
 		report(OP_CREATE, n, now() - t, "ops/s");
 		files = 'f';
-	} else if (need_files) {
-		do_create(n, 'f');
-		files = 'f';
+	} else {
+		if (need_files) {
+			do_create(n, 'f');
+			files = 'f';
+		}
+		run_hook("start");
 	}
 	if (want[OP_STAT]) {
 		t = now();

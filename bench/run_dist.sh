@@ -225,7 +225,7 @@ cfs_mount() {  # mountpoint [extra -o options] ; prints the error
 	[ -n "$o" ] && opts=(-o "$o")
 	mkdir -p "$m"
 	if ! err=$("$CASSAFS" mount --coord "$CFS_COORD" "${opts[@]}" "$CFS_URL" "$m" 2>&1); then
-		echo "'cassafs mount --coord $CFS_COORD ${opts[*]} $CFS_URL' failed: $err"
+		echo "'cassafs mount --coord $CFS_COORD ${opts[*]}${opts[*]:+ }$CFS_URL' failed: $err"
 		return 1
 	fi
 	wait_mounted "$m" 20 || { echo "'cassafs mount' returned but $m is not mounted after 20 s${err:+: $err}"; return 1; }
@@ -450,6 +450,59 @@ for ((r = 1; r <= R; r++)); do
 	done
 done
 
+# Where CassaFS's latency goes: requests its servers received per
+# operation, from Redis's INFO commandstats and ZooKeeper's srvr counters,
+# read by meta_bench's -x hook before and after each phase of one run over
+# ACCT_N files on the latency mount, once they have settled (so that change
+# notices handled by the other mounts are counted with the phase that
+# caused them).  The getattr phase opens each file with O_PATH (a lookup)
+# before its fstat, so getattr = that phase minus the lookup phase.  Most
+# ZooKeeper traffic is asynchronous (notices read by the other mounts, in
+# batches), so it is given per file over the whole run, not per phase.
+# The hook leaves the work directory first: with attr_timeout=0 every
+# process it starts there would cost CassaFS a GETATTR of it.
+ACCT_N=300
+declare -A ACCT
+if [ "${STATUS[cassafs]}" = ok ]; then
+	log "counting CassaFS's server requests per operation ($ACCT_N files)"
+	cat >"$BASE/acct-hook.sh" <<EOF
+rc() { REDISCLI_AUTH="\$CASSAFS_REDIS_PASSWORD" redis-cli -p $REDIS_PORT info commandstats |
+	awk -F'[:=,]' '/^cmdstat_/ && \$1 != "cmdstat_info" { s += \$3 } END { print s + 0 }'; }
+zc() { (exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT && printf srvr >&3 && timeout 3 cat <&3) 2>/dev/null | awk '/^Received:/ { print \$2 }'; }
+# wait (at most 30 s) until both counters settle: two seconds in a row
+# with at most 3 more requests each (the idle sessions' pings)
+r=\$(rc) z=\$(zc) quiet=0
+for i in \$(seq 30); do
+	sleep 1
+	r2=\$(rc) z2=\$(zc)
+	if [ \$((r2 - r)) -le 3 ] && [ \$((\${z2:-0} - \${z:-0})) -le 3 ]; then quiet=\$((quiet + 1)); else quiet=0; fi
+	r=\$r2 z=\$z2
+	[ \$quiet -ge 2 ] && break
+done
+echo "\$MB_PHASE \$r \${z:-?}" >>"$BASE/acct.log"
+EOF
+	rm -f "$BASE/acct.log"
+	if out=$(timeout --kill-after=10 300 "$META_BENCH" -n "$ACCT_N" -o create,lookup,getattr \
+		-x "cd / && exec bash $BASE/acct-hook.sh" "${DIRL[cassafs]}" 2>&1); then
+		# acct.log: "phase redis zk" lines: start, create, lookup, getattr
+		while read -r op v; do
+			ACCT[$op]=$v
+		done < <(awk -v n="$ACCT_N" '
+			{ ph[NR] = $1; r[NR] = $2; z[NR] = $3 }
+			END {
+				for (i = 2; i <= NR; i++) {
+					dr[ph[i]] = (r[i] - r[i - 1]) / n
+					dz[ph[i]] = (z[i] == "?" || z[i - 1] == "?") ? "?" : (z[i] - z[i - 1]) / n
+				}
+				if (("lookup" in dr) && ("getattr" in dr)) dr["getattr"] -= dr["lookup"]
+				for (p in dr) printf "%s %.1f\n", p, dr[p]
+				if (NR >= 2) printf "zk %s\n", (z[NR] == "?" || z[1] == "?") ? "?" : sprintf("%.1f", (z[NR] - z[1]) / n)
+			}' "$BASE/acct.log")
+	else
+		log "cassafs: accounting run failed: $out"
+	fi
+fi
+
 for ((r = 1; r <= R; r++)); do
 	for t in "${ACTIVE[@]}"; do
 		log "sequential write+read ${SEQ_MIB} MiB $t (run $r/$R)"
@@ -520,7 +573,12 @@ mount_desc() {  # target
 			"with \`appendonly yes\`, \`appendfsync everysec\`, password from \$CASSAFS_REDIS_PASSWORD; ZooKeeper" \
 			"$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null) standalone (tickTime 500 ms), digest credentials from" \
 			"\$CASSAFS_ZK_CREDENTIALS_FILE. Mount: \`$(fuse_line "$BASE/cfs-a")\`. Kernel cache timeouts otherwise at CassaFS's defaults:"
-		"$CASSAFS" mount --help 2>&1 | grep -E '^[[:space:]]*(attr|entry|negative)_timeout' | sed 's/^[[:space:]]*/  - /'
+		# the three timeout lines of the help, continuation lines joined
+		"$CASSAFS" mount --help 2>&1 | awk '
+			/^[[:space:]]*(attr|entry|negative)_timeout=/ { if (l != "") print l; sub(/^[[:space:]]*/, ""); l = $0; next }
+			l != "" && /^[[:space:]]+[^[:space:]]/ && $1 !~ /=/ { sub(/^[[:space:]]*/, " "); l = l $0; next }
+			l != "" { print l; l = "" }
+			END { if (l != "") print l }' | sed -E 's/  +/ /g; s/^/  - /'
 		;;
 	glusterfs)
 		echo "- GlusterFS $(glusterfs --version 2>/dev/null | awk '{print $2; exit}'): one volume, one brick (\`$(hostname):<loop ext4>/gl-brick/b\`)," \
@@ -586,6 +644,14 @@ report() {
 		[ "${STATUS[cassafs]}" = ok ] || { [ "$kind" = - ] || mark="n/a (CassaFS not measured)"; }
 		echo "| $label | $unit | $(fmt "$c") | $(fmt "$g") | $(fmt "$s") | $ratio | $target | $mark |"
 	done <<<"$WORKLOADS"
+	if [ -n "${ACCT[getattr]:-}" ]; then
+		echo
+		echo "CassaFS's requests to its servers, from Redis's INFO commandstats and ZooKeeper's srvr counters read" \
+			"(once settled) around each phase of a meta_bench run over $ACCT_N files on the latency mount: Redis" \
+			"commands per create ${ACCT[create]}, per lookup ${ACCT[lookup]}, per getattr ${ACCT[getattr]};" \
+			"ZooKeeper requests per file over the whole run (create + lookup + getattr, from all three mounts, mostly" \
+			"change notices) ${ACCT[zk]:-?}."
+	fi
 	echo
 	echo "<details><summary>all runs</summary>"
 	echo
