@@ -55,6 +55,16 @@ check "-o lookup,getattr on a relative DIR: exit 0, both timed over 120 (rc=$rc,
 	all '[ "$rc" -eq 0 ] && [ "$ops" = "lookup:120 getattr:120 " ]'
 check "and its work directory is removed" [ -z "$(ls -A "$TMP/r")" ]
 
+# --- -x runs its command before the first phase and after each one
+mkdir -p "$TMP/x"
+"$MB" -n 20 -o create,lookup -x "echo \$MB_PHASE >>'$TMP/phases'" "$TMP/x" >/dev/null 2>"$TMP/err"; rc=$?
+phases=$(tr '\n' ' ' <"$TMP/phases" 2>/dev/null)
+check "-x hook: start create lookup (rc=$rc, got: $phases$(head -c 200 "$TMP/err"))" \
+	all '[ "$rc" -eq 0 ] && [ "$phases" = "start create lookup " ]'
+err=$("$MB" -n 5 -x false "$TMP/x" 2>&1); rc=$?
+check "-x hook that fails stops the run with a message (rc=$rc: $err)" all '[ "$rc" -eq 1 ] && grep -q "failed after phase start" <<<"$err"'
+rm -rf "${TMP:?}/x"
+
 # --- bad arguments fail with a message and leave nothing behind
 mkdir -p "$TMP/e"
 err=$("$MB" -n 10 "$TMP/missing" 2>&1); rc=$?
