@@ -120,8 +120,22 @@ kill_pidfile() {
 }
 
 cleanup() {
-	local rc=$? m pid
-	for m in cfs-a cfs-b cfs-lat; do unmount_quietly "$BASE/$m" "$CASSAFS" umount; done
+	local rc=$? m pid exe
+	# in parallel: 'cassafs umount' waits for each daemon to finish
+	for m in cfs-a cfs-b cfs-lat; do unmount_quietly "$BASE/$m" "$CASSAFS" umount & done
+	wait
+	# a daemon still running after that is stopped by its id (ours: its
+	# command line names our work directory and its binary is $CASSAFS)
+	for pid in $(pgrep -f -- " $BASE/cfs-" 2>/dev/null); do
+		exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
+		[ "$exe" = "$(readlink -f "$CASSAFS")" ] || continue
+		log "CassaFS daemon $pid still running after its unmount: stopping it"
+		kill "$pid" 2>/dev/null
+	done
+	if ls "$BASE"/cfs-logs/*.log >/dev/null 2>&1 && grep -qE ' (error|warn(ing)?): ' "$BASE"/cfs-logs/*.log; then
+		log "warnings and errors in the CassaFS daemons' logs (last 20):"
+		grep -E ' (error|warn(ing)?): ' "$BASE"/cfs-logs/*.log | sed "s|^$BASE/cfs-logs/||" | tail -n 20 >&2
+	fi
 	for m in gl-a gl-b gl-lat ssh-a ssh-b ssh-lat; do unmount_quietly "$BASE/$m"; done
 	if [ -e "/run/netns/$NS" ]; then
 		# everything in the namespace was started by this run: glusterd,
@@ -224,8 +238,11 @@ LAT_OPTS="attr_timeout=0,entry_timeout=0,negative_timeout=0"
 cfs_mount() {  # mountpoint [extra -o options] ; prints the error
 	local m=$1 o=${2:-} err opts=()
 	o=${CASSAFS_MOUNT_OPTS}${CASSAFS_MOUNT_OPTS:+${o:+,}}$o
-	[ -n "$o" ] && opts=(-o "$o")
-	mkdir -p "$m"
+	# each daemon logs to a file of its own, shown at the end if it has
+	# warnings or errors (there is no syslog daemon here)
+	o+=${o:+,}log_file=$BASE/cfs-logs/$(basename "$m").log
+	opts=(-o "$o")
+	mkdir -p "$m" "$BASE/cfs-logs"
 	if ! err=$("$CASSAFS" mount --coord "$CFS_COORD" "${opts[@]}" "$CFS_URL" "$m" 2>&1); then
 		echo "'cassafs mount --coord $CFS_COORD ${opts[*]}${opts[*]:+ }$CFS_URL' failed: $err"
 		return 1
@@ -257,7 +274,12 @@ setup_cassafs() {
 	DIR[cassafs]=$BASE/cfs-a DIR2[cassafs]=$BASE/cfs-b DIRL[cassafs]=$BASE/cfs-lat STATUS[cassafs]=ok
 }
 
-G() { ip netns exec "$NS" gluster --glusterd-sock="$GLD/run/glusterd.socket" --mode=script "$@"; }
+# nsenter --net, not "ip netns exec": that also makes a new mount
+# namespace, a private copy of every mount there is at the time, and a FUSE
+# filesystem still mounted in such a copy does not end when it is unmounted
+# here (its daemon keeps running while glusterd lives).
+INNS() { nsenter --net="/run/netns/$NS" "$@"; }
+G() { INNS gluster --glusterd-sock="$GLD/run/glusterd.socket" --mode=script "$@"; }
 
 gl_mount() {  # mountpoint [extra glusterfs options]
 	local m=$1 err
@@ -284,7 +306,7 @@ setup_glusterfs() {
 	127.*) ;;
 	*) STATUS[glusterfs]="n/a: the hostname '$host' resolves to '${addr:-nothing}', not a 127.x address; add it to /etc/hosts"; return ;;
 	esac
-	if ! err=$(ip netns add "$NS" 2>&1 && ip netns exec "$NS" ip link set lo up 2>&1); then
+	if ! err=$(ip netns add "$NS" 2>&1 && INNS ip link set lo up 2>&1); then
 		STATUS[glusterfs]="n/a: cannot make network namespace $NS: $(oneline "$err")"; return
 	fi
 	mkdir -p "$GLD/wd" "$GLD/run" "$GLD/log" "$WORK/gl-brick"
@@ -302,7 +324,7 @@ volume management
     option max-port 60999
 end-volume
 EOF
-	if ! err=$(ip netns exec "$NS" glusterd -f "$GLD/glusterd.vol" -p "$GLD/run/glusterd.pid" \
+	if ! err=$(INNS glusterd -f "$GLD/glusterd.vol" -p "$GLD/run/glusterd.pid" \
 		-l "$GLD/log/glusterd.log" --log-level WARNING 2>&1); then
 		STATUS[glusterfs]="n/a: glusterd failed: $(oneline "$err")"; return
 	fi
@@ -570,8 +592,8 @@ mount_desc() {  # target
 	case $t in
 	cassafs)
 		echo "- CassaFS $("$CASSAFS" --version 2>/dev/null | awk '{print $NF; exit}'): \`cassafs ${MKFS[*]} $CFS_URL\`," \
-			"three mounts of that one filesystem (\`cassafs mount --coord $CFS_COORD${CASSAFS_MOUNT_OPTS:+ -o $CASSAFS_MOUNT_OPTS} $CFS_URL MNT\`," \
-			"the latency one with \`-o $LAT_OPTS\`); Redis $(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)" \
+			"three mounts of that one filesystem (\`cassafs mount --coord $CFS_COORD -o ${CASSAFS_MOUNT_OPTS:+$CASSAFS_MOUNT_OPTS,}log_file=LOG $CFS_URL MNT\`," \
+			"the latency one with $LAT_OPTS added); Redis $(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)" \
 			"with \`appendonly yes\`, \`appendfsync everysec\`, password from \$CASSAFS_REDIS_PASSWORD; ZooKeeper" \
 			"$(dpkg-query -W -f '${Version}' zookeeper 2>/dev/null) standalone (tickTime 500 ms), digest credentials from" \
 			"\$CASSAFS_ZK_CREDENTIALS_FILE. Mount: \`$(fuse_line "$BASE/cfs-a")\`. Kernel cache timeouts otherwise at CassaFS's defaults:"
