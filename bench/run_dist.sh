@@ -105,6 +105,7 @@ ALL_TARGETS=(cassafs glusterfs sshfs)
 NS=cassafs-distbench-$$     # GlusterFS's network namespace
 GLD=$BASE/gluster           # glusterd's working and run directories
 ZK_SCRIPT=
+ZKD=$BASE/zk                # ZooKeeper's directory (moves to the loop filesystem)
 
 wanted() { [[ ",$TARGETS," == *",$1,"* ]]; }
 
@@ -148,7 +149,7 @@ cleanup() {
 	rm -rf "/etc/netns/$NS"
 	kill_pidfile "$BASE/ssh/sshd.pid"
 	kill_pidfile "$BASE/redis/redis.pid"
-	if [ -n "$ZK_SCRIPT" ]; then "$ZK_SCRIPT" stop "$BASE/zk" >/dev/null 2>&1; else kill_pidfile "$BASE/zk/pid"; fi
+	if [ -n "$ZK_SCRIPT" ]; then "$ZK_SCRIPT" stop "$ZKD" >/dev/null 2>&1; else kill_pidfile "$ZKD/pid"; fi
 	teardown_loop
 	exit "$rc"
 }
@@ -159,6 +160,7 @@ FS_NOTE="$(findmnt -no FSTYPE,SOURCE,OPTIONS -T "$BASE" | awk '{print $1" on "$2
 if [ "$USE_LOOP" = 1 ]; then
 	setup_loop || die "cannot set up the loop filesystem (see above); use --no-loop"
 fi
+ZKD=$WORK/zk
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 oneline() { tr '\n' ' ' <<<"$1" | sed 's/ *$//' | cut -c1-400; }
@@ -201,16 +203,16 @@ start_zk() {
 	local i
 	port_free "$ZK_PORT" || { echo "port 127.0.0.1:$ZK_PORT is busy (set DISTBENCH_PORT)"; return 1; }
 	if [ -n "$ZK_SCRIPT" ]; then
-		"$ZK_SCRIPT" start "$BASE/zk" "$ZK_PORT" 2>&1 && return 0
+		"$ZK_SCRIPT" start "$ZKD" "$ZK_PORT" 2>&1 && return 0
 		return 1
 	fi
 	[ -f /usr/share/java/zookeeper.jar ] || { echo "zookeeper not installed"; return 1; }
-	mkdir -p "$BASE/zk/data"
-	cat >"$BASE/zk/zoo.cfg" <<EOF
+	mkdir -p "$ZKD/data"
+	cat >"$ZKD/zoo.cfg" <<EOF
 tickTime=500
 initLimit=20
 syncLimit=10
-dataDir=$BASE/zk/data
+dataDir=$ZKD/data
 clientPort=$ZK_PORT
 clientPortAddress=127.0.0.1
 admin.enableServer=false
@@ -218,15 +220,15 @@ admin.enableServer=false
 EOF
 	nohup java -Xmx256m -XX:+UseSerialGC -Dzookeeper.admin.enableServer=false \
 		-cp "$(ls /usr/share/java/*.jar | tr '\n' ':')" org.apache.zookeeper.server.quorum.QuorumPeerMain \
-		"$BASE/zk/zoo.cfg" >"$BASE/zk/server.log" 2>&1 </dev/null &
-	echo $! >"$BASE/zk/pid"
+		"$ZKD/zoo.cfg" >"$ZKD/server.log" 2>&1 </dev/null &
+	echo $! >"$ZKD/pid"
 	for ((i = 0; i < 200; i++)); do
 		if ( exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf srvr >&3 && timeout 3 cat <&3 ) 2>/dev/null | grep -q '^Mode:'; then
 			return 0
 		fi
 		sleep 0.3
 	done
-	echo "ZooKeeper on 127.0.0.1:$ZK_PORT not serving after 60 s: $(tail -n 3 "$BASE/zk/server.log")"
+	echo "ZooKeeper on 127.0.0.1:$ZK_PORT not serving after 60 s: $(tail -n 3 "$ZKD/server.log")"
 	return 1
 }
 
@@ -627,7 +629,7 @@ report() {
 	echo "Command: \`$CMDLINE\`${CASSAFS_MOUNT_OPTS:+ with CASSAFS_MOUNT_OPTS=$CASSAFS_MOUNT_OPTS}  "
 	echo "Date: $(date -u '+%Y-%m-%d %H:%M UTC')  "
 	machine_line
-	echo "Data of all three (Redis's AOF, the GlusterFS brick, sshd's directory): $FS_NOTE. Every server on 127.0.0.1" \
+	echo "Data of all three (Redis's AOF, ZooKeeper's dataDir, the GlusterFS brick, sshd's directory): $FS_NOTE. Every server on 127.0.0.1" \
 		"(GlusterFS's in a private network namespace), so no target pays for a real network.  "
 	echo "Parameters: meta_bench over $(commas <<<"$FILES") files in one directory, one thread, per mount; latency pass over" \
 		"$(commas <<<"$LAT_FILES") files; sequential file ${SEQ_MIB} MiB; random I/O on a ${RAND_MIB} MiB file for" \
