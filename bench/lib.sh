@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench/ scripts (sourced, not run).
 
 # replace_block FILE TAG CONTENTFILE: replace the lines between
@@ -88,7 +89,9 @@ setup_loop() {
 	LOOPDEV=$(losetup --direct-io=on -f --show "$img" 2>&1) || { log "losetup: $LOOPDEV"; LOOPDEV=; return 1; }
 	mkdir -p "$BASE/fs"
 	err=$(mount "$LOOPDEV" "$BASE/fs" 2>&1) || { log "mount $LOOPDEV: $err"; return 1; }
+	# shellcheck disable=SC2034  # WORK and FS_NOTE are for the sourcing script
 	WORK=$BASE/fs
+	# shellcheck disable=SC2034
 	FS_NOTE="a fresh ext4 (mkfs.ext4 defaults, journaled) on $LOOPDEV, a 16 GiB sparse image in $(dirname "$BASE") opened with --direct-io=on"
 }
 

@@ -55,7 +55,7 @@ usage() {
 EOF
 }
 
-USE_LOOP=1 QUICK=0 WRITE_DOCS=0 FILES= R= LAT_FILES= SEQ_MIB= RAND_MIB= RAND_SECS= PARENT=/var/tmp
+USE_LOOP=1 QUICK=0 WRITE_DOCS=0 FILES='' R='' LAT_FILES='' SEQ_MIB='' RAND_MIB='' RAND_SECS='' PARENT=/var/tmp
 TARGETS="cassafs,glusterfs,sshfs"
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -100,7 +100,7 @@ BASE=$(mktemp -d "$PARENT/cassafs-distbench.XXXXXX") || die "cannot create a wor
 chmod 755 "$BASE"
 WORK=$BASE   # the loop filesystem, and why: setup_loop in bench/lib.sh
 
-declare -A DIR DIR2 DIRL STATUS NOTE
+declare -A DIR DIR2 DIRL STATUS
 ALL_TARGETS=(cassafs glusterfs sshfs)
 NS=cassafs-distbench-$$     # GlusterFS's network namespace
 GLD=$BASE/gluster           # glusterd's working and run directories
