@@ -140,11 +140,18 @@ cleanup() {
 	for m in gl-a gl-b gl-lat ssh-a ssh-b ssh-lat; do unmount_quietly "$BASE/$m"; done
 	if [ -e "/run/netns/$NS" ]; then
 		# everything in the namespace was started by this run: glusterd,
-		# the brick and any client left behind
-		for pid in $(ip netns pids "$NS" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+		# the brick and any client left behind.  The brick's socket and log
+		# are in glusterd's fixed places: remove them too.
+		local socks=()
+		for pid in $(ip netns pids "$NS" 2>/dev/null); do
+			mapfile -t -O "${#socks[@]}" socks < <(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^-S$/{n;p}')
+			kill "$pid" 2>/dev/null
+		done
 		sleep 1
 		for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
 		ip netns del "$NS" 2>/dev/null
+		for pid in "${socks[@]}"; do case $pid in /var/run/gluster/*.socket|/run/gluster/*.socket) rm -f "$pid" ;; esac; done
+		rm -f "/var/log/glusterfs/bricks/$(sed 's|^/||; s|/|-|g' <<<"$WORK/gl-brick/b").log"
 	fi
 	rm -rf "/etc/netns/$NS"
 	kill_pidfile "$BASE/ssh/sshd.pid"
