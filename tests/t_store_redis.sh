@@ -142,6 +142,13 @@ echo "   wrong password: rc=$rc: $out"
 check "wrong password: non-zero exit" [ $rc -ne 0 ]
 check "wrong password: message names server and cause" \
 	grep -q "127.0.0.1:$SPORT refused the password" <<<"$out"
+CASSAFS=${CASSAFS:-$(dirname "$TESTBIN")/cassafs}
+if [ -x "$CASSAFS" ]; then
+	out=$(CASSAFS_REDIS_PASSWORD=wrong "$CASSAFS" mkfs "redis://127.0.0.1:$SPORT/7?name=pw" 2>&1); rc=$?
+	echo "   cassafs mkfs, wrong password: rc=$rc: $out"
+	check "cassafs mkfs with a wrong password: exit $rc, clear message" \
+		bash -c "[ $rc -ne 0 ] && grep -q 'refused the password' <<<'$out'"
+fi
 out=$("$P" "$PURL" open 2>&1); rc=$?
 echo "   no password: rc=$rc: $out"
 check "no password: non-zero exit" [ $rc -ne 0 ]
