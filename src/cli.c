@@ -68,6 +68,8 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 	if ((r = meta_open(*s, m, err, sizeof(err))) < 0) {
 		die_msg(cmd, "%s", err);
 		store_close(*s);
+		*s = NULL;
+		*m = NULL;
 		return r;
 	}
 	if (!c)
@@ -90,6 +92,9 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 fail:
 	meta_close(*m);
 	store_close(*s);
+	*s = NULL;
+	*m = NULL;
+	*c = NULL;
 	return r;
 }
 
@@ -458,7 +463,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	else if (purged)
 		log_info("reclaimed %llu inodes unlinked while open before a crash",
 			 (unsigned long long)purged);
-	cfg->fo.fsname = cfg->url;
+	cfg->fo.fsname = s->url; /* the engine's form hides any password */
 	cfg->fo.fuse_opts = cfg->fuse_opts;
 	cfg->fo.coord = c;
 	cfg->fo.keep_cache = !coord_has_notices(c);
