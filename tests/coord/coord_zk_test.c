@@ -115,9 +115,28 @@ static int wait_ready(int fd, int timeout_ms)
 	return 0;
 }
 
+static int wait_ready_byte(int fd, int timeout_ms, char *b)
+{
+	fd_set s;
+	FD_ZERO(&s);
+	FD_SET(fd, &s);
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	if (select(fd + 1, &s, NULL, NULL, &tv) != 1 || read(fd, b, 1) != 1)
+		return -1;
+	return 0;
+}
+
 static void signal_ready(int fd)
 {
 	if (write(fd, "R", 1) != 1)
+		exit(4);
+}
+
+static void child_notice(void *arg, uint64_t ino, uint64_t parent,
+			 const char *name, size_t name_len)
+{
+	int fd = *(int *)arg;
+	if (write(fd, ino == 0 ? "Z" : ino == 77 ? "N" : "?", 1) != 1)
 		exit(4);
 }
 
@@ -137,6 +156,20 @@ static int child_main(int argc, char **argv)
 			return 5;
 		signal_ready(fd);
 		pause();
+	} else if (!strcmp(role, "child-expire")) {
+		/* mount + lock + notice watch; the parent stops us past the
+		 * session timeout, then lets us go on */
+		struct coord_mount_info m;
+		char err[256];
+		struct coord_lock *l;
+		coord_fill_mount_info(&m, "/mnt/expire");
+		if (coord_register_mount(c, &m, err, sizeof(err)) ||
+		    coord_lock(c, "inode/13", COORD_EXCLUSIVE, 5000, &l) ||
+		    coord_watch(c, child_notice, &fd))
+			return 5;
+		signal_ready(fd);
+		for (;;)
+			pause();
 	} else if (!strcmp(role, "child-excl")) {
 		/* a1 = rounds, a2 = shm path */
 		struct shm *s = map_shm(a2, 0);
@@ -297,6 +330,52 @@ static void test_mounts(const char *self, struct coord *a)
 	CHECK(gone >= 0 && gone <= session_ms * 2 + 2000, "gone after %lld ms",
 	      (long long)gone);
 	CHECK_EQ(ms.n, 1);
+}
+
+/* A client stopped past its session timeout loses its session (mount
+ * record and locks go); when it runs again it opens a new session by
+ * itself, registers again and says that notices may have been lost. */
+static void test_expiry(const char *self, struct coord *b)
+{
+	int fd;
+	pid_t pid = spawn(self, "child-expire", NULL, NULL, NULL, &fd);
+	CHECK_EQ(wait_ready(fd, 30000), 0);
+	struct coord_lock *l;
+	CHECK_EQ(coord_lock(b, "inode/13", COORD_EXCLUSIVE, 0, &l), -EAGAIN);
+	kill(pid, SIGSTOP);
+	int64_t t0 = ms_now();
+	CHECK_EQ(coord_lock(b, "inode/13", COORD_EXCLUSIVE, 30000, &l), 0);
+	printf("stopped client's lock released after %lld ms\n",
+	       (long long)(ms_now() - t0));
+	struct mounts ms = {.pid = pid};
+	coord_list_mounts(b, count_mount, &ms);
+	CHECK(!ms.have_pid, "stopped client's mount gone");
+	coord_unlock(b, l);
+	usleep(500000);
+	kill(pid, SIGCONT);
+	t0 = ms_now();
+	do {
+		ms = (struct mounts){.pid = pid};
+		coord_list_mounts(b, count_mount, &ms);
+		if (!ms.have_pid)
+			usleep(100000);
+	} while (!ms.have_pid && ms_now() - t0 < 30000);
+	printf("expired client registered again %lld ms after it resumed\n",
+	       (long long)(ms_now() - t0));
+	CHECK(ms.have_pid, "mount re-registered after expiry");
+	/* its notice watch works on the new session, after a reset notice */
+	CHECK_EQ(coord_publish(b, 77, 0, NULL, 0), 0);
+	char got[8] = "";
+	int n = 0;
+	t0 = ms_now();
+	while (n < 2 && ms_now() - t0 < 10000) {
+		if (wait_ready_byte(fd, 1000, &got[n]) == 0)
+			n++;
+	}
+	CHECK(n == 2 && got[0] == 'Z' && got[1] == 'N', "child saw '%s'", got);
+	close(fd);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 }
 
 /* ---- ACLs and secrets ---- */
@@ -957,6 +1036,7 @@ int main(int argc, char **argv)
 	CHECK(coord_has_locks(a) && coord_has_plocks(a), "zk has locks");
 	test_mounts(self, a);
 	test_acl(credfile);
+	test_expiry(self, b);
 	test_exclusive(self, shmpath);
 	test_shared(a, b);
 	test_waiters(self, a, shmpath, hosts, lockdir);
