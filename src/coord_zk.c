@@ -9,6 +9,7 @@
  *   op_timeout=ms       how long one call keeps retrying through a lost
  *                       connection before it fails with -EIO (default
  *                       2 × session timeout)
+ *   notice_ttl=ms       age at which change notices are trimmed (30000)
  * Credentials come from, in this order: the credentials= parameter, the
  * file named by $CASSAFS_ZK_CREDENTIALS_FILE, or $CASSAFS_ZK_AUTH
  * ("user:password").  Never from the command line, so they stay out of ps.
@@ -72,7 +73,7 @@
 
 #define ZK_DEFAULT_SESSION_MS 10000
 #define ZK_DEFAULT_CONNECT_MS 15000
-#define ZK_NOTICE_TTL_MS 30000   /* notices older than this are trimmed */
+#define ZK_NOTICE_TTL_MS 30000   /* default age at which notices are trimmed */
 #define ZK_NOTICE_MAX 2000       /* and at most this many are kept */
 #define ZK_MAX_PUBLISHERS 64
 #define ZK_PLOCK_MAX (512 * 1024) /* a lock table must stay < 1 MB */
@@ -103,7 +104,7 @@ struct coord_zk {
 	char acl_id[600];
 	struct ACL acl_entry;
 	struct ACL_vector acl;
-	int session_ms, connect_ms, op_ms;
+	int session_ms, connect_ms, op_ms, notice_ttl;
 	char guid[17];   /* this handle: names its notices */
 
 	pthread_rwlock_t zh_lock; /* read: using zh; write: replacing it */
@@ -297,6 +298,13 @@ static int zk_again(struct coord_zk *c, int rc, int64_t deadline)
 	if (!zk_transient(rc))
 		return 0;
 	pthread_mutex_lock(&c->mu);
+	/* the worker is the one that replaces an expired session: it must
+	 * not wait for itself */
+	if (c->expired && c->worker_started &&
+	    pthread_equal(pthread_self(), c->worker)) {
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
 	/* a connection loss seen by the call may not have reached the
 	 * watcher yet: give the state a moment to change */
 	if (c->state == ZOO_CONNECTED_STATE && !c->expired)
@@ -453,6 +461,7 @@ static int parse_url(struct coord_zk *c, const char *url, char *err,
 	c->session_ms = ZK_DEFAULT_SESSION_MS;
 	c->connect_ms = ZK_DEFAULT_CONNECT_MS;
 	c->op_ms = -1;
+	c->notice_ttl = ZK_NOTICE_TTL_MS;
 	char credfile[1024] = "";
 	for (const char *a = q ? q + 1 : NULL; a && *a;) {
 		const char *e = strchr(a, '&');
@@ -479,16 +488,19 @@ static int parse_url(struct coord_zk *c, const char *url, char *err,
 			c->connect_ms = atoi(v);
 		else if (!strcmp(kv, "op_timeout"))
 			c->op_ms = atoi(v);
+		else if (!strcmp(kv, "notice_ttl"))
+			c->notice_ttl = atoi(v);
 		else {
 			snprintf(err, err_len,
 				 "'%s': unknown parameter '%s' (known: credentials, "
-				 "session_timeout, connect_timeout, op_timeout)",
+				 "session_timeout, connect_timeout, op_timeout, "
+				 "notice_ttl)",
 				 url, kv);
 			return -EINVAL;
 		}
 		a = e ? e + 1 : NULL;
 	}
-	if (c->session_ms <= 0 || c->connect_ms <= 0) {
+	if (c->session_ms <= 0 || c->connect_ms <= 0 || c->notice_ttl <= 0) {
 		snprintf(err, err_len, "'%s': timeouts must be positive", url);
 		return -EINVAL;
 	}
@@ -839,7 +851,7 @@ static void *zk_worker(void *arg)
 		}
 		if ((c->notice_fn && c->notice_pending) ||
 		    ((c->notice_fn || c->pub_count) &&
-		     now_ms() - c->last_trim > ZK_NOTICE_TTL_MS / 2)) {
+		     now_ms() - c->last_trim > c->notice_ttl / 2)) {
 			c->notice_pending = 0;
 			pthread_mutex_unlock(&c->mu);
 			zk_pump_notices(c);
@@ -1068,8 +1080,11 @@ static void add_orphan(struct coord_zk *c, const char *path, unsigned gen)
  * ends). */
 static void drop_node(struct coord_zk *c, const char *path, unsigned gen)
 {
-	int rc = zk_delete(c, path, -1);
-	if (rc != ZOK && rc != ZNONODE && zk_transient(rc))
+	zhandle_t *zh = zk_hold(c);
+	int rc = zoo_delete(zh, path, -1);
+	zk_release(c);
+	/* one attempt only, so that a failing call stays within its bound */
+	if (zk_transient(rc))
 		add_orphan(c, path, gen);
 }
 
@@ -1707,7 +1722,7 @@ static void zk_pump_notices(struct coord_zk *c)
 	long long last = c->last_seq;
 	int reset = c->notice_reset;
 	c->notice_reset = 0;
-	int64_t trim = now_ms() - c->last_trim > ZK_NOTICE_TTL_MS / 2;
+	int64_t trim = now_ms() - c->last_trim > c->notice_ttl / 2;
 	if (trim)
 		c->last_trim = now_ms();
 	pthread_mutex_unlock(&c->mu);
@@ -1735,7 +1750,7 @@ static void zk_pump_notices(struct coord_zk *c)
 	c->last_seq = last;
 	pthread_mutex_unlock(&c->mu);
 	if (trim && v) {
-		int64_t cut = wall_ms() - ZK_NOTICE_TTL_MS;
+		int64_t cut = wall_ms() - c->notice_ttl;
 		for (int i = 0; i < n; i++) {
 			if ((int64_t)v[i].ms >= cut && n - i <= ZK_NOTICE_MAX)
 				break;

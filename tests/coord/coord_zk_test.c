@@ -853,7 +853,54 @@ static void test_notices(struct coord *a, struct coord *b)
 	CHECK_EQ(s.resets, 0);
 }
 
+/* Notices older than notice_ttl are trimmed from the queue. */
+static void test_trim(void)
+{
+	char saved[64], u[2048], path[1024];
+	snprintf(saved, sizeof(saved), "%s", fsid);
+	snprintf(fsid, sizeof(fsid), "%.50s-trim", saved);
+	snprintf(u, sizeof(u), "%s%snotice_ttl=1000", url,
+		 strchr(url, '?') ? "&" : "?");
+	struct coord *x = open_or_die(u), *y = open_or_die(url);
+	static struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER,
+				.cv = PTHREAD_COND_INITIALIZER};
+	CHECK_EQ(coord_watch(y, on_notice, &s), 0);
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ(coord_publish(x, 300 + (uint64_t)i, 0, NULL, 0), 0);
+	CHECK_EQ(wait_seen(&s, 10, 5000), 10);
+	const char *chroot = url + 5 + strcspn(url + 5, "/?");
+	snprintf(path, sizeof(path), "%.*s/%s/events",
+		 (int)strcspn(chroot, "?"), chroot, fsid);
+	CHECK(raw_count(path) >= 10, "%d queued", raw_count(path));
+	int64_t t0 = ms_now();
+	while (raw_count(path) != 0 && ms_now() - t0 < 10000)
+		usleep(100000);
+	printf("notices trimmed %lld ms after publishing (ttl 1000 ms)\n",
+	       (long long)(ms_now() - t0));
+	CHECK_EQ(raw_count(path), 0);
+	CHECK_EQ(coord_publish(x, 400, 0, NULL, 0), 0);
+	CHECK_EQ(wait_seen(&s, 11, 5000), 11);
+	CHECK_EQ(s.resets, 0);
+	coord_close(y);
+	coord_close(x);
+	snprintf(fsid, sizeof(fsid), "%s", saved);
+}
+
 /* ---- faults ---- */
+
+struct waiter_arg {
+	struct coord *c;
+	int r;
+	int64_t done;
+};
+
+static void *setlkw_thread(void *p)
+{
+	struct waiter_arg *w = p;
+	w->r = pset(w->c, 51, 1, F_WRLCK, 0, 9, 1);
+	w->done = ms_now();
+	return NULL;
+}
 
 static void test_outage(void)
 {
@@ -869,8 +916,23 @@ static void test_outage(void)
 	const char *q = strstr(url, "op_timeout=");
 	if (q)
 		op_ms = atoi(q + 11);
+	/* an F_SETLKW waiting when the server dies returns an error too */
+	struct coord *b = open_or_die(url);
+	CHECK_EQ(pset(b, 51, 2, F_WRLCK, 0, 9, 0), 0);
+	struct waiter_arg wa = {.c = a, .r = 1};
+	pthread_t th;
+	pthread_create(&th, NULL, setlkw_thread, &wa);
+	usleep(300000);
+	CHECK_EQ(wa.r, 1); /* still waiting */
 	CHECK_EQ(system(getenv("ZK_STOP_CMD")), 0);
 	int64_t t0 = ms_now();
+	pthread_join(th, NULL);
+	printf("F_SETLKW waiter: %s %lld ms after the server died\n",
+	       strerror(-wa.r), (long long)(wa.done - t0));
+	CHECK_EQ(wa.r, -EIO);
+	CHECK(wa.done - t0 <= op_ms + 2000, "took %lld ms",
+	      (long long)(wa.done - t0));
+	t0 = ms_now();
 	int r = coord_lock(a, "inode/1", COORD_EXCLUSIVE, 1000, &l);
 	int64_t dt = ms_now() - t0;
 	printf("lock with the server down: %s after %lld ms (op_timeout %d)\n",
@@ -927,6 +989,8 @@ static void test_outage(void)
 			usleep(200000);
 	} while (!ms.have_self && ms_now() - t0 < 30000);
 	CHECK(ms.have_self, "mount listed again after recovery");
+	CHECK_EQ(pset(b, 51, 2, F_UNLCK, 0, 9, 0), 0);
+	coord_close(b);
 	coord_close(a);
 }
 
@@ -1045,6 +1109,7 @@ int main(int argc, char **argv)
 	test_setlkw(self, b);
 	test_flock(self, a, b);
 	test_notices(a, b);
+	test_trim();
 	test_ps(strchr(cred, ':') + 1);
 	coord_close(b);
 	coord_close(a);
