@@ -75,5 +75,12 @@ else
 	for n in 1 2 3; do tail -20 "$tmp/ens/n$n/server.log"; done
 	failed=$((failed + 1))
 fi
+# the password must not leak into any output or server log
+pw=$(cut -d: -f2- "$tmp/zk.cred")
+if grep -rqF -- "$pw" "$tmp"/*.log "$tmp"/single/server.log "$tmp"/ens/n*/server.log 2>/dev/null; then
+	echo "FAIL: the ZooKeeper password appears in a log"; failed=$((failed + 1))
+else
+	passed=$((passed + 1))
+fi
 echo "RESULT $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -448,15 +448,18 @@ static void test_ps(const char *password)
 {
 	FILE *f = popen("ps auxww", "r");
 	char line[4096];
-	int seen = 0, lines = 0;
+	int seen = 0, lines = 0, self = 0;
 	while (f && fgets(line, sizeof(line), f)) {
 		lines++;
 		if (strstr(line, password))
 			seen = 1;
+		if (strstr(line, "coord_zk_test") && strstr(line, "zk://"))
+			self = 1;
 	}
 	if (f)
 		pclose(f);
 	CHECK(lines > 3, "ps printed %d lines", lines);
+	CHECK(self, "ps shows our own command line (with the URL)");
 	CHECK(!seen, "password visible in ps output");
 }
 
