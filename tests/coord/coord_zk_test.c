@@ -12,6 +12,7 @@
  * Other processes are this program re-executed with a "child-…" role, so
  * that each has its own ZooKeeper session (threads do not survive fork).
  */
+#define _GNU_SOURCE /* F_OFD_SETLK */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -729,6 +730,71 @@ static void test_setlkw(const char *self, struct coord *b)
 	CHECK_EQ(pset(b, 22, 3, F_UNLCK, 0, UINT64_MAX, 0), 0);
 }
 
+/* Random record-lock operations by 3 owners, done both on a local file with
+ * the kernel's OFD locks (the same per-owner semantics as fcntl locks:
+ * splitting, merging, conversion) and through the coordinator; every
+ * answer and, at the end, the whole lock map must agree. */
+static void test_plock_model(struct coord *a)
+{
+	char path[] = "/tmp/coord_zk_model.XXXXXX";
+	int tfd = mkstemp(path);
+	int fd[3];
+	for (int i = 0; i < 3; i++)
+		fd[i] = open(path, O_RDWR);
+	close(tfd);
+	unlink(path);
+	uint64_t ino = 70;
+	srandom(12345);
+	int ops = 400, mismatches = 0, conflicts = 0;
+	for (int k = 0; k < ops; k++) {
+		int o = (int)(random() % 3);
+		int t = (int)(random() % 3);
+		int type = t == 0 ? F_RDLCK : t == 1 ? F_WRLCK : F_UNLCK;
+		uint64_t start = (uint64_t)(random() % 48);
+		int toeof = random() % 8 == 0;
+		uint64_t len = toeof ? 0 : 1 + (uint64_t)(random() % 12);
+		struct flock fl = {.l_type = (short)type, .l_whence = SEEK_SET,
+				   .l_start = (off_t)start, .l_len = (off_t)len};
+		int kr = fcntl(fd[o], F_OFD_SETLK, &fl) == 0 ? 0 : -errno;
+		if (kr == -EACCES)
+			kr = -EAGAIN;
+		int zr = pset(a, ino, 1 + (uint64_t)o, type, start,
+			      toeof ? UINT64_MAX : start + len - 1, 0);
+		conflicts += kr != 0;
+		if (kr != zr) {
+			mismatches++;
+			fprintf(stderr, "op %d owner %d type %d [%" PRIu64 ",+%" PRIu64
+				"]: kernel %d, zk %d\n", k, o, type, start, len, kr, zr);
+		}
+	}
+	/* the whole map: what each owner would conflict with, byte by byte */
+	int probes = 0;
+	for (int o = 0; o < 3; o++)
+		for (uint64_t b = 0; b < 64; b += 1) {
+			struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+					   .l_start = (off_t)b, .l_len = 1};
+			if (fcntl(fd[o], F_OFD_GETLK, &fl) < 0)
+				continue;
+			struct coord_plock g = pget(a, ino, 1 + (uint64_t)o, F_WRLCK,
+						    b, b);
+			probes++;
+			if (fl.l_type != g.type) {
+				mismatches++;
+				fprintf(stderr, "owner %d byte %" PRIu64 ": kernel type "
+					"%d, zk %d\n", o, b, fl.l_type, g.type);
+			}
+		}
+	printf("record-lock model: %d ops (%d refused), %d probes, %d "
+	       "differences from the kernel\n", ops, conflicts, probes,
+	       mismatches);
+	CHECK_EQ(mismatches, 0);
+	CHECK(conflicts > 20 && conflicts < ops - 20, "%d conflicts", conflicts);
+	for (int o = 0; o < 3; o++) {
+		pset(a, ino, 1 + (uint64_t)o, F_UNLCK, 0, UINT64_MAX, 0);
+		close(fd[o]);
+	}
+}
+
 static int fset(struct coord *c, uint64_t ino, uint64_t owner, int type,
 		int wait)
 {
@@ -1109,6 +1175,7 @@ int main(int argc, char **argv)
 	test_waiters(self, a, shmpath, hosts, lockdir);
 	test_killed_holder(self, b);
 	test_plocks(a, b);
+	test_plock_model(a);
 	test_setlkw(self, b);
 	test_flock(self, a, b);
 	test_notices(a, b);
