@@ -1701,12 +1701,16 @@ static void zk_pump_notices(struct coord_zk *c)
 	pthread_mutex_unlock(&c->mu);
 	int rc = zk_children(c, c->events, watch, &sv);
 	if (rc != ZOK) {
+		log_warn("ZooKeeper: cannot read change notices %s: %s",
+			 c->events, zerror(rc));
+		/* try again in a second (unless the session must be renewed
+		 * first); never spin on a persistent error */
 		pthread_mutex_lock(&c->mu);
-		c->notice_pending = watch; /* the worker retries within a second */
+		c->notice_pending = watch;
+		c->last_trim = now_ms();
+		if (!c->closing && !c->expired)
+			zk_cond_wait(c, now_ms() + 1000);
 		pthread_mutex_unlock(&c->mu);
-		if (rc != ZNONODE)
-			log_warn("ZooKeeper: cannot read change notices %s: %s",
-				 c->events, zerror(rc));
 		return;
 	}
 	struct notice *v = calloc((size_t)sv.count + 1, sizeof(*v));
