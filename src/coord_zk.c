@@ -781,6 +781,32 @@ fail:
 
 /* ---- worker thread: session renewal, orphan cleanup, notices ---- */
 
+/* An orphan is a queue node we gave up on but could not delete, or, when
+ * its path ends in '-' (a lock prefix DIR/<guid>-W-), a create of unknown
+ * outcome: then every child of DIR that carries our GUID goes. */
+static int zk_delete_orphan(struct coord_zk *c, const char *path)
+{
+	size_t n = strlen(path);
+	if (n == 0 || path[n - 1] != '-')
+		return zk_delete(c, path, -1);
+	const char *slash = strrchr(path, '/');
+	char dir[1600], child[1800];
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	struct String_vector sv;
+	int rc = zk_children(c, dir, 0, &sv);
+	if (rc == ZNONODE)
+		return ZOK;
+	if (rc != ZOK)
+		return rc;
+	for (int i = 0; i < sv.count && (rc == ZOK || rc == ZNONODE); i++)
+		if (!strncmp(sv.data[i], slash + 1, 16)) {
+			snprintf(child, sizeof(child), "%s/%s", dir, sv.data[i]);
+			rc = zk_delete(c, child, -1);
+		}
+	deallocate_String_vector(&sv);
+	return rc == ZNONODE ? ZOK : rc;
+}
+
 static void zk_pump_notices(struct coord_zk *c);
 
 /* Replace an expired session: new handle, new session node, mount record
@@ -838,7 +864,7 @@ static void *zk_worker(void *arg)
 			c->orphans = o->next;
 			unsigned gen = c->gen;
 			pthread_mutex_unlock(&c->mu);
-			int rc = o->gen == gen ? zk_delete(c, o->path, -1) : ZOK;
+			int rc = o->gen == gen ? zk_delete_orphan(c, o->path) : ZOK;
 			pthread_mutex_lock(&c->mu);
 			if (zk_transient(rc)) {
 				o->next = c->orphans;
@@ -1121,9 +1147,10 @@ restart:
 	unsigned gen = cur_gen(c);
 	int64_t odl = op_deadline(c);
 	mine[0] = 0;
+	int rc;
 	for (;;) {
 		zhandle_t *zh = zk_hold(c);
-		int rc = zoo_create(zh, prefix, NULL, -1, &c->acl,
+		rc = zoo_create(zh, prefix, NULL, -1, &c->acl,
 				    ZOO_EPHEMERAL_SEQUENTIAL, mine, sizeof(mine));
 		zk_release(c);
 		if (rc == ZOK)
@@ -1133,26 +1160,29 @@ restart:
 			if (rc == ZOK || rc == ZNODEEXISTS)
 				continue;
 		}
-		if (zk_again(c, rc, odl)) {
-			/* the lost create may have happened: look for our GUID */
-			struct String_vector sv;
-			if (zk_children(c, dir, 0, &sv) == ZOK) {
-				for (int i = 0; i < sv.count; i++)
-					if (!strncmp(sv.data[i], guid, 16))
-						snprintf(mine, sizeof(mine), "%s/%s",
-							 dir, sv.data[i]);
-				deallocate_String_vector(&sv);
-			}
-			if (mine[0])
-				break;
+		if (!zk_again(c, rc, odl))
+			goto lost_create;
+		/* The lost create may have happened: look for our GUID before
+		 * creating again, or we would queue twice (and wait for
+		 * ourselves).  A failed look is retried, never skipped. */
+		struct String_vector sv;
+		rc = zk_children(c, dir, 0, &sv);
+		if (rc == ZNONODE)
 			continue;
-		}
-		return zk_errno(rc);
+		if (rc != ZOK)
+			goto lost_create;
+		for (int i = 0; i < sv.count; i++)
+			if (!strncmp(sv.data[i], guid, 16))
+				snprintf(mine, sizeof(mine), "%s/%s", dir,
+					 sv.data[i]);
+		deallocate_String_vector(&sv);
+		if (mine[0])
+			break;
 	}
 	const char *myname = mine + strlen(dir) + 1;
 	for (;;) {
 		struct String_vector sv;
-		int rc = zk_children(c, dir, 0, &sv);
+		rc = zk_children(c, dir, 0, &sv);
 		if (rc != ZOK && rc != ZNONODE) {
 			r = zk_errno(rc);
 			goto give_up;
@@ -1219,6 +1249,12 @@ restart:
 give_up:
 	drop_node(c, mine, gen);
 	return r;
+lost_create:
+	/* a create of unknown outcome: the worker removes whatever node of
+	 * ours it finds once the server answers again */
+	if (zk_transient(rc))
+		add_orphan(c, prefix, gen);
+	return zk_errno(rc);
 }
 
 static void zk_unlock(struct coord_lock *l)

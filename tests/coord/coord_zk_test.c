@@ -1059,6 +1059,23 @@ static void test_outage(void)
 	} while (!ms.have_self && ms_now() - t0 < 30000);
 	CHECK(ms.have_self, "mount listed again after recovery");
 	CHECK_EQ(pset(b, 51, 2, F_UNLCK, 0, 9, 0), 0);
+	/* nothing of the failed attempts stays queued (orphan cleanup) */
+	char cred[512] = "", hosts[256], dir[1024];
+	FILE *f = fopen(getenv("CASSAFS_ZK_CREDENTIALS_FILE"), "r");
+	if (f && fgets(cred, sizeof(cred), f))
+		cred[strcspn(cred, "\r\n")] = 0;
+	if (f)
+		fclose(f);
+	snprintf(hosts, sizeof(hosts), "%.*s", (int)strcspn(url + 5, "/?"), url + 5);
+	const char *chroot = url + 5 + strcspn(url + 5, "/?");
+	snprintf(dir, sizeof(dir), "%.*s/%s/locks/l-inode%%2F1",
+		 (int)strcspn(chroot, "?"), chroot, fsid);
+	raw_open(hosts, cred);
+	t0 = ms_now();
+	while (raw_count(dir) > 0 && ms_now() - t0 < 10000)
+		usleep(100000);
+	CHECK(raw_count(dir) <= 0, "%d nodes left in %s", raw_count(dir), dir);
+	zookeeper_close(raw);
 	coord_close(b);
 	coord_close(a);
 }
