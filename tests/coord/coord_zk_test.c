@@ -188,6 +188,27 @@ static int child_main(int argc, char **argv)
 			__sync_sub_and_fetch(&s->inside, 1);
 			coord_unlock(c, l);
 		}
+	} else if (!strcmp(role, "child-plock-excl")) {
+		/* a1 = rounds, a2 = shm path: F_SETLKW mutual exclusion */
+		struct shm *s = map_shm(a2, 0);
+		int rounds = atoi(a1);
+		signal_ready(fd);
+		for (int i = 0; i < rounds; i++) {
+			struct coord_plock pl = {.ino = 80, .owner = 1, .start = 100,
+						 .end = 199, .type = F_WRLCK,
+						 .pid = getpid()};
+			if (coord_plock_set(c, &pl, 1))
+				return 6;
+			if (__sync_add_and_fetch(&s->inside, 1) != 1)
+				__sync_add_and_fetch(&s->violations, 1);
+			int v = s->counter;
+			usleep(1000);
+			s->counter = v + 1;
+			__sync_sub_and_fetch(&s->inside, 1);
+			pl.type = F_UNLCK;
+			if (coord_plock_set(c, &pl, 0))
+				return 7;
+		}
 	} else if (!strcmp(role, "child-hold")) {
 		/* a1 = lock name, a2 = S|X; hold until killed */
 		struct coord_lock *l;
@@ -466,7 +487,8 @@ static void test_ps(const char *password)
 
 /* ---- named locks ---- */
 
-static void test_exclusive(const char *self, const char *shmpath)
+static void test_exclusive(const char *self, const char *shmpath,
+			   const char *role)
 {
 	struct shm *s = map_shm(shmpath, 1);
 	memset((void *)s, 0, sizeof(*s));
@@ -476,7 +498,7 @@ static void test_exclusive(const char *self, const char *shmpath)
 	char rounds[16];
 	snprintf(rounds, sizeof(rounds), "%d", ROUNDS);
 	for (int i = 0; i < NPROC; i++)
-		pid[i] = spawn(self, "child-excl", rounds, shmpath, NULL, &fd[i]);
+		pid[i] = spawn(self, role, rounds, shmpath, NULL, &fd[i]);
 	for (int i = 0; i < NPROC; i++) {
 		CHECK_EQ(wait_ready(fd[i], 30000), 0);
 		close(fd[i]);
@@ -492,8 +514,9 @@ static void test_exclusive(const char *self, const char *shmpath)
 	CHECK(ok, "a locking child failed");
 	CHECK_EQ(s->violations, 0);
 	CHECK_EQ(s->counter, NPROC * ROUNDS);
-	printf("exclusive: %d processes x %d rounds, %d violations, counter %d, "
-	       "%.2f ms per contended lock+unlock\n", NPROC, ROUNDS, s->violations,
+	printf("%s: %d processes x %d rounds, %d violations, counter %d, "
+	       "%.2f ms per contended lock+unlock\n", role, NPROC, ROUNDS,
+	       s->violations,
 	       s->counter, (double)dt / (NPROC * ROUNDS));
 	munmap((void *)s, sizeof(*s));
 }
@@ -1187,7 +1210,8 @@ int main(int argc, char **argv)
 	test_mounts(self, a);
 	test_acl(credfile);
 	test_expiry(self, b);
-	test_exclusive(self, shmpath);
+	test_exclusive(self, shmpath, "child-excl");
+	test_exclusive(self, shmpath, "child-plock-excl");
 	test_shared(a, b);
 	test_waiters(self, a, shmpath, hosts, lockdir);
 	test_killed_holder(self, b);
