@@ -132,3 +132,8 @@ int store_sync(struct store *s)
 {
 	return s->ops->sync(s);
 }
+
+int store_space(struct store *s, uint64_t *total, uint64_t *avail)
+{
+	return s->ops->space ? s->ops->space(s, total, avail) : -EOPNOTSUPP;
+}
