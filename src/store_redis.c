@@ -1328,7 +1328,7 @@ static int redis_get(struct store_txn *base, int fam, uint64_t row,
 	int r = txn_run(t, 2, cmds, rep);
 	if (r)
 		return r;
-	t->watched = 1;
+	t->watched++;
 	freeReplyObject(rep[0]);
 	if (rep[1]->type == REDIS_REPLY_NIL) {
 		freeReplyObject(rep[1]);
@@ -1520,7 +1520,7 @@ static int srv_fetch_members(struct srv_iter *it)
 		return r;
 	if (first) {
 		freeReplyObject(rep[0]);
-		t->watched = 1;
+		t->watched += 2; /* a scan reads many keys: always validate */
 	}
 	it->first = 0;
 	it->members = rep[1];
@@ -1715,8 +1715,11 @@ static int redis_commit(struct store_txn *base)
 	struct cbuf b = {0};
 	if (r)
 		goto out;
-	if (!t->nov && !t->watched)
-		goto out; /* nothing read, nothing written */
+	/* Nothing written and at most one key read: that one GET saw one
+	 * state by itself, so there is nothing to validate (one round trip
+	 * less for every getattr). */
+	if (!t->nov && t->watched <= 1)
+		goto out;
 	/* per op at most 2 commands of at most 5 arguments and 2 keys */
 	size_t maxcmd = 2 + 2 * t->nov;
 	b.cmds = malloc(maxcmd * sizeof(*b.cmds));

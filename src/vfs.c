@@ -215,6 +215,10 @@ static void mark_unlinked(struct vfs *v, uint64_t ino)
 /*
  * Tell other mounts what changed (distributed coordinators only), after
  * the transaction committed.  ino 0 / parent 0 leave that part out.
+ * Distributed mounts cache no attributes and no "no such name", so only
+ * what their kernels do cache needs a notice: names that went away or
+ * moved (unlink, rmdir, rename) and file data (write, truncate,
+ * fallocate).  Creating a name or changing attributes needs none.
  */
 static void notice(struct vfs *v, uint64_t ino, uint64_t parent,
 		   const char *name)
@@ -742,8 +746,8 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		r = meta_write(v->meta, setattr_txn, &a);
 	pthread_mutex_unlock(&vn->io_lock);
 	vnode_put(v, vn);
-	if (r == 0)
-		notice(v, ino, 0, NULL);
+	if (r == 0 && (to_set & VFS_SET_SIZE))
+		notice(v, ino, 0, NULL); /* cached pages past the new end */
 	return r;
 }
 
@@ -843,10 +847,8 @@ static int make_node(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	if ((r = meta_alloc_ino(v->meta, &a.ino)) < 0)
 		return r;
 	r = meta_write(v->meta, mknode_txn, &a);
-	if (r == 0) {
+	if (r == 0)
 		add_lookup(v, e->ino);
-		notice(v, parent, parent, name);
-	}
 	return r;
 }
 
@@ -1067,10 +1069,8 @@ int vfs_link(struct vfs *v, uint64_t ino, uint64_t parent, const char *name,
 		return r;
 	struct link_args a = {v, ino, parent, name, e};
 	r = meta_write(v->meta, link_txn, &a);
-	if (r == 0) {
+	if (r == 0)
 		add_lookup(v, ino);
-		notice(v, ino, parent, name);
-	}
 	return r;
 }
 
@@ -1780,10 +1780,7 @@ int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
 	struct xattr_args a = {ino, name, val, size, flags};
-	r = meta_write(v->meta, setxattr_txn, &a);
-	if (r == 0)
-		notice(v, ino, 0, NULL);
-	return r;
+	return meta_write(v->meta, setxattr_txn, &a);
 }
 
 static int getxattr_txn(struct store_txn *t, void *arg)
@@ -1864,10 +1861,7 @@ int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 	if (r < 0)
 		return r;
 	struct xattr_args a = {ino, name};
-	r = meta_write(v->meta, removexattr_txn, &a);
-	if (r == 0)
-		notice(v, ino, 0, NULL);
-	return r;
+	return meta_write(v->meta, removexattr_txn, &a);
 }
 
 /* ---- life cycle ---- */
