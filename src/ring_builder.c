@@ -662,11 +662,6 @@ static int choose_dev(struct rb *c, const struct part_ctx *pc, int explore)
 		}
 		if (best < 0 || !tt->t[best].weighted_devs)
 			return -1;
-		if (inside) {
-			inside = 0;
-			for (int k = 0; k < pc->n; k++)
-				inside += pc->path[k][depth] == best;
-		}
 		if (explore && t->nchild <= 64) {
 			int m = 0;
 			for (int i = 0; i < nc; i++)
@@ -675,6 +670,11 @@ static int choose_dev(struct rb *c, const struct part_ctx *pc, int explore)
 					cand[m++] = t->first_child + i;
 			if (m > 1)
 				best = cand[((mix(&c->rng) >> 32) * (uint64_t)m) >> 32];
+		}
+		if (inside) {
+			inside = 0;
+			for (int k = 0; k < pc->n; k++)
+				inside += pc->path[k][depth] == best;
 		}
 		node = best;
 	}
