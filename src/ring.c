@@ -595,8 +595,30 @@ double ring_dispersion(const struct ring *r, const struct ring_tiers *tt,
 	for (unsigned i = 0; i < R; i++)
 		if (r->row_len[i] < minlen)
 			minlen = r->row_len[i];
+	/* Fast path: replicas on weighted devices in pairwise different
+	 * regions are within every tier's maximum (M >= 1 below a weighted
+	 * root), so only other partitions need the full count. */
+	unsigned char *wdev = calloc(tt->ndevs ? tt->ndevs : 1, 1);
+	if (!wdev)
+		return NAN;
+	for (uint32_t d = 0; d < tt->ndevs; d++) {
+		int32_t dn = tt->dev_path[d * 5 + 4];
+		wdev[d] = dn >= 0 && tt->t[dn].max_replicas >= 1;
+	}
 	for (uint32_t p = 0; p < minlen; p++) {
 		unsigned risk_max = 0;
+		if (!hist) {
+			int fast = 1;
+			for (unsigned i = 0; i < R && fast; i++) {
+				uint32_t id = r->rows[i][p];
+				fast = id < tt->ndevs && wdev[id];
+				for (unsigned j = 0; j < i && fast; j++)
+					fast = tt->dev_path[id * 5 + 1] !=
+					       tt->dev_path[r->rows[j][p] * 5 + 1];
+			}
+			if (fast)
+				continue;
+		}
 		for (int depth = 1; depth <= 4; depth++) {
 			int k = 0;
 			unsigned risk = 0;
@@ -629,6 +651,7 @@ double ring_dispersion(const struct ring *r, const struct ring_tiers *tt,
 		}
 		at_risk += risk_max;
 	}
+	free(wdev);
 	if (hist) {
 		/* parts with no replica in a tier */
 		for (int n = 1; n < tt->n; n++) {

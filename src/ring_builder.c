@@ -207,6 +207,16 @@ struct node_st {
 	double tol;		/* need slack for random choice (explore) */
 };
 
+/* What placement reads for every slot, packed in one array so the tree
+ * walk touches a few cache lines only. */
+struct hot {
+	double need, tol;	/* copies of node_st's, need kept in step */
+	double jit;		/* random bonus in [0, tol) for explore */
+	int32_t first_child, nchild;
+	int32_t cap_lo, cap_hi;
+	int32_t weighted, dev;	/* weighted devices below; device id */
+};
+
 struct rb {
 	struct ring_builder *b;
 	struct ring *r;
@@ -216,6 +226,7 @@ struct rb {
 	uint64_t P, S;		/* partitions, slots */
 	char *err;
 	size_t errlen;
+	struct hot *hot;
 	uint8_t *fresh;		/* bitmap of slots unassigned at the start */
 	uint64_t rng;		/* seeded; orders and randomises placement */
 };
@@ -580,7 +591,7 @@ unassign:
 			int32_t node = c->tt.dev_path[old * 5 + k];
 			if (node >= 0) {
 				c->st[node].have--;
-				c->st[node].need += 1;
+				c->hot[node].need += 1;
 			}
 		}
 	c->r->rows[row][p] = RING_NONE_DEV;
@@ -619,58 +630,45 @@ static int part_count(const struct part_ctx *pc, int node, int depth)
  * at each level the children with room for another replica of it (below
  * the floor of their target replicas first, then below the ceiling, then
  * the least used), and among those the one furthest below its target
- * parts.  With explore set (initial placement), any child within 2 % of
- * the neediest may be picked at random: strict need order would place
- * partitions in lock-step and give every device the same two partners,
- * where Swift spreads each device's partners over the whole cluster. */
+ * parts.  With explore set (initial placement) each node's need gets a
+ * random bonus below 2 % of its target, redrawn whenever it is chosen:
+ * strict need order would place partitions in lock-step and give every
+ * device the same two partners, where Swift spreads each device's
+ * partners over the whole cluster.  fixup() evens out the noise. */
 static int choose_dev(struct rb *c, const struct part_ctx *pc, int explore)
 {
-	const struct ring_tiers *tt = &c->tt;
-	int node = 0, inside = pc->n;
-	int cand[64], key[64];
-	double need[64];
+	struct hot *hot = c->hot;
+	int node = 0, depth = 0, inside = pc->n;
 
 	/* inside = replicas of the partition below the current node; once it
 	 * is 0 no child holds one and the counting can be skipped */
-	while (tt->t[node].depth < 4) {
-		const struct ring_tier *t = &tt->t[node];
-		int depth = t->depth + 1, best = -1, best_key = INT32_MAX;
-		double best_need = -1e300;
-		int nc = t->nchild < 64 ? t->nchild : 64;
-		/* key orders children by room for this partition: 0 below the
-		 * floor of their target replicas, 1 below the ceiling, then
-		 * 2 + count; need (target − have) breaks ties */
-		for (int i = 0; i < t->nchild; i++) {
+	while (hot[node].nchild) {
+		const struct hot *t = &hot[node];
+		int best = -1, best_key = INT32_MAX, nc = t->nchild;
+		double best_score = -1e300;
+		depth++;
+		for (int i = 0; i < nc; i++) {
 			int ch = t->first_child + i;
-			const struct node_st *s = &c->st[ch];
-			int n = 0;
+			const struct hot *s = &hot[ch];
+			int n = 0, kk;
 			if (inside)
 				for (int k = 0; k < pc->n; k++)
 					n += pc->path[k][depth] == ch;
-			int kk = n < s->cap_lo ? 0 : n < s->cap_hi ? 1 : 2 + n;
-			if (!tt->t[ch].weighted_devs)
+			kk = n < s->cap_lo ? 0 : n < s->cap_hi ? 1 : 2 + n;
+			if (!s->weighted)
 				kk = INT32_MAX - 1;
-			if (i < 64) {
-				key[i] = kk;
-				need[i] = s->need;
-			}
-			if (kk < best_key || (kk == best_key && s->need > best_need)) {
+			double sc = explore ? s->need + s->jit : s->need;
+			if (kk < best_key || (kk == best_key && sc > best_score)) {
 				best = ch;
 				best_key = kk;
-				best_need = s->need;
+				best_score = sc;
 			}
 		}
-		if (best < 0 || !tt->t[best].weighted_devs)
+		if (best < 0 || !hot[best].weighted)
 			return -1;
-		if (explore && t->nchild <= 64) {
-			int m = 0;
-			for (int i = 0; i < nc; i++)
-				if (key[i] == best_key &&
-				    need[i] >= best_need - c->st[t->first_child + i].tol)
-					cand[m++] = t->first_child + i;
-			if (m > 1)
-				best = cand[((mix(&c->rng) >> 32) * (uint64_t)m) >> 32];
-		}
+		if (explore)
+			hot[best].jit = hot[best].tol *
+				(double)(mix(&c->rng) >> 11) * 0x1p-53;
 		if (inside) {
 			inside = 0;
 			for (int k = 0; k < pc->n; k++)
@@ -678,7 +676,7 @@ static int choose_dev(struct rb *c, const struct part_ctx *pc, int explore)
 		}
 		node = best;
 	}
-	return (int)tt->t[node].dev;
+	return hot[node].dev;
 }
 
 static int movable(const struct ring_builder *b, const uint8_t *touched,
@@ -694,7 +692,7 @@ static void assign(struct rb *c, uint32_t p, unsigned row, uint16_t dev)
 		int32_t node = c->tt.dev_path[dev * 5 + k];
 		if (node >= 0) {
 			c->st[node].have++;
-			c->st[node].need -= 1;
+			c->hot[node].need -= 1;
 		}
 	}
 }
@@ -988,8 +986,21 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 			for (int k = 0; k <= 4; k++)
 				c.st[c.tt.dev_path[d * 5 + k]].have++;
 		}
-	for (int i = 0; i < c.tt.n; i++)
-		c.st[i].need = c.st[i].target_parts - (double)c.st[i].have;
+	c.hot = calloc(c.tt.n, sizeof(*c.hot));
+	if (!c.hot)
+		goto nomem;
+	for (int i = 0; i < c.tt.n; i++) {
+		struct hot *h = &c.hot[i];
+		h->need = c.st[i].target_parts - (double)c.st[i].have;
+		h->tol = c.st[i].tol;
+		h->jit = h->tol * (double)(mix(&c.rng) >> 11) * 0x1p-53;
+		h->first_child = c.tt.t[i].first_child;
+		h->nchild = c.tt.t[i].depth < 4 ? c.tt.t[i].nchild : 0;
+		h->cap_lo = c.st[i].cap_lo;
+		h->cap_hi = c.st[i].cap_hi;
+		h->weighted = c.tt.t[i].weighted_devs;
+		h->dev = c.tt.t[i].depth == 4 ? (int32_t)c.tt.t[i].dev : -1;
+	}
 	c.fresh = calloc((c.P * r->nrows + 7) / 8 + 1, 1);
 	if (!c.fresh)
 		goto nomem;
@@ -999,6 +1010,7 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 				uint64_t i = (uint64_t)row * c.P + p;
 				orig_free[p] = 1;
 				c.fresh[i >> 3] |= (uint8_t)(1u << (i & 7));
+				res->reassigned++;
 			} else {
 				any_assigned = 1;
 			}
@@ -1049,6 +1061,7 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 		const struct moved *m = &g.v[i];
 		if (r->rows[m->row][m->part] != m->old) {
 			res->moved_slots++;
+			res->reassigned++;
 			orig_free[m->part] = 1;
 		}
 	}
@@ -1092,6 +1105,7 @@ out:
 	free(placed);
 	free(orig_free);
 	free(c.fresh);
+	free(c.hot);
 	free(c.st);
 	ring_tiers_free(&c.tt);
 	return rc;

@@ -21,6 +21,8 @@ struct ring_builder {
 
 struct ring_rebalance_result {
 	uint64_t moved_slots;	/* part-replicas whose device changed */
+	uint64_t reassigned;	/* moved + newly assigned part-replicas (what
+				 * Swift reports as "Reassigned N partitions") */
 	uint64_t changed_parts;	/* partitions with any changed replica */
 	unsigned removed_devs;	/* devices drained and dropped */
 	double balance, dispersion;

@@ -697,7 +697,7 @@ static int do_rebalance(struct ring_builder *b, const char *path, int argc,
 		       "------------------------\n");
 		return EXIT_ERR;
 	}
-	if (!res.changed_parts && !res.removed_devs && !force) {
+	if (!res.reassigned && !res.removed_devs && !force) {
 		int64_t left = ring_builder_min_part_seconds_left(b);
 		printf("No partitions could be reassigned.\n");
 		if (left > 0) {
@@ -727,12 +727,14 @@ static int do_rebalance(struct ring_builder *b, const char *path, int argc,
 	b->devs_changed = 0;
 	b->last_balance = res.balance;
 	b->last_dispersion = res.dispersion;
+	/* Swift counts part-replicas here, so 3 replicas show up to 300 % */
 	printf("Reassigned %" PRIu64 " (%.02f%%) partitions. Balance is now "
-	       "%.02f.  Dispersion is now %.02f\n", res.changed_parts,
-	       100.0 * (double)res.changed_parts /
+	       "%.02f.  Dispersion is now %.02f\n", res.reassigned,
+	       100.0 * (double)res.reassigned /
 	       (double)ring_partitions(b->r), res.balance, res.dispersion);
-	printf("Moved %" PRIu64 " part-replicas; removed %u devices; seed "
-	       "%" PRIu64 "\n", res.moved_slots, res.removed_devs, seed);
+	printf("Moved %" PRIu64 " part-replicas of %" PRIu64 " partitions; "
+	       "removed %u devices; seed %" PRIu64 "\n", res.moved_slots,
+	       res.changed_parts, res.removed_devs, seed);
 	if (res.dispersion > 0) {
 		printf("-------------------------------------------------------"
 		       "------------------------\n");

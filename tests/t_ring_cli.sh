@@ -92,7 +92,7 @@ expect 2 "invalid seed" "$C" ring r.builder rebalance --seed abc
 expect 2 "usage" "$C" ring r.builder rebalance --bogus
 
 # ---- rebalance, show, dispersion, validate, write_ring ----
-expect 0 "Reassigned 256 \(100.00%\) partitions" "$C" ring r.builder rebalance --seed 3
+expect 0 "Reassigned 768 \(300.00%\) partitions" "$C" ring r.builder rebalance --seed 3
 expect 1 "min_part_hours: 2 hours" \
 	"$C" ring r.builder rebalance --seed 3
 expect 0 "256 partitions, 3.000000 replicas, 1 regions, 4 zones, 4 devices" \

@@ -304,6 +304,20 @@ static void test_scenario_bc(void)
 	CHECK(!same_table(b->r, b3->r), "different seeds gave the same ring");
 	CHECK(bal <= 0.09 + 1e-9 && bal < 0.0855, "scenario b balance %f", bal);
 	CHECK_EQ(ring_builder_validate(b, err, sizeof(err)), 0);
+	{
+		/* no lock-step placement: a device shares partitions with
+		 * many devices of the other regions, not with two */
+		unsigned char seen[144] = {0};
+		int partners = 0;
+		for (uint32_t p = 0; p < b->r->row_len[0]; p++)
+			for (unsigned i = 0; i < 3; i++)
+				if (b->r->rows[i][p] == 0)
+					for (unsigned j = 0; j < 3; j++)
+						seen[b->r->rows[j][p]] = 1;
+		for (int d = 1; d < 144; d++)
+			partners += seen[d];
+		CHECK(partners >= 48, "device 0 has only %d partners", partners);
+	}
 	/* c: add a fifth server per region (zone 1) */
 	old = copy_rows(b->r);
 	for (int r = 1; r <= 3; r++) {
