@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EPS 1e-9
 
@@ -931,6 +932,37 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 	c.R = r->replicas;
 	c.P = ring_partitions(r);
 	c.rng = seed ^ 0x5bd1e995a5a5a5a5ULL;
+	{
+		int weighted = 0;
+		for (uint32_t i = 0; i < r->ndevs; i++)
+			weighted |= r->devs[i].present && r->devs[i].weight > 0;
+		if (!weighted) {
+			errf(err, errlen, "the ring has no devices with weight "
+			     "> 0 (add devices first)");
+			return -EINVAL;
+		}
+	}
+	if (r->part_power >= 32) {
+		errf(err, errlen, "part power 32 cannot be rebalanced: a "
+		     "row of 2^32 entries (8 GiB per replica) does not fit the "
+		     "u32-indexed table; use part power 31 or less");
+		return -EFBIG;
+	}
+	{
+		/* a table that cannot fit in memory would be killed by the OOM
+		 * killer half-way (malloc overcommits): refuse it up front */
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		double need = r->replicas * (double)c.P * 2 + (double)c.P * 5;
+		if (pages > 0 && psz > 0 && need > 0.8 * (double)pages * psz) {
+			errf(err, errlen, "part power %u with %g replicas needs "
+			     "about %.1f GiB for the partition table, more than "
+			     "this machine's memory (%.1f GiB)", r->part_power,
+			     r->replicas, need / 1073741824.0,
+			     (double)pages * psz / 1073741824.0);
+			rc = -ENOMEM;
+			return rc;
+		}
+	}
 	if ((rc = shape_table(r)) < 0) {
 		errf(err, errlen, "cannot allocate the partition table "
 		     "(%g replicas x 2^%u partitions): %s", r->replicas,

@@ -43,6 +43,8 @@ expect 2 "create it first" "$C" ring x.builder show
 expect 2 "unknown verb" "$C" ring x.builder frobnicate
 expect 0 "" "$C" ring x.builder create 0 1 0
 expect 0 "" "$C" ring x.builder create 32 1 0
+"$C" ring x.builder add r1z1-10.0.0.1:6200/sdb 1 >/dev/null
+expect 2 "part power 32 cannot be rebalanced" "$C" ring x.builder rebalance
 expect 0 "" "$C" ring r.builder create 8 3 1
 [ -n "$(ls backups/*.r.builder 2>/dev/null)" ] && ok || bad "create kept no backup"
 
