@@ -323,12 +323,9 @@ static int place_wanted(struct rb *c, int node, double reps)
 				sw += c->st[t->first_child + i].weighted;
 		if (sw <= 0)
 			break;
-		double rel = (iter == 0 ? reps : reps - 0) / sw;
-		if (iter > 0) {
-			for (int i = 0; i < n; i++)
-				sum += to[i];
-			rel = (reps - sum) / sw;
-		}
+		for (int i = 0; i < n; i++)
+			sum += to[i];
+		double rel = (reps - sum) / sw;
 		for (int i = 0; i < n; i++) {
 			if (!spread[i])
 				continue;
@@ -883,7 +880,7 @@ out:
 	return rc;
 }
 
-static int place_all(struct rb *c, uint64_t *seed, uint8_t *placed)
+static int place_all(struct rb *c, uint64_t *seed)
 {
 	struct ring *r = c->r;
 	struct part_ctx *pc = malloc(sizeof(*pc));
@@ -908,7 +905,6 @@ static int place_all(struct rb *c, uint64_t *seed, uint8_t *placed)
 				return -EINVAL;
 			}
 			assign(c, (uint32_t)p, row, (uint16_t)d);
-			placed[p] = 1;
 			pc->path[pc->n++] = &c->tt.dev_path[d * 5];
 		}
 	}
@@ -923,7 +919,7 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 	struct ring *r = b->r;
 	struct rb c = {.b = b, .r = r, .err = err, .errlen = errlen};
 	struct gathered g = {0};
-	uint8_t *touched = NULL, *placed = NULL, *orig_free = NULL;
+	uint8_t *touched = NULL, *orig_free = NULL;
 	uint64_t rng = seed;
 	int rc, any_assigned = 0;
 	int64_t now = time(NULL);
@@ -980,9 +976,8 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 	}
 	c.st = calloc(c.tt.n, sizeof(*c.st));
 	touched = calloc(c.P, 1);
-	placed = calloc(c.P, 1);
 	orig_free = calloc(c.P, 1);
-	if (!c.st || !touched || !placed || !orig_free)
+	if (!c.st || !touched || !orig_free)
 		goto nomem;
 	if ((rc = build_targets(&c, &res->required_overload)) < 0) {
 		if (rc == -ENOMEM)
@@ -1075,7 +1070,7 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 			goto nomem;
 		if ((rc = gather_balance(&c, &g, touched, &rng)) < 0)
 			goto nomem;
-		if ((rc = place_all(&c, &rng, placed)) < 0) {
+		if ((rc = place_all(&c, &rng)) < 0) {
 			errf(err, errlen, "no device can take a replica (all "
 			     "weighted devices are excluded)");
 			goto out;
@@ -1134,7 +1129,6 @@ nomem:
 out:
 	free(g.v);
 	free(touched);
-	free(placed);
 	free(orig_free);
 	free(c.fresh);
 	free(c.hot);
