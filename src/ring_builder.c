@@ -470,7 +470,8 @@ static int shape_table(struct ring *r)
 	uint64_t P = ring_partitions(r);
 	unsigned whole = (unsigned)ring_floor(r->replicas);
 	double frac = r->replicas - whole;
-	unsigned nrows = whole + (frac > EPS ? 1 : 0);
+	/* a fraction too small to give the last row one entry adds no row */
+	unsigned nrows = whole + (frac > EPS && (uint64_t)((double)P * frac) > 0);
 	uint32_t *len = calloc(nrows, sizeof(*len));
 	uint16_t **rows = calloc(nrows, sizeof(*rows));
 
@@ -478,7 +479,7 @@ static int shape_table(struct ring *r)
 		goto fail;
 	if (P > UINT32_MAX) {
 		/* part power 32: 2^32 entries per row cannot be indexed by the
-		 * u32 lengths of a row; Swift itself cannot build it either */
+		 * u32 lengths of a row (refused earlier; kept as a guard) */
 		errno = EFBIG;
 		goto fail_keep;
 	}

@@ -326,12 +326,6 @@ static int search_match(const struct search *q, const struct ring_dev *d)
 	       (!q->meta || !strcmp(q->meta, d->meta));
 }
 
-static void print_dev(const struct ring_dev *d)
-{
-	printf("    d%u r%dz%d-%s:%d/%s_\"%s\" weight %.2f\n", d->id, d->region,
-	       d->zone, d->ip, d->port, d->device, d->meta, d->weight);
-}
-
 static char *ring_path_for(const char *builder)
 {
 	size_t n = strlen(builder);
@@ -1147,7 +1141,6 @@ int cmd_ring(int argc, char **argv)
 		}
 		free(ring_path);
 	}
-	(void)print_dev;
 	ring_builder_free(b);
 	return rc;
 }
