@@ -467,18 +467,18 @@ int ring_tiers_build(const struct ring *r, struct ring_tiers *tt)
 	{
 		/* M(root) is the float replica count; children use ring_ceil(R/n) */
 		double R = ring_effective_replicas(r);
+		for (int i = 1; i < tt->n; i++)
+			if (tt->t[i].weighted_devs)
+				tt->t[tt->t[i].parent].weighted_children++;
 		for (int i = 1; i < tt->n; i++) {
 			struct ring_tier *t = &tt->t[i];
 			struct ring_tier *p = &tt->t[t->parent];
-			int nw = 0;
 			if (!t->weighted_devs) {
 				t->max_replicas = 0;
 				continue;
 			}
-			for (int c = 0; c < p->nchild; c++)
-				nw += tt->t[p->first_child + c].weighted_devs > 0;
 			double pm = t->parent == 0 ? R : p->max_replicas;
-			t->max_replicas = (int)ring_ceil(pm / nw);
+			t->max_replicas = (int)ring_ceil(pm / p->weighted_children);
 			if (t->depth == 4 && t->max_replicas > 1)
 				t->max_replicas = 1;
 		}
@@ -534,7 +534,7 @@ uint64_t *ring_dev_parts(const struct ring *r)
 	return c;
 }
 
-static double total_weight(const struct ring *r)
+double ring_total_weight(const struct ring *r)
 {
 	double w = 0;
 
@@ -545,9 +545,9 @@ static double total_weight(const struct ring *r)
 }
 
 double ring_dev_balance(const struct ring *r, const struct ring_dev *d,
-			uint64_t parts)
+			uint64_t parts, double tw)
 {
-	double tw = total_weight(r), w1;
+	double w1;
 
 	if (d->weight <= 0)
 		return parts ? 999.99 : 0.0;
@@ -558,7 +558,7 @@ double ring_dev_balance(const struct ring *r, const struct ring_dev *d,
 double ring_balance(const struct ring *r)
 {
 	uint64_t *parts = ring_dev_parts(r);
-	double tw = total_weight(r), best = 0, w1;
+	double tw = ring_total_weight(r), best = 0, w1;
 
 	if (!parts)
 		return NAN;

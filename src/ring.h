@@ -114,6 +114,7 @@ struct ring_tier {
 	uint32_t dev;		/* device id, depth 4 only */
 	double weight;		/* Σ weight below */
 	int weighted_devs;	/* devices with weight > 0 below */
+	int weighted_children;	/* children with weighted devices */
 	int max_replicas;	/* Swift's M(t); 0 for tiers without weight */
 };
 struct ring_tiers {
@@ -131,8 +132,11 @@ const char *ring_tier_name(const struct ring_tiers *tt, int node, char *buf,
 uint64_t *ring_dev_parts(const struct ring *r);
 /* Swift's balance: max over devices of |100·parts/(weight·W1) − 100|. */
 double ring_balance(const struct ring *r);
+/* One device's balance; tw = ring_total_weight(r), passed in so that a
+ * listing of n devices costs O(n). */
+double ring_total_weight(const struct ring *r);
 double ring_dev_balance(const struct ring *r, const struct ring_dev *d,
-			uint64_t parts);
+			uint64_t parts, double tw);
 /* Swift's dispersion (percent of part-replicas at risk); optionally the
  * per-tier histogram hist[node*(maxrep+1) + n] = parts with n replicas in
  * the tier, with maxrep = number of rows. */

@@ -409,9 +409,7 @@ static int build_targets(struct rb *c, double *req_out)
 	c->st[0].fmax = c->R;
 	for (int i = 1; i < tt->n; i++) {
 		struct ring_tier *t = &tt->t[i], *p = &tt->t[t->parent];
-		int nw = 0;
-		for (int k = 0; k < p->nchild; k++)
-			nw += tt->t[p->first_child + k].weighted_devs > 0;
+		int nw = p->weighted_children;
 		double f = nw ? c->st[t->parent].fmax / nw : 0;
 		if (t->depth == 4 && f > 1)
 			f = 1;

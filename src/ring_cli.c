@@ -758,22 +758,17 @@ static int do_rebalance(struct ring_builder *b, const char *path, int argc,
 	return status;
 }
 
+/* Regions (level 1) or zones (level 2) among present devices. */
 static int count_distinct(const struct ring *r, int level)
 {
+	struct ring_tiers tt;
 	int n = 0;
 
-	for (uint32_t i = 0; i < r->ndevs; i++) {
-		const struct ring_dev *a = &r->devs[i];
-		int dup = 0;
-		if (!a->present)
-			continue;
-		for (uint32_t j = 0; j < i && !dup; j++) {
-			const struct ring_dev *o = &r->devs[j];
-			dup = o->present && o->region == a->region &&
-			      (level < 2 || o->zone == a->zone);
-		}
-		n += !dup;
-	}
+	if (ring_tiers_build(r, &tt) < 0)
+		return -1;
+	for (int i = 1; i < tt.n; i++)
+		n += tt.t[i].depth == level;
+	ring_tiers_free(&tt);
 	return n;
 }
 
@@ -821,6 +816,7 @@ static int do_show(struct ring_builder *b, const char *path)
 		       "written yet\n", ring_path);
 	}
 	free(ring_path);
+	double tw = ring_total_weight(r);
 	printf("Devices:   id region zone      ip address:port "
 	       "replication ip:port  name weight partitions balance flags "
 	       "meta\n");
@@ -836,7 +832,7 @@ static int do_show(struct ring_builder *b, const char *path)
 		printf("         %5u %6d %4d %22s %22s %5s %6.2f %10" PRIu64
 		       " %7.2f %5s %s\n", d->id, d->region, d->zone, a, ra,
 		       d->device, d->weight, parts[i],
-		       r->nrows ? ring_dev_balance(r, d, parts[i]) : 0.0,
+		       r->nrows ? ring_dev_balance(r, d, parts[i], tw) : 0.0,
 		       d->removing ? "DEL" : "", d->meta);
 	}
 	free(parts);
