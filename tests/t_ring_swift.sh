@@ -17,10 +17,10 @@ set -u
 C=${CASSAFS:-$PWD/build/cassafs}
 TB=${TESTBIN:-$PWD/build/tests}
 HERE=$(cd "$(dirname "$0")" && pwd)
-ORACLE="/usr/bin/python3 $HERE/ring/swift_oracle.py"
+ORACLE_PY="$HERE/ring/swift_oracle.py"
 DUMP=$TB/ring_oracle_dump
 T=$(mktemp -d /tmp/t_ring_swift.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+trap '[ -n "${ORC_PID:-}" ] && kill "$ORC_PID" 2>/dev/null; rm -rf "$T"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
@@ -40,6 +40,18 @@ if [ ! -e /etc/swift/swift.conf ] && [ -w /etc ]; then
 		>/etc/swift/swift.conf
 fi
 cd "$T" || exit 1
+# One long-lived Python with Swift loaded answers every oracle question:
+# "$ORACLE cmd args >file" becomes a request line; the reply is ok/error.
+coproc ORC { /usr/bin/python3 "$ORACLE_PY" serve 2>oracle.err; }
+ORACLE=oracle
+oracle() {
+	local reply
+	printf '%q ' "$T/oracle.out" "$@" >&"${ORC[1]}"
+	printf '\n' >&"${ORC[1]}"
+	read -r reply <&"${ORC[0]}" || reply=error
+	cat "$T/oracle.out"
+	[ "$reply" = ok ]
+}
 
 devs_b() {
 	for R in 1 2 3; do for Z in 1 2 3; do for S in 1 2 3 4; do
@@ -91,7 +103,7 @@ build() {
 compare_lookup() {
 	local name=$1 n=$2
 	$ORACLE parts "$name.ring.gz" "$n" 7 >"$name.sw.parts" 2>"$name.err" ||
-		{ bad "$name: Swift cannot load the ring: $(tail -1 "$name.err")"; return; }
+		{ bad "$name: Swift cannot load the ring: $(tail -1 oracle.err)"; return; }
 	cut -d'|' -f1 "$name.sw.parts" >"$name.partlist"
 	"$DUMP" parts "$name.ring.gz" "$name.partlist" >"$name.our.parts"
 	check "cmp -s $name.sw.parts $name.our.parts" \
@@ -192,6 +204,46 @@ for m in balance dispersion; do
 	o=$(awk -v m=$m '$1 == m {print $2}' c.m)
 	w=$(awk -v m=$m '$1 == m {print $2}' sw_c.m)
 	check "le '$o' '$w'" "scenario c: our $m $o is worse than Swift's $w"
+done
+
+# extra topologies: unequal regions/zones and overloads, then a reweight
+# plus a removal; quality no worse than Swift's, one replica per move
+devs_g1() { printf '%s\n' "r1z1-10.0.0.1:6200/a 100" "r1z1-10.0.0.2:6200/a 100" \
+	"r2z1-10.1.0.1:6200/a 300" "r2z2-10.1.0.2:6200/a 50"; }
+devs_g4() { printf '%s\n' "r1z1-10.0.0.1:6200/a 100" "r1z2-10.0.0.2:6200/a 100" \
+	"r1z3-10.0.0.3:6200/a 100" "r1z3-10.0.0.4:6200/b 40" "r1z2-10.0.0.2:6200/c 70"; }
+devs_g5() { printf '%s\n' "r1z1-10.0.0.1:6200/a 100" "r1z1-10.0.0.1:6200/b 100" \
+	"r1z2-10.0.0.2:6200/a 100" "r1z2-10.0.0.3:6200/a 20" \
+	"r2z1-10.1.0.1:6200/a 500" "r2z1-10.1.0.2:6200/a 500"; }
+quality() {
+	local o=$1 s=$2 what=$3 m ov sv
+	$ORACLE metrics "$o.ring.gz" >"$o.m"
+	$ORACLE metrics "$s.ring.gz" >"$s.m"
+	for m in balance dispersion; do
+		ov=$(awk -v m=$m '$1 == m {print $2}' "$o.m")
+		sv=$(awk -v m=$m '$1 == m {print $2}' "$s.m")
+		check "le '$ov' '$sv'" "$what: our $m $ov is worse than Swift's $sv"
+	done
+}
+for g in "g1 10 3 0.1" "g4 12 2.5 0" "g5 12 3 0.05"; do
+	set -- $g
+	build "$1" ours "$2" "$3" "devs_$1" "$4"
+	build "sw_$1" swift "$2" "$3" "devs_$1" "$4"
+	quality "$1" "sw_$1" "scenario $1"
+	cp "$1.ring.gz" "$1.0.ring.gz"
+	"$C" ring "$1.builder" set_weight d1 300 >/dev/null
+	"$C" ring "$1.builder" remove d3 >/dev/null
+	"$C" ring "$1.builder" pretend_min_part_hours_passed
+	"$C" ring "$1.builder" rebalance --seed 1 >/dev/null 2>&1
+	swift-ring-builder "sw_$1.builder" set_weight d1 300 >/dev/null
+	swift-ring-builder "sw_$1.builder" remove d3 >/dev/null
+	swift-ring-builder "sw_$1.builder" pretend_min_part_hours_passed >/dev/null
+	swift-ring-builder "sw_$1.builder" rebalance --seed 1 >/dev/null 2>&1
+	quality "$1" "sw_$1" "scenario $1 after reweight and removal"
+	compare_lookup "$1" 0
+	$ORACLE moved "$1.0.ring.gz" "$1.ring.gz" >"$1.moved"
+	check "[ \"\$(awk '\$1 == \"max_per_part\" {print \$2}' $1.moved)\" -le 1 ]" \
+		"scenario $1: two replicas of one partition moved in one rebalance"
 done
 
 # ---- 4. draining: zero weight and removal ----

@@ -10,6 +10,9 @@
                                              Swift's RingBuilder computes them
   swift_oracle.py moved OLD NEW              moved part-replicas and the most
                                              replicas of one partition moved
+  swift_oracle.py serve                      read "OUTFILE COMMAND ARGS..."
+                                             lines, answer "ok" or "error"
+                                             (one Python start for a test)
 Output lines are "KEY|PART|PRIMARY,IDS|HANDOFF,IDS" or "NAME VALUE".
 """
 import random
@@ -91,15 +94,44 @@ def cmd_moved(old, new):
     print('max_per_part %d' % worst)
 
 
-if __name__ == '__main__':
-    cmd = sys.argv[1]
+def run(argv):
+    cmd = argv[0]
     if cmd == 'parts':
-        cmd_parts(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        cmd_parts(argv[1], int(argv[2]), int(argv[3]))
     elif cmd == 'keys':
-        cmd_keys(*sys.argv[2:6])
+        cmd_keys(*argv[1:5])
     elif cmd == 'metrics':
-        cmd_metrics(sys.argv[2])
+        cmd_metrics(argv[1])
     elif cmd == 'moved':
-        cmd_moved(sys.argv[2], sys.argv[3])
+        cmd_moved(argv[1], argv[2])
     else:
-        sys.exit('unknown command %s' % cmd)
+        raise ValueError('unknown command %s' % cmd)
+
+
+def serve():
+    import shlex
+    import traceback
+    real = sys.stdout
+    for line in sys.stdin:
+        args = shlex.split(line)
+        if not args:
+            continue
+        try:
+            with open(args[0], 'w') as out:
+                sys.stdout = out
+                run(args[1:])
+            answer = 'ok'
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            answer = 'error'
+        finally:
+            sys.stdout = real
+        real.write(answer + '\n')
+        real.flush()
+
+
+if __name__ == '__main__':
+    if sys.argv[1] == 'serve':
+        serve()
+    else:
+        run(sys.argv[1:])
