@@ -3,7 +3,7 @@
 PKGS     := fuse3 lmdb hiredis libcrypto zlib
 CC       ?= cc
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -pthread -MMD -MP
+CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -pthread -MMD -MP
 CPPFLAGS += -DTHREADED -I/usr/include/zookeeper -Isrc \
             $(shell pkg-config --cflags $(PKGS)) -DCASSAFS_VERSION='"$(VERSION)"'
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lzookeeper_mt -lpthread

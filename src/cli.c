@@ -1,9 +1,863 @@
-/* placeholder until the filesystem commands land (same session) */
+/*
+ * cli.c — the filesystem subcommands: mkfs, mount, umount, status, fsck.
+ * Exit codes: 0 ok, 1 failure, 2 usage error (fsck: see its --help).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cli.h"
-static int later(const char *n) { fprintf(stderr, "cassafs %s: not built yet\n", n); return 1; }
-int cmd_mkfs(int argc, char **argv) { return later(argv[0]); }
-int cmd_mount(int argc, char **argv) { return later(argv[0]); }
-int cmd_umount(int argc, char **argv) { return later(argv[0]); }
-int cmd_status(int argc, char **argv) { return later(argv[0]); }
-int cmd_fsck(int argc, char **argv) { return later(argv[0]); }
+#include "coord.h"
+#include "fsck.h"
+#include "fuse_ll.h"
+#include "log.h"
+#include "meta.h"
+#include "store.h"
+#include "vfs.h"
+
+#define ERRLEN 1024
+
+static void die_msg(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void die_msg(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "cassafs %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/*
+ * The coordinator of a store when none is given: the embedded engine
+ * keeps its mount lock beside the data.  Other stores need --coord.
+ */
+static int default_coord_url(const char *store_url, char *out, size_t len)
+{
+	if (strncmp(store_url, "lmdb:///", 8))
+		return -1;
+	const char *p = store_url + 7;
+	size_t n = strcspn(p, "?");
+	snprintf(out, len, "local://%.*s", (int)n, p);
+	return 0;
+}
+
+/* Open store + meta (+ coord when coord_out is given). */
+static int open_fs(const char *cmd, const char *url, const char *coord_url,
+		   struct store **s, struct meta **m, struct coord **c)
+{
+	char err[ERRLEN], curl[PATH_MAX + 16];
+	int r = store_open(url, 0, s, err, sizeof(err));
+	if (r < 0) {
+		die_msg(cmd, "%s", err);
+		return r;
+	}
+	if ((r = meta_open(*s, m, err, sizeof(err))) < 0) {
+		die_msg(cmd, "%s", err);
+		store_close(*s);
+		return r;
+	}
+	if (!c)
+		return 0;
+	if (!coord_url) {
+		if (default_coord_url(url, curl, sizeof(curl)) < 0) {
+			die_msg(cmd, "%s needs a coordinator: add --coord "
+				     "zk://HOST:PORT/CHROOT", url);
+			r = -EINVAL;
+			goto fail;
+		}
+		coord_url = curl;
+	}
+	if ((r = coord_open(coord_url, meta_super(*m)->uuid, c, err,
+			    sizeof(err))) < 0) {
+		die_msg(cmd, "%s", err);
+		goto fail;
+	}
+	return 0;
+fail:
+	meta_close(*m);
+	store_close(*s);
+	return r;
+}
+
+static void close_fs(struct store *s, struct meta *m, struct coord *c)
+{
+	coord_close(c);
+	meta_close(m);
+	store_close(s);
+}
+
+static int count_mount(void *arg, const struct coord_mount_info *mi)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* ---- mkfs ---- */
+
+static const char mkfs_usage[] =
+	"usage: cassafs mkfs [--block-size N] [--force] URL\n"
+	"\n"
+	"Create a new, empty CassaFS filesystem in the store named by URL\n"
+	"(lmdb:///ABSOLUTE/DIR creates DIR).\n"
+	"\n"
+	"  -b, --block-size N  size of a data block: a power of two from 4K to\n"
+	"                      1M (suffixes K, M); default 64K\n"
+	"  -f, --force         replace a filesystem already in the store\n"
+	"                      (refused while it is mounted)\n"
+	"  -h, --help          show this help\n";
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *s == '-')
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	if (*end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cmd_mkfs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"block-size", required_argument, NULL, 'b'},
+		{"force", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
+	uint64_t bs = META_DEFAULT_BLOCK_SIZE;
+	int force = 0, ch;
+	char err[ERRLEN];
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "b:fh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			if (parse_size(optarg, &bs) < 0 || bs > UINT32_MAX) {
+				die_msg("mkfs", "bad block size '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			force = 1;
+			break;
+		case 'h':
+			fputs(mkfs_usage, stdout);
+			return 0;
+		default:
+			fputs(mkfs_usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(mkfs_usage, stderr);
+		return 2;
+	}
+	const char *url = argv[optind];
+	struct store *s;
+	if (force) {
+		/* Refuse to wipe a mounted filesystem. */
+		struct meta *m;
+		struct coord *c;
+		char curl[PATH_MAX + 16];
+		if (store_open(url, 0, &s, err, sizeof(err)) == 0) {
+			if (meta_open(s, &m, err, sizeof(err)) == 0) {
+				int mounts = 0;
+				if (default_coord_url(url, curl, sizeof(curl)) == 0 &&
+				    coord_open(curl, meta_super(m)->uuid, &c, err,
+					       sizeof(err)) == 0) {
+					coord_list_mounts(c, count_mount, &mounts);
+					coord_close(c);
+				}
+				meta_close(m);
+				if (mounts) {
+					store_close(s);
+					die_msg("mkfs", "%s is mounted; unmount it first", url);
+					return 1;
+				}
+			}
+			store_close(s);
+		}
+		if (store_destroy(url, err, sizeof(err)) < 0) {
+			die_msg("mkfs", "%s", err);
+			return 1;
+		}
+	}
+	if (store_open(url, STORE_CREATE, &s, err, sizeof(err)) < 0) {
+		die_msg("mkfs", "%s", err);
+		return 1;
+	}
+	int r = meta_mkfs(s, (uint32_t)bs, getuid(), getgid(), err, sizeof(err));
+	if (r < 0) {
+		die_msg("mkfs", "%s", err);
+		store_close(s);
+		return r == -EINVAL ? 2 : 1;
+	}
+	struct meta *m;
+	if (meta_open(s, &m, err, sizeof(err)) == 0) {
+		printf("created CassaFS filesystem %s in %s (block size %u)\n",
+		       meta_super(m)->uuid, url, meta_super(m)->block_size);
+		meta_close(m);
+	}
+	store_close(s);
+	return 0;
+}
+
+/* ---- mount ---- */
+
+static const char mount_usage[] =
+	"usage: cassafs mount [-f] [-o OPTIONS] [--coord URL] URL MOUNTPOINT\n"
+	"\n"
+	"Mount the filesystem in URL at MOUNTPOINT.  Detaches and logs to\n"
+	"syslog unless -f is given; errors found while mounting are printed\n"
+	"here either way.\n"
+	"\n"
+	"  -f, --foreground     stay in the foreground, log to stderr\n"
+	"  --coord URL          coordinator (default for lmdb:///DIR: a lock\n"
+	"                       file in DIR, one mount at a time)\n"
+	"  -o OPTIONS           comma-separated:\n"
+	"     allow_other, allow_root, ro, rw, nosuid, suid, nodev, dev,\n"
+	"     noexec, exec, noatime, atime, relatime, sync, async, dirsync,\n"
+	"     auto_unmount        passed to the kernel mount\n"
+	"     attr_timeout=S      seconds the kernel caches attributes (60)\n"
+	"     entry_timeout=S     seconds the kernel caches names (60)\n"
+	"     negative_timeout=S  seconds it caches \"no such name\" (60)\n"
+	"     max_threads=N       request threads (2: the kernel wakes idle\n"
+	"                         FUSE threads in turn, and on 2 cores more\n"
+	"                         threads halved serial create/unlink rates)\n"
+	"     max_dirty=BYTES     write buffer per open file (32M)\n"
+	"     log_level=L         error, warn, info (default) or debug\n"
+	"     log_file=PATH       log to PATH instead of syslog\n"
+	"     coord=URL           same as --coord\n"
+	"     debug               print every FUSE request (implies -f)\n"
+	"     defaults, auto, noauto, user, users, nofail, _netdev, x-*:\n"
+	"                         accepted for /etc/fstab and ignored\n"
+	"  -h, --help           show this help\n"
+	"\n"
+	"/etc/fstab: URL MOUNTPOINT cassafs defaults 0 0  (uses mount.cassafs)\n";
+
+struct mount_cfg {
+	const char *url, *mountpoint, *coord_url;
+	int foreground;
+	struct fuse_ll_options fo;
+	struct vfs_options vo;
+	enum log_level level;
+	const char *log_file;
+	char fuse_opts[1024];
+	int timeouts_set, threads_set;
+};
+
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < 0)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_mount_opts(char *list, struct mount_cfg *cfg)
+{
+	static const char *const kernel_opts[] = {
+		"allow_other", "allow_root", "ro", "rw", "nosuid", "suid",
+		"nodev", "dev", "noexec", "exec", "noatime", "atime",
+		"relatime", "sync", "async", "dirsync", "auto_unmount", NULL};
+	static const char *const ignored[] = {"defaults", "auto", "noauto",
+					      "user", "users", "nofail",
+					      "_netdev", NULL};
+	char *save = NULL;
+	for (char *o = strtok_r(list, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(o, '=');
+		const char *val = eq ? eq + 1 : NULL;
+		size_t klen = eq ? (size_t)(eq - o) : strlen(o);
+		int known = 0;
+#define KEY(k) (strlen(k) == klen && !strncmp(o, k, klen))
+		for (int i = 0; kernel_opts[i]; i++)
+			if (!val && !strcmp(o, kernel_opts[i])) {
+				size_t n = strlen(cfg->fuse_opts);
+				snprintf(cfg->fuse_opts + n, sizeof(cfg->fuse_opts) - n,
+					 "%s%s", n ? "," : "", o);
+				known = 1;
+			}
+		for (int i = 0; ignored[i]; i++)
+			if (!strcmp(o, ignored[i]))
+				known = 1;
+		if (!strncmp(o, "x-", 2))
+			known = 1;
+		if (known)
+			continue;
+		if (val && (KEY("attr_timeout") || KEY("entry_timeout") ||
+			    KEY("negative_timeout")))
+			cfg->timeouts_set = 1;
+		if (val && KEY("max_threads"))
+			cfg->threads_set = 1;
+		if (val && KEY("attr_timeout")) {
+			if (parse_double(val, &cfg->fo.attr_timeout) < 0)
+				goto bad;
+		} else if (val && KEY("entry_timeout")) {
+			if (parse_double(val, &cfg->fo.entry_timeout) < 0)
+				goto bad;
+		} else if (val && KEY("negative_timeout")) {
+			if (parse_double(val, &cfg->fo.negative_timeout) < 0)
+				goto bad;
+		} else if (val && KEY("max_threads")) {
+			cfg->fo.max_threads = atoi(val);
+			if (cfg->fo.max_threads < 1 || cfg->fo.max_threads > 1024)
+				goto bad;
+		} else if (val && KEY("max_dirty")) {
+			uint64_t v;
+			if (parse_size(val, &v) < 0 || v < 4096)
+				goto bad;
+			cfg->vo.max_dirty_per_file = v;
+		} else if (val && KEY("log_level")) {
+			if (log_parse_level(val, &cfg->level) < 0)
+				goto bad;
+		} else if (val && KEY("log_file")) {
+			cfg->log_file = val;
+		} else if (val && KEY("coord")) {
+			cfg->coord_url = val;
+		} else if (!val && KEY("debug")) {
+			cfg->fo.debug = 1;
+			cfg->foreground = 1;
+		} else {
+			die_msg("mount", "unknown mount option '%s' (see "
+					 "'cassafs mount --help')", o);
+			return -1;
+		}
+		continue;
+bad:
+		die_msg("mount", "bad value in mount option '%s'", o);
+		return -1;
+#undef KEY
+	}
+	return 0;
+}
+
+/* 1 if path is already a mount point. */
+static int is_mount_point(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192];
+	int found = 0;
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[4096];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		/* mountinfo escapes space, tab, newline and backslash */
+		char un[4096];
+		size_t j = 0;
+		for (size_t i = 0; mp[i] && j < sizeof(un) - 1; i++) {
+			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
+				un[j++] = (char)strtol((char[]){mp[i + 1], mp[i + 2],
+								mp[i + 3], 0},
+						       NULL, 8);
+				i += 3;
+			} else {
+				un[j++] = mp[i];
+			}
+		}
+		un[j] = 0;
+		found = !strcmp(un, path);
+	}
+	fclose(f);
+	return found;
+}
+
+/* Where a daemon records its pid for `cassafs umount` to wait on. */
+static void pid_file_path(const char *mountpoint, char *out, size_t len)
+{
+	const char *dir = getuid() == 0 ? "/run/cassafs" : NULL;
+	char tmp[256];
+	if (!dir) {
+		snprintf(tmp, sizeof(tmp), "/tmp/cassafs-%u", (unsigned)getuid());
+		dir = tmp;
+	}
+	mkdir(dir, 0755);
+	snprintf(out, len, "%s/%016llx.pid", dir,
+		 (unsigned long long)meta_name_cookie(mountpoint,
+						      strlen(mountpoint)));
+}
+
+/* Tell the waiting parent how the mount went: "" = success. */
+static void report_parent(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	size_t n = strlen(msg);
+	if (write(fd, msg, n + 1) < 0) {
+		/* the parent is gone: nothing to tell */
+	}
+	close(fd);
+}
+
+static int serve(struct mount_cfg *cfg, int status_fd)
+{
+	char err[ERRLEN], msg[ERRLEN + 64], pidfile[PATH_MAX];
+	struct store *s = NULL;
+	struct meta *m = NULL;
+	struct coord *c = NULL;
+	struct vfs *v = NULL;
+	struct fuse_ll *f = NULL;
+	int r, exit_code = 1;
+
+	if (!cfg->foreground && !cfg->log_file)
+		log_open("syslog", cfg->level);
+	else if (cfg->log_file && log_open(cfg->log_file, cfg->level) < 0) {
+		snprintf(msg, sizeof(msg), "cannot open log file %s: %s",
+			 cfg->log_file, strerror(errno));
+		goto fail_msg;
+	} else
+		log_set_level(cfg->level);
+
+	/* Errors here go to the terminal through stderr (still ours). */
+	if ((r = open_fs("mount", cfg->url, cfg->coord_url, &s, &m, &c)) < 0) {
+		msg[0] = 0; /* open_fs printed the reason */
+		goto fail_msg;
+	}
+	struct coord_mount_info mi;
+	coord_fill_mount_info(&mi, cfg->mountpoint);
+	if ((r = coord_register_mount(c, &mi, err, sizeof(err))) < 0) {
+		snprintf(msg, sizeof(msg), "cannot mount %s: %s", cfg->url, err);
+		goto fail_msg;
+	}
+	if ((r = vfs_new(m, c, &cfg->vo, &v)) < 0) {
+		snprintf(msg, sizeof(msg), "out of memory");
+		goto fail_msg;
+	}
+	uint64_t purged = 0;
+	int mounts = 0;
+	coord_list_mounts(c, count_mount, &mounts);
+	/* Orphans may be open on another live mount: reclaim only alone. */
+	if (mounts > 1)
+		r = 0;
+	else if ((r = vfs_purge_orphans(v, &purged)) < 0)
+		log_warn("could not reclaim unlinked inodes: %s", strerror(-r));
+	else if (purged)
+		log_info("reclaimed %llu inodes unlinked while open before a crash",
+			 (unsigned long long)purged);
+	cfg->fo.fsname = cfg->url;
+	cfg->fo.fuse_opts = cfg->fuse_opts;
+	cfg->fo.coord = c;
+	cfg->fo.keep_cache = !coord_has_notices(c);
+	/* Several mounts: caches expire soon even if a notice is lost, and a
+	 * lock waiter (F_SETLKW) must not hold up the only worker thread. */
+	if (coord_has_notices(c) && !cfg->timeouts_set)
+		cfg->fo.attr_timeout = cfg->fo.entry_timeout =
+			cfg->fo.negative_timeout = 1.0;
+	if (coord_has_plocks(c) && !cfg->threads_set)
+		cfg->fo.max_threads = 32;
+	if ((r = fuse_ll_mount(v, cfg->mountpoint, &cfg->fo, &f, err,
+			       sizeof(err))) < 0) {
+		snprintf(msg, sizeof(msg), "%s", err);
+		goto fail_msg;
+	}
+	pid_file_path(cfg->mountpoint, pidfile, sizeof(pidfile));
+	FILE *pf = fopen(pidfile, "w");
+	if (pf) {
+		fprintf(pf, "%d\n%s\n", (int)getpid(), cfg->mountpoint);
+		fclose(pf);
+	}
+	log_info("mounted %s at %s (block size %u)", cfg->url, cfg->mountpoint,
+		 meta_super(m)->block_size);
+	if (status_fd >= 0) {
+		report_parent(status_fd, "");
+		status_fd = -1;
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			if (null > 2)
+				close(null);
+		}
+		if (chdir("/") < 0) {
+			/* not fatal: all our paths are absolute */
+		}
+	}
+	r = fuse_ll_run(f);
+	exit_code = r < 0 ? 1 : 0;
+	unlink(pidfile);
+	fuse_ll_free(f);
+	f = NULL;
+	if ((r = vfs_flush_all(v)) < 0 || (r = store_sync(s)) < 0) {
+		log_error("unmount of %s: could not write buffered data: %s",
+			  cfg->url, strerror(-r));
+		exit_code = 1;
+	}
+	log_info("unmounted %s from %s", cfg->url, cfg->mountpoint);
+	goto out;
+fail_msg:
+	if (msg[0]) {
+		log_error("%s", msg);
+		if (status_fd < 0)
+			die_msg("mount", "%s", msg);
+	}
+	/* "\n" tells the parent it failed when the reason is already out */
+	report_parent(status_fd, msg[0] ? msg : "\n");
+out:
+	vfs_free(v);
+	if (c)
+		close_fs(s, m, c);
+	else if (s) {
+		meta_close(m);
+		store_close(s);
+	}
+	return exit_code;
+}
+
+int cmd_mount(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"foreground", no_argument, NULL, 'f'},
+		{"coord", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
+	struct mount_cfg cfg = {
+		.fo = {.attr_timeout = 60, .entry_timeout = 60,
+		       .negative_timeout = 60, .max_threads = 2},
+		.vo = {.max_dirty_per_file = 32 << 20,
+		       .max_dirty_total = 256 << 20},
+		.level = LOG_LVL_INFO,
+	};
+	char olist[4096] = "";
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+fo:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			cfg.foreground = 1;
+			break;
+		case 'o': {
+			size_t n = strlen(olist);
+			snprintf(olist + n, sizeof(olist) - n, "%s%s", n ? "," : "",
+				 optarg);
+			break;
+		}
+		case 'c':
+			cfg.coord_url = optarg;
+			break;
+		case 'h':
+			fputs(mount_usage, stdout);
+			return 0;
+		default:
+			fputs(mount_usage, stderr);
+			return 2;
+		}
+	}
+	/* mount(8) helpers put -o after the positional arguments. */
+	if (argc - optind == 4 && !strcmp(argv[optind + 2], "-o")) {
+		size_t n = strlen(olist);
+		snprintf(olist + n, sizeof(olist) - n, "%s%s", n ? "," : "",
+			 argv[optind + 3]);
+		argc -= 2;
+	}
+	if (argc - optind != 2) {
+		fputs(mount_usage, stderr);
+		return 2;
+	}
+	if (parse_mount_opts(olist, &cfg) < 0)
+		return 2;
+	cfg.url = argv[optind];
+	char mp[PATH_MAX];
+	struct stat st;
+	if (!realpath(argv[optind + 1], mp) || stat(mp, &st) < 0) {
+		die_msg("mount", "mountpoint %s: %s", argv[optind + 1],
+			strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		die_msg("mount", "mountpoint %s is not a directory", mp);
+		return 1;
+	}
+	if (is_mount_point(mp)) {
+		die_msg("mount", "mountpoint %s is busy: something is already "
+				 "mounted there", mp);
+		return 1;
+	}
+	cfg.mountpoint = mp;
+	if (cfg.foreground)
+		return serve(&cfg, -1);
+
+	/* Detach: the child mounts and reports back through a pipe, so that
+	 * every error the user must act on still reaches this terminal. */
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		die_msg("mount", "pipe: %s", strerror(errno));
+		return 1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		die_msg("mount", "fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		_exit(serve(&cfg, pfd[1]));
+	}
+	close(pfd[1]);
+	char msg[ERRLEN + 64];
+	ssize_t n = 0, got;
+	while ((got = read(pfd[0], msg + n, sizeof(msg) - 1 - (size_t)n)) > 0)
+		if ((n += got) > 0 && msg[n - 1] == 0)
+			break;
+	close(pfd[0]);
+	if (n > 0 && msg[0] == 0)
+		return 0; /* mounted */
+	int status;
+	waitpid(pid, &status, 0);
+	if (n > 0) {
+		msg[n] = 0;
+		if (msg[0] != '\n')
+			die_msg("mount", "%s", msg);
+		return 1;
+	}
+	die_msg("mount", "the mount process ended without a word (status %d)",
+		status);
+	return 1;
+}
+
+/* ---- umount ---- */
+
+static const char umount_usage[] =
+	"usage: cassafs umount MOUNTPOINT\n"
+	"\n"
+	"Unmount a CassaFS mount and wait until its daemon has written\n"
+	"everything and exited.\n";
+
+int cmd_umount(int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		fputs(umount_usage, stdout);
+		return 0;
+	}
+	if (argc != 2) {
+		fputs(umount_usage, stderr);
+		return 2;
+	}
+	char mp[PATH_MAX], pidfile[PATH_MAX];
+	if (!realpath(argv[1], mp)) {
+		/* A dead daemon leaves ENOTCONN: unmount by name anyway. */
+		if (errno != ENOTCONN) {
+			die_msg("umount", "%s: %s", argv[1], strerror(errno));
+			return 1;
+		}
+		snprintf(mp, sizeof(mp), "%s", argv[1]);
+	}
+	pid_file_path(mp, pidfile, sizeof(pidfile));
+	int pid = 0;
+	FILE *pf = fopen(pidfile, "r");
+	if (pf) {
+		if (fscanf(pf, "%d", &pid) != 1)
+			pid = 0;
+		fclose(pf);
+	}
+	if (umount2(mp, 0) < 0) {
+		int e = errno;
+		if (e == EPERM) {
+			/* unprivileged: the setuid helper does it */
+			char *args[] = {"fusermount3", "-u", mp, NULL};
+			pid_t h = fork();
+			if (h == 0) {
+				execvp("fusermount3", args);
+				_exit(127);
+			}
+			int st;
+			waitpid(h, &st, 0);
+			if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+				die_msg("umount", "fusermount3 -u %s failed", mp);
+				return 1;
+			}
+		} else {
+			die_msg("umount", "cannot unmount %s: %s%s", mp, strerror(e),
+				e == EBUSY ? " (files are open there)" : "");
+			return 1;
+		}
+	}
+	/* Wait (bounded) for the daemon to finish writing and exit. */
+	for (int i = 0; pid > 0 && i < 1200 && kill(pid, 0) == 0; i++)
+		usleep(100 * 1000);
+	if (pid > 0 && kill(pid, 0) == 0) {
+		die_msg("umount", "unmounted %s, but daemon %d is still running",
+			mp, pid);
+		return 1;
+	}
+	unlink(pidfile);
+	return 0;
+}
+
+/* ---- status ---- */
+
+static const char status_usage[] =
+	"usage: cassafs status [--coord URL] URL\n"
+	"\n"
+	"Show the filesystem's format, block size, usage and live mounts.\n";
+
+static int print_mount(void *arg, const struct coord_mount_info *mi)
+{
+	char when[64];
+	time_t t = (time_t)mi->since;
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	printf("mounted      host %s pid %d at %s since %s (cassafs %s)\n",
+	       mi->host, (int)mi->pid, mi->mountpoint, when, mi->version);
+	(*(int *)arg)++;
+	return 0;
+}
+
+struct usage {
+	uint64_t inodes, blocks, next_ino;
+};
+
+static int usage_txn(struct store_txn *t, void *arg)
+{
+	struct usage *u = arg;
+	return meta_usage(t, &u->inodes, &u->blocks, &u->next_ino);
+}
+
+static int parse_url_cmd(int argc, char **argv, const char *usage,
+			 const char **coord, int *flag, const char *flag_name)
+{
+	static const struct option opts[] = {
+		{"coord", required_argument, NULL, 'c'},
+		{"repair", no_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'c')
+			*coord = optarg;
+		else if (ch == 'r' && flag_name)
+			*flag = 1;
+		else if (ch == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		} else {
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	return -1;
+}
+
+int cmd_status(int argc, char **argv)
+{
+	const char *coord_url = NULL;
+	int r = parse_url_cmd(argc, argv, status_usage, &coord_url, NULL, NULL);
+	if (r >= 0)
+		return r;
+	const char *url = argv[optind];
+	struct store *s;
+	struct meta *m;
+	struct coord *c;
+	if (open_fs("status", url, coord_url, &s, &m, &c) < 0)
+		return 1;
+	const struct meta_super *sb = meta_super(m);
+	struct usage u;
+	if ((r = meta_read(m, usage_txn, &u)) < 0) {
+		die_msg("status", "cannot read usage of %s: %s", url, strerror(-r));
+		close_fs(s, m, c);
+		return 1;
+	}
+	char when[64];
+	time_t t = (time_t)sb->created;
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	printf("filesystem   %s\n", url);
+	printf("uuid         %s\n", sb->uuid);
+	printf("format       %u\n", sb->format);
+	printf("block size   %u\n", sb->block_size);
+	printf("created      %s\n", when);
+	printf("inodes used  %llu\n", (unsigned long long)u.inodes);
+	printf("bytes used   %llu (%llu blocks)\n",
+	       (unsigned long long)(u.blocks * sb->block_size),
+	       (unsigned long long)u.blocks);
+	int mounts = 0;
+	if ((r = coord_list_mounts(c, print_mount, &mounts)) < 0)
+		printf("mounted      unknown (%s)\n", strerror(-r));
+	else if (!mounts)
+		printf("mounted      no\n");
+	close_fs(s, m, c);
+	return 0;
+}
+
+/* ---- fsck ---- */
+
+static const char fsck_usage[] =
+	"usage: cassafs fsck [--repair] [--coord URL] URL\n"
+	"\n"
+	"Check the filesystem: dangling entries, wrong link counts, orphans,\n"
+	"blocks past end of file, unreachable inodes, usage counters.\n"
+	"--repair fixes them (refused while the filesystem is mounted).\n"
+	"Exit status: 0 clean, 1 problems repaired, 4 problems left,\n"
+	"8 the check could not run.\n";
+
+int cmd_fsck(int argc, char **argv)
+{
+	const char *coord_url = NULL;
+	int repair = 0;
+	int r = parse_url_cmd(argc, argv, fsck_usage, &coord_url, &repair, "repair");
+	if (r >= 0)
+		return r == 2 ? 8 : r;
+	const char *url = argv[optind];
+	struct store *s;
+	struct meta *m;
+	struct coord *c;
+	if (open_fs("fsck", url, coord_url, &s, &m, &c) < 0)
+		return 8;
+	int mounts = 0;
+	coord_list_mounts(c, count_mount, &mounts);
+	if (mounts && repair) {
+		die_msg("fsck", "%s is mounted; unmount it before --repair", url);
+		close_fs(s, m, c);
+		return 8;
+	}
+	if (mounts)
+		fprintf(stderr, "cassafs fsck: warning: %s is mounted; results "
+				"may be out of date\n", url);
+	struct fsck_report rep;
+	r = fsck_run(m, repair, stdout, &rep);
+	close_fs(s, m, c);
+	if (r < 0) {
+		die_msg("fsck", "cannot check %s: %s", url, strerror(-r));
+		return 8;
+	}
+	printf("%llu inodes (%llu directories, %llu files), %llu blocks; "
+	       "%llu problems, %llu repaired",
+	       rep.inodes, rep.dirs, rep.files, rep.blocks, rep.problems,
+	       rep.repaired);
+	if (rep.orphans)
+		printf("; %llu unlinked-but-open inodes %s", rep.orphans,
+		       repair ? "reclaimed" : "to reclaim at the next mount");
+	printf("\n");
+	if (rep.problems == 0)
+		return 0;
+	return rep.repaired >= rep.problems ? 1 : 4;
+}

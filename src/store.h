@@ -34,7 +34,7 @@ enum store_family {
 	STORE_FAMILIES
 };
 
-#define STORE_MAX_COLUMN 256      /* bytes of a column key */
+#define STORE_MAX_COLUMN 320      /* bytes of a column key (a name + 8) */
 #define STORE_MAX_VALUE (1u << 20) /* bytes of one value */
 
 /* store_open flags */
@@ -76,6 +76,8 @@ struct store_ops {
 	int (*commit)(struct store_txn *t);
 	void (*abort)(struct store_txn *t);
 	int (*sync)(struct store *s);
+	/* optional: capacity and free bytes of the storage behind the store */
+	int (*space)(struct store *s, uint64_t *total, uint64_t *avail);
 	/* Release memory of a store file/database entirely (used by tests);
 	 * may be NULL. */
 	int (*destroy)(const char *url, char *err, size_t err_len);
@@ -130,6 +132,9 @@ int store_commit(struct store_txn *t);
 void store_abort(struct store_txn *t);
 /* Make every committed transaction durable. */
 int store_sync(struct store *s);
+
+/* Capacity and free bytes, or -EOPNOTSUPP if the engine cannot tell. */
+int store_space(struct store *s, uint64_t *total, uint64_t *avail);
 
 /* Helpers for the u64 big-endian encoding used in column keys. */
 static inline void store_be64(uint8_t out[8], uint64_t v)

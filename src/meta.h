@@ -1,0 +1,163 @@
+/*
+ * meta.h — the filesystem schema on top of the store.
+ *
+ * meta knows how a superblock, an inode, a directory entry, a block, an
+ * extended attribute and an orphan record are encoded in the store's
+ * families/rows/columns, and runs transactions with retry on conflict.
+ * It knows nothing of POSIX rules: vfs composes these primitives into
+ * filesystem operations, each one a single meta_write() transaction.
+ *
+ * Layout (families from store.h):
+ *   SUPER  row 0  "sb"        struct meta_super_disk
+ *                 "next_ino"  counter: inode numbers handed out so far
+ *                 "inodes"    counter: live inodes
+ *                 "blocks"    counter: stored blocks
+ *   INODE  row ino "a"        packed attributes;  "l" symlink target
+ *   DIR    row parent, column be64(cookie) | name  →  be64 child | u8 type
+ *          The cookie is a 63-bit hash of the name (≥ 3): it orders the
+ *          entries and is the readdir offset, so an offset stays valid
+ *          while other entries come and go (like ext4's hash cookies).
+ *   BLOCK  row ino, column be64(index) → data (shorter than a block =
+ *          zeros after it; absent = hole)
+ *   XATTR  row ino, column name → value
+ *   ORPHAN row 0, column be64(ino): unlinked while still open
+ */
+#ifndef CASSAFS_META_H
+#define CASSAFS_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "store.h"
+
+#define META_FORMAT 1
+#define META_MAGIC "CASSAFS\0"
+#define META_ROOT_INO 1
+#define META_NAME_MAX 255
+#define META_SYMLINK_MAX 4095
+#define META_XATTR_NAME_MAX 255
+#define META_XATTR_SIZE_MAX 65536
+#define META_XATTR_LIST_MAX 65536
+#define META_DEFAULT_BLOCK_SIZE (64 * 1024)
+#define META_MIN_BLOCK_SIZE 4096
+#define META_MAX_BLOCK_SIZE (1024 * 1024)
+#define META_MAX_FILE_SIZE (1ull << 50) /* 1 PiB: EFBIG beyond */
+
+struct meta_super {
+	uint32_t format;
+	uint32_t block_size;
+	char uuid[37];
+	int64_t created;
+};
+
+struct meta_inode {
+	uint64_t ino;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size;
+	uint64_t rdev;
+	uint64_t blocks; /* stored blocks (for st_blocks) */
+	uint64_t parent; /* directories: the parent directory (for "..") */
+	struct timespec atime, mtime, ctime, btime;
+};
+
+struct meta;
+
+/* Create a new filesystem in an empty store. */
+int meta_mkfs(struct store *s, uint32_t block_size, uint32_t root_uid,
+	      uint32_t root_gid, char *err, size_t err_len);
+/* Check the superblock and return a handle (store stays owned by caller). */
+int meta_open(struct store *s, struct meta **out, char *err, size_t err_len);
+void meta_close(struct meta *m);
+const struct meta_super *meta_super(const struct meta *m);
+struct store *meta_store(const struct meta *m);
+
+/*
+ * Run fn inside a read-write transaction, retrying the whole function
+ * while commit reports a conflict.  fn returns 0 to commit, < 0 to abort
+ * with that error, > 0 to commit and return that value.
+ */
+typedef int (*meta_txn_fn)(struct store_txn *t, void *arg);
+int meta_write(struct meta *m, meta_txn_fn fn, void *arg);
+/* Run fn inside a read-only transaction. */
+int meta_read(struct meta *m, meta_txn_fn fn, void *arg);
+
+/* Take a fresh inode number (never reused); call outside transactions. */
+int meta_alloc_ino(struct meta *m, uint64_t *ino);
+
+/* Take one inode number inside a read-write transaction (fsck). */
+int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino);
+
+/* Inodes */
+int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out);
+int meta_inode_put(struct store_txn *t, const struct meta_inode *in);
+/* Remove the inode row, its symlink target, xattrs and blocks. */
+int meta_inode_purge(struct store_txn *t, const struct meta_inode *in);
+int meta_symlink_get(struct store_txn *t, uint64_t ino, char *buf,
+		     size_t buf_len, size_t *len);
+int meta_symlink_put(struct store_txn *t, uint64_t ino, const char *target,
+		     size_t len);
+
+/* Directory entries */
+uint64_t meta_name_cookie(const char *name, size_t len);
+int meta_dentry_get(struct store_txn *t, uint64_t parent, const char *name,
+		    size_t len, uint64_t *ino, uint8_t *type);
+int meta_dentry_put(struct store_txn *t, uint64_t parent, const char *name,
+		    size_t len, uint64_t ino, uint8_t type);
+int meta_dentry_del(struct store_txn *t, uint64_t parent, const char *name,
+		    size_t len);
+/* fn returns 0 to go on, > 0 to stop; cookie is the entry's own cookie. */
+typedef int (*meta_dentry_fn)(void *arg, const char *name, size_t len,
+			      uint64_t ino, uint8_t type, uint64_t cookie);
+/* Walk entries whose cookie is >= from_cookie. */
+int meta_dir_scan(struct store_txn *t, uint64_t parent, uint64_t from_cookie,
+		  meta_dentry_fn fn, void *arg);
+/* 1 if the directory has no entries, 0 if it has, < 0 on error. */
+int meta_dir_is_empty(struct store_txn *t, uint64_t parent);
+
+/* Blocks: *data is valid until the next write in the transaction. */
+int meta_block_get(struct store_txn *t, uint64_t ino, uint64_t idx,
+		   const void **data, size_t *len);
+/* Store a block; trailing zeros are trimmed; an all-zero block becomes a
+ * hole.  Keeps in->blocks and the global block counter right. */
+int meta_block_put(struct store_txn *t, struct meta_inode *in, uint64_t idx,
+		   const void *data, size_t len);
+/* Drop blocks >= first_idx and zero bytes of block first_idx-1 from
+ * keep_bytes on (keep_bytes 0 = keep that block whole). */
+int meta_blocks_truncate(struct store_txn *t, struct meta_inode *in,
+			 uint64_t new_size, uint32_t block_size);
+typedef int (*meta_block_fn)(void *arg, uint64_t idx, const void *data,
+			     size_t len);
+int meta_block_scan(struct store_txn *t, uint64_t ino, uint64_t from_idx,
+		    meta_block_fn fn, void *arg);
+
+/* Extended attributes */
+int meta_xattr_get(struct store_txn *t, uint64_t ino, const char *name,
+		   const void **val, size_t *len);
+int meta_xattr_put(struct store_txn *t, uint64_t ino, const char *name,
+		   const void *val, size_t len);
+int meta_xattr_del(struct store_txn *t, uint64_t ino, const char *name);
+/* Write the NUL-separated name list into buf (or just its size when
+ * buf_len == 0); -ERANGE if it does not fit. */
+int meta_xattr_list(struct store_txn *t, uint64_t ino, char *buf,
+		    size_t buf_len, size_t *len);
+
+/* Orphans: inodes with nlink 0 that were still open. */
+int meta_orphan_add(struct store_txn *t, uint64_t ino);
+int meta_orphan_del(struct store_txn *t, uint64_t ino);
+typedef int (*meta_ino_fn)(void *arg, uint64_t ino);
+int meta_orphan_scan(struct store_txn *t, meta_ino_fn fn, void *arg);
+
+/* Usage counters */
+int meta_count_inodes(struct store_txn *t, int64_t delta);
+int meta_usage(struct store_txn *t, uint64_t *inodes, uint64_t *blocks,
+	       uint64_t *next_ino);
+
+/* Overwrite the usage counters (fsck --repair). */
+int meta_set_usage(struct store_txn *t, uint64_t inodes, uint64_t blocks);
+
+/* All inode numbers in use (fsck): walks the INODE family by row. */
+int meta_inode_scan_all(struct store_txn *t, uint64_t max_ino,
+			meta_ino_fn fn, void *arg);
+
+#endif
