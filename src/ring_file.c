@@ -310,6 +310,35 @@ out:
 	return rc;
 }
 
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	ssize_t n;
+	int in = open(from, O_RDONLY | O_CLOEXEC), out, rc = 0;
+
+	if (in < 0)
+		return -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0) {
+		rc = -errno;
+		close(in);
+		return rc;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, n) != n) {
+			rc = -EIO;
+			break;
+		}
+	if (n < 0)
+		rc = -errno;
+	if (close(out) < 0 && !rc)
+		rc = -errno;
+	close(in);
+	if (rc)
+		unlink(to);
+	return rc;
+}
+
 int ring_save_backup_copy(const char *path, char *err, size_t errlen)
 {
 	char d[PATH_MAX], n[PATH_MAX], bdir[PATH_MAX], dst[PATH_MAX + 64];
@@ -325,11 +354,15 @@ int ring_save_backup_copy(const char *path, char *err, size_t errlen)
 	snprintf(dst, sizeof(dst), "%s/%ld.%s", bdir, (long)time(NULL),
 		 basename(n));
 	unlink(dst);
-	/* a hard link: the saved file is never rewritten in place */
-	if (link(path, dst) < 0) {
+	/* a hard link: the saved file is never rewritten in place; where
+	 * the filesystem has none, a copy */
+	if (link(path, dst) == 0)
+		return 0;
+	int rc = copy_file(path, dst);
+	if (rc < 0) {
 		errf(err, errlen, "cannot keep backup %s: %s", dst,
-		     strerror(errno));
-		return -errno;
+		     strerror(-rc));
+		return rc;
 	}
 	return 0;
 }
