@@ -146,6 +146,14 @@ compare_metrics b
 check "! cut -d'|' -f3,4 h.our.parts | tr ',|' '\\n\\n' | grep -qx 2" \
 	"h: removed device d2 still holds partitions"
 
+# swift-ring-builder rebuilds a builder from our ring files and validates it
+for r in a f h; do
+	mkdir -p "wb_$r" && cp "$r.ring.gz" "wb_$r/x.ring.gz"
+	(cd "wb_$r" && swift-ring-builder x.ring.gz write_builder >wb.out 2>&1 &&
+	 swift-ring-builder x.builder validate >>wb.out 2>&1)
+	check "[ $? -eq 0 ]" "$r: swift-ring-builder write_builder/validate on our ring: $(tail -3 "wb_$r/wb.out")"
+done
+
 # ---- 2. Swift's rings, loaded by us ----
 for s in a e0 f; do
 	case $s in a) build sw_a swift 10 3 devs_a ;; e0) build sw_e0 swift 10 3 devs_e ;;
