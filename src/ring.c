@@ -3,6 +3,7 @@
  * balance/dispersion metrics.  Behaviour follows Swift 2.30's Ring and
  * RingBuilder (see shared/reference/swift-ring.md); the code is our own.
  */
+#define _GNU_SOURCE	/* qsort_r */
 #include "ring.h"
 
 #include <errno.h>
@@ -371,12 +372,12 @@ void ring_update_bookkeeping(struct ring *r)
 
 /* ---- tiers ---- */
 
-static const struct ring *sort_ring;
-
-static int cmp_dev(const void *a, const void *b)
+/* qsort_r comparator (reentrant: rings may be used from many threads) */
+static int cmp_dev(const void *a, const void *b, void *ctx)
 {
-	const struct ring_dev *x = &sort_ring->devs[*(const uint32_t *)a];
-	const struct ring_dev *y = &sort_ring->devs[*(const uint32_t *)b];
+	const struct ring *r = ctx;
+	const struct ring_dev *x = &r->devs[*(const uint32_t *)a];
+	const struct ring_dev *y = &r->devs[*(const uint32_t *)b];
 	int c;
 
 	if (x->region != y->region)
@@ -422,8 +423,7 @@ int ring_tiers_build(const struct ring *r, struct ring_tiers *tt)
 	for (uint32_t i = 0; i < r->ndevs; i++)
 		if (r->devs[i].present)
 			order[n++] = i;
-	sort_ring = r;
-	qsort(order, n, sizeof(*order), cmp_dev);
+	qsort_r(order, n, sizeof(*order), cmp_dev, (void *)r);
 	tt->n = 1;
 	tt->t[0] = (struct ring_tier){.depth = 0, .parent = -1};
 	for (int depth = 1; depth <= 4; depth++) {
