@@ -143,6 +143,9 @@ build h ours 8 3 devs_f
 for r in a e0 e1 f h; do compare_lookup "$r" 0; compare_metrics "$r"; done
 compare_lookup b 300
 compare_metrics b
+# part power 18: handoff walks step by parts/65536 = 4 and wrap differently
+build p18 ours 18 3 devs_b
+compare_lookup p18 100
 check "! cut -d'|' -f3,4 h.our.parts | tr ',|' '\\n\\n' | grep -qx 2" \
 	"h: removed device d2 still holds partitions"
 
