@@ -23,6 +23,7 @@
  * Every step is a linear pass over the table, so a part power 20 ring
  * (3 M slots) rebalances in well under a second with memory ≈ the table.
  */
+#define _GNU_SOURCE	/* qsort_r */
 #include "ring_builder.h"
 
 #include <errno.h>
@@ -206,6 +207,7 @@ struct node_st {
 	double need;		/* target_parts - have, kept in step */
 	int cap_lo, cap_hi;
 	double tol;		/* need slack for random choice (explore) */
+	int64_t tint;		/* integer target parts (initial placement) */
 };
 
 /* What placement reads for every slot, packed in one array so the tree
@@ -799,12 +801,97 @@ static int gather_balance(struct rb *c, struct gathered *g, uint8_t *touched,
 	return rc;
 }
 
-/* Move single replicas straight from devices above a limit to devices
- * below it (limit = floor of the target, or its ceiling when ceil_mode),
- * keeping every tier within its dispersion cap.  Runs after placement to
- * settle the last rounding differences with the fewest moves. */
+/* Integer targets that add up at every tier: each tier's integer total
+ * is split over its children by their float targets, floors first, and
+ * the remainder goes to the children that gain most, in relative error,
+ * from the ceiling — which keeps Swift's balance (the worst relative
+ * error) low while every region, zone and ip stays consistent. */
+struct loss_ctx {
+	const double *f;
+};
+
+static int cmp_loss(const void *a, const void *b, void *ctx)
+{
+	const double *f = ((const struct loss_ctx *)ctx)->f;
+	int i = *(const int *)a, j = *(const int *)b;
+	/* gain of rounding up: relative error at the floor (frac / f) minus
+	 * relative error at the ceiling ((1 - frac) / f) */
+	double li = f[i] > 0 ? (2 * (f[i] - ring_floor(f[i] + EPS)) - 1) / f[i] : -1e300;
+	double lj = f[j] > 0 ? (2 * (f[j] - ring_floor(f[j] + EPS)) - 1) / f[j] : -1e300;
+
+	return li > lj ? -1 : li < lj ? 1 : i - j;
+}
+
+static void apportion(struct rb *c, int node, int64_t total, double *f,
+		      int *idx)
+{
+	const struct ring_tier *t = &c->tt.t[node];
+	double sum = 0;
+	int64_t given = 0;
+	int n = 0;
+
+	c->st[node].tint = total;
+	if (t->depth == 4 || !t->nchild)
+		return;
+	for (int i = 0; i < t->nchild; i++) {
+		int ch = t->first_child + i;
+		if (c->tt.t[ch].weighted_devs)
+			sum += c->st[ch].target_parts;
+	}
+	for (int i = 0; i < t->nchild; i++) {
+		int ch = t->first_child + i;
+		f[i] = c->tt.t[ch].weighted_devs && sum > 0 ?
+		       c->st[ch].target_parts * (double)total / sum : 0;
+		c->st[ch].tint = (int64_t)ring_floor(f[i] + EPS);
+		given += c->st[ch].tint;
+		if (f[i] > 0)
+			idx[n++] = i;
+	}
+	struct loss_ctx lc = {f};
+	qsort_r(idx, n, sizeof(*idx), cmp_loss, &lc);
+	for (int k = 0; given < total && n > 0; k = (k + 1) % n) {
+		c->st[t->first_child + idx[k]].tint++;
+		given++;
+	}
+	for (int i = 0; i < t->nchild; i++) {
+		int ch = t->first_child + i;
+		/* children's scratch space lives past this level's */
+		apportion(c, ch, c->st[ch].tint, f + t->nchild, idx + t->nchild);
+	}
+}
+
+static void integer_targets(struct rb *c)
+{
+	double *f = malloc((size_t)c->tt.n * 2 * sizeof(*f));
+	int *idx = malloc((size_t)c->tt.n * 2 * sizeof(*idx));
+
+	if (f && idx)
+		apportion(c, 0, (int64_t)c->S, f, idx);
+	free(f);
+	free(idx);
+}
+
+/* Move single replicas straight from devices above a donor limit to
+ * devices below a receiver limit, keeping every tier within its dispersion
+ * cap.  Runs after placement to settle the last rounding differences with
+ * the fewest moves.  Modes (receiver < limit, donor > limit):
+ *   0: floor of target, ceiling    1: floor, floor
+ *   2: ceiling, ceiling            3: integer target, integer target */
+enum { FIX_FLOOR_FROM_CEIL, FIX_FLOOR, FIX_CEIL, FIX_INT };
+
+static int64_t fix_lim(const struct rb *c, int node, int mode, int donor)
+{
+	const struct node_st *s = &c->st[node];
+
+	if (mode == FIX_INT)
+		return s->tint;
+	if (mode == FIX_CEIL || (mode == FIX_FLOOR_FROM_CEIL && donor))
+		return (int64_t)ring_ceil(s->target_parts - EPS);
+	return (int64_t)ring_floor(s->target_parts + EPS);
+}
+
 static int fixup(struct rb *c, struct gathered *g, uint8_t *touched,
-		 uint64_t *seed, int ceil_mode)
+		 uint64_t *seed, int mode)
 {
 	struct ring_tiers *tt = &c->tt;
 	struct ring *r = c->r;
@@ -813,8 +900,8 @@ static int fixup(struct rb *c, struct gathered *g, uint8_t *touched,
 	int nrecv = 0, rc = 0;
 	struct porder o;
 
-#define LIM(node) (ceil_mode ? (int64_t)ring_ceil(c->st[node].target_parts - EPS) \
-			     : (int64_t)ring_floor(c->st[node].target_parts + EPS))
+#define RLIM(node) fix_lim(c, node, mode, 0)
+#define DLIM(node) fix_lim(c, node, mode, 1)
 	recv = malloc(tt->n * sizeof(*recv));
 	pc = malloc(sizeof(*pc));
 	if (!recv || !pc) {
@@ -823,7 +910,7 @@ static int fixup(struct rb *c, struct gathered *g, uint8_t *touched,
 	}
 	for (int i = 1; i < tt->n; i++)
 		if (tt->t[i].depth == 4 && tt->t[i].weighted_devs &&
-		    c->st[i].have < LIM(i))
+		    c->st[i].have < RLIM(i))
 			recv[nrecv++] = i;
 	porder_init(&o, c->P, seed);
 	for (uint64_t i = 0; i < c->P && nrecv > 0; i++) {
@@ -836,7 +923,7 @@ static int fixup(struct rb *c, struct gathered *g, uint8_t *touched,
 				continue;
 			uint16_t e = r->rows[row][p];
 			int32_t ne = e < tt->ndevs ? tt->dev_path[e * 5 + 4] : -1;
-			donor = ne >= 0 && c->st[ne].have > LIM(ne);
+			donor = ne >= 0 && c->st[ne].have > DLIM(ne);
 		}
 		if (!donor)
 			continue;
@@ -848,7 +935,7 @@ static int fixup(struct rb *c, struct gathered *g, uint8_t *touched,
 			if (e == RING_NONE_DEV || e >= tt->ndevs)
 				continue;
 			int32_t ne = tt->dev_path[e * 5 + 4];
-			if (ne < 0 || c->st[ne].have <= LIM(ne))
+			if (ne < 0 || c->st[ne].have <= DLIM(ne))
 				continue;
 			for (int k = 0; k < nrecv && !done; k++) {
 				int32_t nd = recv[k];
@@ -867,12 +954,13 @@ static int fixup(struct rb *c, struct gathered *g, uint8_t *touched,
 				assign(c, (uint32_t)p, row, (uint16_t)d);
 				touched[p] = 1;
 				done = 1;
-				if (c->st[nd].have >= LIM(nd))
+				if (c->st[nd].have >= RLIM(nd))
 					recv[k] = recv[--nrecv];
 			}
 		}
 	}
-#undef LIM
+#undef RLIM
+#undef DLIM
 out:
 	free(recv);
 	free(pc);
@@ -1077,9 +1165,18 @@ int ring_builder_rebalance(struct ring_builder *b, uint64_t seed,
 		if (g.n == before && round > 0)
 			break;
 	}
-	if ((rc = fixup(&c, &g, touched, &rng, 0)) < 0 ||
-	    (rc = fixup(&c, &g, touched, &rng, 1)) < 0)
+	if ((rc = fixup(&c, &g, touched, &rng, FIX_FLOOR_FROM_CEIL)) < 0 ||
+	    (rc = fixup(&c, &g, touched, &rng, FIX_FLOOR)) < 0 ||
+	    (rc = fixup(&c, &g, touched, &rng, FIX_CEIL)) < 0)
 		goto nomem;
+	/* A first placement moves no data, so settle the rounding for the
+	 * best balance too: the devices that would lose most, relative to
+	 * their target, by staying at the floor get the ceiling. */
+	if (!any_assigned) {
+		integer_targets(&c);
+		if ((rc = fixup(&c, &g, touched, &rng, FIX_INT)) < 0)
+			goto nomem;
+	}
 	/* results: moved slots, changed partitions, min_part_hours clocks.
 	 * A partition changed when a slot got a new device or when it had an
 	 * unassigned slot (initial placement), as Swift counts it. */
