@@ -631,9 +631,11 @@ static int part_count(const struct part_ctx *pc, int node, int depth)
  * the least used), and among those the one furthest below its target
  * parts.  With explore set (initial placement) each node's need gets a
  * random bonus below 2 % of its target, redrawn whenever it is chosen:
- * strict need order would place partitions in lock-step and give every
- * device the same two partners, where Swift spreads each device's
- * partners over the whole cluster.  fixup() evens out the noise. */
+ * strict need order places partitions in lock-step, so every device
+ * shares its partitions with the same two or three others (Swift's own
+ * builder does so in scenario b); spread partners make a failed device's
+ * recovery draw on many devices and a double failure hit few partitions.
+ * fixup() evens out the noise. */
 static int choose_dev(struct rb *c, const struct part_ctx *pc, int explore)
 {
 	struct hot *hot = c->hot;
