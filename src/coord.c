@@ -10,9 +10,11 @@
 #include "coord.h"
 
 extern const struct coord_ops coord_local_ops;
+extern const struct coord_ops coord_zk_ops;
 
 static const struct coord_ops *const engines[] = {
 	&coord_local_ops,
+	&coord_zk_ops,
 };
 
 int coord_open(const char *url, const char *fsid, struct coord **out,

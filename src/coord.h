@@ -41,7 +41,10 @@ struct coord_plock {
 };
 
 /* A change notice: ino's data or attributes changed, or the entry
- * (parent, name) changed.  parent 0 = no entry part. */
+ * (parent, name) changed.  parent 0 = no entry part.  ino 0 = notices may
+ * have been lost (e.g. the coordination session was replaced): drop every
+ * cached entry and attribute.  Called on a thread of the engine's own, never
+ * on a thread that the engine needs to make progress. */
 typedef void (*coord_notice_fn)(void *arg, uint64_t ino, uint64_t parent,
 				const char *name, size_t name_len);
 

@@ -614,9 +614,19 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 	f->vfs = v;
 	f->opt = *o;
 	f->mountpoint = strdup(mountpoint);
+	/* libfuse splits options at commas: escape them (and backslashes)
+	 * in the source name, e.g. a cluster URL with several seeds. */
+	char fsname[1024];
+	size_t j = 0;
+	for (const char *p = o->fsname; *p && j < sizeof(fsname) - 3; p++) {
+		if (*p == ',' || *p == '\\')
+			fsname[j++] = '\\';
+		fsname[j++] = *p;
+	}
+	fsname[j] = 0;
 	snprintf(opts, sizeof(opts),
 		 "default_permissions,fsname=%s,subtype=cassafs%s%s",
-		 o->fsname, o->fuse_opts && *o->fuse_opts ? "," : "",
+		 fsname, o->fuse_opts && *o->fuse_opts ? "," : "",
 		 o->fuse_opts ? o->fuse_opts : "");
 	char *argv[] = {"cassafs", "-o", opts, o->debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);

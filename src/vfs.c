@@ -38,10 +38,17 @@
 #define MAX_DEPTH 65536 /* parent walk bound: a cycle means corruption */
 
 /* A buffered block of file data. */
+/*
+ * A buffered block of file data.  mask has one bit per byte written
+ * here; at flush only those bytes are laid over the block as it is in the
+ * store then, so mounts writing different bytes of one block never undo
+ * each other's writes (a conflicting store transaction is retried).
+ */
 struct dblock {
 	uint64_t idx;
-	uint32_t len; /* bytes that may be non-zero */
+	uint32_t len;  /* bytes that may be non-zero */
 	uint8_t *data; /* block_size bytes */
+	uint8_t *mask; /* block_size / 8 bytes */
 };
 
 struct vnode {
@@ -372,7 +379,59 @@ struct flush_args {
 	struct vnode *vn;
 	uint64_t size;
 	struct timespec mtime;
+	uint8_t *merged; /* block_size scratch */
 };
+
+static void mark_written(uint8_t *mask, uint32_t lo, uint32_t hi)
+{
+	for (; lo < hi && (lo & 7); lo++)
+		mask[lo >> 3] |= (uint8_t)(1u << (lo & 7));
+	if (hi - lo >= 8) {
+		memset(mask + (lo >> 3), 0xff, (hi - lo) >> 3);
+		lo += (hi - lo) & ~7u;
+	}
+	for (; lo < hi; lo++)
+		mask[lo >> 3] |= (uint8_t)(1u << (lo & 7));
+}
+
+static int all_written(const uint8_t *mask, uint32_t bs)
+{
+	for (uint32_t i = 0; i < bs / 8; i++)
+		if (mask[i] != 0xff)
+			return 0;
+	return 1;
+}
+
+/* Lay the bytes written here over the block as the store has it now. */
+static int merge_block(struct store_txn *t, struct vfs *v, uint64_t ino,
+		       const struct dblock *b, uint8_t *out, size_t *len)
+{
+	const void *cur;
+	size_t cur_len = 0;
+	int r = meta_block_get(t, ino, b->idx, &cur, &cur_len);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT)
+		cur_len = 0;
+	memcpy(out, cur, cur_len);
+	memset(out + cur_len, 0, v->bs - cur_len);
+	size_t end = cur_len;
+	for (uint32_t i = 0; i < b->len;) {
+		if (!(b->mask[i >> 3] & (1u << (i & 7)))) {
+			i++;
+			continue;
+		}
+		uint32_t j = i;
+		while (j < b->len && (b->mask[j >> 3] & (1u << (j & 7))))
+			j++;
+		memcpy(out + i, b->data + i, j - i);
+		if (j > end)
+			end = j;
+		i = j;
+	}
+	*len = end;
+	return 0;
+}
 
 static int flush_txn(struct store_txn *t, void *arg)
 {
@@ -385,11 +444,20 @@ static int flush_txn(struct store_txn *t, void *arg)
 		return r;
 	for (size_t i = 0; i < a->vn->nblk; i++) {
 		struct dblock *b = &a->vn->blk[i];
-		r = meta_block_put(t, &in, b->idx, b->data, b->len);
+		if (all_written(b->mask, a->v->bs)) {
+			r = meta_block_put(t, &in, b->idx, b->data, b->len);
+		} else {
+			size_t len;
+			r = merge_block(t, a->v, in.ino, b, a->merged, &len);
+			if (r == 0)
+				r = meta_block_put(t, &in, b->idx, a->merged, len);
+		}
 		if (r < 0)
 			return r;
 	}
-	in.size = a->size;
+	/* Another mount may have grown the file meanwhile: never shrink. */
+	if (a->size > in.size)
+		in.size = a->size;
 	in.mtime = in.ctime = a->mtime;
 	return meta_inode_put(t, &in);
 }
@@ -404,15 +472,20 @@ static int flush_locked(struct vfs *v, struct vnode *vn)
 	a.size = vn->size;
 	a.mtime = vn->mtime;
 	pthread_mutex_unlock(&vn->attr_lock);
+	if (!(a.merged = malloc(v->bs)))
+		return -ENOMEM;
 	int r = meta_write(v->meta, flush_txn, &a);
+	free(a.merged);
 	if (r < 0) {
 		log_error("cannot write buffered data of inode %llu: %s",
 			  (unsigned long long)vn->ino, strerror(-r));
 		return r; /* keep the buffer: a later flush may succeed */
 	}
 	notice(v, vn->ino, 0, NULL);
-	for (size_t i = 0; i < vn->nblk; i++)
+	for (size_t i = 0; i < vn->nblk; i++) {
 		free(vn->blk[i].data);
+		free(vn->blk[i].mask);
+	}
 	dirty_account(v, -(ssize_t)(vn->nblk * v->bs));
 	vn->nblk = 0;
 	pthread_mutex_lock(&vn->attr_lock);
@@ -494,14 +567,18 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 		vn->blk = b;
 		vn->capblk = cap;
 	}
-	uint8_t *data = calloc(1, v->bs);
-	if (!data)
+	uint8_t *data = calloc(1, v->bs), *mask = calloc(1, v->bs / 8);
+	if (!data || !mask) {
+		free(data);
+		free(mask);
 		return -ENOMEM;
+	}
 	struct read_block_args a = {vn->ino, idx, data, 0};
 	if (load) {
 		int r = meta_read(v->meta, read_block_txn, &a);
 		if (r < 0) {
 			free(data);
+			free(mask);
 			return r;
 		}
 	}
@@ -509,6 +586,7 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 	b->idx = idx;
 	b->len = a.len;
 	b->data = data;
+	b->mask = mask;
 	dirty_account(v, v->bs);
 	*out = b;
 	return 0;
@@ -1322,6 +1400,7 @@ ssize_t vfs_write(struct vfs *v, struct vfs_file *f, const char *buf,
 				goto out;
 		}
 		memcpy(db->data + in_blk, buf + pos, n);
+		mark_written(db->mask, in_blk, (uint32_t)(in_blk + n));
 		if (in_blk + n > db->len)
 			db->len = (uint32_t)(in_blk + n);
 		pos += n;
@@ -1863,8 +1942,10 @@ void vfs_free(struct vfs *v)
 			/* unmounted: the kernel's references are gone */
 			if (vn->unlinked)
 				purge_unlinked(v, vn->ino);
-			for (size_t i = 0; i < vn->nblk; i++)
+			for (size_t i = 0; i < vn->nblk; i++) {
 				free(vn->blk[i].data);
+				free(vn->blk[i].mask);
+			}
 			free(vn->blk);
 			pthread_mutex_destroy(&vn->io_lock);
 			pthread_mutex_destroy(&vn->attr_lock);
