@@ -12,6 +12,7 @@ static const struct cli_command commands[] = {
 	{"umount", cmd_umount, "unmount a mounted filesystem"},
 	{"status", cmd_status, "show format, usage and who has it mounted"},
 	{"fsck", cmd_fsck, "check (and repair) a filesystem"},
+	{"ring", cmd_ring, "build and query Swift-compatible rings"},
 };
 
 static void usage(FILE *f)
