@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "u64vec.h"
 #include "vfs.h"
 
 #ifndef RENAME_NOREPLACE
@@ -1543,8 +1544,7 @@ struct readdir_args {
 	void *fill_arg;
 	struct store_txn *t;
 	int full;
-	uint64_t *taken; /* inodes handed out with plus, to count lookups */
-	size_t ntaken, captaken;
+	struct u64vec taken; /* inodes handed out with plus: lookups to count */
 	int touch_atime;
 };
 
@@ -1572,18 +1572,7 @@ static int readdir_entry(void *arg, const char *name, size_t len, uint64_t ino,
 		a->full = 1;
 		return 1;
 	}
-	if (a->plus) {
-		if (a->ntaken == a->captaken) {
-			size_t cap = a->captaken ? a->captaken * 2 : 64;
-			uint64_t *p = realloc(a->taken, cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			a->taken = p;
-			a->captaken = cap;
-		}
-		a->taken[a->ntaken++] = ino;
-	}
-	return 0;
+	return a->plus ? u64vec_push(&a->taken, ino) : 0;
 }
 
 static int readdir_txn(struct store_txn *t, void *arg)
@@ -1597,7 +1586,7 @@ static int readdir_txn(struct store_txn *t, void *arg)
 		return -ENOTDIR;
 	a->touch_atime = needs_atime(&dir);
 	a->t = t;
-	a->ntaken = 0;
+	a->taken.n = 0;
 	a->full = 0;
 	uint64_t off = a->off;
 	/* "." and ".." come first, at offsets 0 and 1. */
@@ -1631,9 +1620,9 @@ int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 	if (r == 0 && off == 0 && a.touch_atime)
 		meta_write(v->meta, touch_atime_txn, &ino);
 	if (r == 0)
-		for (size_t i = 0; i < a.ntaken; i++)
-			add_lookup(v, a.taken[i]);
-	free(a.taken);
+		for (size_t i = 0; i < a.taken.n; i++)
+			add_lookup(v, a.taken.v[i]);
+	u64vec_free(&a.taken);
 	return r;
 }
 
@@ -1866,24 +1855,9 @@ int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 
 /* ---- life cycle ---- */
 
-struct orphan_list {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int collect_orphan(void *arg, uint64_t ino)
 {
-	struct orphan_list *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		uint64_t *p = realloc(l->v, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
-	l->v[l->n++] = ino;
-	return 0;
+	return u64vec_push(arg, ino);
 }
 
 static int list_orphans_txn(struct store_txn *t, void *arg)
@@ -1893,7 +1867,7 @@ static int list_orphans_txn(struct store_txn *t, void *arg)
 
 int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 {
-	struct orphan_list l = {0};
+	struct u64vec l = {0};
 	int r = meta_read(v->meta, list_orphans_txn, &l);
 	*purged = 0;
 	for (size_t i = 0; r == 0 && i < l.n; i++) {
@@ -1902,7 +1876,7 @@ int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 		if (r == 0)
 			(*purged)++;
 	}
-	free(l.v);
+	u64vec_free(&l);
 	return r;
 }
 
