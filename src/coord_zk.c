@@ -935,7 +935,14 @@ static int zk_open(const char *url, const char *fsid, struct coord **out,
 	struct coord_zk *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	pthread_rwlock_init(&c->zh_lock, NULL);
+	/* Writer preference: a session renewal must not starve behind a
+	 * steady stream of calls (no call ever holds it twice). */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&c->zh_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

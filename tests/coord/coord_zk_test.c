@@ -13,6 +13,7 @@
  * that each has its own ZooKeeper session (threads do not survive fork).
  */
 #define _GNU_SOURCE /* F_OFD_SETLK */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -167,6 +168,12 @@ static int child_main(int argc, char **argv)
 		if (coord_register_mount(c, &m, err, sizeof(err)) ||
 		    coord_lock(c, "inode/13", COORD_EXCLUSIVE, 5000, &l) ||
 		    coord_watch(c, child_notice, &fd))
+			return 5;
+		signal_ready(fd);
+		for (;;)
+			pause();
+	} else if (!strcmp(role, "child-watch")) {
+		if (coord_watch(c, child_notice, &fd))
 			return 5;
 		signal_ready(fd);
 		for (;;)
@@ -978,6 +985,86 @@ static void test_trim(void)
 	snprintf(fsid, sizeof(fsid), "%s", saved);
 }
 
+/* 0 once every thread of pid is stopped (state T). */
+static int wait_stopped(pid_t pid, int timeout_ms)
+{
+	int64_t t0 = ms_now();
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	while (ms_now() - t0 < timeout_ms) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		int all = 1, any = 0;
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char p[128], st[512] = "";
+			snprintf(p, sizeof(p), "%s/%.20s/stat", dir, e->d_name);
+			FILE *f = fopen(p, "r");
+			if (f && fgets(st, sizeof(st), f)) {
+				char *rp = strrchr(st, ')');
+				any = 1;
+				if (!rp || (rp[2] != 'T' && rp[2] != 't'))
+					all = 0;
+			}
+			if (f)
+				fclose(f);
+		}
+		if (d)
+			closedir(d);
+		if (any && all)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* A reader that could not read notices before they were trimmed learns
+ * that it lost some (ino 0) from the publisher's counter. */
+static void test_notice_gap(const char *self)
+{
+	char saved[64], u[2048], path[1024];
+	snprintf(saved, sizeof(saved), "%s", fsid);
+	snprintf(fsid, sizeof(fsid), "%.50s-gap", saved);
+	snprintf(u, sizeof(u), "%s%snotice_ttl=600", url,
+		 strchr(url, '?') ? "&" : "?");
+	struct coord *x = open_or_die(u);
+	int fd;
+	char got[4] = "";
+	pid_t pid = spawn(self, "child-watch", NULL, NULL, NULL, &fd);
+	CHECK_EQ(wait_ready(fd, 30000), 0);
+	CHECK_EQ(coord_publish(x, 78, 0, NULL, 0), 0);
+	CHECK(wait_ready_byte(fd, 5000, &got[0]) == 0 && got[0] == '?',
+	      "first notice seen");
+	const char *chroot = url + 5 + strcspn(url + 5, "/?");
+	snprintf(path, sizeof(path), "%.*s/%s/events",
+		 (int)strcspn(chroot, "?"), chroot, fsid);
+	kill(pid, SIGSTOP);
+	/* kill() returns before every thread has stopped */
+	CHECK_EQ(wait_stopped(pid, 5000), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(coord_publish(x, 78, 0, NULL, 0), 0);
+	int64_t t0 = ms_now();
+	usleep(100000);
+	while (raw_count(path) != 0 && ms_now() - t0 < 2000)
+		usleep(50000);
+	CHECK_EQ(raw_count(path), 0);
+	CHECK_EQ(coord_publish(x, 77, 0, NULL, 0), 0);
+	usleep(100000);
+	kill(pid, SIGCONT);
+	int n = 0;
+	t0 = ms_now();
+	while (n < 2 && ms_now() - t0 < 10000)
+		if (wait_ready_byte(fd, 1000, &got[n]) == 0)
+			n++;
+	CHECK(n == 2 && got[0] == 'Z' && got[1] == 'N', "child saw '%.2s'", got);
+	close(fd);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	coord_close(x);
+	snprintf(fsid, sizeof(fsid), "%s", saved);
+}
+
 /* ---- faults ---- */
 
 struct waiter_arg {
@@ -1221,6 +1308,7 @@ int main(int argc, char **argv)
 	test_flock(self, a, b);
 	test_notices(a, b);
 	test_trim();
+	test_notice_gap(self);
 	test_ps(strchr(cred, ':') + 1);
 	coord_close(b);
 	coord_close(a);
