@@ -84,6 +84,13 @@ struct zk_waiter {
 	int fired;
 };
 
+/* A blocked F_SETLKW, so that coord_plock_cancel can end it. */
+struct zk_pwait {
+	struct zk_pwait *next;
+	uint64_t ino, owner;
+	int cancelled;
+};
+
 struct zk_orphan {
 	struct zk_orphan *next;
 	unsigned gen;
@@ -121,6 +128,7 @@ struct coord_zk {
 	int registered;
 	struct coord_mount_info mount;
 	struct zk_waiter *waiters;
+	struct zk_pwait *pwaits;
 	struct zk_orphan *orphans;
 	coord_notice_fn notice_fn;
 	void *notice_arg;
@@ -1552,6 +1560,13 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 	snprintf(path, sizeof(path), "%s/plocks/%" PRIu64, c->root, pl->ino);
 	struct ptable t = {0};
 	struct zk_waiter wt, wh;
+	struct zk_pwait pw = {.ino = pl->ino, .owner = pl->owner};
+	if (wait) {
+		pthread_mutex_lock(&c->mu);
+		pw.next = c->pwaits;
+		c->pwaits = &pw;
+		pthread_mutex_unlock(&c->mu);
+	}
 	for (;;) {
 		int version;
 		my_holder(c, me, sizeof(me));
@@ -1574,9 +1589,10 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 			waiter_add(c, &wh, hpath);
 			int rc = zk_exists(c, hpath, 1);
 			pthread_mutex_lock(&c->mu);
-			while (rc == ZOK && !wt.fired && !wh.fired && !c->closing)
+			while (rc == ZOK && !wt.fired && !wh.fired && !c->closing &&
+			       !pw.cancelled)
 				zk_cond_wait(c, -1);
-			int closing = c->closing;
+			int closing = c->closing || pw.cancelled;
 			pthread_mutex_unlock(&c->mu);
 			waiter_del(c, &wh);
 			waiter_del(c, &wt);
@@ -1637,7 +1653,36 @@ out_wt:
 	waiter_del(c, &wt);
 out:
 	free(t.v);
+	if (wait) {
+		pthread_mutex_lock(&c->mu);
+		for (struct zk_pwait **p = &c->pwaits; *p; p = &(*p)->next)
+			if (*p == &pw) {
+				*p = pw.next;
+				break;
+			}
+		pthread_mutex_unlock(&c->mu);
+	}
 	return r;
+}
+
+/* End blocked F_SETLKW calls of (ino, owner) with -EINTR (a FUSE
+ * interrupt: the process waiting in fcntl got a signal).  -ENOENT if none
+ * is waiting: it may not have started waiting yet or may already hold the
+ * lock, so the caller must still undo a lock granted to an interrupted
+ * request. */
+static int zk_plock_cancel(struct coord *base, uint64_t ino, uint64_t owner)
+{
+	struct coord_zk *c = (struct coord_zk *)base;
+	int found = 0;
+	pthread_mutex_lock(&c->mu);
+	for (struct zk_pwait *p = c->pwaits; p; p = p->next)
+		if (p->ino == ino && p->owner == owner) {
+			p->cancelled = 1;
+			found = 1;
+		}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return found ? 0 : -ENOENT;
 }
 
 /* ---- change notices ---- */
@@ -1851,6 +1896,7 @@ const struct coord_ops coord_zk_ops = {
 	.unlock = zk_unlock,
 	.plock_get = zk_plock_get,
 	.plock_set = zk_plock_set,
+	.plock_cancel = zk_plock_cancel,
 	.watch = zk_watch,
 	.publish = zk_publish,
 };

@@ -825,6 +825,42 @@ static void test_plock_model(struct coord *a)
 	}
 }
 
+struct cancel_arg {
+	struct coord *c;
+	int r;
+	int64_t done;
+};
+
+static void *cancel_waiter(void *p)
+{
+	struct cancel_arg *w = p;
+	w->r = pset(w->c, 90, 7, F_WRLCK, 0, 9, 1);
+	w->done = ms_now();
+	return NULL;
+}
+
+/* A FUSE interrupt ends a blocked F_SETLKW with EINTR, leaving no lock. */
+static void test_cancel(struct coord *a, struct coord *b)
+{
+	CHECK_EQ(pset(b, 90, 5, F_WRLCK, 0, 9, 0), 0);
+	struct cancel_arg w = {.c = a, .r = 1};
+	pthread_t th;
+	pthread_create(&th, NULL, cancel_waiter, &w);
+	usleep(300000);
+	CHECK_EQ(w.r, 1); /* still waiting */
+	int64_t t0 = ms_now();
+	CHECK_EQ(coord_plock_cancel(a, 90, 7), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ(w.r, -EINTR);
+	CHECK(w.done - t0 < 1000, "cancel took %lld ms", (long long)(w.done - t0));
+	CHECK_EQ(coord_plock_cancel(a, 90, 7), -ENOENT);
+	struct coord_plock g = pget(b, 90, 5, F_WRLCK, 0, 9);
+	CHECK_EQ(g.type, F_UNLCK); /* the cancelled waiter holds nothing */
+	CHECK_EQ(pset(b, 90, 5, F_UNLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 90, 7, F_WRLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 90, 7, F_UNLCK, 0, 9, 0), 0);
+}
+
 static int fset(struct coord *c, uint64_t ino, uint64_t owner, int type,
 		int wait)
 {
@@ -1305,6 +1341,7 @@ int main(int argc, char **argv)
 	test_plocks(a, b);
 	test_plock_model(a);
 	test_setlkw(self, b);
+	test_cancel(a, b);
 	test_flock(self, a, b);
 	test_notices(a, b);
 	test_trim();
