@@ -68,6 +68,8 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 	if ((r = meta_open(*s, m, err, sizeof(err))) < 0) {
 		die_msg(cmd, "%s", err);
 		store_close(*s);
+		*s = NULL;
+		*m = NULL;
 		return r;
 	}
 	if (!c)
@@ -90,6 +92,9 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 fail:
 	meta_close(*m);
 	store_close(*s);
+	*s = NULL;
+	*m = NULL;
+	*c = NULL;
 	return r;
 }
 
@@ -237,10 +242,13 @@ static const char mount_usage[] =
 	"     allow_other, allow_root, ro, rw, nosuid, suid, nodev, dev,\n"
 	"     noexec, exec, noatime, atime, relatime, sync, async, dirsync,\n"
 	"     auto_unmount        passed to the kernel mount\n"
-	"     attr_timeout=S      seconds the kernel caches attributes (60)\n"
-	"     entry_timeout=S     seconds the kernel caches names (60)\n"
-	"     negative_timeout=S  seconds it caches \"no such name\" (60)\n"
-	"     max_threads=N       request threads (16)\n"
+	"     attr_timeout=S      seconds the kernel caches attributes\n"
+	"                         (60; 0 with a distributed coordinator)\n"
+	"     entry_timeout=S     seconds the kernel caches names (60; 1)\n"
+	"     negative_timeout=S  seconds it caches \"no such name\" (60; 0)\n"
+	"     max_threads=N       request threads (2: the kernel wakes idle\n"
+	"                         FUSE threads in turn, and on 2 cores more\n"
+	"                         threads halved serial create/unlink rates)\n"
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
 	"     log_file=PATH       log to PATH instead of syslog\n"
@@ -260,6 +268,7 @@ struct mount_cfg {
 	enum log_level level;
 	const char *log_file;
 	char fuse_opts[1024];
+	int timeouts_set, threads_set;
 };
 
 static int parse_double(const char *s, double *out)
@@ -303,6 +312,11 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 			known = 1;
 		if (known)
 			continue;
+		if (val && (KEY("attr_timeout") || KEY("entry_timeout") ||
+			    KEY("negative_timeout")))
+			cfg->timeouts_set = 1;
+		if (val && KEY("max_threads"))
+			cfg->threads_set = 1;
 		if (val && KEY("attr_timeout")) {
 			if (parse_double(val, &cfg->fo.attr_timeout) < 0)
 				goto bad;
@@ -327,6 +341,15 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 		} else if (val && KEY("log_file")) {
 			cfg->log_file = val;
 		} else if (val && KEY("coord")) {
+			/* zk://h1:p,h2:p/CHROOT holds commas: take the
+			 * following pieces until the path starts. */
+			const char *hosts = strstr(val, "://");
+			while (hosts && !strchr(hosts + 3, '/') && save && *save) {
+				char *next = strtok_r(NULL, ",", &save);
+				if (!next)
+					break;
+				next[-1] = ','; /* undo strtok's cut */
+			}
 			cfg->coord_url = val;
 		} else if (!val && KEY("debug")) {
 			cfg->fo.debug = 1;
@@ -425,7 +448,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 
 	/* Errors here go to the terminal through stderr (still ours). */
 	if ((r = open_fs("mount", cfg->url, cfg->coord_url, &s, &m, &c)) < 0) {
-		snprintf(msg, sizeof(msg), "mount failed (see above)");
+		msg[0] = 0; /* open_fs printed the reason */
 		goto fail_msg;
 	}
 	struct coord_mount_info mi;
@@ -438,15 +461,36 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		snprintf(msg, sizeof(msg), "out of memory");
 		goto fail_msg;
 	}
-	uint64_t purged;
-	if ((r = vfs_purge_orphans(v, &purged)) < 0)
+	uint64_t purged = 0;
+	int mounts = 0;
+	coord_list_mounts(c, count_mount, &mounts);
+	/* Orphans may be open on another live mount: reclaim only alone. */
+	if (mounts > 1)
+		r = 0;
+	else if ((r = vfs_purge_orphans(v, &purged)) < 0)
 		log_warn("could not reclaim unlinked inodes: %s", strerror(-r));
 	else if (purged)
 		log_info("reclaimed %llu inodes unlinked while open before a crash",
 			 (unsigned long long)purged);
-	cfg->fo.fsname = cfg->url;
+	cfg->fo.fsname = s->url; /* the engine's form hides any password */
 	cfg->fo.fuse_opts = cfg->fuse_opts;
+	cfg->fo.coord = c;
 	cfg->fo.keep_cache = !coord_has_notices(c);
+	/*
+	 * Several mounts.  Attributes are not cached, so a file closed on
+	 * another host is read whole here at once (close-to-open: reading
+	 * past a cached size would end early); names are cached 1 s and
+	 * dropped sooner by change notices; "no such name" is not cached,
+	 * so a file created elsewhere is found at once.  A lock waiter
+	 * (F_SETLKW) must not hold up the request threads.
+	 */
+	if (coord_has_notices(c) && !cfg->timeouts_set) {
+		cfg->fo.attr_timeout = 0;
+		cfg->fo.entry_timeout = 1.0;
+		cfg->fo.negative_timeout = 0;
+	}
+	if (coord_has_plocks(c) && !cfg->threads_set)
+		cfg->fo.max_threads = 32;
 	if ((r = fuse_ll_mount(v, cfg->mountpoint, &cfg->fo, &f, err,
 			       sizeof(err))) < 0) {
 		snprintf(msg, sizeof(msg), "%s", err);
@@ -488,10 +532,13 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	log_info("unmounted %s from %s", cfg->url, cfg->mountpoint);
 	goto out;
 fail_msg:
-	log_error("%s", msg);
-	if (status_fd < 0 || cfg->foreground)
-		die_msg("mount", "%s", msg);
-	report_parent(status_fd, msg);
+	if (msg[0]) {
+		log_error("%s", msg);
+		if (status_fd < 0)
+			die_msg("mount", "%s", msg);
+	}
+	/* "\n" tells the parent it failed when the reason is already out */
+	report_parent(status_fd, msg[0] ? msg : "\n");
 out:
 	vfs_free(v);
 	if (c)
@@ -512,7 +559,7 @@ int cmd_mount(int argc, char **argv)
 		{0}};
 	struct mount_cfg cfg = {
 		.fo = {.attr_timeout = 60, .entry_timeout = 60,
-		       .negative_timeout = 60, .max_threads = 16},
+		       .negative_timeout = 60, .max_threads = 2},
 		.vo = {.max_dirty_per_file = 32 << 20,
 		       .max_dirty_total = 256 << 20},
 		.level = LOG_LVL_INFO,
@@ -606,7 +653,8 @@ int cmd_mount(int argc, char **argv)
 	waitpid(pid, &status, 0);
 	if (n > 0) {
 		msg[n] = 0;
-		/* the child printed details to our stderr already */
+		if (msg[0] != '\n')
+			die_msg("mount", "%s", msg);
 		return 1;
 	}
 	die_msg("mount", "the mount process ended without a word (status %d)",

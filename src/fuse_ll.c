@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/file.h>
 
 #include "fuse_ll.h"
@@ -287,14 +288,122 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)n);
 }
 
+/* Drop every lock of owner on ino (close drops POSIX locks, the last
+ * release of an open file drops its flock). */
+static void unlock_owner(struct fuse_ll *f, fuse_ino_t ino, uint64_t owner,
+			 int flock)
+{
+	struct coord_plock pl = {.ino = ino, .owner = owner, .start = 0,
+				 .end = UINT64_MAX, .type = F_UNLCK,
+				 .flock = flock};
+	int r = coord_plock_set(f->opt.coord, &pl, 0);
+	if (r < 0)
+		log_warn("cannot release locks on inode %llu: %s",
+			 (unsigned long long)ino, strerror(-r));
+}
+
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -vfs_flush(ll_of(req)->vfs, file_of(fi)));
+	struct fuse_ll *f = ll_of(req);
+	if (f->opt.coord && coord_has_plocks(f->opt.coord))
+		unlock_owner(f, ino, fi->lock_owner, 0);
+	fuse_reply_err(req, -vfs_flush(f->vfs, file_of(fi)));
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -vfs_release(ll_of(req)->vfs, file_of(fi)));
+	struct fuse_ll *f = ll_of(req);
+	if (fi->flock_release && f->opt.coord && coord_has_plocks(f->opt.coord))
+		unlock_owner(f, ino, fi->lock_owner, 1);
+	fuse_reply_err(req, -vfs_release(f->vfs, file_of(fi)));
+}
+
+/* ---- locks across mounts (distributed coordinators) ---- */
+
+static void to_plock(fuse_ino_t ino, struct fuse_file_info *fi,
+		     const struct flock *lock, struct coord_plock *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->ino = ino;
+	pl->owner = fi->lock_owner;
+	pl->start = (uint64_t)lock->l_start;
+	pl->end = lock->l_len ? (uint64_t)(lock->l_start + lock->l_len - 1)
+			      : UINT64_MAX;
+	pl->type = lock->l_type;
+	pl->pid = lock->l_pid;
+}
+
+static void ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock)
+{
+	struct coord_plock pl;
+	to_plock(ino, fi, lock, &pl);
+	int r = coord_plock_get(ll_of(req)->opt.coord, &pl);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	lock->l_type = (short)pl.type;
+	if (pl.type != F_UNLCK) {
+		lock->l_whence = SEEK_SET;
+		lock->l_start = (off_t)pl.start;
+		lock->l_len = pl.end == UINT64_MAX ? 0 : (off_t)(pl.end - pl.start + 1);
+		lock->l_pid = pl.pid;
+	}
+	fuse_reply_lock(req, lock);
+}
+
+static void ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     struct flock *lock, int sleep)
+{
+	struct coord_plock pl;
+	to_plock(ino, fi, lock, &pl);
+	fuse_reply_err(req, -coord_plock_set(ll_of(req)->opt.coord, &pl, sleep));
+}
+
+static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		     int op)
+{
+	struct coord_plock pl = {.ino = ino, .owner = fi->lock_owner, .start = 0,
+				 .end = UINT64_MAX, .flock = 1,
+				 .pid = fuse_req_ctx(req)->pid};
+	switch (op & ~LOCK_NB) {
+	case LOCK_SH:
+		pl.type = F_RDLCK;
+		break;
+	case LOCK_EX:
+		pl.type = F_WRLCK;
+		break;
+	case LOCK_UN:
+		pl.type = F_UNLCK;
+		break;
+	default:
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_err(req, -coord_plock_set(ll_of(req)->opt.coord, &pl,
+					     !(op & LOCK_NB)));
+}
+
+/*
+ * Another mount changed something: drop what the kernel caches of it.
+ * Runs on the coordinator's notice thread, never in a request handler
+ * (notifying from a handler can deadlock the mount).
+ */
+static void on_notice(void *arg, uint64_t ino, uint64_t parent,
+		      const char *name, size_t name_len)
+{
+	struct fuse_ll *f = arg;
+	if (!ino && !parent) {
+		/* notices were lost: the short timeouts bound the staleness */
+		log_info("change notices were lost; caches expire within %g s",
+			 f->opt.attr_timeout);
+		return;
+	}
+	if (ino)
+		fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+	if (parent && name && name_len)
+		fuse_lowlevel_notify_inval_entry(f->se, parent, name, name_len);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -305,11 +414,16 @@ static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int r = vfs_opendir(ll_of(req)->vfs, ino);
-	if (r < 0)
+	struct fuse_ll *f = ll_of(req);
+	struct vfs_file *dir;
+	int r = vfs_opendir(f->vfs, ino, &dir);
+	if (r < 0) {
 		fuse_reply_err(req, -r);
-	else
-		fuse_reply_open(req, fi);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)dir;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		vfs_releasedir(f->vfs, dir);
 }
 
 struct dir_buf {
@@ -372,7 +486,7 @@ static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 static void ll_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -vfs_releasedir(ll_of(req)->vfs, file_of(fi)));
 }
 
 static void ll_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -500,13 +614,29 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 	f->vfs = v;
 	f->opt = *o;
 	f->mountpoint = strdup(mountpoint);
+	/* libfuse splits options at commas: escape them (and backslashes)
+	 * in the source name, e.g. a cluster URL with several seeds. */
+	char fsname[1024];
+	size_t j = 0;
+	for (const char *p = o->fsname; *p && j < sizeof(fsname) - 3; p++) {
+		if (*p == ',' || *p == '\\')
+			fsname[j++] = '\\';
+		fsname[j++] = *p;
+	}
+	fsname[j] = 0;
 	snprintf(opts, sizeof(opts),
 		 "default_permissions,fsname=%s,subtype=cassafs%s%s",
-		 o->fsname, o->fuse_opts && *o->fuse_opts ? "," : "",
+		 fsname, o->fuse_opts && *o->fuse_opts ? "," : "",
 		 o->fuse_opts ? o->fuse_opts : "");
 	char *argv[] = {"cassafs", "-o", opts, o->debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
-	f->se = fuse_session_new(&args, &ll_ops, sizeof(ll_ops), f);
+	struct fuse_lowlevel_ops ops = ll_ops;
+	if (o->coord && coord_has_plocks(o->coord)) {
+		ops.getlk = ll_getlk;
+		ops.setlk = ll_setlk;
+		ops.flock = ll_flock;
+	}
+	f->se = fuse_session_new(&args, &ops, sizeof(ops), f);
 	if (!f->se) {
 		snprintf(err, err_len, "cannot start a FUSE session (options %s)",
 			 opts);
@@ -523,6 +653,10 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 		fuse_remove_signal_handlers(f->se);
 		goto fail;
 	}
+	if (o->coord && coord_has_notices(o->coord) &&
+	    coord_watch(o->coord, on_notice, f) < 0)
+		log_warn("cannot watch for changes made by other mounts; "
+			 "caches expire within %g s", o->attr_timeout);
 	*out = f;
 	return 0;
 fail:
@@ -541,7 +675,7 @@ int fuse_ll_run(struct fuse_ll *f)
 	fuse_loop_cfg_set_clone_fd(cfg, 0);
 	fuse_loop_cfg_set_max_threads(cfg, (unsigned)(f->opt.max_threads > 0
 							     ? f->opt.max_threads
-							     : 16));
+							     : 2));
 	int r = fuse_session_loop_mt(f->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	fuse_session_unmount(f->se);

@@ -13,6 +13,7 @@ struct fuse_ll_options {
 	const char *fsname; /* shown as the mount's source */
 	char *fuse_opts;    /* comma-separated options for the kernel mount */
 	int debug;
+	struct coord *coord; /* record locks and change notices, if it has them */
 };
 
 struct fuse_ll;

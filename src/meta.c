@@ -133,6 +133,12 @@ static int mkfs_txn(struct store_txn *t, void *arg)
 	return put_counter(t, "blocks", 0);
 }
 
+/*
+ * Run fn in a transaction until it commits.  A conflict (-EAGAIN) from the
+ * commit or from a read inside fn (an engine may detect it early) runs the
+ * whole function again.  Read-only transactions are committed too: an
+ * optimistic engine validates there that every read saw one state.
+ */
 static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 {
 	for (int attempt = 0;; attempt++) {
@@ -141,11 +147,13 @@ static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 		if (r < 0)
 			return r;
 		r = fn(t, arg);
-		if (r < 0 || (flags & STORE_RDONLY)) {
+		int c;
+		if (r < 0) {
 			store_abort(t);
-			return r;
+			c = r;
+		} else {
+			c = store_commit(t);
 		}
-		int c = store_commit(t);
 		if (c == 0)
 			return r;
 		if (c != -EAGAIN)

@@ -10,9 +10,13 @@
 #include "store.h"
 
 extern const struct store_ops store_lmdb_ops;
+extern const struct store_ops store_redis_ops;
+extern const struct store_ops store_redis_cluster_ops;
 
 static const struct store_ops *const engines[] = {
 	&store_lmdb_ops,
+	&store_redis_ops,
+	&store_redis_cluster_ops,
 };
 
 static const struct store_ops *find_engine(const char *url, char *err,
@@ -30,7 +34,7 @@ static const struct store_ops *find_engine(const char *url, char *err,
 		if (strlen(engines[i]->scheme) == n &&
 		    !strncmp(engines[i]->scheme, url, n))
 			return engines[i];
-	snprintf(err, err_len, "unknown store scheme '%.*s' in '%s' (known: lmdb, redis)",
+	snprintf(err, err_len, "unknown store scheme '%.*s' in '%s' (known: lmdb, redis, redis-cluster)",
 		 (int)n, url, url);
 	return NULL;
 }

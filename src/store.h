@@ -34,7 +34,7 @@ enum store_family {
 	STORE_FAMILIES
 };
 
-#define STORE_MAX_COLUMN 256      /* bytes of a column key */
+#define STORE_MAX_COLUMN 320      /* bytes of a column key (a name + 8) */
 #define STORE_MAX_VALUE (1u << 20) /* bytes of one value */
 
 /* store_open flags */

@@ -47,8 +47,14 @@
 #define BATCH_MAX_BYTES (64u << 20)
 #define LOW_SPACE_BYTES (512ull << 20) /* below this, commit per operation */
 
-struct lmdb_store {
-	struct store base;
+/*
+ * One LMDB environment per directory per process, shared by every
+ * store_open() of it (LMDB forbids opening an environment twice in one
+ * process).
+ */
+struct lmdb_env {
+	struct lmdb_env *next; /* registry; registry_lock */
+	int refs;              /* registry_lock */
 	MDB_env *env;
 	MDB_dbi dbi;
 	char dir[4096];
@@ -61,7 +67,8 @@ struct lmdb_store {
 	pthread_cond_t wake;   /* the committer waits here */
 	pthread_t committer;
 	int committer_started;
-	MDB_txn *batch;        /* the open batch, NULL while (re)starting */
+	MDB_txn *batch;        /* the open batch, if any */
+	int want_batch;        /* a writer waits for a batch to be begun */
 	size_t batch_bytes;    /* bytes written into the batch */
 	unsigned batch_ops;
 	struct timespec batch_start;
@@ -70,18 +77,27 @@ struct lmdb_store {
 	int last_commit_err;
 	int failed;            /* a batch was lost: refuse further work */
 	int stop;
-	pthread_t owner;       /* thread holding lock for a transaction */
+	pthread_t owner;       /* thread holding the batch for a transaction */
 	int owned;
 	int low_space;
 	time_t space_checked;
 };
 
+struct lmdb_store {
+	struct store base;
+	struct lmdb_env *e;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lmdb_env *registry;
+
 struct lmdb_txn {
 	struct store_txn base;
-	MDB_txn *txn;    /* own or nested transaction; the batch for reads */
+	MDB_txn *txn;    /* own, nested, or the batch (reads in batch mode) */
 	MDB_dbi dbi;
 	int rdonly;
-	int in_batch;    /* holds s->lock */
+	int in_batch;    /* holds e->owned */
+	int own_txn;     /* txn must be ended by us */
 	size_t bytes;
 };
 
@@ -121,7 +137,7 @@ static size_t make_key(uint8_t *key, int fam, uint64_t row, const void *col,
 }
 
 /* Parse "lmdb:///dir[?opt=val&…]". */
-static int parse_url(const char *url, struct lmdb_store *s, char *err,
+static int parse_url(const char *url, struct lmdb_env *e, char *err,
 		     size_t err_len)
 {
 	const char *p = url + strlen("lmdb://");
@@ -134,25 +150,25 @@ static int parse_url(const char *url, struct lmdb_store *s, char *err,
 	size_t n = q ? (size_t)(q - p) : strlen(p);
 	while (n > 1 && p[n - 1] == '/')
 		n--;
-	if (n >= sizeof(s->dir)) {
+	if (n >= sizeof(e->dir)) {
 		snprintf(err, err_len, "'%s': path too long", url);
 		return -ENAMETOOLONG;
 	}
-	memcpy(s->dir, p, n);
-	s->dir[n] = 0;
-	s->batch_mode = 1;
-	s->commit_ms = 1000;
+	memcpy(e->dir, p, n);
+	e->dir[n] = 0;
+	e->batch_mode = 1;
+	e->commit_ms = 1000;
 	while (q && *q) {
 		const char *opt = q + 1;
 		size_t len = strcspn(opt, "&");
 		q = opt[len] ? opt + len : NULL;
 		if (len == 10 && !strncmp(opt, "sync=batch", len)) {
-			s->batch_mode = 1;
+			e->batch_mode = 1;
 		} else if (len == 11 && !strncmp(opt, "sync=commit", len)) {
-			s->batch_mode = 0;
+			e->batch_mode = 0;
 		} else if (len > 10 && !strncmp(opt, "commit_ms=", 10) &&
 			   atoi(opt + 10) > 0 && atoi(opt + 10) <= 60000) {
-			s->commit_ms = (unsigned)atoi(opt + 10);
+			e->commit_ms = (unsigned)atoi(opt + 10);
 		} else {
 			snprintf(err, err_len,
 				 "'%s': unknown option '%.*s' (known: sync=batch, "
@@ -172,182 +188,249 @@ static long ms_since(const struct timespec *t)
 
 /* ---- the committer (batch mode) ---- */
 
-static void check_space(struct lmdb_store *s)
+static void check_space(struct lmdb_env *e)
 {
 	time_t now = time(NULL);
-	if (now == s->space_checked)
+	if (now == e->space_checked)
 		return;
-	s->space_checked = now;
+	e->space_checked = now;
 	struct statvfs sv;
-	if (statvfs(s->dir, &sv) == 0)
-		s->low_space = (uint64_t)sv.f_bavail * sv.f_frsize <
+	if (statvfs(e->dir, &sv) == 0)
+		e->low_space = (uint64_t)sv.f_bavail * sv.f_frsize <
 			       LOW_SPACE_BYTES + 2ull * BATCH_MAX_BYTES;
 }
 
+static void commit_batch(struct lmdb_env *e)
+{
+	int rc = mdb_txn_commit(e->batch);
+	e->batch = NULL;
+	if (rc) {
+		log_error("store %s: LOST the last %u operations: commit failed: "
+			  "%s; the filesystem refuses further changes until it "
+			  "is mounted again", e->dir, e->batch_ops, mdb_strerror(rc));
+		e->failed = 1;
+	}
+	e->batch_ops = 0;
+	e->batch_bytes = 0;
+	e->commit_seq++;
+	e->last_commit_err = map_err(rc);
+	pthread_cond_broadcast(&e->cond);
+}
+
+/*
+ * The committer begins a batch when a writer asks for one and commits it
+ * when it is due.  LMDB's writer lock belongs to the thread that began the
+ * transaction, so both happen here.  Between batches no writer lock is
+ * held, so other processes (status, fsck) are never shut out for long.
+ */
 static void *committer_main(void *arg)
 {
-	struct lmdb_store *s = arg;
-	pthread_mutex_lock(&s->lock);
-	while (!s->stop || s->batch_ops) {
-		if (!s->batch && !s->failed) {
-			int rc = mdb_txn_begin(s->env, NULL, 0, &s->batch);
-			if (rc) {
-				log_error("store %s: cannot start a transaction: %s",
-					  s->dir, mdb_strerror(rc));
-				s->batch = NULL;
-				s->failed = 1;
-			}
-			s->batch_bytes = 0;
-			s->batch_ops = 0;
-			pthread_cond_broadcast(&s->cond);
-		}
-		int due = s->batch_ops &&
-			  (s->stop || s->want_seq > s->commit_seq ||
-			   s->batch_bytes >= BATCH_MAX_BYTES ||
-			   ms_since(&s->batch_start) >= (long)s->commit_ms);
-		if (!due) {
-			if (s->want_seq > s->commit_seq) {
-				/* nothing to commit: the waiter is satisfied */
-				s->commit_seq++;
-				s->last_commit_err = s->failed ? -EIO : 0;
-				pthread_cond_broadcast(&s->cond);
-				continue;
-			}
-			if (s->stop)
-				break;
-			struct timespec until;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_nsec += (long)(s->commit_ms % 1000) * 1000000 + 1000000;
-			until.tv_sec += s->commit_ms / 1000 + until.tv_nsec / 1000000000;
-			until.tv_nsec %= 1000000000;
-			pthread_cond_timedwait(&s->wake, &s->lock, &until);
+	struct lmdb_env *e = arg;
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		if (e->batch && !e->owned &&
+		    (e->stop || e->want_seq > e->commit_seq ||
+		     e->batch_bytes >= BATCH_MAX_BYTES ||
+		     ms_since(&e->batch_start) >= (long)e->commit_ms)) {
+			commit_batch(e);
 			continue;
 		}
-		int rc = mdb_txn_commit(s->batch);
-		s->batch = NULL;
-		if (rc) {
-			log_error("store %s: LOST the last %u operations: commit "
-				  "failed: %s; the filesystem refuses further "
-				  "changes until it is mounted again",
-				  s->dir, s->batch_ops, mdb_strerror(rc));
-			s->failed = 1;
+		if (!e->batch && e->want_seq > e->commit_seq) {
+			/* nothing pending: every batch so far is durable */
+			e->commit_seq = e->want_seq;
+			e->last_commit_err = e->failed ? -EIO : 0;
+			pthread_cond_broadcast(&e->cond);
+			continue;
 		}
-		s->batch_ops = 0;
-		s->commit_seq++;
-		s->last_commit_err = map_err(rc);
-		pthread_cond_broadcast(&s->cond);
+		if (e->stop && !e->batch)
+			break;
+		if (!e->batch && e->want_batch && !e->failed) {
+			int rc = mdb_txn_begin(e->env, NULL, 0, &e->batch);
+			if (rc) {
+				log_error("store %s: cannot start a transaction: %s",
+					  e->dir, mdb_strerror(rc));
+				e->batch = NULL;
+				e->failed = 1;
+			}
+			clock_gettime(CLOCK_MONOTONIC, &e->batch_start);
+			e->want_batch = 0;
+			pthread_cond_broadcast(&e->cond);
+			continue;
+		}
+		if (e->batch) {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			long ms = (long)e->commit_ms - ms_since(&e->batch_start);
+			if (ms < 1)
+				ms = 1;
+			until.tv_sec += ms / 1000;
+			until.tv_nsec += (ms % 1000) * 1000000;
+			if (until.tv_nsec >= 1000000000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&e->wake, &e->lock, &until);
+		} else {
+			pthread_cond_wait(&e->wake, &e->lock);
+		}
 	}
-	if (s->batch) {
-		mdb_txn_abort(s->batch); /* empty */
-		s->batch = NULL;
-	}
-	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&e->lock);
 	return NULL;
 }
 
 /* Ask for a commit of everything done so far and wait for it; lock held. */
-static int wait_commit_locked(struct lmdb_store *s)
+static int wait_commit_locked(struct lmdb_env *e)
 {
-	uint64_t target = s->commit_seq + 1;
-	if (s->want_seq < target)
-		s->want_seq = target;
-	pthread_cond_signal(&s->wake);
-	while (s->commit_seq < target)
-		pthread_cond_wait(&s->cond, &s->lock);
-	return s->last_commit_err;
+	uint64_t target = e->commit_seq + 1;
+	if (e->want_seq < target)
+		e->want_seq = target;
+	pthread_cond_signal(&e->wake);
+	while (e->commit_seq < target)
+		pthread_cond_wait(&e->cond, &e->lock);
+	return e->last_commit_err;
 }
 
 /* ---- open / close ---- */
 
-static int lmdb_open(const char *url, int flags, struct store **out,
-		     char *err, size_t err_len)
+static int env_open(struct lmdb_env *e, const char *url, int flags, char *err,
+		    size_t err_len)
 {
-	struct lmdb_store *s = calloc(1, sizeof(*s));
 	MDB_txn *txn = NULL;
 	int rc;
-	if (!s)
-		return -ENOMEM;
-	rc = parse_url(url, s, err, err_len);
-	if (rc < 0)
-		goto fail;
-
 	char data[4200];
-	snprintf(data, sizeof(data), "%s/data.mdb", s->dir);
+	snprintf(data, sizeof(data), "%s/data.mdb", e->dir);
 	struct stat st;
-	if (stat(s->dir, &st) < 0) {
+	if (stat(e->dir, &st) < 0) {
 		if (errno != ENOENT || !(flags & STORE_CREATE)) {
 			rc = -errno;
 			snprintf(err, err_len, "cannot open store %s: %s%s", url,
 				 strerror(errno),
 				 errno == ENOENT ? " (run 'cassafs mkfs' first?)" : "");
-			goto fail;
+			return rc;
 		}
-		if (mkdir(s->dir, 0700) < 0) {
+		if (mkdir(e->dir, 0700) < 0) {
 			rc = -errno;
-			snprintf(err, err_len, "cannot create %s: %s", s->dir,
+			snprintf(err, err_len, "cannot create %s: %s", e->dir,
 				 strerror(errno));
-			goto fail;
+			return rc;
 		}
 	} else if (!S_ISDIR(st.st_mode)) {
-		rc = -ENOTDIR;
 		snprintf(err, err_len, "cannot open store %s: %s is not a directory",
-			 url, s->dir);
-		goto fail;
-	} else if (!(flags & STORE_CREATE) && access(data, F_OK) < 0) {
-		rc = -ENOENT;
+			 url, e->dir);
+		return -ENOTDIR;
+	}
+	int exists = access(data, F_OK) == 0;
+	if (!exists && !(flags & STORE_CREATE)) {
 		snprintf(err, err_len,
 			 "cannot open store %s: no data.mdb in %s (run 'cassafs mkfs' first?)",
-			 url, s->dir);
-		goto fail;
+			 url, e->dir);
+		return -ENOENT;
 	}
-
-	if ((rc = mdb_env_create(&s->env)) ||
-	    (rc = mdb_env_set_mapsize(s->env, LMDB_MAP_SIZE)) ||
-	    (rc = mdb_env_set_maxreaders(s->env, 1024))) {
+	if ((rc = mdb_env_create(&e->env)) ||
+	    (rc = mdb_env_set_mapsize(e->env, LMDB_MAP_SIZE)) ||
+	    (rc = mdb_env_set_maxreaders(e->env, 1024))) {
 		snprintf(err, err_len, "cannot set up LMDB: %s", mdb_strerror(rc));
-		rc = map_err(rc);
-		goto fail;
+		return map_err(rc);
 	}
-	rc = mdb_env_open(s->env, s->dir,
-			  MDB_NOTLS | (s->batch_mode ? 0 : MDB_NOMETASYNC), 0600);
+	rc = mdb_env_open(e->env, e->dir,
+			  MDB_NOTLS | (e->batch_mode ? 0 : MDB_NOMETASYNC), 0600);
 	if (rc) {
 		int bad = rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ||
 			  rc == MDB_CORRUPTED;
 		snprintf(err, err_len, "cannot open store %s: %s%s", url,
 			 mdb_strerror(rc),
 			 bad ? " (not an LMDB file, or a corrupt one)" : "");
-		rc = bad ? -EUCLEAN : map_err(rc);
-		goto fail;
+		return bad ? -EUCLEAN : map_err(rc);
 	}
 	/* Clear reader slots left by processes that died. */
 	int dead;
-	mdb_reader_check(s->env, &dead);
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) ||
-	    (rc = mdb_dbi_open(txn, NULL, 0, &s->dbi)) ||
+	mdb_reader_check(e->env, &dead);
+	/* The main database needs no write transaction to open once the file
+	 * exists: a mounted daemon may be holding the writer lock. */
+	if ((rc = mdb_txn_begin(e->env, NULL, exists ? MDB_RDONLY : 0, &txn)) ||
+	    (rc = mdb_dbi_open(txn, NULL, 0, &e->dbi)) ||
 	    (rc = mdb_txn_commit(txn))) {
 		if (txn && rc)
 			mdb_txn_abort(txn);
-		snprintf(err, err_len, "cannot open store %s: %s", url,
-			 mdb_strerror(rc));
-		rc = map_err(rc);
-		goto fail;
+		snprintf(err, err_len, "cannot open store %s: %s%s", url,
+			 mdb_strerror(rc),
+			 rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_PAGE_NOTFOUND
+				 ? " (corrupt data)" : "");
+		return rc == MDB_CORRUPTED || rc == MDB_INVALID ? -EUCLEAN
+								: map_err(rc);
 	}
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	pthread_cond_init(&s->wake, NULL);
-	if (s->batch_mode) {
-		if (pthread_create(&s->committer, NULL, committer_main, s)) {
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	pthread_cond_init(&e->wake, NULL);
+	if (e->batch_mode) {
+		if (pthread_create(&e->committer, NULL, committer_main, e)) {
 			snprintf(err, err_len, "cannot start the committer thread");
-			rc = -EAGAIN;
+			return -EAGAIN;
+		}
+		e->committer_started = 1;
+	}
+	return 0;
+}
+
+static void env_free(struct lmdb_env *e)
+{
+	if (e->committer_started) {
+		pthread_mutex_lock(&e->lock);
+		e->stop = 1;
+		pthread_cond_signal(&e->wake);
+		pthread_mutex_unlock(&e->lock);
+		pthread_join(e->committer, NULL);
+		pthread_mutex_destroy(&e->lock);
+		pthread_cond_destroy(&e->cond);
+		pthread_cond_destroy(&e->wake);
+	}
+	if (e->env)
+		mdb_env_close(e->env);
+	free(e);
+}
+
+static int lmdb_open(const char *url, int flags, struct store **out,
+		     char *err, size_t err_len)
+{
+	struct lmdb_store *s = calloc(1, sizeof(*s));
+	struct lmdb_env *e = calloc(1, sizeof(*e));
+	int rc = -ENOMEM;
+	if (!s || !e)
+		goto fail;
+	if ((rc = parse_url(url, e, err, err_len)) < 0)
+		goto fail;
+	pthread_mutex_lock(&registry_lock);
+	for (struct lmdb_env *x = registry; x; x = x->next)
+		if (!strcmp(x->dir, e->dir)) {
+			if (x->batch_mode != e->batch_mode) {
+				pthread_mutex_unlock(&registry_lock);
+				snprintf(err, err_len, "%s is already open here with "
+					 "another sync mode", e->dir);
+				rc = -EBUSY;
+				goto fail;
+			}
+			free(e);
+			e = x;
+			e->refs++;
+			break;
+		}
+	if (!e->refs) {
+		rc = env_open(e, url, flags, err, err_len);
+		if (rc < 0) {
+			pthread_mutex_unlock(&registry_lock);
 			goto fail;
 		}
-		s->committer_started = 1;
+		e->refs = 1;
+		e->next = registry;
+		registry = e;
 	}
+	pthread_mutex_unlock(&registry_lock);
+	s->e = e;
 	*out = &s->base;
 	return 0;
 fail:
-	if (s->env)
-		mdb_env_close(s->env);
+	if (e && !e->refs)
+		env_free(e);
 	free(s);
 	return rc;
 }
@@ -355,33 +438,40 @@ fail:
 static void lmdb_close(struct store *base)
 {
 	struct lmdb_store *s = (struct lmdb_store *)base;
-	if (s->committer_started) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = 1;
-		pthread_cond_signal(&s->wake);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->committer, NULL);
+	struct lmdb_env *e = s->e;
+	pthread_mutex_lock(&registry_lock);
+	if (--e->refs == 0) {
+		struct lmdb_env **p = &registry;
+		while (*p != e)
+			p = &(*p)->next;
+		*p = e->next;
 	}
-	mdb_env_close(s->env);
-	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
-	pthread_cond_destroy(&s->wake);
+	int last = e->refs == 0;
+	pthread_mutex_unlock(&registry_lock);
+	if (last)
+		env_free(e);
 	free(s);
 }
 
 /* ---- transactions ---- */
 
+static struct lmdb_env *env_of(struct store *base)
+{
+	return ((struct lmdb_store *)base)->e;
+}
+
 static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 {
-	struct lmdb_store *s = (struct lmdb_store *)base;
+	struct lmdb_env *e = env_of(base);
 	struct lmdb_txn *t = calloc(1, sizeof(*t));
 	int rc;
 	if (!t)
 		return -ENOMEM;
 	t->rdonly = !!(flags & STORE_RDONLY);
-	t->dbi = s->dbi;
-	if (!s->batch_mode) {
-		rc = mdb_txn_begin(s->env, NULL, t->rdonly ? MDB_RDONLY : 0, &t->txn);
+	t->dbi = e->dbi;
+	t->own_txn = 1;
+	if (!e->batch_mode) {
+		rc = mdb_txn_begin(e->env, NULL, t->rdonly ? MDB_RDONLY : 0, &t->txn);
 		if (rc) {
 			free(t);
 			return map_err(rc);
@@ -389,40 +479,52 @@ static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 		*out = &t->base;
 		return 0;
 	}
-	pthread_mutex_lock(&s->lock);
-	if (s->owned && pthread_equal(s->owner, pthread_self())) {
+	pthread_mutex_lock(&e->lock);
+	if (e->owned && pthread_equal(e->owner, pthread_self())) {
 		/* One transaction per thread at a time, as in LMDB. */
-		pthread_mutex_unlock(&s->lock);
+		pthread_mutex_unlock(&e->lock);
 		free(t);
 		return -EDEADLK;
 	}
-	while (s->owned || (!s->batch && !s->failed))
-		pthread_cond_wait(&s->cond, &s->lock);
-	if (s->failed) {
-		pthread_mutex_unlock(&s->lock);
-		free(t);
-		return -EIO;
+	for (;;) {
+		if (e->failed) {
+			pthread_mutex_unlock(&e->lock);
+			free(t);
+			return -EIO;
+		}
+		if (!e->owned && (e->batch || t->rdonly))
+			break;
+		if (!e->owned && !e->batch) {
+			e->want_batch = 1;
+			pthread_cond_signal(&e->wake);
+		}
+		pthread_cond_wait(&e->cond, &e->lock);
 	}
-	if (t->rdonly) {
-		t->txn = s->batch; /* reads see every applied operation */
-	} else if ((rc = mdb_txn_begin(s->env, s->batch, 0, &t->txn))) {
-		pthread_mutex_unlock(&s->lock);
+	if (t->rdonly && e->batch) {
+		t->txn = e->batch; /* reads see every applied operation */
+		t->own_txn = 0;
+	} else if ((rc = mdb_txn_begin(e->env, t->rdonly ? NULL : e->batch,
+				       t->rdonly ? MDB_RDONLY : 0, &t->txn))) {
+		pthread_mutex_unlock(&e->lock);
 		free(t);
 		return map_err(rc);
 	}
-	s->owned = 1;
-	s->owner = pthread_self();
+	e->owned = 1;
+	e->owner = pthread_self();
 	t->in_batch = 1;
+	pthread_mutex_unlock(&e->lock);
 	*out = &t->base;
 	return 0;
 }
 
-/* End a batch-mode transaction: give the batch to the next one. */
-static void release_batch(struct lmdb_store *s)
+/* End a batch-mode transaction: hand the batch to the next one. */
+static void release_batch(struct lmdb_env *e)
 {
-	s->owned = 0;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	e->owned = 0;
+	pthread_cond_broadcast(&e->cond);
+	if (e->stop || e->want_seq > e->commit_seq)
+		pthread_cond_signal(&e->wake);
+	pthread_mutex_unlock(&e->lock);
 }
 
 static int lmdb_get(struct store_txn *base, int fam, uint64_t row,
@@ -540,61 +642,69 @@ static int lmdb_add(struct store_txn *base, int fam, uint64_t row,
 static int lmdb_commit(struct store_txn *base)
 {
 	struct lmdb_txn *t = (struct lmdb_txn *)base;
-	struct lmdb_store *s = (struct lmdb_store *)base->store;
+	struct lmdb_env *e = env_of(base->store);
 	int rc = 0;
 	if (!t->in_batch) {
 		rc = t->rdonly ? (mdb_txn_abort(t->txn), 0) : mdb_txn_commit(t->txn);
 		free(t);
 		return map_err(rc);
 	}
-	if (!t->rdonly) {
-		rc = map_err(mdb_txn_commit(t->txn));
-		if (rc == 0 && t->bytes) {
-			if (s->batch_ops++ == 0)
-				clock_gettime(CLOCK_MONOTONIC, &s->batch_start);
-			s->batch_bytes += t->bytes;
-			check_space(s);
-			if (s->low_space) {
-				/* Let a full disk fail this operation, not a batch. */
-				s->owned = 0;
-				rc = wait_commit_locked(s);
-			} else if (s->batch_bytes >= BATCH_MAX_BYTES) {
-				pthread_cond_signal(&s->wake);
-			}
+	if (t->rdonly) {
+		if (t->own_txn)
+			mdb_txn_abort(t->txn);
+		pthread_mutex_lock(&e->lock);
+		release_batch(e);
+		free(t);
+		return 0;
+	}
+	/* The nested transaction merges into the batch (no I/O). */
+	rc = map_err(mdb_txn_commit(t->txn));
+	pthread_mutex_lock(&e->lock);
+	if (rc == 0 && t->bytes) {
+		e->batch_ops++;
+		e->batch_bytes += t->bytes;
+		check_space(e);
+		if (e->low_space) {
+			/* Let a full disk fail this operation, not a batch. */
+			e->owned = 0;
+			rc = wait_commit_locked(e);
+		} else if (e->batch_bytes >= BATCH_MAX_BYTES) {
+			pthread_cond_signal(&e->wake);
 		}
 	}
 	free(t);
-	release_batch(s);
+	release_batch(e);
 	return rc;
 }
 
 static void lmdb_abort(struct store_txn *base)
 {
 	struct lmdb_txn *t = (struct lmdb_txn *)base;
-	struct lmdb_store *s = (struct lmdb_store *)base->store;
-	if (!t->in_batch || !t->rdonly)
+	struct lmdb_env *e = env_of(base->store);
+	if (t->own_txn)
 		mdb_txn_abort(t->txn);
-	if (t->in_batch)
-		release_batch(s);
+	if (t->in_batch) {
+		pthread_mutex_lock(&e->lock);
+		release_batch(e);
+	}
 	free(t);
 }
 
 static int lmdb_sync(struct store *base)
 {
-	struct lmdb_store *s = (struct lmdb_store *)base;
-	if (!s->batch_mode)
-		return map_err(mdb_env_sync(s->env, 1));
-	pthread_mutex_lock(&s->lock);
-	int r = wait_commit_locked(s);
-	pthread_mutex_unlock(&s->lock);
+	struct lmdb_env *e = env_of(base);
+	if (!e->batch_mode)
+		return map_err(mdb_env_sync(e->env, 1));
+	pthread_mutex_lock(&e->lock);
+	int r = wait_commit_locked(e);
+	pthread_mutex_unlock(&e->lock);
 	return r;
 }
 
 static int lmdb_space(struct store *base, uint64_t *total, uint64_t *avail)
 {
-	struct lmdb_store *s = (struct lmdb_store *)base;
 	struct statvfs sv;
-	if (statvfs(s->dir, &sv) < 0)
+	if (statvfs(env_of(base)->dir, &sv) < 0)
 		return -errno;
 	*total = (uint64_t)sv.f_blocks * sv.f_frsize;
 	*avail = (uint64_t)sv.f_bavail * sv.f_frsize;
@@ -603,7 +713,7 @@ static int lmdb_space(struct store *base, uint64_t *total, uint64_t *avail)
 
 static int lmdb_destroy(const char *url, char *err, size_t err_len)
 {
-	struct lmdb_store s;
+	struct lmdb_env s;
 	char path[4200];
 	int rc = parse_url(url, &s, err, err_len);
 	if (rc < 0)

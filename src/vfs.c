@@ -38,10 +38,17 @@
 #define MAX_DEPTH 65536 /* parent walk bound: a cycle means corruption */
 
 /* A buffered block of file data. */
+/*
+ * A buffered block of file data.  mask has one bit per byte written
+ * here; at flush only those bytes are laid over the block as it is in the
+ * store then, so mounts writing different bytes of one block never undo
+ * each other's writes (a conflicting store transaction is retried).
+ */
 struct dblock {
 	uint64_t idx;
-	uint32_t len; /* bytes that may be non-zero */
+	uint32_t len;  /* bytes that may be non-zero */
 	uint8_t *data; /* block_size bytes */
+	uint8_t *mask; /* block_size / 8 bytes */
 };
 
 struct vnode {
@@ -162,25 +169,38 @@ static void add_lookup(struct vfs *v, uint64_t ino)
 	pthread_mutex_unlock(&v->table_lock);
 }
 
+static void purge_unlinked(struct vfs *v, uint64_t ino);
+
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t nlookup)
 {
+	int purge = 0;
 	pthread_mutex_lock(&v->table_lock);
 	struct vnode *vn = find_locked(v, ino);
 	if (vn) {
 		vn->nlookup = vn->nlookup > nlookup ? vn->nlookup - nlookup : 0;
+		if (vn->nlookup == 0 && vn->nopen == 0 && vn->unlinked) {
+			vn->unlinked = 0;
+			purge = 1;
+		}
 		maybe_free_locked(v, vn);
 	}
 	pthread_mutex_unlock(&v->table_lock);
+	if (purge)
+		purge_unlinked(v, ino);
 }
 
-/* Is ino open right now?  Called inside transactions (leaf lock only). */
-static int is_open(struct vfs *v, uint64_t ino)
+/*
+ * Does the kernel still hold ino (looked up or open)?  Then an inode that
+ * loses its last link must live on as an orphan until forget/release.
+ * Called inside transactions (leaf lock only).
+ */
+static int is_referenced(struct vfs *v, uint64_t ino)
 {
 	pthread_mutex_lock(&v->table_lock);
 	struct vnode *vn = find_locked(v, ino);
-	int open = vn && vn->nopen > 0;
+	int held = vn && (vn->nopen > 0 || vn->nlookup > 0);
 	pthread_mutex_unlock(&v->table_lock);
-	return open;
+	return held;
 }
 
 static void mark_unlinked(struct vfs *v, uint64_t ino)
@@ -190,6 +210,25 @@ static void mark_unlinked(struct vfs *v, uint64_t ino)
 	if (vn)
 		vn->unlinked = 1;
 	pthread_mutex_unlock(&v->table_lock);
+}
+
+/*
+ * Tell other mounts what changed (distributed coordinators only), after
+ * the transaction committed.  ino 0 / parent 0 leave that part out.
+ * Distributed mounts cache no attributes and no "no such name", so only
+ * what their kernels do cache needs a notice: names that went away or
+ * moved (unlink, rmdir, rename) and file data (write, truncate,
+ * fallocate).  Creating a name or changing attributes needs none.
+ */
+static void notice(struct vfs *v, uint64_t ino, uint64_t parent,
+		   const char *name)
+{
+	if (!v->coord || !coord_has_notices(v->coord))
+		return;
+	int r = coord_publish(v->coord, ino, parent, name, name ? strlen(name) : 0);
+	if (r < 0)
+		log_warn("could not tell other mounts about inode %llu: %s",
+			 (unsigned long long)(ino ? ino : parent), strerror(-r));
 }
 
 /* ---- attributes ---- */
@@ -344,7 +383,59 @@ struct flush_args {
 	struct vnode *vn;
 	uint64_t size;
 	struct timespec mtime;
+	uint8_t *merged; /* block_size scratch */
 };
+
+static void mark_written(uint8_t *mask, uint32_t lo, uint32_t hi)
+{
+	for (; lo < hi && (lo & 7); lo++)
+		mask[lo >> 3] |= (uint8_t)(1u << (lo & 7));
+	if (hi - lo >= 8) {
+		memset(mask + (lo >> 3), 0xff, (hi - lo) >> 3);
+		lo += (hi - lo) & ~7u;
+	}
+	for (; lo < hi; lo++)
+		mask[lo >> 3] |= (uint8_t)(1u << (lo & 7));
+}
+
+static int all_written(const uint8_t *mask, uint32_t bs)
+{
+	for (uint32_t i = 0; i < bs / 8; i++)
+		if (mask[i] != 0xff)
+			return 0;
+	return 1;
+}
+
+/* Lay the bytes written here over the block as the store has it now. */
+static int merge_block(struct store_txn *t, struct vfs *v, uint64_t ino,
+		       const struct dblock *b, uint8_t *out, size_t *len)
+{
+	const void *cur;
+	size_t cur_len = 0;
+	int r = meta_block_get(t, ino, b->idx, &cur, &cur_len);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT)
+		cur_len = 0;
+	memcpy(out, cur, cur_len);
+	memset(out + cur_len, 0, v->bs - cur_len);
+	size_t end = cur_len;
+	for (uint32_t i = 0; i < b->len;) {
+		if (!(b->mask[i >> 3] & (1u << (i & 7)))) {
+			i++;
+			continue;
+		}
+		uint32_t j = i;
+		while (j < b->len && (b->mask[j >> 3] & (1u << (j & 7))))
+			j++;
+		memcpy(out + i, b->data + i, j - i);
+		if (j > end)
+			end = j;
+		i = j;
+	}
+	*len = end;
+	return 0;
+}
 
 static int flush_txn(struct store_txn *t, void *arg)
 {
@@ -357,11 +448,20 @@ static int flush_txn(struct store_txn *t, void *arg)
 		return r;
 	for (size_t i = 0; i < a->vn->nblk; i++) {
 		struct dblock *b = &a->vn->blk[i];
-		r = meta_block_put(t, &in, b->idx, b->data, b->len);
+		if (all_written(b->mask, a->v->bs)) {
+			r = meta_block_put(t, &in, b->idx, b->data, b->len);
+		} else {
+			size_t len;
+			r = merge_block(t, a->v, in.ino, b, a->merged, &len);
+			if (r == 0)
+				r = meta_block_put(t, &in, b->idx, a->merged, len);
+		}
 		if (r < 0)
 			return r;
 	}
-	in.size = a->size;
+	/* Another mount may have grown the file meanwhile: never shrink. */
+	if (a->size > in.size)
+		in.size = a->size;
 	in.mtime = in.ctime = a->mtime;
 	return meta_inode_put(t, &in);
 }
@@ -376,14 +476,20 @@ static int flush_locked(struct vfs *v, struct vnode *vn)
 	a.size = vn->size;
 	a.mtime = vn->mtime;
 	pthread_mutex_unlock(&vn->attr_lock);
+	if (!(a.merged = malloc(v->bs)))
+		return -ENOMEM;
 	int r = meta_write(v->meta, flush_txn, &a);
+	free(a.merged);
 	if (r < 0) {
 		log_error("cannot write buffered data of inode %llu: %s",
 			  (unsigned long long)vn->ino, strerror(-r));
 		return r; /* keep the buffer: a later flush may succeed */
 	}
-	for (size_t i = 0; i < vn->nblk; i++)
+	notice(v, vn->ino, 0, NULL);
+	for (size_t i = 0; i < vn->nblk; i++) {
 		free(vn->blk[i].data);
+		free(vn->blk[i].mask);
+	}
 	dirty_account(v, -(ssize_t)(vn->nblk * v->bs));
 	vn->nblk = 0;
 	pthread_mutex_lock(&vn->attr_lock);
@@ -465,14 +571,18 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 		vn->blk = b;
 		vn->capblk = cap;
 	}
-	uint8_t *data = calloc(1, v->bs);
-	if (!data)
+	uint8_t *data = calloc(1, v->bs), *mask = calloc(1, v->bs / 8);
+	if (!data || !mask) {
+		free(data);
+		free(mask);
 		return -ENOMEM;
+	}
 	struct read_block_args a = {vn->ino, idx, data, 0};
 	if (load) {
 		int r = meta_read(v->meta, read_block_txn, &a);
 		if (r < 0) {
 			free(data);
+			free(mask);
 			return r;
 		}
 	}
@@ -480,6 +590,7 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 	b->idx = idx;
 	b->len = a.len;
 	b->data = data;
+	b->mask = mask;
 	dirty_account(v, v->bs);
 	*out = b;
 	return 0;
@@ -522,25 +633,34 @@ static int purge_txn(struct store_txn *t, void *arg)
 	return meta_orphan_del(t, a->ino);
 }
 
-int vfs_release(struct vfs *v, struct vfs_file *f)
+/* The last reference to an unlinked inode is gone: reclaim it. */
+static void purge_unlinked(struct vfs *v, uint64_t ino)
 {
-	struct vnode *vn = f->vn;
-	int r = flush_vnode(v, vn);
+	struct purge_args a = {ino};
+	int e = meta_write(v->meta, purge_txn, &a);
+	if (e < 0)
+		log_error("cannot reclaim unlinked inode %llu: %s (fsck or the "
+			  "next mount will)", (unsigned long long)ino, strerror(-e));
+}
+
+/* Drop one open reference (file or directory handle). */
+static void close_vnode(struct vfs *v, struct vnode *vn)
+{
 	pthread_mutex_lock(&v->table_lock);
 	vn->nopen--;
-	int purge = vn->nopen == 0 && vn->unlinked;
+	int purge = vn->nopen == 0 && vn->nlookup == 0 && vn->unlinked;
 	if (purge)
 		vn->unlinked = 0;
 	pthread_mutex_unlock(&v->table_lock);
-	if (purge) {
-		struct purge_args a = {vn->ino};
-		int e = meta_write(v->meta, purge_txn, &a);
-		if (e < 0)
-			log_error("cannot reclaim unlinked inode %llu: %s (fsck "
-				  "or the next mount will)",
-				  (unsigned long long)vn->ino, strerror(-e));
-	}
+	if (purge)
+		purge_unlinked(v, vn->ino);
 	vnode_put(v, vn);
+}
+
+int vfs_release(struct vfs *v, struct vfs_file *f)
+{
+	int r = flush_vnode(v, f->vn);
+	close_vnode(v, f->vn);
 	free(f);
 	return r;
 }
@@ -626,6 +746,8 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		r = meta_write(v->meta, setattr_txn, &a);
 	pthread_mutex_unlock(&vn->io_lock);
 	vnode_put(v, vn);
+	if (r == 0 && (to_set & VFS_SET_SIZE))
+		notice(v, ino, 0, NULL); /* cached pages past the new end */
 	return r;
 }
 
@@ -820,7 +942,7 @@ static int drop_link(struct vfs *v, struct store_txn *t,
 	victim->ctime = now;
 	if (victim->nlink > 0)
 		return meta_inode_put(t, victim);
-	if (!S_ISDIR(victim->mode) && is_open(v, victim->ino)) {
+	if (is_referenced(v, victim->ino)) {
 		if ((r = meta_inode_put(t, victim)) < 0)
 			return r;
 		r = meta_orphan_add(t, victim->ino);
@@ -880,6 +1002,8 @@ static int remove_entry(struct vfs *v, uint64_t parent, const char *name,
 	r = meta_write(v->meta, remove_txn, &a);
 	if (r == 0 && a.orphan)
 		mark_unlinked(v, a.orphan);
+	if (r == 0)
+		notice(v, parent, parent, name);
 	return r;
 }
 
@@ -1089,6 +1213,10 @@ int vfs_rename(struct vfs *v, uint64_t parent, const char *name,
 	r = meta_write(v->meta, rename_txn, &a);
 	if (r == 0 && a.orphan)
 		mark_unlinked(v, a.orphan);
+	if (r == 0) {
+		notice(v, parent, parent, name);
+		notice(v, newparent, newparent, newname);
+	}
 	return r;
 }
 
@@ -1097,21 +1225,32 @@ int vfs_rename(struct vfs *v, uint64_t parent, const char *name,
 int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 	     struct vfs_file **f)
 {
-	struct meta_inode in;
-	int r = load_inode(v, ino, &in);
-	if (r < 0)
-		return r;
-	if (S_ISDIR(in.mode) && (flags & O_ACCMODE) != O_RDONLY)
-		return -EISDIR;
-	if ((flags & O_TRUNC) && S_ISREG(in.mode) &&
-	    (flags & O_ACCMODE) != O_RDONLY) {
-		struct stat attr = {.st_size = 0};
-		r = vfs_setattr(v, c, ino, &attr, VFS_SET_SIZE, NULL);
+	/* The kernel has resolved ino and refused writes to directories;
+	 * only O_TRUNC needs the store. */
+	if ((flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY) {
+		struct meta_inode in;
+		int r = load_inode(v, ino, &in);
 		if (r < 0)
 			return r;
+		if (S_ISREG(in.mode)) {
+			struct stat attr = {.st_size = 0};
+			r = vfs_setattr(v, c, ino, &attr, VFS_SET_SIZE, NULL);
+			if (r < 0)
+				return r;
+		}
 	}
 	*f = file_new(v, ino, flags);
 	return *f ? 0 : -ENOMEM;
+}
+
+/* relatime: an access older than the last change, or than a day, moves */
+static int needs_atime(const struct meta_inode *in)
+{
+	return in->atime.tv_sec < in->mtime.tv_sec ||
+	       (in->atime.tv_sec == in->mtime.tv_sec &&
+		in->atime.tv_nsec <= in->mtime.tv_nsec) ||
+	       in->atime.tv_sec < in->ctime.tv_sec ||
+	       in->atime.tv_sec + 86400 < now_ts().tv_sec;
 }
 
 struct read_args {
@@ -1171,12 +1310,7 @@ static int read_txn(struct store_txn *t, void *arg)
 		pos += n;
 	}
 	a->done = want;
-	/* relatime: note an access older than the last change or a day */
-	a->touch_atime = (in.atime.tv_sec < in.mtime.tv_sec ||
-			  (in.atime.tv_sec == in.mtime.tv_sec &&
-			   in.atime.tv_nsec <= in.mtime.tv_nsec) ||
-			  in.atime.tv_sec < in.ctime.tv_sec ||
-			  in.atime.tv_sec + 86400 < now_ts().tv_sec);
+	a->touch_atime = needs_atime(&in);
 	return 0;
 }
 
@@ -1266,6 +1400,7 @@ ssize_t vfs_write(struct vfs *v, struct vfs_file *f, const char *buf,
 				goto out;
 		}
 		memcpy(db->data + in_blk, buf + pos, n);
+		mark_written(db->mask, in_blk, (uint32_t)(in_blk + n));
 		if (in_blk + n > db->len)
 			db->len = (uint32_t)(in_blk + n);
 		pos += n;
@@ -1392,6 +1527,8 @@ int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 	if (r == 0)
 		r = meta_write(v->meta, falloc_txn, &a);
 	pthread_mutex_unlock(&f->vn->io_lock);
+	if (r == 0)
+		notice(v, f->vn->ino, 0, NULL);
 	return r;
 }
 
@@ -1408,6 +1545,7 @@ struct readdir_args {
 	int full;
 	uint64_t *taken; /* inodes handed out with plus, to count lookups */
 	size_t ntaken, captaken;
+	int touch_atime;
 };
 
 static int readdir_entry(void *arg, const char *name, size_t len, uint64_t ino,
@@ -1457,6 +1595,7 @@ static int readdir_txn(struct store_txn *t, void *arg)
 		return r;
 	if (!S_ISDIR(dir.mode))
 		return -ENOTDIR;
+	a->touch_atime = needs_atime(&dir);
 	a->t = t;
 	a->ntaken = 0;
 	a->full = 0;
@@ -1489,6 +1628,8 @@ int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 {
 	struct readdir_args a = {v, ino, (uint64_t)off, plus, fill, arg};
 	int r = meta_read(v->meta, readdir_txn, &a);
+	if (r == 0 && off == 0 && a.touch_atime)
+		meta_write(v->meta, touch_atime_txn, &ino);
 	if (r == 0)
 		for (size_t i = 0; i < a.ntaken; i++)
 			add_lookup(v, a.taken[i]);
@@ -1496,13 +1637,23 @@ int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 	return r;
 }
 
-int vfs_opendir(struct vfs *v, uint64_t ino)
+int vfs_opendir(struct vfs *v, uint64_t ino, struct vfs_file **f)
 {
 	struct meta_inode in;
 	int r = load_inode(v, ino, &in);
 	if (r < 0)
 		return r;
-	return S_ISDIR(in.mode) ? 0 : -ENOTDIR;
+	if (!S_ISDIR(in.mode))
+		return -ENOTDIR;
+	*f = file_new(v, ino, O_RDONLY);
+	return *f ? 0 : -ENOMEM;
+}
+
+int vfs_releasedir(struct vfs *v, struct vfs_file *f)
+{
+	close_vnode(v, f->vn);
+	free(f);
+	return 0;
 }
 
 /* ---- statfs, access ---- */
@@ -1575,10 +1726,15 @@ static int check_xattr_name(const char *name)
 		return -EINVAL;
 	if (n > META_XATTR_NAME_MAX)
 		return -ERANGE;
-	/* POSIX ACLs are not supported: say so rather than store them. */
-	if (!strncmp(name, "system.", 7))
-		return -EOPNOTSUPP;
-	return 0;
+	/* The kernel passes every name through: enforce the namespaces. */
+	static const char *const spaces[] = {"user.", "trusted.", "security."};
+	for (size_t i = 0; i < 3; i++) {
+		size_t l = strlen(spaces[i]);
+		if (!strncmp(name, spaces[i], l))
+			return n == l ? -EINVAL : 0;
+	}
+	/* system.* (POSIX ACLs) is not supported; unknown spaces neither. */
+	return -EOPNOTSUPP;
 }
 
 struct xattr_args {
@@ -1653,7 +1809,7 @@ ssize_t vfs_getxattr(struct vfs *v, uint64_t ino, const char *name, void *buf,
 		     size_t size)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP)
+	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
 		return -ENODATA; /* no ACL: tools then fall back to the mode */
 	if (r < 0)
 		return r;
@@ -1700,7 +1856,7 @@ static int removexattr_txn(struct store_txn *t, void *arg)
 int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP)
+	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
 		return -ENODATA;
 	if (r < 0)
 		return r;
@@ -1777,8 +1933,13 @@ void vfs_free(struct vfs *v)
 		struct vnode *vn = v->table[b];
 		while (vn) {
 			struct vnode *next = vn->next;
-			for (size_t i = 0; i < vn->nblk; i++)
+			/* unmounted: the kernel's references are gone */
+			if (vn->unlinked)
+				purge_unlinked(v, vn->ino);
+			for (size_t i = 0; i < vn->nblk; i++) {
 				free(vn->blk[i].data);
+				free(vn->blk[i].mask);
+			}
 			free(vn->blk);
 			pthread_mutex_destroy(&vn->io_lock);
 			pthread_mutex_destroy(&vn->attr_lock);

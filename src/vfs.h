@@ -110,7 +110,8 @@ typedef int (*vfs_fill_fn)(void *arg, const char *name,
 			   const struct vfs_entry *e, off_t next_off);
 int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 		vfs_fill_fn fill, void *arg);
-int vfs_opendir(struct vfs *v, uint64_t ino);
+int vfs_opendir(struct vfs *v, uint64_t ino, struct vfs_file **f);
+int vfs_releasedir(struct vfs *v, struct vfs_file *f);
 int vfs_fsyncdir(struct vfs *v, uint64_t ino);
 int vfs_statfs(struct vfs *v, struct statvfs *st);
 int vfs_access(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int mask);

@@ -1,0 +1,1896 @@
+/*
+ * store_redis.c — the distributed engine: one Redis server or a Redis
+ * Cluster, through hiredis 0.14 (old API, no cluster support of its own).
+ *
+ * URLs (docs/redis.md has the long form):
+ *   redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?OPTIONS]
+ *   redis-cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]/NAME[?OPTIONS]
+ * OPTIONS (joined with &): name=NAME (standalone; default "cassafs"),
+ * password_file=PATH, timeout=SECONDS (each command, default 5),
+ * connect_timeout=SECONDS (default 3).  The password comes from the URL,
+ * else from password_file, else from $CASSAFS_REDIS_PASSWORD, so it never
+ * has to appear on a command line.
+ *
+ * Key layout.  Every key of a filesystem starts with the hash tag
+ * "{cfs:NAME}", so in a cluster they all live in one slot on one master and
+ * a single WATCH/MULTI/EXEC covers any set of them:
+ *   {cfs:NAME}:meta                      marker written by STORE_CREATE
+ *   {cfs:NAME}:v:F:RRRRRRRRRRRRRRRR:COL  string = value of one column
+ *   {cfs:NAME}:z:F:RRRRRRRRRRRRRRRR      sorted set, score 0, members = the
+ *                                        row's column names
+ * (F = family digit, R = row in hex, COL = the raw column bytes.)  A sorted
+ * set whose scores are all equal orders its members bytewise with the
+ * shorter first on a common prefix — exactly the store's column order — so
+ * a scan is ZRANGEBYLEX plus MGET of the value keys.  One key per column
+ * (rather than one hash per row) makes WATCH per column: two mounts
+ * creating different names in one directory do not conflict unless one of
+ * them scanned the directory.
+ *
+ * Transactions are optimistic.  Every read WATCHes the keys it reads (in
+ * the same round trip as the read); writes are buffered in the transaction
+ * (so it sees its own writes, and others see nothing before commit);
+ * commit sends MULTI, the buffered writes, EXEC.  A watched key changed by
+ * someone else makes EXEC answer nil: -EAGAIN, nothing applied.  Read-only
+ * transactions watch too and their commit validates with an empty
+ * MULTI/EXEC, so a read-only transaction that commits with 0 saw one
+ * consistent state.  Counter adds and del_row run as Lua scripts inside
+ * the MULTI and watch nothing, so adders never conflict with each other.
+ *
+ * Connections: hiredis contexts are not thread-safe; each transaction
+ * checks one out of a pool for its whole life (WATCH state belongs to the
+ * connection) and returns it at commit/abort.  Every context has connect
+ * and command timeouts, so a dead or hung server gives -EIO in bounded
+ * time; a broken context is dropped and the next checkout reconnects,
+ * re-sending AUTH and SELECT.  A pooled connection whose server closed it
+ * is noticed without a round trip (poll for EOF) before it is reused.
+ *
+ * Cluster: CRC16 of the tag gives the slot; CLUSTER SLOTS (asked of the
+ * last master, then every node seen, then the seeds) gives its master.  A
+ * MOVED reply or a connection failure makes the map stale; the next
+ * checkout asks again.  A MOVED on the first command of a transaction is
+ * followed at once; later in a transaction (watches would be lost) it
+ * becomes -EAGAIN so the caller runs the whole operation again.  ASK and
+ * TRYAGAIN (the slot is being migrated) also become -EAGAIN: a migrating
+ * slot cannot serve a multi-key transaction until the move ends.
+ */
+#define _GNU_SOURCE /* qsort_r */
+#include <errno.h>
+#include <hiredis.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "store.h"
+
+#define NAME_MAX_LEN 64
+#define MAX_NODES 32
+#define KEY_BUF (NAME_MAX_LEN + 48 + STORE_MAX_COLUMN)
+#define SCAN_BATCH 256 /* members per ZRANGEBYLEX */
+#define VALUE_BATCH 32 /* values per MGET (values may be 1 MiB) */
+#define POOL_MAX 32
+#define REDIRECTED (-100000) /* internal: MOVED, map updated */
+
+struct hostport {
+	char host[256];
+	int port;
+};
+
+struct rconn {
+	redisContext *c;
+	unsigned long epoch; /* master generation it was opened for */
+	int broken;
+	int unwatch; /* an aborted transaction left watches: UNWATCH first */
+	struct rconn *next;
+};
+
+struct rstore {
+	struct store base;
+	int cluster;
+	char name[NAME_MAX_LEN + 1];
+	char tag[NAME_MAX_LEN + 8]; /* "{cfs:NAME}" */
+	size_t tag_len;
+	uint16_t slot;
+	char user[256];
+	char pass[512];
+	int has_pass;
+	int db;
+	struct hostport seeds[MAX_NODES];
+	int nseeds;
+	struct timeval conn_tv, cmd_tv;
+
+	pthread_mutex_t mu; /* guards everything below */
+	struct hostport master;
+	struct hostport known[MAX_NODES]; /* every node CLUSTER SLOTS named */
+	int nknown;
+	unsigned long epoch;
+	int stale;
+	int down; /* the last connect failed: log changes, not every attempt */
+	struct rconn *idle;
+	int nidle;
+};
+
+enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD };
+
+/* One buffered write. */
+struct ov {
+	int kind;
+	int fam;
+	uint64_t row;
+	uint8_t *col;
+	size_t col_len;
+	uint8_t *val;
+	size_t val_len;
+	int64_t delta;
+};
+
+struct rtxn {
+	struct store_txn base;
+	struct rstore *s;
+	struct rconn *conn;
+	int rdonly;
+	int touched; /* a command of this transaction reached the server */
+	int watched;
+	int err;     /* sticky failure: commit reports it */
+	struct ov *ov;
+	size_t nov, cap;
+	redisReply **keep; /* replies that get() pointers point into */
+	size_t nkeep, capkeep;
+};
+
+/* One command for a pipeline. */
+struct cmd {
+	int argc;
+	const char **argv;
+	size_t *len;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+/* CRC16-CCITT (XMODEM), the function Redis Cluster hashes keys with. */
+static uint16_t crc16(const char *buf, size_t len)
+{
+	uint16_t crc = 0;
+	for (size_t i = 0; i < len; i++) {
+		crc ^= (uint16_t)((uint8_t)buf[i] << 8);
+		for (int b = 0; b < 8; b++)
+			crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021)
+					   : (uint16_t)(crc << 1);
+	}
+	return crc;
+}
+
+/* The slot of a key: only the part inside the first {…} counts. */
+static uint16_t key_slot(const char *key, size_t len)
+{
+	const char *o = memchr(key, '{', len);
+	if (o) {
+		const char *c = memchr(o + 1, '}', len - (size_t)(o + 1 - key));
+		if (c && c > o + 1)
+			return crc16(o + 1, (size_t)(c - o - 1)) & 16383;
+	}
+	return crc16(key, len) & 16383;
+}
+
+static int colcmp(const void *a, size_t al, const void *b, size_t bl)
+{
+	int c = memcmp(a, b, al < bl ? al : bl);
+	if (c)
+		return c;
+	return al < bl ? -1 : al > bl;
+}
+
+/* "{cfs:NAME}:v:F:RRRRRRRRRRRRRRRR:" — the prefix of a row's value keys. */
+static size_t vprefix(const struct rstore *s, char *buf, int fam, uint64_t row)
+{
+	return (size_t)sprintf(buf, "%s:v:%d:%016llx:", s->tag, fam,
+			       (unsigned long long)row);
+}
+
+static size_t vkey(const struct rstore *s, char *buf, int fam, uint64_t row,
+		   const void *col, size_t col_len)
+{
+	size_t n = vprefix(s, buf, fam, row);
+	memcpy(buf + n, col, col_len);
+	return n + col_len;
+}
+
+static size_t zkey(const struct rstore *s, char *buf, int fam, uint64_t row)
+{
+	return (size_t)sprintf(buf, "%s:z:%d:%016llx", s->tag, fam,
+			       (unsigned long long)row);
+}
+
+static int bad_args(int fam, size_t col_len)
+{
+	return fam < 0 || fam >= STORE_FAMILIES || col_len > STORE_MAX_COLUMN;
+}
+
+/* ---- connections ------------------------------------------------------- */
+
+static void conn_free(struct rconn *c)
+{
+	if (!c)
+		return;
+	if (c->c)
+		redisFree(c->c);
+	free(c);
+}
+
+/* An idle connection has nothing to read; readable means EOF or error. */
+static int conn_alive(struct rconn *c)
+{
+	if (!c->c || c->c->err)
+		return 0;
+	struct pollfd p = {.fd = c->c->fd, .events = POLLIN};
+	int n = poll(&p, 1, 0);
+	return n == 0;
+}
+
+/* Text of an error reply, for messages. */
+static const char *rtext(redisReply *r)
+{
+	return r && r->str ? r->str : "no reply";
+}
+
+/*
+ * Connect to one node, authenticate and (standalone) select the database.
+ * On failure writes a message naming the node and the cause.
+ */
+static redisContext *node_connect(struct rstore *s, const struct hostport *hp,
+				  int *rc, char *err, size_t err_len)
+{
+	redisContext *c = redisConnectWithTimeout(hp->host, hp->port, s->conn_tv);
+	redisReply *r = NULL;
+	if (!c || c->err) {
+		snprintf(err, err_len, "cannot connect to redis at %s:%d: %s",
+			 hp->host, hp->port, c ? c->errstr : "out of memory");
+		*rc = c ? -EIO : -ENOMEM;
+		goto fail;
+	}
+	redisSetTimeout(c, s->cmd_tv);
+	redisEnableKeepAlive(c);
+	if (s->has_pass) {
+		if (s->user[0])
+			r = redisCommand(c, "AUTH %b %b", s->user, strlen(s->user),
+					 s->pass, strlen(s->pass));
+		else
+			r = redisCommand(c, "AUTH %b", s->pass, strlen(s->pass));
+		if (!r) {
+			snprintf(err, err_len, "redis at %s:%d: AUTH failed: %s",
+				 hp->host, hp->port, c->errstr);
+			*rc = -EIO;
+			goto fail;
+		}
+		if (r->type == REDIS_REPLY_ERROR) {
+			snprintf(err, err_len,
+				 "redis at %s:%d refused the password (%s); check the "
+				 "password in the URL, password_file= or "
+				 "CASSAFS_REDIS_PASSWORD",
+				 hp->host, hp->port, rtext(r));
+			*rc = -EACCES;
+			goto fail;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	if (!s->cluster && s->db) {
+		r = redisCommand(c, "SELECT %d", s->db);
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			snprintf(err, err_len, "redis at %s:%d: SELECT %d failed: %s",
+				 hp->host, hp->port, s->db,
+				 r ? rtext(r) : c->errstr);
+			*rc = -EIO;
+			if (r && strstr(rtext(r), "NOAUTH")) {
+				snprintf(err, err_len,
+					 "redis at %s:%d requires a password (%s); give it in "
+					 "the URL, password_file= or CASSAFS_REDIS_PASSWORD",
+					 hp->host, hp->port, rtext(r));
+				*rc = -EACCES;
+			}
+			goto fail;
+		}
+		freeReplyObject(r);
+		r = NULL;
+	}
+	return c;
+fail:
+	if (r)
+		freeReplyObject(r);
+	if (c)
+		redisFree(c);
+	return NULL;
+}
+
+static void add_known(struct rstore *s, const char *host, int port)
+{
+	for (int i = 0; i < s->nknown; i++)
+		if (s->known[i].port == port && !strcmp(s->known[i].host, host))
+			return;
+	if (s->nknown < MAX_NODES) {
+		snprintf(s->known[s->nknown].host, sizeof(s->known[0].host), "%.255s", host);
+		s->known[s->nknown++].port = port;
+	}
+}
+
+/*
+ * Ask one node for CLUSTER SLOTS and take the master of our slot from it.
+ * Called with s->mu held.
+ */
+static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
+		      size_t err_len)
+{
+	int rc = -EIO;
+	redisContext *c = node_connect(s, hp, &rc, err, err_len);
+	if (!c)
+		return rc;
+	redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+	if (!r || r->type != REDIS_REPLY_ARRAY) {
+		snprintf(err, err_len, "redis at %s:%d: CLUSTER SLOTS failed: %s%s",
+			 hp->host, hp->port, r ? rtext(r) : c->errstr,
+			 r && strstr(rtext(r), "cluster support disabled")
+				 ? " (not a cluster node: use redis://)" : "");
+		rc = -EIO;
+		if (r && strstr(rtext(r), "NOAUTH")) {
+			snprintf(err, err_len,
+				 "redis at %s:%d requires a password (%s); give it in "
+				 "the URL, password_file= or CASSAFS_REDIS_PASSWORD",
+				 hp->host, hp->port, rtext(r));
+			rc = -EACCES;
+		}
+		goto out;
+	}
+	rc = -EIO;
+	snprintf(err, err_len, "redis cluster via %s:%d: no master serves slot %u "
+		 "of '%s' (cluster down?)", hp->host, hp->port, s->slot, s->tag);
+	for (size_t i = 0; i < r->elements; i++) {
+		redisReply *e = r->element[i];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 3)
+			continue;
+		for (size_t j = 2; j < e->elements; j++) {
+			redisReply *n = e->element[j];
+			if (n->type != REDIS_REPLY_ARRAY || n->elements < 2 ||
+			    n->element[0]->type != REDIS_REPLY_STRING)
+				continue;
+			/* an empty address means "the node you asked" */
+			const char *h = n->element[0]->len ? n->element[0]->str : hp->host;
+			add_known(s, h, (int)n->element[1]->integer);
+		}
+		long long lo = e->element[0]->integer, hi = e->element[1]->integer;
+		redisReply *m = e->element[2];
+		if (s->slot < lo || s->slot > hi || m->type != REDIS_REPLY_ARRAY ||
+		    m->elements < 2)
+			continue;
+		const char *h = m->element[0]->len ? m->element[0]->str : hp->host;
+		int port = (int)m->element[1]->integer;
+		if (port != s->master.port || strcmp(h, s->master.host)) {
+			if (s->master.port)
+				log_info("store %s: slot %u is now served by %s:%d",
+					 s->base.url, s->slot, h, port);
+			snprintf(s->master.host, sizeof(s->master.host), "%.255s", h);
+			s->master.port = port;
+			s->epoch++;
+		}
+		s->stale = 0;
+		rc = 0;
+	}
+out:
+	if (r)
+		freeReplyObject(r);
+	redisFree(c);
+	return rc;
+}
+
+/* Find the master of our slot: last master, nodes seen, seeds. mu held. */
+static int cluster_refresh(struct rstore *s, char *err, size_t err_len)
+{
+	struct hostport cand[1 + 2 * MAX_NODES];
+	int n = 0, rc = -EIO;
+	if (s->master.port)
+		cand[n++] = s->master;
+	for (int i = 0; i < s->nknown + s->nseeds; i++) {
+		const struct hostport *h =
+			i < s->nknown ? &s->known[i] : &s->seeds[i - s->nknown];
+		int dup = 0;
+		for (int j = 0; j < n && !dup; j++)
+			dup = cand[j].port == h->port && !strcmp(cand[j].host, h->host);
+		if (!dup)
+			cand[n++] = *h; /* each node once: bounded time when all are down */
+	}
+	for (int i = 0; i < n; i++) {
+		rc = slots_from(s, &cand[i], err, err_len);
+		if (rc == 0 || rc == -EACCES || rc == -ENOMEM)
+			break;
+	}
+	return rc;
+}
+
+/* Log a lost or regained server once, not on every operation. */
+static void note_state(struct rstore *s, int down, const char *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int was = s->down;
+	s->down = down;
+	pthread_mutex_unlock(&s->mu);
+	if (down && !was)
+		log_warn("store %s: %s (further failures not logged until it "
+			 "answers again)", s->base.url, err);
+	else if (!down && was)
+		log_info("store %s: connected again", s->base.url);
+}
+
+/* Check a connection out of the pool, or open one to the current master. */
+static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
+			      size_t err_len)
+{
+	char ebuf[512];
+	if (!err) {
+		err = ebuf;
+		err_len = sizeof(ebuf);
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->cluster && s->stale) {
+		int r = cluster_refresh(s, err, err_len);
+		if (r) {
+			pthread_mutex_unlock(&s->mu);
+			if (err == ebuf) /* else the caller reports it */
+				note_state(s, 1, err);
+			*rc = r;
+			return NULL;
+		}
+	}
+	while (s->idle) {
+		struct rconn *c = s->idle;
+		s->idle = c->next;
+		s->nidle--;
+		if (c->epoch == s->epoch && conn_alive(c)) {
+			pthread_mutex_unlock(&s->mu);
+			c->next = NULL;
+			return c;
+		}
+		conn_free(c);
+	}
+	struct hostport m = s->master;
+	unsigned long epoch = s->epoch;
+	pthread_mutex_unlock(&s->mu);
+
+	struct rconn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	c->epoch = epoch;
+	c->c = node_connect(s, &m, rc, err, err_len);
+	if (!c->c) {
+		free(c);
+		if (err == ebuf) /* else the caller reports it */
+			note_state(s, 1, err);
+		if (s->cluster) {
+			pthread_mutex_lock(&s->mu);
+			s->stale = 1;
+			pthread_mutex_unlock(&s->mu);
+		}
+		return NULL;
+	}
+	if (__atomic_load_n(&s->down, __ATOMIC_RELAXED))
+		note_state(s, 0, NULL);
+	return c;
+}
+
+static void conn_put(struct rstore *s, struct rconn *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (!c->broken && c->epoch == s->epoch && s->nidle < POOL_MAX) {
+		c->next = s->idle;
+		s->idle = c;
+		s->nidle++;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
+	conn_free(c);
+}
+
+/*
+ * Classify an error reply.  MOVED updates the slot map and answers
+ * REDIRECTED; replies that are not errors answer 0.
+ */
+static int reply_err(struct rstore *s, redisReply *r)
+{
+	if (!r)
+		return -EIO;
+	if (r->type != REDIS_REPLY_ERROR)
+		return 0;
+	const char *m = rtext(r);
+	if (!strncmp(m, "MOVED ", 6)) {
+		const char *hp = strchr(m + 6, ' ');
+		const char *colon = hp ? strrchr(hp, ':') : NULL;
+		pthread_mutex_lock(&s->mu);
+		if (colon && colon - hp - 1 < (int)sizeof(s->master.host)) {
+			char host[256];
+			int port = atoi(colon + 1);
+			snprintf(host, sizeof(host), "%.*s", (int)(colon - hp - 1), hp + 1);
+			if (port != s->master.port || strcmp(host, s->master.host)) {
+				log_info("store %s: slot %u moved to %s:%d",
+					 s->base.url, s->slot, host, port);
+				snprintf(s->master.host, sizeof(s->master.host), "%s", host);
+				s->master.port = port;
+				s->epoch++;
+			}
+		} else {
+			s->stale = 1;
+		}
+		pthread_mutex_unlock(&s->mu);
+		return REDIRECTED;
+	}
+	if (!strncmp(m, "ASK ", 4) || !strncmp(m, "TRYAGAIN", 8))
+		return -EAGAIN;
+	if (!strncmp(m, "OOM", 3))
+		return -ENOSPC;
+	if (!strncmp(m, "READONLY", 8) || !strncmp(m, "CLUSTERDOWN", 11) ||
+	    !strncmp(m, "MASTERDOWN", 10) || !strncmp(m, "LOADING", 7)) {
+		/* talking to a demoted master or a cluster mid-failover */
+		if (s->cluster) {
+			pthread_mutex_lock(&s->mu);
+			s->stale = 1;
+			pthread_mutex_unlock(&s->mu);
+		}
+		return -EIO;
+	}
+	if (!strncmp(m, "EXECABORT", 9))
+		return -EAGAIN; /* the queued command's own error decides */
+	log_warn("store %s: redis error: %s", s->base.url ? s->base.url : s->tag, m);
+	return -EIO;
+}
+
+/* Send n commands in one round trip and read exactly n replies. */
+static int pipe_run(struct rconn *c, int n, const struct cmd *cmds,
+		    redisReply **rep)
+{
+	for (int i = 0; i < n; i++)
+		rep[i] = NULL;
+	if (c->unwatch) {
+		/* sent with the next pipeline instead of its own round trip */
+		if (redisAppendCommand(c->c, "UNWATCH") != REDIS_OK) {
+			c->broken = 1;
+			return -EIO;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (redisAppendCommandArgv(c->c, cmds[i].argc, cmds[i].argv,
+					   cmds[i].len) != REDIS_OK) {
+			c->broken = 1;
+			return -EIO;
+		}
+	if (c->unwatch) {
+		redisReply *u = NULL;
+		if (redisGetReply(c->c, (void **)&u) != REDIS_OK) {
+			c->broken = 1;
+			return -EIO;
+		}
+		if (u->type == REDIS_REPLY_ERROR)
+			c->broken = 1; /* answer the caller, then drop it */
+		freeReplyObject(u);
+		c->unwatch = 0;
+	}
+	for (int i = 0; i < n; i++)
+		if (redisGetReply(c->c, (void **)&rep[i]) != REDIS_OK) {
+			rep[i] = NULL;
+			c->broken = 1;
+			return -EIO;
+		}
+	return 0;
+}
+
+static void free_replies(int n, redisReply **rep)
+{
+	for (int i = 0; i < n; i++)
+		if (rep[i]) {
+			freeReplyObject(rep[i]);
+			rep[i] = NULL;
+		}
+}
+
+/*
+ * Run a pipeline for a transaction.  A failure before anything of the
+ * transaction reached the server (a pooled connection that died, a MOVED
+ * after failover) is retried once on a fresh connection; later it is
+ * -EIO (outcome unknown) or -EAGAIN (redirected: run the operation again).
+ */
+static int txn_run(struct rtxn *t, int n, const struct cmd *cmds,
+		   redisReply **rep)
+{
+	struct rstore *s = t->s;
+	for (int attempt = 0;; attempt++) {
+		int r = t->conn ? pipe_run(t->conn, n, cmds, rep) : -EIO;
+		if (r == 0)
+			for (int i = 0; i < n && !r; i++)
+				r = reply_err(s, rep[i]);
+		if (r == 0) {
+			t->touched = 1;
+			return 0;
+		}
+		free_replies(n, rep);
+		if (r == -EIO && t->conn && t->conn->broken && s->cluster) {
+			pthread_mutex_lock(&s->mu);
+			s->stale = 1;
+			pthread_mutex_unlock(&s->mu);
+		}
+		if ((r == -EIO || r == REDIRECTED) && !t->touched && attempt == 0) {
+			int rc;
+			if (t->conn && r == REDIRECTED)
+				t->conn->broken = 1; /* wrong node */
+			conn_put(s, t->conn);
+			t->conn = conn_get(s, &rc, NULL, 0);
+			if (t->conn)
+				continue;
+			r = rc;
+		}
+		if (r == REDIRECTED) {
+			if (t->conn)
+				t->conn->broken = 1;
+			r = -EAGAIN;
+		}
+		t->err = r;
+		return r;
+	}
+}
+
+/* ---- URL --------------------------------------------------------------- */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Copy n bytes of a URL part, decoding %XX. */
+static int url_decode(char *out, size_t out_len, const char *in, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char)in[i];
+		if (c == '%' && i + 2 < n && hexval(in[i + 1]) >= 0 &&
+		    hexval(in[i + 2]) >= 0) {
+			c = hexval(in[i + 1]) * 16 + hexval(in[i + 2]);
+			i += 2;
+		}
+		if (o + 1 >= out_len)
+			return -1;
+		out[o++] = (char)c;
+	}
+	out[o] = 0;
+	return 0;
+}
+
+static int valid_name(const char *n)
+{
+	if (!*n || strlen(n) > NAME_MAX_LEN)
+		return 0;
+	for (; *n; n++)
+		if (!(('a' <= *n && *n <= 'z') || ('A' <= *n && *n <= 'Z') ||
+		      ('0' <= *n && *n <= '9') || *n == '_' || *n == '-' || *n == '.'))
+			return 0;
+	return 1;
+}
+
+static int read_password_file(struct rstore *s, const char *path, char *err,
+			      size_t err_len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		int e = errno;
+		snprintf(err, err_len, "cannot read redis password file %s: %s", path,
+			 strerror(e));
+		return -e;
+	}
+	size_t n = fread(s->pass, 1, sizeof(s->pass) - 1, f);
+	fclose(f);
+	s->pass[n] = 0;
+	while (n && (s->pass[n - 1] == '\n' || s->pass[n - 1] == '\r'))
+		s->pass[--n] = 0;
+	s->has_pass = 1;
+	return 0;
+}
+
+static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
+		     size_t err_len)
+{
+	const char *scheme = cluster ? "redis-cluster://" : "redis://";
+	const char *form = cluster
+		? "redis-cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]/NAME[?OPTIONS]"
+		: "redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?OPTIONS]";
+	char pwfile[1024] = "";
+	s->cluster = cluster;
+	strcpy(s->name, "cassafs");
+	s->conn_tv = (struct timeval){3, 0};
+	s->cmd_tv = (struct timeval){5, 0};
+	if (strncmp(url, scheme, strlen(scheme)))
+		goto bad;
+	const char *p = url + strlen(scheme);
+	const char *end = p + strcspn(p, "/?");
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (!colon)
+			goto bad;
+		if (url_decode(s->user, sizeof(s->user), p, (size_t)(colon - p)) ||
+		    url_decode(s->pass, sizeof(s->pass), colon + 1,
+			       (size_t)(at - colon - 1)))
+			goto bad;
+		s->has_pass = 1;
+		p = at + 1;
+	}
+	/* HOST:PORT[,HOST:PORT…] */
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *e = comma ? comma : end;
+		const char *colon = NULL;
+		for (const char *q = p; q < e; q++)
+			if (*q == ':')
+				colon = q;
+		if (!colon || colon == p || s->nseeds == MAX_NODES ||
+		    (size_t)(colon - p) >= sizeof(s->seeds[0].host))
+			goto bad;
+		struct hostport *hp = &s->seeds[s->nseeds++];
+		memcpy(hp->host, p, (size_t)(colon - p));
+		hp->host[colon - p] = 0;
+		char *pe;
+		long port = strtol(colon + 1, &pe, 10);
+		if (pe != e || port <= 0 || port > 65535)
+			goto bad;
+		hp->port = (int)port;
+		p = comma ? comma + 1 : e;
+	}
+	if (!s->nseeds || (!cluster && s->nseeds != 1))
+		goto bad;
+	p = end;
+	if (*p == '/' && p[1] && p[1] != '?') {
+		const char *e = p + 1 + strcspn(p + 1, "?");
+		char part[128];
+		if ((size_t)(e - p - 1) >= sizeof(part))
+			goto bad;
+		memcpy(part, p + 1, (size_t)(e - p - 1));
+		part[e - p - 1] = 0;
+		if (cluster) {
+			if (strlen(part) > NAME_MAX_LEN)
+				goto bad;
+			snprintf(s->name, sizeof(s->name), "%.64s", part);
+		} else {
+			char *pe;
+			long db = strtol(part, &pe, 10);
+			if (*pe || db < 0 || db > 100000)
+				goto bad;
+			s->db = (int)db;
+		}
+		p = e;
+	} else if (cluster) {
+		goto bad; /* the name is required: it is the hash tag */
+	} else if (*p == '/') {
+		p++;
+	}
+	if (*p == '?') {
+		char opts[2048];
+		snprintf(opts, sizeof(opts), "%s", p + 1);
+		for (char *sv, *o = strtok_r(opts, "&", &sv); o;
+		     o = strtok_r(NULL, "&", &sv)) {
+			char *eq = strchr(o, '=');
+			if (!eq)
+				goto badopt;
+			*eq++ = 0;
+			if (!strcmp(o, "name") && !cluster) {
+				if (strlen(eq) > NAME_MAX_LEN) {
+					snprintf(s->name, sizeof(s->name), "%.60s...", eq);
+					goto badname;
+				}
+				snprintf(s->name, sizeof(s->name), "%.64s", eq);
+			} else if (!strcmp(o, "password_file")) {
+				if (url_decode(pwfile, sizeof(pwfile), eq, strlen(eq)))
+					goto badopt;
+			} else if (!strcmp(o, "timeout") || !strcmp(o, "connect_timeout")) {
+				char *pe;
+				double v = strtod(eq, &pe);
+				if (*pe || v <= 0 || v > 3600)
+					goto badopt;
+				struct timeval tv = {(time_t)v,
+						     (suseconds_t)((v - (long)v) * 1e6)};
+				*(!strcmp(o, "timeout") ? &s->cmd_tv : &s->conn_tv) = tv;
+			} else {
+				eq[-1] = '=';
+				snprintf(err, err_len,
+					 "'%s': unknown option '%s' (known: %spassword_file=, "
+					 "timeout=, connect_timeout=)",
+					 s->base.url ? s->base.url : scheme, o,
+					 cluster ? "" : "name=, ");
+				return -EINVAL;
+			}
+		}
+	}
+	if (!valid_name(s->name)) {
+badname:
+		snprintf(err, err_len,
+			 "redis store name '%s' is not 1..%d characters of A-Z a-z 0-9 . _ -",
+			 s->name, NAME_MAX_LEN);
+		return -EINVAL;
+	}
+	if (!s->has_pass && pwfile[0]) {
+		int r = read_password_file(s, pwfile, err, err_len);
+		if (r)
+			return r;
+	}
+	if (!s->has_pass && getenv("CASSAFS_REDIS_PASSWORD")) {
+		snprintf(s->pass, sizeof(s->pass), "%s", getenv("CASSAFS_REDIS_PASSWORD"));
+		s->has_pass = 1;
+	}
+	s->tag_len = (size_t)snprintf(s->tag, sizeof(s->tag), "{cfs:%s}", s->name);
+	s->slot = key_slot(s->tag, s->tag_len);
+	if (!cluster)
+		s->master = s->seeds[0];
+	else
+		s->stale = 1;
+	return 0;
+bad:
+	snprintf(err, err_len, "'%s' is not a redis store URL (expected %s)",
+		 s->base.url ? s->base.url : "(url)", form);
+	return -EINVAL;
+badopt:
+	snprintf(err, err_len, "'%s': malformed option (expected NAME=VALUE)",
+		 s->base.url ? s->base.url : "(url)");
+	return -EINVAL;
+}
+
+/* The URL with the password replaced, for messages and store->url. */
+static char *redact(const char *url)
+{
+	const char *p = strstr(url, "://");
+	char *out = strdup(url);
+	if (!p || !out)
+		return out;
+	p += 3;
+	const char *end = p + strcspn(p, "/?");
+	const char *at = memchr(p, '@', (size_t)(end - p));
+	const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
+	if (colon) {
+		size_t pre = (size_t)(colon + 1 - url);
+		snprintf(out + pre, strlen(url) + 1 - pre, "***%s", at);
+	}
+	return out;
+}
+
+/* ---- store ------------------------------------------------------------- */
+
+static void rstore_free(struct rstore *s)
+{
+	while (s->idle) {
+		struct rconn *c = s->idle;
+		s->idle = c->next;
+		conn_free(c);
+	}
+	pthread_mutex_destroy(&s->mu);
+	memset(s->pass, 0, sizeof(s->pass));
+	free(s);
+}
+
+static int rstore_new(const char *url, int cluster, struct rstore **out,
+		      char *err, size_t err_len)
+{
+	struct rstore *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+	s->base.url = redact(url);
+	int r = s->base.url ? parse_url(s, url, cluster, err, err_len) : -ENOMEM;
+	if (r) {
+		free(s->base.url);
+		rstore_free(s);
+		return r;
+	}
+	/* hiredis writes with write(2): a server that went away must give
+	 * EPIPE, not kill the process. */
+	struct sigaction sa;
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+		signal(SIGPIPE, SIG_IGN);
+	*out = s;
+	return 0;
+}
+
+/*
+ * Follow an ASK redirect ("ASK SLOT HOST:PORT": the slot is migrating and
+ * this key already moved) for one command: ASKING, then the command, on a
+ * one-off connection to the importing node.
+ */
+static redisReply *ask_cmd(struct rstore *s, const char *m,
+			   const struct cmd *cmd, int *rc, char *err,
+			   size_t err_len)
+{
+	struct hostport hp;
+	const char *sp = strchr(m + 4, ' ');
+	const char *colon = sp ? strrchr(sp, ':') : NULL;
+	if (!colon || colon - sp - 1 >= (int)sizeof(hp.host)) {
+		snprintf(err, err_len, "redis store %s: bad redirect '%s'",
+			 s->base.url, m);
+		*rc = -EIO;
+		return NULL;
+	}
+	snprintf(hp.host, sizeof(hp.host), "%.*s", (int)(colon - sp - 1), sp + 1);
+	hp.port = atoi(colon + 1);
+	struct rconn tmp = {.c = node_connect(s, &hp, rc, err, err_len)};
+	if (!tmp.c)
+		return NULL;
+	const char *aa[1] = {"ASKING"};
+	size_t al[1] = {6};
+	struct cmd two[2] = {{1, aa, al}, *cmd};
+	redisReply *rep[2];
+	int r = pipe_run(&tmp, 2, two, rep);
+	if (!r && !(r = reply_err(s, rep[0])))
+		r = reply_err(s, rep[1]);
+	if (r) {
+		snprintf(err, err_len, "redis store %s: %s on %s:%d after ASK: %s",
+			 s->base.url, cmd->argv[0], hp.host, hp.port,
+			 rep[1] ? rtext(rep[1]) : tmp.c->errstr);
+		free_replies(2, rep);
+		*rc = r == REDIRECTED ? -EAGAIN : r;
+		redisFree(tmp.c);
+		return NULL;
+	}
+	freeReplyObject(rep[0]);
+	redisFree(tmp.c);
+	return rep[1];
+}
+
+/* One command outside a transaction (open, destroy, sync), following MOVED
+ * and ASK. */
+static redisReply *simple_cmd(struct rstore *s, int *rc, char *err,
+			      size_t err_len, const struct cmd *cmd)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct rconn *c = conn_get(s, rc, err, err_len);
+		if (!c)
+			return NULL;
+		redisReply *rep;
+		int r = pipe_run(c, 1, cmd, &rep);
+		if (r == 0)
+			r = reply_err(s, rep);
+		if (r == 0) {
+			conn_put(s, c);
+			return rep;
+		}
+		const char *what = rep ? rtext(rep) : c->c->errstr;
+		if (rep && !strncmp(what, "ASK ", 4)) {
+			redisReply *ar = ask_cmd(s, what, cmd, rc, err, err_len);
+			freeReplyObject(rep);
+			conn_put(s, c);
+			return ar;
+		}
+		if (r == REDIRECTED) {
+			c->broken = 1;
+		} else {
+			snprintf(err, err_len, "redis store %s: %s %s", s->base.url,
+				 cmd->argv[0], what);
+			if (strstr(what, "NOAUTH"))
+				snprintf(err, err_len,
+					 "redis store %s requires a password (%s): give it "
+					 "in the URL, password_file= or CASSAFS_REDIS_PASSWORD",
+					 s->base.url, what);
+			if (strstr(what, "NOAUTH") || strstr(what, "WRONGPASS"))
+				r = -EACCES;
+		}
+		if (rep)
+			freeReplyObject(rep);
+		conn_put(s, c);
+		if (r != REDIRECTED) {
+			*rc = r;
+			return NULL;
+		}
+	}
+	snprintf(err, err_len, "redis store %s: redirected too often", s->base.url);
+	*rc = -EIO;
+	return NULL;
+}
+
+static int open_common(const char *url, int cluster, int flags,
+		       struct store **out, char *err, size_t err_len)
+{
+	struct rstore *s;
+	int rc = rstore_new(url, cluster, &s, err, err_len);
+	if (rc)
+		return rc;
+	char key[KEY_BUF];
+	size_t kl = (size_t)sprintf(key, "%s:meta", s->tag);
+	const char *argv[3] = {"EXISTS", key};
+	size_t len[3] = {6, kl};
+	struct cmd c = {2, argv, len};
+	redisReply *r = simple_cmd(s, &rc, err, err_len, &c);
+	if (!r)
+		goto fail;
+	long long exists = r->integer;
+	freeReplyObject(r);
+	if (!exists && !(flags & STORE_CREATE)) {
+		snprintf(err, err_len,
+			 "no CassaFS store '%s' in redis %s (run 'cassafs mkfs' first?)",
+			 s->name, s->base.url);
+		rc = -ENOENT;
+		goto fail;
+	}
+	if (!exists) {
+		argv[0] = "SET";
+		len[0] = 3;
+		argv[2] = "cassafs-redis 1";
+		len[2] = strlen(argv[2]);
+		c.argc = 3;
+		r = simple_cmd(s, &rc, err, err_len, &c);
+		if (!r)
+			goto fail;
+		freeReplyObject(r);
+	}
+	*out = &s->base;
+	return 0;
+fail:
+	free(s->base.url);
+	rstore_free(s);
+	return rc;
+}
+
+static int redis_open(const char *url, int flags, struct store **out,
+		      char *err, size_t err_len)
+{
+	return open_common(url, 0, flags, out, err, err_len);
+}
+
+static int redis_cluster_open(const char *url, int flags, struct store **out,
+			      char *err, size_t err_len)
+{
+	return open_common(url, 1, flags, out, err, err_len);
+}
+
+/* store.c frees base.url after close */
+static void redis_close(struct store *base)
+{
+	rstore_free((struct rstore *)base);
+}
+
+static int redis_sync(struct store *base)
+{
+	/* Durability is the server's appendfsync setting (docs/redis.md);
+	 * here we only make sure the server still answers. */
+	struct rstore *s = (struct rstore *)base;
+	char err[512];
+	int rc;
+	const char *argv[1] = {"PING"};
+	size_t len[1] = {4};
+	struct cmd c = {1, argv, len};
+	redisReply *r = simple_cmd(s, &rc, err, sizeof(err), &c);
+	if (!r) {
+		log_warn("store: sync: %s", err);
+		return rc;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/* Capacity = maxmemory (or the machine's memory when unlimited). */
+static int redis_space(struct store *base, uint64_t *total, uint64_t *avail)
+{
+	struct rstore *s = (struct rstore *)base;
+	char err[512];
+	int rc;
+	const char *argv[2] = {"INFO", "memory"};
+	size_t len[2] = {4, 6};
+	struct cmd c = {2, argv, len};
+	redisReply *r = simple_cmd(s, &rc, err, sizeof(err), &c);
+	if (!r) {
+		log_warn("store: space: %s", err);
+		return rc;
+	}
+	unsigned long long used = 0, maxm = 0, sys = 0;
+	const char *p;
+	if (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS) {
+		if ((p = strstr(r->str, "\nused_memory:")))
+			used = strtoull(p + 13, NULL, 10);
+		if ((p = strstr(r->str, "\nmaxmemory:")))
+			maxm = strtoull(p + 11, NULL, 10);
+		if ((p = strstr(r->str, "\ntotal_system_memory:")))
+			sys = strtoull(p + 21, NULL, 10);
+	}
+	freeReplyObject(r);
+	*total = maxm ? maxm : sys;
+	if (!*total)
+		return -EOPNOTSUPP;
+	*avail = *total > used ? *total - used : 0;
+	return 0;
+}
+
+static int destroy_common(const char *url, int cluster, char *err,
+			  size_t err_len)
+{
+	struct rstore *s;
+	int rc = rstore_new(url, cluster, &s, err, err_len);
+	if (rc)
+		return rc;
+	char pat[KEY_BUF], cursor[32] = "0";
+	size_t pl = (size_t)sprintf(pat, "%s:*", s->tag);
+	do {
+		const char *argv[6] = {"SCAN", cursor, "MATCH", pat, "COUNT", "1000"};
+		size_t len[6] = {4, strlen(cursor), 5, pl, 5, 4};
+		struct cmd c = {6, argv, len};
+		redisReply *r = simple_cmd(s, &rc, err, err_len, &c);
+		if (!r)
+			goto out;
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			rc = -EIO;
+			snprintf(err, err_len, "redis store %s: bad SCAN reply", s->base.url);
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		redisReply *keys = r->element[1];
+		if (keys->elements) {
+			const char **kv = malloc((keys->elements + 1) * sizeof(*kv));
+			size_t *kl = malloc((keys->elements + 1) * sizeof(*kl));
+			if (!kv || !kl) {
+				free(kv);
+				free(kl);
+				freeReplyObject(r);
+				rc = -ENOMEM;
+				goto out;
+			}
+			kv[0] = "UNLINK";
+			kl[0] = 6;
+			for (size_t i = 0; i < keys->elements; i++) {
+				kv[i + 1] = keys->element[i]->str;
+				kl[i + 1] = keys->element[i]->len;
+			}
+			struct cmd d = {(int)keys->elements + 1, kv, kl};
+			redisReply *dr = simple_cmd(s, &rc, err, err_len, &d);
+			free(kv);
+			free(kl);
+			if (!dr) {
+				freeReplyObject(r);
+				goto out;
+			}
+			freeReplyObject(dr);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0"));
+	rc = 0;
+out:
+	free(s->base.url);
+	rstore_free(s);
+	return rc;
+}
+
+static int redis_destroy(const char *url, char *err, size_t err_len)
+{
+	return destroy_common(url, 0, err, err_len);
+}
+
+static int redis_cluster_destroy(const char *url, char *err, size_t err_len)
+{
+	return destroy_common(url, 1, err, err_len);
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static void drop_kept(struct rtxn *t)
+{
+	for (size_t i = 0; i < t->nkeep; i++)
+		freeReplyObject(t->keep[i]);
+	t->nkeep = 0;
+}
+
+static int keep_reply(struct rtxn *t, redisReply *r)
+{
+	if (t->nkeep == t->capkeep) {
+		size_t n = t->capkeep ? 2 * t->capkeep : 8;
+		redisReply **k = realloc(t->keep, n * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		t->keep = k;
+		t->capkeep = n;
+	}
+	t->keep[t->nkeep++] = r;
+	return 0;
+}
+
+static void txn_free(struct rtxn *t)
+{
+	drop_kept(t);
+	free(t->keep);
+	for (size_t i = 0; i < t->nov; i++) {
+		free(t->ov[i].col);
+		free(t->ov[i].val);
+	}
+	free(t->ov);
+	free(t);
+}
+
+/* Hand the connection back; watches must not outlive the transaction. */
+static void txn_release(struct rtxn *t)
+{
+	struct rconn *c = t->conn;
+	t->conn = NULL;
+	if (c && t->watched)
+		c->unwatch = 1; /* read-only work is mostly aborted: no extra trip */
+	conn_put(t->s, c);
+}
+
+static int redis_txn_begin(struct store *base, int flags, struct store_txn **out)
+{
+	struct rstore *s = (struct rstore *)base;
+	struct rtxn *t = calloc(1, sizeof(*t));
+	int rc;
+	if (!t)
+		return -ENOMEM;
+	t->s = s;
+	t->rdonly = !!(flags & STORE_RDONLY);
+	t->conn = conn_get(s, &rc, NULL, 0);
+	if (!t->conn) {
+		free(t);
+		return rc;
+	}
+	*out = &t->base;
+	return 0;
+}
+
+static int ov_add(struct rtxn *t, int kind, int fam, uint64_t row,
+		  const void *col, size_t col_len, const void *val,
+		  size_t val_len, int64_t delta)
+{
+	if (t->rdonly)
+		return -EINVAL;
+	if (t->nov == t->cap) {
+		size_t n = t->cap ? 2 * t->cap : 16;
+		struct ov *o = realloc(t->ov, n * sizeof(*o));
+		if (!o)
+			return -ENOMEM;
+		t->ov = o;
+		t->cap = n;
+	}
+	struct ov *o = &t->ov[t->nov];
+	memset(o, 0, sizeof(*o));
+	o->kind = kind;
+	o->fam = fam;
+	o->row = row;
+	o->delta = delta;
+	o->col_len = col_len;
+	o->val_len = val_len;
+	if ((col_len && !(o->col = malloc(col_len))) ||
+	    (kind == OV_PUT && !(o->val = malloc(val_len ? val_len : 1)))) {
+		free(o->col);
+		return -ENOMEM;
+	}
+	if (col_len)
+		memcpy(o->col, col, col_len);
+	if (val_len)
+		memcpy(o->val, val, val_len);
+	t->nov++;
+	drop_kept(t); /* the header lets writes invalidate get() pointers */
+	return 0;
+}
+
+/*
+ * The transaction's own latest write to a column: 1 = found (put: *o set;
+ * deleted: *o NULL), 0 = not written here.  Adds are not reflected.
+ */
+static int ov_find(struct rtxn *t, int fam, uint64_t row, const void *col,
+		   size_t col_len, struct ov **o)
+{
+	for (size_t i = t->nov; i-- > 0;) {
+		struct ov *e = &t->ov[i];
+		if (e->fam != fam || e->row != row)
+			continue;
+		if (e->kind == OV_DELROW) {
+			*o = NULL;
+			return 1;
+		}
+		if (e->kind == OV_ADD || e->col_len != col_len ||
+		    memcmp(e->col, col, col_len))
+			continue;
+		*o = e->kind == OV_PUT ? e : NULL;
+		return 1;
+	}
+	return 0;
+}
+
+static int redis_get(struct store_txn *base, int fam, uint64_t row,
+		     const void *col, size_t col_len, const void **val,
+		     size_t *val_len)
+{
+	struct rtxn *t = (struct rtxn *)base;
+	if (bad_args(fam, col_len) || !col_len)
+		return -EINVAL;
+	if (t->err)
+		return t->err;
+	struct ov *o;
+	if (ov_find(t, fam, row, col, col_len, &o)) {
+		if (!o)
+			return -ENOENT;
+		*val = o->val;
+		*val_len = o->val_len;
+		return 0;
+	}
+	char key[KEY_BUF];
+	size_t kl = vkey(t->s, key, fam, row, col, col_len);
+	const char *wa[2] = {"WATCH", key}, *ga[2] = {"GET", key};
+	size_t wl[2] = {5, kl}, gl[2] = {3, kl};
+	struct cmd cmds[2] = {{2, wa, wl}, {2, ga, gl}};
+	redisReply *rep[2];
+	int r = txn_run(t, 2, cmds, rep);
+	if (r)
+		return r;
+	t->watched++;
+	freeReplyObject(rep[0]);
+	if (rep[1]->type == REDIS_REPLY_NIL) {
+		freeReplyObject(rep[1]);
+		return -ENOENT;
+	}
+	if (rep[1]->type != REDIS_REPLY_STRING) {
+		freeReplyObject(rep[1]);
+		return t->err = -EIO;
+	}
+	if ((r = keep_reply(t, rep[1]))) {
+		freeReplyObject(rep[1]);
+		return r;
+	}
+	*val = rep[1]->str;
+	*val_len = rep[1]->len;
+	return 0;
+}
+
+static int redis_put(struct store_txn *base, int fam, uint64_t row,
+		     const void *col, size_t col_len, const void *val,
+		     size_t val_len)
+{
+	if (bad_args(fam, col_len) || !col_len || val_len > STORE_MAX_VALUE)
+		return -EINVAL;
+	return ov_add((struct rtxn *)base, OV_PUT, fam, row, col, col_len, val,
+		      val_len, 0);
+}
+
+static int redis_del(struct store_txn *base, int fam, uint64_t row,
+		     const void *col, size_t col_len)
+{
+	if (bad_args(fam, col_len) || !col_len)
+		return -EINVAL;
+	return ov_add((struct rtxn *)base, OV_DEL, fam, row, col, col_len, NULL,
+		      0, 0);
+}
+
+static int redis_del_row(struct store_txn *base, int fam, uint64_t row)
+{
+	if (bad_args(fam, 0))
+		return -EINVAL;
+	return ov_add((struct rtxn *)base, OV_DELROW, fam, row, NULL, 0, NULL, 0, 0);
+}
+
+static int redis_add(struct store_txn *base, int fam, uint64_t row,
+		     const void *col, size_t col_len, int64_t delta)
+{
+	if (bad_args(fam, col_len) || !col_len)
+		return -EINVAL;
+	return ov_add((struct rtxn *)base, OV_ADD, fam, row, col, col_len, NULL,
+		      0, delta);
+}
+
+/* ---- scan -------------------------------------------------------------- */
+
+static int ov_cmp_idx(const void *a, const void *b, void *ctx)
+{
+	struct rtxn *t = ctx;
+	const struct ov *x = &t->ov[*(const size_t *)a], *y = &t->ov[*(const size_t *)b];
+	int c = colcmp(x->col, x->col_len, y->col, y->col_len);
+	if (c)
+		return c;
+	/* later writes last, so the last of equal columns wins */
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+/*
+ * The transaction's own writes to one row, as a sorted list of the final
+ * put/delete per column >= start.  *row_deleted tells whether a del_row
+ * hides everything the server has.
+ */
+static int ov_row(struct rtxn *t, int fam, uint64_t row, const void *start,
+		  size_t start_len, size_t **out, size_t *n, int *row_deleted)
+{
+	size_t first = 0;
+	*row_deleted = 0;
+	*out = NULL;
+	*n = 0;
+	for (size_t i = t->nov; i-- > 0;)
+		if (t->ov[i].fam == fam && t->ov[i].row == row &&
+		    t->ov[i].kind == OV_DELROW) {
+			first = i + 1;
+			*row_deleted = 1;
+			break;
+		}
+	size_t cnt = 0;
+	for (size_t i = first; i < t->nov; i++) {
+		struct ov *e = &t->ov[i];
+		if (e->fam == fam && e->row == row &&
+		    (e->kind == OV_PUT || e->kind == OV_DEL) &&
+		    colcmp(e->col, e->col_len, start, start_len) >= 0)
+			cnt++;
+	}
+	if (!cnt)
+		return 0;
+	size_t *idx = malloc(cnt * sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	cnt = 0;
+	for (size_t i = first; i < t->nov; i++) {
+		struct ov *e = &t->ov[i];
+		if (e->fam == fam && e->row == row &&
+		    (e->kind == OV_PUT || e->kind == OV_DEL) &&
+		    colcmp(e->col, e->col_len, start, start_len) >= 0)
+			idx[cnt++] = i;
+	}
+	qsort_r(idx, cnt, sizeof(*idx), ov_cmp_idx, t);
+	/* keep the last write of each column */
+	size_t m = 0;
+	for (size_t i = 0; i < cnt; i++) {
+		if (i + 1 < cnt) {
+			struct ov *a = &t->ov[idx[i]], *b = &t->ov[idx[i + 1]];
+			if (!colcmp(a->col, a->col_len, b->col, b->col_len))
+				continue;
+		}
+		idx[m++] = idx[i];
+	}
+	*out = idx;
+	*n = m;
+	return 0;
+}
+
+/* Server-side cursor over one row: members in batches, values in chunks. */
+struct srv_iter {
+	struct rtxn *t;
+	int fam;
+	uint64_t row;
+	char zk[KEY_BUF];
+	size_t zkl;
+	redisReply *members; /* ZRANGEBYLEX reply */
+	redisReply *vals;    /* MGET reply for members[vbase …] */
+	size_t pos, vbase;
+	int done;            /* no more members on the server */
+	uint8_t *next_min;   /* "(" + last member, for the next batch */
+	size_t next_min_len;
+	const void *start;
+	size_t start_len;
+	int first;
+};
+
+static void srv_iter_free(struct srv_iter *it)
+{
+	if (it->members)
+		freeReplyObject(it->members);
+	if (it->vals)
+		freeReplyObject(it->vals);
+	free(it->next_min);
+}
+
+/* Fetch the next batch of member names (WATCHing the set on the first). */
+static int srv_fetch_members(struct srv_iter *it)
+{
+	struct rtxn *t = it->t;
+	if (it->members) {
+		freeReplyObject(it->members);
+		it->members = NULL;
+	}
+	if (it->vals) {
+		freeReplyObject(it->vals);
+		it->vals = NULL;
+	}
+	it->pos = it->vbase = 0;
+	uint8_t minbuf[STORE_MAX_COLUMN + 2];
+	const char *min;
+	size_t minl;
+	if (!it->first) {
+		min = (const char *)it->next_min;
+		minl = it->next_min_len;
+	} else if (it->start_len) {
+		minbuf[0] = '[';
+		memcpy(minbuf + 1, it->start, it->start_len);
+		min = (const char *)minbuf;
+		minl = it->start_len + 1;
+	} else {
+		min = "-";
+		minl = 1;
+	}
+	char cnt[16];
+	snprintf(cnt, sizeof(cnt), "%d", SCAN_BATCH);
+	const char *za[7] = {"ZRANGEBYLEX", it->zk, min, "+", "LIMIT", "0", cnt};
+	size_t zl[7] = {11, it->zkl, minl, 1, 5, 1, strlen(cnt)};
+	const char *wa[2] = {"WATCH", it->zk};
+	size_t wl[2] = {5, it->zkl};
+	struct cmd cmds[2] = {{2, wa, wl}, {7, za, zl}};
+	redisReply *rep[2];
+	int first = it->first;
+	int r = first ? txn_run(t, 2, cmds, rep) : txn_run(t, 1, &cmds[1], &rep[1]);
+	if (r)
+		return r;
+	if (first) {
+		freeReplyObject(rep[0]);
+		t->watched += 2; /* a scan reads many keys: always validate */
+	}
+	it->first = 0;
+	it->members = rep[1];
+	if (it->members->type != REDIS_REPLY_ARRAY)
+		return t->err = -EIO;
+	size_t n = it->members->elements;
+	if (n < SCAN_BATCH) {
+		it->done = 1;
+	} else {
+		redisReply *last = it->members->element[n - 1];
+		uint8_t *nm = realloc(it->next_min, last->len + 1);
+		if (!nm)
+			return -ENOMEM;
+		nm[0] = '(';
+		memcpy(nm + 1, last->str, last->len);
+		it->next_min = nm;
+		it->next_min_len = last->len + 1;
+	}
+	return 0;
+}
+
+/* WATCH and MGET the values of members[from … from+VALUE_BATCH). */
+static int srv_fetch_values(struct srv_iter *it, size_t from)
+{
+	struct rtxn *t = it->t;
+	size_t n = it->members->elements - from;
+	if (n > VALUE_BATCH)
+		n = VALUE_BATCH;
+	if (it->vals) {
+		freeReplyObject(it->vals);
+		it->vals = NULL;
+	}
+	char pre[KEY_BUF];
+	size_t pl = vprefix(t->s, pre, it->fam, it->row);
+	char *keys = malloc(n * KEY_BUF);
+	const char **a = malloc((n + 1) * sizeof(*a));
+	size_t *l = malloc((n + 1) * sizeof(*l));
+	int r = -ENOMEM;
+	if (!keys || !a || !l)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		redisReply *m = it->members->element[from + i];
+		char *k = keys + i * KEY_BUF;
+		memcpy(k, pre, pl);
+		memcpy(k + pl, m->str, m->len);
+		a[i + 1] = k;
+		l[i + 1] = pl + m->len;
+	}
+	/* WATCH k… then MGET k…: the same argv with another verb */
+	const char **a2 = malloc((n + 1) * sizeof(*a2));
+	if (!a2)
+		goto out;
+	memcpy(a2, a, (n + 1) * sizeof(*a2));
+	a[0] = "WATCH";
+	a2[0] = "MGET";
+	size_t *l2 = malloc((n + 1) * sizeof(*l2));
+	if (!l2) {
+		free(a2);
+		goto out;
+	}
+	memcpy(l2, l, (n + 1) * sizeof(*l2));
+	l[0] = 5;
+	l2[0] = 4;
+	struct cmd cmds[2] = {{(int)n + 1, a, l}, {(int)n + 1, a2, l2}};
+	redisReply *rep[2];
+	r = txn_run(t, 2, cmds, rep);
+	free(a2);
+	free(l2);
+	if (r)
+		goto out;
+	freeReplyObject(rep[0]);
+	it->vals = rep[1];
+	it->vbase = from;
+	if (it->vals->type != REDIS_REPLY_ARRAY || it->vals->elements != n)
+		r = t->err = -EIO;
+out:
+	free(keys);
+	free(a);
+	free(l);
+	return r;
+}
+
+static int redis_scan(struct store_txn *base, int fam, uint64_t row,
+		      const void *start, size_t start_len, store_scan_fn fn,
+		      void *arg)
+{
+	struct rtxn *t = (struct rtxn *)base;
+	if (bad_args(fam, start_len))
+		return -EINVAL;
+	if (t->err)
+		return t->err;
+	size_t *ov = NULL, nov = 0, j = 0;
+	int row_deleted;
+	int r = ov_row(t, fam, row, start, start_len, &ov, &nov, &row_deleted);
+	if (r)
+		return r;
+	struct srv_iter it = {.t = t, .fam = fam, .row = row, .start = start,
+			      .start_len = start_len, .first = 1};
+	it.zkl = zkey(t->s, it.zk, fam, row);
+	if (row_deleted) {
+		it.done = 1;
+		it.first = 0;
+	} else if ((r = srv_fetch_members(&it))) {
+		goto out;
+	}
+	for (;;) {
+		/* refill the server side */
+		if (it.members && it.pos == it.members->elements && !it.done &&
+		    (r = srv_fetch_members(&it)))
+			goto out;
+		int have_srv = it.members && it.pos < it.members->elements;
+		if (!have_srv && j == nov)
+			break;
+		redisReply *m = have_srv ? it.members->element[it.pos] : NULL;
+		struct ov *o = j < nov ? &t->ov[ov[j]] : NULL;
+		int c = !m ? 1 : !o ? -1 : colcmp(m->str, m->len, o->col, o->col_len);
+		if (c < 0) {
+			if (!it.vals || it.pos >= it.vbase + it.vals->elements)
+				if ((r = srv_fetch_values(&it, it.pos)))
+					goto out;
+			redisReply *v = it.vals->element[it.pos - it.vbase];
+			it.pos++;
+			/* nil: deleted since the member list was read; the
+			 * watch makes commit fail, so just skip it */
+			if (v->type != REDIS_REPLY_STRING)
+				continue;
+			r = fn(arg, m->str, m->len, v->str, v->len);
+		} else {
+			if (c == 0)
+				it.pos++; /* our write hides the server's */
+			j++;
+			if (o->kind != OV_PUT)
+				continue;
+			r = fn(arg, o->col, o->col_len, o->val, o->val_len);
+		}
+		if (r)
+			goto out;
+	}
+	r = 0;
+out:
+	srv_iter_free(&it);
+	free(ov);
+	return r;
+}
+
+/* ---- commit ------------------------------------------------------------ */
+
+/* KEYS[1] value key, KEYS[2] member set, ARGV[1] 8-byte big-endian delta,
+ * ARGV[2] column.  Adds bytewise with carry: exact for all of int64 (Lua
+ * numbers are doubles). */
+static const char add_lua[] =
+	"local cur = redis.call('GET', KEYS[1])\n"
+	"if not cur or #cur ~= 8 then cur = string.char(0,0,0,0,0,0,0,0) end\n"
+	"local d, out, carry = ARGV[1], {}, 0\n"
+	"for i = 8, 1, -1 do\n"
+	"  local s = string.byte(cur, i) + string.byte(d, i) + carry\n"
+	"  out[i] = s % 256\n"
+	"  carry = math.floor(s / 256)\n"
+	"end\n"
+	"redis.call('SET', KEYS[1], string.char(unpack(out)))\n"
+	"redis.call('ZADD', KEYS[2], 0, ARGV[2])\n"
+	"return 1\n";
+
+/* KEYS[1] member set, ARGV[1] value-key prefix: delete a whole row.  The
+ * value keys share the tag, so they live in the same slot. */
+static const char delrow_lua[] =
+	"local n = 0\n"
+	"while true do\n"
+	"  local m = redis.call('ZRANGE', KEYS[1], 0, 999)\n"
+	"  if #m == 0 then break end\n"
+	"  for i = 1, #m do redis.call('UNLINK', ARGV[1] .. m[i]) end\n"
+	"  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #m - 1)\n"
+	"  n = n + #m\n"
+	"end\n"
+	"return n\n";
+
+/* Storage for the argv of the commit pipeline. */
+struct cbuf {
+	struct cmd *cmds;
+	const char **argv;
+	size_t *len;
+	char *keys;
+	int ncmd, nargv, nkeys;
+};
+
+static int redis_commit(struct store_txn *base)
+{
+	struct rtxn *t = (struct rtxn *)base;
+	struct rstore *s = t->s;
+	int r = t->err;
+	redisReply **rep = NULL;
+	struct cbuf b = {0};
+	if (r)
+		goto out;
+	/* Nothing written and at most one key read: that one GET saw one
+	 * state by itself, so there is nothing to validate (one round trip
+	 * less for every getattr). */
+	if (!t->nov && t->watched <= 1)
+		goto out;
+	/* per op at most 2 commands of at most 5 arguments and 2 keys */
+	size_t maxcmd = 2 + 2 * t->nov;
+	b.cmds = malloc(maxcmd * sizeof(*b.cmds));
+	b.argv = malloc(maxcmd * 5 * sizeof(*b.argv));
+	b.len = malloc(maxcmd * 5 * sizeof(*b.len));
+	b.keys = malloc((2 * t->nov + 1) * KEY_BUF);
+	rep = calloc(maxcmd, sizeof(*rep));
+	if (!b.cmds || !b.argv || !b.len || !b.keys || !rep) {
+		r = -ENOMEM;
+		goto out;
+	}
+#define ARG(p, n) (b.argv[b.nargv] = (const char *)(p), b.len[b.nargv++] = (n))
+#define CMD_BEGIN() (b.cmds[b.ncmd] = (struct cmd){0, b.argv + b.nargv, b.len + b.nargv})
+#define CMD_END() (b.cmds[b.ncmd].argc = (int)(b.argv + b.nargv - b.cmds[b.ncmd].argv), b.ncmd++)
+	CMD_BEGIN();
+	ARG("MULTI", 5);
+	CMD_END();
+	for (size_t i = 0; i < t->nov; i++) {
+		struct ov *o = &t->ov[i];
+		char *vk = b.keys + (b.nkeys++) * KEY_BUF;
+		char *zk = b.keys + (b.nkeys++) * KEY_BUF;
+		size_t zl = zkey(s, zk, o->fam, o->row), vl;
+		uint8_t *delta = (uint8_t *)vk + KEY_BUF - 8; /* spare room */
+		switch (o->kind) {
+		case OV_PUT:
+			vl = vkey(s, vk, o->fam, o->row, o->col, o->col_len);
+			CMD_BEGIN();
+			ARG("SET", 3), ARG(vk, vl), ARG(o->val, o->val_len);
+			CMD_END();
+			CMD_BEGIN();
+			ARG("ZADD", 4), ARG(zk, zl), ARG("0", 1), ARG(o->col, o->col_len);
+			CMD_END();
+			break;
+		case OV_DEL:
+			vl = vkey(s, vk, o->fam, o->row, o->col, o->col_len);
+			CMD_BEGIN();
+			ARG("UNLINK", 6), ARG(vk, vl);
+			CMD_END();
+			CMD_BEGIN();
+			ARG("ZREM", 4), ARG(zk, zl), ARG(o->col, o->col_len);
+			CMD_END();
+			break;
+		case OV_DELROW:
+			vl = vprefix(s, vk, o->fam, o->row);
+			CMD_BEGIN();
+			ARG("EVAL", 4), ARG(delrow_lua, sizeof(delrow_lua) - 1),
+				ARG("1", 1), ARG(zk, zl), ARG(vk, vl);
+			CMD_END();
+			break;
+		case OV_ADD:
+			vl = vkey(s, vk, o->fam, o->row, o->col, o->col_len);
+			store_be64(delta, (uint64_t)o->delta);
+			CMD_BEGIN();
+			/* EVAL script 2 vkey zkey delta col: 7 args, so the
+			 * second slot of this op is used as well */
+			ARG("EVAL", 4), ARG(add_lua, sizeof(add_lua) - 1),
+				ARG("2", 1), ARG(vk, vl), ARG(zk, zl);
+			ARG(delta, 8), ARG(o->col, o->col_len);
+			CMD_END();
+			break;
+		}
+	}
+	CMD_BEGIN();
+	ARG("EXEC", 4);
+	CMD_END();
+#undef ARG
+#undef CMD_BEGIN
+#undef CMD_END
+	if (!t->conn) {
+		r = -EIO;
+		goto out;
+	}
+	r = pipe_run(t->conn, b.ncmd, b.cmds, rep);
+	if (r) {
+		/* the connection died while MULTI…EXEC was in flight: we
+		 * cannot know whether EXEC ran */
+		if (s->cluster) {
+			pthread_mutex_lock(&s->mu);
+			s->stale = 1;
+			pthread_mutex_unlock(&s->mu);
+		}
+		goto out;
+	}
+	t->watched = 0; /* EXEC (even a failed one) drops the watches */
+	redisReply *ex = rep[b.ncmd - 1];
+	if (ex->type == REDIS_REPLY_NIL) {
+		r = -EAGAIN; /* a watched key changed */
+		goto out;
+	}
+	if (ex->type == REDIS_REPLY_ERROR) {
+		/* EXECABORT: a command was refused while queueing (MOVED,
+		 * OOM, …); nothing ran.  Report the first cause. */
+		r = -EIO;
+		for (int i = 0; i < b.ncmd - 1; i++)
+			if (rep[i]->type == REDIS_REPLY_ERROR) {
+				r = reply_err(s, rep[i]);
+				break;
+			}
+		if (r == REDIRECTED) {
+			t->conn->broken = 1;
+			r = -EAGAIN;
+		}
+		if (r == -EIO)
+			log_warn("store %s: commit refused: %s", s->base.url, rtext(ex));
+		goto out;
+	}
+	if (ex->type != REDIS_REPLY_ARRAY) {
+		r = -EIO;
+		goto out;
+	}
+	/* run-time errors do not roll back in Redis; none are expected from
+	 * these commands, but say so loudly if one happens */
+	for (size_t i = 0; i < ex->elements; i++)
+		if (ex->element[i]->type == REDIS_REPLY_ERROR) {
+			log_error("store %s: commit partly failed: %s", s->base.url,
+				  ex->element[i]->str);
+			r = -EIO;
+		}
+out:
+	if (rep) {
+		free_replies(b.ncmd, rep);
+		free(rep);
+	}
+	free(b.cmds);
+	free(b.argv);
+	free(b.len);
+	free(b.keys);
+	txn_release(t);
+	txn_free(t);
+	return r;
+}
+
+static void redis_abort(struct store_txn *base)
+{
+	struct rtxn *t = (struct rtxn *)base;
+	txn_release(t);
+	txn_free(t);
+}
+
+const struct store_ops store_redis_ops = {
+	.scheme = "redis",
+	.open = redis_open,
+	.close = redis_close,
+	.txn_begin = redis_txn_begin,
+	.get = redis_get,
+	.put = redis_put,
+	.del = redis_del,
+	.del_row = redis_del_row,
+	.scan = redis_scan,
+	.add = redis_add,
+	.commit = redis_commit,
+	.abort = redis_abort,
+	.sync = redis_sync,
+	.space = redis_space,
+	.destroy = redis_destroy,
+};
+
+const struct store_ops store_redis_cluster_ops = {
+	.scheme = "redis-cluster",
+	.open = redis_cluster_open,
+	.close = redis_close,
+	.txn_begin = redis_txn_begin,
+	.get = redis_get,
+	.put = redis_put,
+	.del = redis_del,
+	.del_row = redis_del_row,
+	.scan = redis_scan,
+	.add = redis_add,
+	.commit = redis_commit,
+	.abort = redis_abort,
+	.sync = redis_sync,
+	.space = redis_space,
+	.destroy = redis_cluster_destroy,
+};
