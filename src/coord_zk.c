@@ -91,6 +91,19 @@ struct zk_pwait {
 	int cancelled;
 };
 
+/* An inode on which this handle may hold record locks: an unlock of any
+ * other inode needs no round trip (every close unlocks, and most files
+ * never had a lock). */
+struct zk_pino {
+	struct zk_pino *next;
+	uint64_t ino;
+	int inflight; /* plock_set calls under way */
+	int has;      /* our records may exist in its table */
+	unsigned gen; /* bumps at each call's start */
+};
+
+#define ZK_PINO_BUCKETS 256
+
 struct zk_orphan {
 	struct zk_orphan *next;
 	unsigned gen;
@@ -129,6 +142,7 @@ struct coord_zk {
 	struct coord_mount_info mount;
 	struct zk_waiter *waiters;
 	struct zk_pwait *pwaits;
+	struct zk_pino *pinos[ZK_PINO_BUCKETS];
 	struct zk_orphan *orphans;
 	coord_notice_fn notice_fn;
 	void *notice_arg;
@@ -917,6 +931,12 @@ static void zk_free(struct coord_zk *c)
 	 * (session, mount, locks) go with it. */
 	if (zh)
 		zookeeper_close(zh);
+	for (int i = 0; i < ZK_PINO_BUCKETS; i++)
+		while (c->pinos[i]) {
+			struct zk_pino *e = c->pinos[i];
+			c->pinos[i] = e->next;
+			free(e);
+		}
 	while (c->orphans) {
 		struct zk_orphan *o = c->orphans;
 		c->orphans = o->next;
@@ -1549,6 +1569,67 @@ static int zk_plock_get(struct coord *base, struct coord_plock *inout)
 	return r;
 }
 
+/* Enter a plock_set on ino: NULL (and nothing to do) for an unlock of an
+ * inode where we hold nothing. */
+static struct zk_pino *pino_enter(struct coord_zk *c, uint64_t ino, int unlock,
+				  int *skip, int *solo, unsigned *gen)
+{
+	struct zk_pino **b = &c->pinos[ino % ZK_PINO_BUCKETS], *e;
+	*skip = 0;
+	pthread_mutex_lock(&c->mu);
+	for (e = *b; e && e->ino != ino; e = e->next)
+		;
+	if (!e && unlock) {
+		*skip = 1;
+	} else if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+		e->ino = ino;
+		e->next = *b;
+		*b = e;
+	} else if (!e) {
+		*skip = -1; /* out of memory: untracked locks could never go */
+	}
+	if (e) {
+		*solo = e->inflight++ == 0;
+		*gen = ++e->gen;
+		if (!unlock)
+			e->has = 1; /* until a successful write says otherwise */
+	}
+	pthread_mutex_unlock(&c->mu);
+	return e;
+}
+
+/* Leave it; has = 0/1 when the table we last wrote or read is known to
+ * hold none/some of our records, -1 when unknown (keep the old value).
+ * "None" only counts if no other call on the inode overlapped ours: its
+ * write may have come after the table we saw. */
+static void pino_leave(struct coord_zk *c, struct zk_pino *e, int has,
+		       int solo, unsigned gen)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (has == 1 || (has == 0 && solo && e->gen == gen))
+		e->has = has;
+	if (--e->inflight == 0 && !e->has) {
+		for (struct zk_pino **p = &c->pinos[e->ino % ZK_PINO_BUCKETS]; *p;
+		     p = &(*p)->next)
+			if (*p == e) {
+				*p = e->next;
+				break;
+			}
+		free(e);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int pt_has(const struct ptable *t, const char *me)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i].holder, me))
+			return 1;
+	return 0;
+}
+
 static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 			int wait)
 {
@@ -1557,6 +1638,12 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 	int r = check_plock(pl);
 	if (r)
 		return r;
+	int skip, has = -1, solo = 0;
+	unsigned pgen = 0;
+	struct zk_pino *pe = pino_enter(c, pl->ino, pl->type == F_UNLCK, &skip,
+					&solo, &pgen);
+	if (skip)
+		return skip > 0 ? 0 : -ENOMEM;
 	snprintf(path, sizeof(path), "%s/plocks/%" PRIu64, c->root, pl->ino);
 	struct ptable t = {0};
 	struct zk_waiter wt, wh;
@@ -1619,6 +1706,8 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 		free(old);
 		if (r || (same && version >= 0) || (t.n == 0 && version < 0)) {
 			free(neu);
+			if (r == 0)
+				has = pt_has(&t, me);
 			goto out;
 		}
 		if (nlen > ZK_PLOCK_MAX) {
@@ -1640,8 +1729,10 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 		free(neu);
 		/* Lost reply = unknown outcome: the loop re-reads the table and
 		 * re-applies, which is idempotent (a no-op if it was done). */
-		if (rc == ZOK)
+		if (rc == ZOK) {
+			has = pt_has(&t, me);
 			goto out;
+		}
 		if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE)
 			continue;
 		if (zk_again(c, rc, dl))
@@ -1653,6 +1744,7 @@ out_wt:
 	waiter_del(c, &wt);
 out:
 	free(t.v);
+	pino_leave(c, pe, has, solo, pgen);
 	if (wait) {
 		pthread_mutex_lock(&c->mu);
 		for (struct zk_pwait **p = &c->pwaits; *p; p = &(*p)->next)

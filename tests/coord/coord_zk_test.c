@@ -861,6 +861,48 @@ static void test_cancel(struct coord *a, struct coord *b)
 	CHECK_EQ(pset(a, 90, 7, F_UNLCK, 0, 9, 0), 0);
 }
 
+static long server_received(const char *hostport)
+{
+	char out[4096] = "";
+	four_letter(hostport, "srvr", out, sizeof(out));
+	char *p = strstr(out, "Received: ");
+	return p ? atol(p + 10) : -1;
+}
+
+/* Every close unlocks: for an inode this mount never locked that must not
+ * cost a round trip.  After its last lock is gone, the next unlock is free
+ * again. */
+static void test_free_unlocks(struct coord *a, struct coord *b,
+			      const char *hostport)
+{
+	long r0 = server_received(hostport);
+	int64_t t0 = ms_now();
+	int bad = 0;
+	for (int i = 0; i < 200; i++)
+		bad += pset(a, 5000 + (uint64_t)i, 1, F_UNLCK, 0, UINT64_MAX, 0) != 0;
+	int64_t dt = ms_now() - t0;
+	long r1 = server_received(hostport);
+	printf("200 unlocks of never-locked inodes: %lld ms, %ld requests "
+	       "reached the server\n", (long long)dt, r1 - r0);
+	CHECK_EQ(bad, 0);
+	CHECK(r0 >= 0 && r1 - r0 < 20, "%ld requests", r1 - r0);
+	/* lock, unlock: the table is gone and the next unlock is free */
+	CHECK_EQ(pset(a, 96, 1, F_WRLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(b, 96, 2, F_WRLCK, 0, 9, 0), -EAGAIN);
+	CHECK_EQ(pset(a, 96, 1, F_UNLCK, 0, UINT64_MAX, 0), 0);
+	CHECK_EQ(pset(b, 96, 2, F_WRLCK, 0, 9, 0), 0);
+	r0 = server_received(hostport);
+	for (int i = 0; i < 50; i++)
+		pset(a, 96, 1, F_UNLCK, 0, UINT64_MAX, 0);
+	r1 = server_received(hostport);
+	CHECK(r1 - r0 < 20, "%ld requests", r1 - r0);
+	/* while b holds a lock there, a's own unlocks of other owners still
+	 * work, and b's unlock really happens */
+	CHECK_EQ(pset(b, 96, 2, F_UNLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 96, 1, F_WRLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 96, 1, F_UNLCK, 0, 9, 0), 0);
+}
+
 static int fset(struct coord *c, uint64_t ino, uint64_t owner, int type,
 		int wait)
 {
@@ -1342,6 +1384,7 @@ int main(int argc, char **argv)
 	test_plock_model(a);
 	test_setlkw(self, b);
 	test_cancel(a, b);
+	test_free_unlocks(a, b, hosts);
 	test_flock(self, a, b);
 	test_notices(a, b);
 	test_trim();
