@@ -74,7 +74,9 @@
 #define ZK_DEFAULT_SESSION_MS 10000
 #define ZK_DEFAULT_CONNECT_MS 15000
 #define ZK_NOTICE_TTL_MS 30000   /* default age at which notices are trimmed */
-#define ZK_NOTICE_MAX 2000       /* and at most this many are kept */
+/* At most this many notices are kept: a listing must stay below the
+ * server's 1 MB packet limit (a notice name is at most ~600 bytes). */
+#define ZK_NOTICE_MAX 1000
 #define ZK_MAX_PUBLISHERS 64
 #define ZK_PLOCK_MAX (512 * 1024) /* a lock table must stay < 1 MB */
 
@@ -149,6 +151,7 @@ struct coord_zk {
 	int notice_pending, notice_reset;
 	int64_t last_seq;
 	uint64_t pub_count;
+	int pub_since_trim; /* publishes since our last trim */
 	struct zk_publisher pubs[ZK_MAX_PUBLISHERS];
 	int npubs;
 	int64_t last_trim;
@@ -1799,6 +1802,12 @@ static int zk_publish(struct coord *base, uint64_t ino, uint64_t parent,
 	char path[1800];
 	pthread_mutex_lock(&c->mu);
 	uint64_t n = ++c->pub_count;
+	if (++c->pub_since_trim >= ZK_NOTICE_MAX / 2) {
+		/* a busy publisher keeps the queue short even if nobody
+		 * watches it */
+		c->last_trim = 0;
+		pthread_cond_broadcast(&c->cv);
+	}
 	pthread_mutex_unlock(&c->mu);
 	int o = snprintf(path, sizeof(path), "%s/n-%s-%" PRIx64 "-%" PRIx64
 			 "-%" PRIx64 "-%" PRIx64 "-", c->events, c->guid, n,
@@ -1812,6 +1821,10 @@ static int zk_publish(struct coord *base, uint64_t ino, uint64_t parent,
 			     ZOO_PERSISTENT_SEQUENTIAL, publish_done, NULL);
 	zk_release(c);
 	return zk_errno(rc);
+}
+
+static void trim_done(int rc, const void *data)
+{
 }
 
 struct notice {
@@ -1906,9 +1919,12 @@ static void zk_pump_notices(struct coord_zk *c)
 	long long last = c->last_seq;
 	int reset = c->notice_reset;
 	c->notice_reset = 0;
-	int64_t trim = now_ms() - c->last_trim > c->notice_ttl / 2;
-	if (trim)
+	int64_t trim = now_ms() - c->last_trim > c->notice_ttl / 2 ||
+		       n > ZK_NOTICE_MAX;
+	if (trim) {
 		c->last_trim = now_ms();
+		c->pub_since_trim = 0;
+	}
 	pthread_mutex_unlock(&c->mu);
 	long long prev = last;
 	pthread_mutex_lock(&c->mu);
@@ -1941,8 +1957,10 @@ static void zk_pump_notices(struct coord_zk *c)
 			char path[1800];
 			snprintf(path, sizeof(path), "%s/%s", c->events,
 				 sv.data[v[i].idx]);
+			/* asynchronous: the worker must not wait for a batch
+			 * of deletes; another mount may win the race (ZNONODE) */
 			zhandle_t *zh = zk_hold(c);
-			zoo_delete(zh, path, -1); /* another mount may win */
+			zoo_adelete(zh, path, -1, trim_done, NULL);
 			zk_release(c);
 		}
 	}

@@ -948,7 +948,7 @@ struct seen {
 	pthread_cond_t cv;
 	int n, resets, bad_thread;
 	pthread_t main;
-	uint64_t ino[512], parent[512];
+	uint64_t ino[512], parent[512], last;
 	char name[512][32];
 	size_t name_len[512];
 };
@@ -962,13 +962,16 @@ static void on_notice(void *arg, uint64_t ino, uint64_t parent,
 		s->bad_thread = 1;
 	if (ino == 0) {
 		s->resets++;
-	} else if (s->n < 512) {
-		s->ino[s->n] = ino;
-		s->parent[s->n] = parent;
-		s->name_len[s->n] = name_len < 32 ? name_len : 31;
-		if (name)
-			memcpy(s->name[s->n], name, s->name_len[s->n]);
+	} else {
+		if (s->n < 512) {
+			s->ino[s->n] = ino;
+			s->parent[s->n] = parent;
+			s->name_len[s->n] = name_len < 32 ? name_len : 31;
+			if (name)
+				memcpy(s->name[s->n], name, s->name_len[s->n]);
+		}
 		s->n++;
+		s->last = ino;
 	}
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -1058,6 +1061,36 @@ static void test_trim(void)
 	CHECK_EQ(coord_publish(x, 400, 0, NULL, 0), 0);
 	CHECK_EQ(wait_seen(&s, 11, 5000), 11);
 	CHECK_EQ(s.resets, 0);
+	/* a burst beyond the count limit: the queue stays bounded, and the
+	 * reader gets every notice or learns that it lost some */
+	enum { BURST = 2500 };
+	t0 = ms_now();
+	for (int i = 0; i < BURST; i++)
+		coord_publish(x, 10000 + (uint64_t)i, 0, NULL, 0);
+	int peak = 0, last_seen = 0;
+	while (ms_now() - t0 < 30000) {
+		int q = raw_count(path);
+		if (q > peak)
+			peak = q;
+		pthread_mutex_lock(&s.mu);
+		last_seen = s.last == 10000 + BURST - 1;
+		int n = s.n, resets = s.resets;
+		pthread_mutex_unlock(&s.mu);
+		if (last_seen && (n == 11 + BURST || resets > 0))
+			break;
+		usleep(20000);
+	}
+	printf("burst of %d notices: %lld ms, queue peaked at %d, reader got "
+	       "%d (%d resets)\n", BURST, (long long)(ms_now() - t0), peak,
+	       s.n - 11, s.resets);
+	CHECK(last_seen, "the last notice of the burst arrived");
+	CHECK(s.n == 11 + BURST || s.resets > 0, "got %d, %d resets", s.n - 11,
+	      s.resets);
+	CHECK(peak < BURST, "queue peaked at %d", peak); /* trimmed during it */
+	t0 = ms_now();
+	while (raw_count(path) > 1000 && ms_now() - t0 < 10000)
+		usleep(100000);
+	CHECK(raw_count(path) <= 1000, "%d left", raw_count(path));
 	coord_close(y);
 	coord_close(x);
 	snprintf(fsid, sizeof(fsid), "%s", saved);
