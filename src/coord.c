@@ -99,6 +99,12 @@ int coord_plock_set(struct coord *c, const struct coord_plock *pl, int wait)
 	return c->ops->plock_set ? c->ops->plock_set(c, pl, wait) : -EOPNOTSUPP;
 }
 
+int coord_plock_cancel(struct coord *c, uint64_t ino, uint64_t owner)
+{
+	return c->ops->plock_cancel ? c->ops->plock_cancel(c, ino, owner)
+				    : -ENOENT;
+}
+
 int coord_has_notices(const struct coord *c)
 {
 	return c->ops->publish != NULL;
