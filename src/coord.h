@@ -85,6 +85,10 @@ void coord_close(struct coord *c);
 int coord_register_mount(struct coord *c, const struct coord_mount_info *m,
 			 char *err, size_t err_len);
 int coord_list_mounts(struct coord *c, coord_mount_fn fn, void *arg);
+/* The "key=value" lines a mount record is stored as, and back. */
+int coord_format_mount_info(char *buf, size_t len,
+			    const struct coord_mount_info *m);
+void coord_parse_mount_info(const char *buf, struct coord_mount_info *m);
 /* Fill host, pid, version, since for this process. */
 void coord_fill_mount_info(struct coord_mount_info *m, const char *mountpoint);
 

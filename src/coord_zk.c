@@ -678,38 +678,12 @@ static int zk_make_session_node(struct coord_zk *c)
 	return rc;
 }
 
-static int format_info(char *buf, size_t len, const struct coord_mount_info *m)
-{
-	return snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
-			"\nversion=%s\nmountpoint=%s\n",
-			m->host, (int)m->pid, m->since, m->version, m->mountpoint);
-}
-
-static void parse_info(const char *buf, struct coord_mount_info *m)
-{
-	memset(m, 0, sizeof(*m));
-	for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-		const char *nl = strchr(p, '\n');
-		int n = nl ? (int)(nl - p) : (int)strlen(p);
-		if (!strncmp(p, "host=", 5))
-			snprintf(m->host, sizeof(m->host), "%.*s", n - 5, p + 5);
-		else if (!strncmp(p, "pid=", 4))
-			m->pid = atoi(p + 4);
-		else if (!strncmp(p, "since=", 6))
-			m->since = strtoll(p + 6, NULL, 10);
-		else if (!strncmp(p, "version=", 8))
-			snprintf(m->version, sizeof(m->version), "%.*s", n - 8, p + 8);
-		else if (!strncmp(p, "mountpoint=", 11))
-			snprintf(m->mountpoint, sizeof(m->mountpoint), "%.*s",
-				 n - 11, p + 11);
-	}
-}
 
 static int zk_make_mount_node(struct coord_zk *c)
 {
 	char buf[2048], path[1200];
 	pthread_mutex_lock(&c->mu);
-	int n = format_info(buf, sizeof(buf), &c->mount);
+	int n = coord_format_mount_info(buf, sizeof(buf), &c->mount);
 	snprintf(path, sizeof(path), "%s/mounts/m-%s", c->root, c->session + 2);
 	pthread_mutex_unlock(&c->mu);
 	int rc = zk_create(c, path, buf, n, &c->acl, ZOO_EPHEMERAL);
@@ -1076,7 +1050,7 @@ static int zk_list_mounts(struct coord *base, coord_mount_fn fn, void *arg)
 		}
 		buf[len < 0 ? 0 : len] = 0;
 		struct coord_mount_info m;
-		parse_info(buf, &m);
+		coord_parse_mount_info(buf, &m);
 		r = fn(arg, &m);
 	}
 	deallocate_String_vector(&sv);
