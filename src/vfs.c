@@ -302,16 +302,13 @@ static int lookup_txn(struct store_txn *t, void *arg)
 	struct lookup_args *a = arg;
 	struct meta_inode in;
 	uint64_t ino;
+	/* The kernel looks names up only in directories, so a missing entry
+	 * is ENOENT without reading the parent (one store read less for
+	 * every new name). */
 	int r = meta_dentry_get(t, a->parent, a->name, strlen(a->name), &ino, NULL);
-	if (r == -ENOENT) {
-		/* Tell "no such entry" from "no such directory". */
-		struct meta_inode p;
-		int pr = meta_inode_get(t, a->parent, &p);
-		if (pr < 0)
-			return pr;
-		return S_ISDIR(p.mode) ? -ENOENT : -ENOTDIR;
-	}
-	if (r < 0 || (r = meta_inode_get(t, ino, &in)) < 0)
+	if (r < 0)
+		return r;
+	if ((r = meta_inode_get(t, ino, &in)) < 0)
 		return r == -ENOENT ? -EIO : r; /* dangling entry */
 	a->e->ino = ino;
 	to_stat(a->v, &in, &a->e->attr);
