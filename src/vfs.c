@@ -408,14 +408,15 @@ static int all_written(const uint8_t *mask, uint32_t bs)
 static int merge_block(struct store_txn *t, struct vfs *v, uint64_t ino,
 		       const struct dblock *b, uint8_t *out, size_t *len)
 {
-	const void *cur;
+	const void *cur = NULL;
 	size_t cur_len = 0;
 	int r = meta_block_get(t, ino, b->idx, &cur, &cur_len);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == -ENOENT)
 		cur_len = 0;
-	memcpy(out, cur, cur_len);
+	else
+		memcpy(out, cur, cur_len);
 	memset(out + cur_len, 0, v->bs - cur_len);
 	size_t end = cur_len;
 	for (uint32_t i = 0; i < b->len;) {
