@@ -68,7 +68,8 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 	if ((r = meta_open(*s, m, err, sizeof(err))) < 0) {
 		die_msg(cmd, "%s", err);
 		store_close(*s);
-		*s = NULL; /* the caller's cleanup must not close it again */
+		*s = NULL;
+		*m = NULL;
 		return r;
 	}
 	if (!c)
@@ -91,8 +92,9 @@ static int open_fs(const char *cmd, const char *url, const char *coord_url,
 fail:
 	meta_close(*m);
 	store_close(*s);
-	*m = NULL; /* the caller's cleanup must not close them again */
 	*s = NULL;
+	*m = NULL;
+	*c = NULL;
 	return r;
 }
 
@@ -240,9 +242,10 @@ static const char mount_usage[] =
 	"     allow_other, allow_root, ro, rw, nosuid, suid, nodev, dev,\n"
 	"     noexec, exec, noatime, atime, relatime, sync, async, dirsync,\n"
 	"     auto_unmount        passed to the kernel mount\n"
-	"     attr_timeout=S      seconds the kernel caches attributes (60)\n"
-	"     entry_timeout=S     seconds the kernel caches names (60)\n"
-	"     negative_timeout=S  seconds it caches \"no such name\" (60)\n"
+	"     attr_timeout=S      seconds the kernel caches attributes\n"
+	"                         (60; 0 with a distributed coordinator)\n"
+	"     entry_timeout=S     seconds the kernel caches names (60; 1)\n"
+	"     negative_timeout=S  seconds it caches \"no such name\" (60; 0)\n"
 	"     max_threads=N       request threads (2: the kernel wakes idle\n"
 	"                         FUSE threads in turn, and on 2 cores more\n"
 	"                         threads halved serial create/unlink rates)\n"
@@ -338,6 +341,15 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 		} else if (val && KEY("log_file")) {
 			cfg->log_file = val;
 		} else if (val && KEY("coord")) {
+			/* zk://h1:p,h2:p/CHROOT holds commas: take the
+			 * following pieces until the path starts. */
+			const char *hosts = strstr(val, "://");
+			while (hosts && !strchr(hosts + 3, '/') && save && *save) {
+				char *next = strtok_r(NULL, ",", &save);
+				if (!next)
+					break;
+				next[-1] = ','; /* undo strtok's cut */
+			}
 			cfg->coord_url = val;
 		} else if (!val && KEY("debug")) {
 			cfg->fo.debug = 1;
@@ -460,15 +472,23 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	else if (purged)
 		log_info("reclaimed %llu inodes unlinked while open before a crash",
 			 (unsigned long long)purged);
-	cfg->fo.fsname = cfg->url;
+	cfg->fo.fsname = s->url; /* the engine's form hides any password */
 	cfg->fo.fuse_opts = cfg->fuse_opts;
 	cfg->fo.coord = c;
 	cfg->fo.keep_cache = !coord_has_notices(c);
-	/* Several mounts: caches expire soon even if a notice is lost, and a
-	 * lock waiter (F_SETLKW) must not hold up the only worker thread. */
-	if (coord_has_notices(c) && !cfg->timeouts_set)
-		cfg->fo.attr_timeout = cfg->fo.entry_timeout =
-			cfg->fo.negative_timeout = 1.0;
+	/*
+	 * Several mounts.  Attributes are not cached, so a file closed on
+	 * another host is read whole here at once (close-to-open: reading
+	 * past a cached size would end early); names are cached 1 s and
+	 * dropped sooner by change notices; "no such name" is not cached,
+	 * so a file created elsewhere is found at once.  A lock waiter
+	 * (F_SETLKW) must not hold up the request threads.
+	 */
+	if (coord_has_notices(c) && !cfg->timeouts_set) {
+		cfg->fo.attr_timeout = 0;
+		cfg->fo.entry_timeout = 1.0;
+		cfg->fo.negative_timeout = 0;
+	}
 	if (coord_has_plocks(c) && !cfg->threads_set)
 		cfg->fo.max_threads = 32;
 	if ((r = fuse_ll_mount(v, cfg->mountpoint, &cfg->fo, &f, err,

@@ -353,12 +353,49 @@ static void ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 	fuse_reply_lock(req, lock);
 }
 
+struct lock_wait {
+	struct coord *coord;
+	uint64_t ino, owner;
+};
+
+/* The waiting process got a signal: end its F_SETLKW / flock wait. */
+static void cancel_lock_wait(fuse_req_t req, void *data)
+{
+	struct lock_wait *w = data;
+	coord_plock_cancel(w->coord, w->ino, w->owner);
+}
+
+/*
+ * Set a lock, waiting if asked; an interrupted wait answers EINTR, and a
+ * lock granted just as the wait was interrupted is given back, since the
+ * process will never know it holds it.
+ */
+static void set_lock(fuse_req_t req, struct coord_plock *pl, int wait)
+{
+	struct fuse_ll *f = ll_of(req);
+	struct lock_wait w = {f->opt.coord, pl->ino, pl->owner};
+	if (wait)
+		fuse_req_interrupt_func(req, cancel_lock_wait, &w);
+	int r = coord_plock_set(f->opt.coord, pl, wait);
+	if (wait) {
+		fuse_req_interrupt_func(req, NULL, NULL);
+		if (fuse_req_interrupted(req)) {
+			if (r == 0 && pl->type != F_UNLCK) {
+				pl->type = F_UNLCK;
+				coord_plock_set(f->opt.coord, pl, 0);
+			}
+			r = -EINTR;
+		}
+	}
+	fuse_reply_err(req, -r);
+}
+
 static void ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock, int sleep)
 {
 	struct coord_plock pl;
 	to_plock(ino, fi, lock, &pl);
-	fuse_reply_err(req, -coord_plock_set(ll_of(req)->opt.coord, &pl, sleep));
+	set_lock(req, &pl, sleep);
 }
 
 static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
@@ -381,8 +418,7 @@ static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fuse_reply_err(req, -coord_plock_set(ll_of(req)->opt.coord, &pl,
-					     !(op & LOCK_NB)));
+	set_lock(req, &pl, !(op & LOCK_NB));
 }
 
 /*
@@ -614,9 +650,19 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 	f->vfs = v;
 	f->opt = *o;
 	f->mountpoint = strdup(mountpoint);
+	/* libfuse splits options at commas: escape them (and backslashes)
+	 * in the source name, e.g. a cluster URL with several seeds. */
+	char fsname[1024];
+	size_t j = 0;
+	for (const char *p = o->fsname; *p && j < sizeof(fsname) - 3; p++) {
+		if (*p == ',' || *p == '\\')
+			fsname[j++] = '\\';
+		fsname[j++] = *p;
+	}
+	fsname[j] = 0;
 	snprintf(opts, sizeof(opts),
 		 "default_permissions,fsname=%s,subtype=cassafs%s%s",
-		 o->fsname, o->fuse_opts && *o->fuse_opts ? "," : "",
+		 fsname, o->fuse_opts && *o->fuse_opts ? "," : "",
 		 o->fuse_opts ? o->fuse_opts : "");
 	char *argv[] = {"cassafs", "-o", opts, o->debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);

@@ -109,6 +109,7 @@ struct rstore {
 	int nknown;
 	unsigned long epoch;
 	int stale;
+	int down; /* the last connect failed: log changes, not every attempt */
 	struct rconn *idle;
 	int nidle;
 };
@@ -333,7 +334,14 @@ static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
 			 hp->host, hp->port, r ? rtext(r) : c->errstr,
 			 r && strstr(rtext(r), "cluster support disabled")
 				 ? " (not a cluster node: use redis://)" : "");
-		rc = r && strstr(rtext(r), "NOAUTH") ? -EACCES : -EIO;
+		rc = -EIO;
+		if (r && strstr(rtext(r), "NOAUTH")) {
+			snprintf(err, err_len,
+				 "redis at %s:%d requires a password (%s); give it in "
+				 "the URL, password_file= or CASSAFS_REDIS_PASSWORD",
+				 hp->host, hp->port, rtext(r));
+			rc = -EACCES;
+		}
 		goto out;
 	}
 	rc = -EIO;
@@ -401,6 +409,20 @@ static int cluster_refresh(struct rstore *s, char *err, size_t err_len)
 	return rc;
 }
 
+/* Log a lost or regained server once, not on every operation. */
+static void note_state(struct rstore *s, int down, const char *err)
+{
+	pthread_mutex_lock(&s->mu);
+	int was = s->down;
+	s->down = down;
+	pthread_mutex_unlock(&s->mu);
+	if (down && !was)
+		log_warn("store %s: %s (further failures not logged until it "
+			 "answers again)", s->base.url, err);
+	else if (!down && was)
+		log_info("store %s: connected again", s->base.url);
+}
+
 /* Check a connection out of the pool, or open one to the current master. */
 static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 			      size_t err_len)
@@ -415,8 +437,8 @@ static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 		int r = cluster_refresh(s, err, err_len);
 		if (r) {
 			pthread_mutex_unlock(&s->mu);
-			if (err == ebuf)
-				log_warn("store: %s", err);
+			if (err == ebuf) /* else the caller reports it */
+				note_state(s, 1, err);
 			*rc = r;
 			return NULL;
 		}
@@ -445,8 +467,8 @@ static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 	c->c = node_connect(s, &m, rc, err, err_len);
 	if (!c->c) {
 		free(c);
-		if (err == ebuf)
-			log_warn("store: %s", err);
+		if (err == ebuf) /* else the caller reports it */
+			note_state(s, 1, err);
 		if (s->cluster) {
 			pthread_mutex_lock(&s->mu);
 			s->stale = 1;
@@ -454,6 +476,8 @@ static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 		}
 		return NULL;
 	}
+	if (__atomic_load_n(&s->down, __ATOMIC_RELAXED))
+		note_state(s, 0, NULL);
 	return c;
 }
 
@@ -787,7 +811,7 @@ static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
 					 "'%s': unknown option '%s' (known: %spassword_file=, "
 					 "timeout=, connect_timeout=)",
 					 s->base.url ? s->base.url : scheme, o,
-					 cluster ? "" : "name=");
+					 cluster ? "" : "name=, ");
 				return -EINVAL;
 			}
 		}
@@ -1304,7 +1328,7 @@ static int redis_get(struct store_txn *base, int fam, uint64_t row,
 	int r = txn_run(t, 2, cmds, rep);
 	if (r)
 		return r;
-	t->watched = 1;
+	t->watched++;
 	freeReplyObject(rep[0]);
 	if (rep[1]->type == REDIS_REPLY_NIL) {
 		freeReplyObject(rep[1]);
@@ -1496,7 +1520,7 @@ static int srv_fetch_members(struct srv_iter *it)
 		return r;
 	if (first) {
 		freeReplyObject(rep[0]);
-		t->watched = 1;
+		t->watched += 2; /* a scan reads many keys: always validate */
 	}
 	it->first = 0;
 	it->members = rep[1];
@@ -1691,8 +1715,11 @@ static int redis_commit(struct store_txn *base)
 	struct cbuf b = {0};
 	if (r)
 		goto out;
-	if (!t->nov && !t->watched)
-		goto out; /* nothing read, nothing written */
+	/* Nothing written and at most one key read: that one GET saw one
+	 * state by itself, so there is nothing to validate (one round trip
+	 * less for every getattr). */
+	if (!t->nov && t->watched <= 1)
+		goto out;
 	/* per op at most 2 commands of at most 5 arguments and 2 keys */
 	size_t maxcmd = 2 + 2 * t->nov;
 	b.cmds = malloc(maxcmd * sizeof(*b.cmds));

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "u64vec.h"
 #include "vfs.h"
 
 #ifndef RENAME_NOREPLACE
@@ -38,10 +39,17 @@
 #define MAX_DEPTH 65536 /* parent walk bound: a cycle means corruption */
 
 /* A buffered block of file data. */
+/*
+ * A buffered block of file data.  mask has one bit per byte written
+ * here; at flush only those bytes are laid over the block as it is in the
+ * store then, so mounts writing different bytes of one block never undo
+ * each other's writes (a conflicting store transaction is retried).
+ */
 struct dblock {
 	uint64_t idx;
-	uint32_t len; /* bytes that may be non-zero */
+	uint32_t len;  /* bytes that may be non-zero */
 	uint8_t *data; /* block_size bytes */
+	uint8_t *mask; /* block_size / 8 bytes */
 };
 
 struct vnode {
@@ -208,6 +216,10 @@ static void mark_unlinked(struct vfs *v, uint64_t ino)
 /*
  * Tell other mounts what changed (distributed coordinators only), after
  * the transaction committed.  ino 0 / parent 0 leave that part out.
+ * Distributed mounts cache no attributes and no "no such name", so only
+ * what their kernels do cache needs a notice: names that went away or
+ * moved (unlink, rmdir, rename) and file data (write, truncate,
+ * fallocate).  Creating a name or changing attributes needs none.
  */
 static void notice(struct vfs *v, uint64_t ino, uint64_t parent,
 		   const char *name)
@@ -290,16 +302,13 @@ static int lookup_txn(struct store_txn *t, void *arg)
 	struct lookup_args *a = arg;
 	struct meta_inode in;
 	uint64_t ino;
+	/* The kernel looks names up only in directories, so a missing entry
+	 * is ENOENT without reading the parent (one store read less for
+	 * every new name). */
 	int r = meta_dentry_get(t, a->parent, a->name, strlen(a->name), &ino, NULL);
-	if (r == -ENOENT) {
-		/* Tell "no such entry" from "no such directory". */
-		struct meta_inode p;
-		int pr = meta_inode_get(t, a->parent, &p);
-		if (pr < 0)
-			return pr;
-		return S_ISDIR(p.mode) ? -ENOENT : -ENOTDIR;
-	}
-	if (r < 0 || (r = meta_inode_get(t, ino, &in)) < 0)
+	if (r < 0)
+		return r;
+	if ((r = meta_inode_get(t, ino, &in)) < 0)
 		return r == -ENOENT ? -EIO : r; /* dangling entry */
 	a->e->ino = ino;
 	to_stat(a->v, &in, &a->e->attr);
@@ -372,7 +381,60 @@ struct flush_args {
 	struct vnode *vn;
 	uint64_t size;
 	struct timespec mtime;
+	uint8_t *merged; /* block_size scratch */
 };
+
+static void mark_written(uint8_t *mask, uint32_t lo, uint32_t hi)
+{
+	for (; lo < hi && (lo & 7); lo++)
+		mask[lo >> 3] |= (uint8_t)(1u << (lo & 7));
+	if (hi - lo >= 8) {
+		memset(mask + (lo >> 3), 0xff, (hi - lo) >> 3);
+		lo += (hi - lo) & ~7u;
+	}
+	for (; lo < hi; lo++)
+		mask[lo >> 3] |= (uint8_t)(1u << (lo & 7));
+}
+
+static int all_written(const uint8_t *mask, uint32_t bs)
+{
+	for (uint32_t i = 0; i < bs / 8; i++)
+		if (mask[i] != 0xff)
+			return 0;
+	return 1;
+}
+
+/* Lay the bytes written here over the block as the store has it now. */
+static int merge_block(struct store_txn *t, struct vfs *v, uint64_t ino,
+		       const struct dblock *b, uint8_t *out, size_t *len)
+{
+	const void *cur = NULL;
+	size_t cur_len = 0;
+	int r = meta_block_get(t, ino, b->idx, &cur, &cur_len);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (r == -ENOENT)
+		cur_len = 0;
+	else
+		memcpy(out, cur, cur_len);
+	memset(out + cur_len, 0, v->bs - cur_len);
+	size_t end = cur_len;
+	for (uint32_t i = 0; i < b->len;) {
+		if (!(b->mask[i >> 3] & (1u << (i & 7)))) {
+			i++;
+			continue;
+		}
+		uint32_t j = i;
+		while (j < b->len && (b->mask[j >> 3] & (1u << (j & 7))))
+			j++;
+		memcpy(out + i, b->data + i, j - i);
+		if (j > end)
+			end = j;
+		i = j;
+	}
+	*len = end;
+	return 0;
+}
 
 static int flush_txn(struct store_txn *t, void *arg)
 {
@@ -385,11 +447,20 @@ static int flush_txn(struct store_txn *t, void *arg)
 		return r;
 	for (size_t i = 0; i < a->vn->nblk; i++) {
 		struct dblock *b = &a->vn->blk[i];
-		r = meta_block_put(t, &in, b->idx, b->data, b->len);
+		if (all_written(b->mask, a->v->bs)) {
+			r = meta_block_put(t, &in, b->idx, b->data, b->len);
+		} else {
+			size_t len;
+			r = merge_block(t, a->v, in.ino, b, a->merged, &len);
+			if (r == 0)
+				r = meta_block_put(t, &in, b->idx, a->merged, len);
+		}
 		if (r < 0)
 			return r;
 	}
-	in.size = a->size;
+	/* Another mount may have grown the file meanwhile: never shrink. */
+	if (a->size > in.size)
+		in.size = a->size;
 	in.mtime = in.ctime = a->mtime;
 	return meta_inode_put(t, &in);
 }
@@ -404,15 +475,20 @@ static int flush_locked(struct vfs *v, struct vnode *vn)
 	a.size = vn->size;
 	a.mtime = vn->mtime;
 	pthread_mutex_unlock(&vn->attr_lock);
+	if (!(a.merged = malloc(v->bs)))
+		return -ENOMEM;
 	int r = meta_write(v->meta, flush_txn, &a);
+	free(a.merged);
 	if (r < 0) {
 		log_error("cannot write buffered data of inode %llu: %s",
 			  (unsigned long long)vn->ino, strerror(-r));
 		return r; /* keep the buffer: a later flush may succeed */
 	}
 	notice(v, vn->ino, 0, NULL);
-	for (size_t i = 0; i < vn->nblk; i++)
+	for (size_t i = 0; i < vn->nblk; i++) {
 		free(vn->blk[i].data);
+		free(vn->blk[i].mask);
+	}
 	dirty_account(v, -(ssize_t)(vn->nblk * v->bs));
 	vn->nblk = 0;
 	pthread_mutex_lock(&vn->attr_lock);
@@ -494,14 +570,18 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 		vn->blk = b;
 		vn->capblk = cap;
 	}
-	uint8_t *data = calloc(1, v->bs);
-	if (!data)
+	uint8_t *data = calloc(1, v->bs), *mask = calloc(1, v->bs / 8);
+	if (!data || !mask) {
+		free(data);
+		free(mask);
 		return -ENOMEM;
+	}
 	struct read_block_args a = {vn->ino, idx, data, 0};
 	if (load) {
 		int r = meta_read(v->meta, read_block_txn, &a);
 		if (r < 0) {
 			free(data);
+			free(mask);
 			return r;
 		}
 	}
@@ -509,6 +589,7 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 	b->idx = idx;
 	b->len = a.len;
 	b->data = data;
+	b->mask = mask;
 	dirty_account(v, v->bs);
 	*out = b;
 	return 0;
@@ -664,8 +745,8 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		r = meta_write(v->meta, setattr_txn, &a);
 	pthread_mutex_unlock(&vn->io_lock);
 	vnode_put(v, vn);
-	if (r == 0)
-		notice(v, ino, 0, NULL);
+	if (r == 0 && (to_set & VFS_SET_SIZE))
+		notice(v, ino, 0, NULL); /* cached pages past the new end */
 	return r;
 }
 
@@ -765,10 +846,8 @@ static int make_node(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	if ((r = meta_alloc_ino(v->meta, &a.ino)) < 0)
 		return r;
 	r = meta_write(v->meta, mknode_txn, &a);
-	if (r == 0) {
+	if (r == 0)
 		add_lookup(v, e->ino);
-		notice(v, parent, parent, name);
-	}
 	return r;
 }
 
@@ -989,10 +1068,8 @@ int vfs_link(struct vfs *v, uint64_t ino, uint64_t parent, const char *name,
 		return r;
 	struct link_args a = {v, ino, parent, name, e};
 	r = meta_write(v->meta, link_txn, &a);
-	if (r == 0) {
+	if (r == 0)
 		add_lookup(v, ino);
-		notice(v, ino, parent, name);
-	}
 	return r;
 }
 
@@ -1322,6 +1399,7 @@ ssize_t vfs_write(struct vfs *v, struct vfs_file *f, const char *buf,
 				goto out;
 		}
 		memcpy(db->data + in_blk, buf + pos, n);
+		mark_written(db->mask, in_blk, (uint32_t)(in_blk + n));
 		if (in_blk + n > db->len)
 			db->len = (uint32_t)(in_blk + n);
 		pos += n;
@@ -1464,8 +1542,7 @@ struct readdir_args {
 	void *fill_arg;
 	struct store_txn *t;
 	int full;
-	uint64_t *taken; /* inodes handed out with plus, to count lookups */
-	size_t ntaken, captaken;
+	struct u64vec taken; /* inodes handed out with plus: lookups to count */
 	int touch_atime;
 };
 
@@ -1493,18 +1570,7 @@ static int readdir_entry(void *arg, const char *name, size_t len, uint64_t ino,
 		a->full = 1;
 		return 1;
 	}
-	if (a->plus) {
-		if (a->ntaken == a->captaken) {
-			size_t cap = a->captaken ? a->captaken * 2 : 64;
-			uint64_t *p = realloc(a->taken, cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			a->taken = p;
-			a->captaken = cap;
-		}
-		a->taken[a->ntaken++] = ino;
-	}
-	return 0;
+	return a->plus ? u64vec_push(&a->taken, ino) : 0;
 }
 
 static int readdir_txn(struct store_txn *t, void *arg)
@@ -1518,7 +1584,7 @@ static int readdir_txn(struct store_txn *t, void *arg)
 		return -ENOTDIR;
 	a->touch_atime = needs_atime(&dir);
 	a->t = t;
-	a->ntaken = 0;
+	a->taken.n = 0;
 	a->full = 0;
 	uint64_t off = a->off;
 	/* "." and ".." come first, at offsets 0 and 1. */
@@ -1552,9 +1618,9 @@ int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 	if (r == 0 && off == 0 && a.touch_atime)
 		meta_write(v->meta, touch_atime_txn, &ino);
 	if (r == 0)
-		for (size_t i = 0; i < a.ntaken; i++)
-			add_lookup(v, a.taken[i]);
-	free(a.taken);
+		for (size_t i = 0; i < a.taken.n; i++)
+			add_lookup(v, a.taken.v[i]);
+	u64vec_free(&a.taken);
 	return r;
 }
 
@@ -1701,10 +1767,7 @@ int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
 	struct xattr_args a = {ino, name, val, size, flags};
-	r = meta_write(v->meta, setxattr_txn, &a);
-	if (r == 0)
-		notice(v, ino, 0, NULL);
-	return r;
+	return meta_write(v->meta, setxattr_txn, &a);
 }
 
 static int getxattr_txn(struct store_txn *t, void *arg)
@@ -1785,32 +1848,14 @@ int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 	if (r < 0)
 		return r;
 	struct xattr_args a = {ino, name};
-	r = meta_write(v->meta, removexattr_txn, &a);
-	if (r == 0)
-		notice(v, ino, 0, NULL);
-	return r;
+	return meta_write(v->meta, removexattr_txn, &a);
 }
 
 /* ---- life cycle ---- */
 
-struct orphan_list {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int collect_orphan(void *arg, uint64_t ino)
 {
-	struct orphan_list *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		uint64_t *p = realloc(l->v, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
-	l->v[l->n++] = ino;
-	return 0;
+	return u64vec_push(arg, ino);
 }
 
 static int list_orphans_txn(struct store_txn *t, void *arg)
@@ -1820,7 +1865,7 @@ static int list_orphans_txn(struct store_txn *t, void *arg)
 
 int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 {
-	struct orphan_list l = {0};
+	struct u64vec l = {0};
 	int r = meta_read(v->meta, list_orphans_txn, &l);
 	*purged = 0;
 	for (size_t i = 0; r == 0 && i < l.n; i++) {
@@ -1829,7 +1874,7 @@ int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 		if (r == 0)
 			(*purged)++;
 	}
-	free(l.v);
+	u64vec_free(&l);
 	return r;
 }
 
@@ -1863,8 +1908,10 @@ void vfs_free(struct vfs *v)
 			/* unmounted: the kernel's references are gone */
 			if (vn->unlinked)
 				purge_unlinked(v, vn->ino);
-			for (size_t i = 0; i < vn->nblk; i++)
+			for (size_t i = 0; i < vn->nblk; i++) {
 				free(vn->blk[i].data);
+				free(vn->blk[i].mask);
+			}
 			free(vn->blk);
 			pthread_mutex_destroy(&vn->io_lock);
 			pthread_mutex_destroy(&vn->attr_lock);
