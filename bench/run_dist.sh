@@ -648,7 +648,8 @@ report() {
 	fi
 	echo
 	echo "- Metadata rates and I/O: one mount per target with its default cache settings (below), so \`stat\` and" \
-		"\`open\` may be answered from the kernel's caches."
+		"\`open\` may be answered from the kernel's caches, and those rows compare cache policies as much as" \
+		"filesystems: see the attribute and entry timeouts of each under Mounts."
 	echo "- Two mounts at once: two mounts (clients) of the same filesystem, each running meta_bench in its own" \
 		"subdirectory at the same time; the figure is both runs' operations over the longer of the two phase times."
 	echo "- Latency: µs per operation (phase time / count) on a third mount with **attribute, entry and negative" \
