@@ -596,11 +596,20 @@ verdict() {
 	function fmtn(x) { return (x < 100) ? sprintf("%.1f", x) : sprintf("%.0f", x) }' | commas
 }
 
+# " (built from commit X)" when CASSAFS is this tree's own build
+cfs_build() {
+	[ "$(readlink -f "$CASSAFS")" = "$ROOT/build/cassafs" ] || return 0
+	local c
+	c=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) || return 0
+	git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || c+=" with local changes in src/"
+	printf ' (built from commit %s)' "$c"
+}
+
 mount_desc() {  # target
 	local t=$1
 	case $t in
 	cassafs)
-		echo "- CassaFS $("$CASSAFS" --version 2>/dev/null | awk '{print $NF; exit}'): \`cassafs ${MKFS[*]} $CFS_URL\`," \
+		echo "- CassaFS $("$CASSAFS" --version 2>/dev/null | awk '{print $NF; exit}')$(cfs_build): \`cassafs ${MKFS[*]} $CFS_URL\`," \
 			"three mounts of that one filesystem (\`cassafs mount --coord $CFS_COORD -o ${CASSAFS_MOUNT_OPTS:+$CASSAFS_MOUNT_OPTS,}log_file=LOG $CFS_URL MNT\`," \
 			"the latency one with $LAT_OPTS added); Redis $(redis-server --version | grep -o 'v=[^ ]*' | cut -c3-)" \
 			"with \`appendonly yes\`, \`appendfsync everysec\`, password from \$CASSAFS_REDIS_PASSWORD; ZooKeeper" \
