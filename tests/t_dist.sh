@@ -161,4 +161,33 @@ umount -l "$C" 2>/dev/null || fusermount3 -uz "$C" 2>/dev/null
 wait 2>/dev/null
 check "remount C" mount_fs "$STORE" "$C" --coord "$COORD" -o "log_file=$D/logC"
 
+############################################################ 4. visibility
+echo "== 4. visibility between mounts"
+# B reads the file (caching it in its kernel), A rewrites and closes it,
+# B opens again at once and must see every new byte.
+head -c 300000 /dev/urandom >"$D/v1"; head -c 333333 /dev/urandom >"$D/v2"
+cp "$D/v1" "$A/vis"
+check "B sees A's first version" cmp -s "$D/v1" "$B/vis"
+cp "$D/v2" "$A/vis"
+check "B sees A's rewrite at once (close-to-open, no sleep)" cmp -s "$D/v2" "$B/vis"
+dd if="$D/v1" of="$A/vis" bs=1000 count=7 seek=5 conv=notrunc status=none
+{ head -c 5000 "$D/v2"; head -c 7000 "$D/v1"; tail -c +12001 "$D/v2"; } >"$D/v3"
+check "B sees A's overwrite in the middle at once" cmp -s "$D/v3" "$B/vis"
+printf tail >>"$A/vis"
+check "B sees A's append at once (size and bytes)" cmp -s <(cat "$D/v3"; printf tail) "$B/vis"
+renms=() unms=()
+for i in 1 2 3 4 5; do
+	echo x >"$A/rn$i"; echo y >"$A/ul$i"
+	r=$(timeout 10 "$TOOL" rename_seen "$A/rn$i" "$A/rn$i.new" "$B/rn$i" "$B/rn$i.new" 200); renms+=("$r")
+	r=$(timeout 10 "$TOOL" rename_seen "$A/ul$i" - "$B/ul$i" - 200); unms+=("$r")
+done
+echo "rename on A seen on B after: ${renms[*]} ms; unlink: ${unms[*]} ms (limit 200)"
+check "renames seen on B within 200 ms" bash -c '! grep -q timeout <<<"$1"' _ "${renms[*]}"
+check "unlinks seen on B within 200 ms" bash -c '! grep -q timeout <<<"$1"' _ "${unms[*]}"
+# a directory renamed on A: the old path disappears on C, the new one works
+mkdir -p "$A/vd/sub"; echo z >"$A/vd/sub/f"; cat "$C/vd/sub/f" >/dev/null
+r=$(timeout 10 "$TOOL" rename_seen "$A/vd" "$A/vd2" "$C/vd/sub/f" "$C/vd2/sub/f" 200)
+echo "directory rename on A seen on C after $r ms"
+check "directory rename seen on C within 200 ms" [ "$r" != timeout ]
+
 finish
