@@ -339,6 +339,11 @@ check "the daemons' logs are not empty (debug level)" [ -s "$D/logS" -a -s "$D/l
 mkdir -p "$D/mU"
 check "mount with the password in the URL" mount_fs "redis://:$RPW@127.0.0.1:$RPORT2/0" "$D/mU" --coord "$COORD" -o "log_file=$D/logU,log_level=debug"
 check "the URL's password is not in /proc/mounts or the log" bash -c '! cat /proc/mounts "$1/logU" | grep -qF -f "$1/secrets"' _ "$D"
+"$CASSAFS" status --coord "$COORD" "redis://:$RPW@127.0.0.1:$RPORT2/0" >"$D/status.out" 2>&1
+check "status lists the mounts" grep -q "$D/mU" "$D/status.out"
+check "status does not print the URL's password" bash -c '! grep -qF -f "$1/secrets" "$1/status.out"' _ "$D"
+"$CASSAFS" mkfs "redis://:$RPW@127.0.0.1:$RPORT2/0?name=other" >"$D/mkfs.out" 2>&1
+check "mkfs does not print the URL's password" bash -c '! grep -qF -f "$1/secrets" "$1/mkfs.out"' _ "$D"
 if ps -eo args | grep -F -f "$D/secrets" | grep -qv grep; then
 	echo "NOTE: a password given inside the URL shows in ps (the daemon's arguments)"
 else
