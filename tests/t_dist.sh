@@ -297,6 +297,47 @@ out=$(timeout 120 "$CASSAFS" fsck --coord "$COORD" "$STORE" 2>&1); rc=$?
 echo "$out" | tail -n 3
 check "fsck clean (exit $rc)" [ $rc -eq 0 ]
 
+echo "== 5c. 3-node ZooKeeper ensemble, leader killed under a workload"
+if "$ZKS" ensemble "$D/ens" $ZBASE; then
+	ok
+	EURL="zk://127.0.0.1:$((ZBASE + 1)),127.0.0.1:$((ZBASE + 2)),127.0.0.1:$((ZBASE + 3))/cfs?session_timeout=4000&op_timeout=10000"
+	check "mount A on the ensemble" mount_fs "$STORE" "$A" --coord "$EURL" -o "log_file=$D/logEA"
+	check "mount B on the ensemble" mount_fs "$STORE" "$B" --coord "$EURL" -o "log_file=$D/logEB"
+	echo data >"$A/elock"
+	mkdir "$A/we"
+	workload "$A/we" 10 "$D/we.log" & wl=$!
+	# B takes and drops a record lock on the file over and over
+	( end=$(( $(ms) + 10000 ))
+	  while [ "$(ms)" -lt $end ]; do
+		s=$(ms); r=$(timeout 30 "$TOOL" try "$B/elock" fcntl)
+		echo "$r $(( $(ms) - s ))"
+	  done >"$D/el.log" ) & ll=$!
+	sleep 3
+	leader=$("$ZKS" leader "$D/ens")
+	echo "killing ZooKeeper leader node ${leader:-?}"
+	[ -n "$leader" ] && "$ZKS" kill "$D/ens" "$leader"
+	check "ensemble had a leader" [ -n "$leader" ]
+	wait $wl $ll
+	after_outage "leader kill" "$D/we.log" "$B/we"
+	nf=$(awk '$2 != 0' "$D/we.log" | wc -l)
+	check "no workload operation failed while the leader changed ($nf)" [ "$nf" -eq 0 ]
+	nl=$(wc -l <"$D/el.log"); nbad=$(awk '$1 != "ok"' "$D/el.log" | wc -l)
+	lslow=$(awk 'BEGIN {m = 0} $2 > m {m = $2} END {print m}' "$D/el.log")
+	echo "lock loop on B: $nl rounds, $nbad failed, slowest $lslow ms; new leader: node $("$ZKS" leader "$D/ens")"
+	check "every lock attempt on B succeeded while the leader changed" [ "$nbad" -eq 0 -a "$nl" -gt 5 ]
+	r=$(timeout 10 "$TOOL" rename_seen "$A/we/f1" "$A/we/f1.moved" "$B/we/f1" "$B/we/f1.moved" 200)
+	echo "rename on A seen on B after the leader change: $r ms"
+	check "notices work after the leader change" [ "$r" != timeout ]
+	for m in A B; do check "umount $m (ensemble)" timeout 30 "$CASSAFS" umount "${!m}"; done
+	T_MOUNTS=()
+	out=$(timeout 120 "$CASSAFS" fsck --coord "$EURL" "$STORE" 2>&1); rc=$?
+	echo "$out" | tail -n 1
+	check "fsck clean after the ensemble test (exit $rc)" [ $rc -eq 0 ]
+else
+	fail "3-node ZooKeeper ensemble on $((ZBASE + 1))-$((ZBASE + 3))"
+fi
+"$ZKS" stop "$D/ens"
+
 ############################################################ 6. security
 echo "== 6. passwords and credentials"
 RPW="rpw-$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')"
