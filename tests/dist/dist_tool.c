@@ -21,6 +21,7 @@
  *                             "locked", keep it SECONDS (or until killed)
  *   try PATH fcntl|flock      non-blocking exclusive attempt: prints "ok" or
  *                             the errno name
+ *   try_timed PATH fcntl|flock  the same, followed by the call's ms
  *   getlk PATH                F_GETLK for a whole-file write lock:
  *                             "unlocked" or "TYPE PID START LEN"
  *   wait PATH fcntl|flock     blocking exclusive lock: prints elapsed ms
@@ -310,14 +311,15 @@ static int cmd_hold(char **argv)
 	return 0; /* exit releases */
 }
 
-static int cmd_try(char **argv)
+static int cmd_try(char **argv, int timed)
 {
 	int fl = !strcmp(argv[1], "flock"), fd = lock_fd(argv[0], O_RDWR);
+	double t0 = now_ms();
 	int rc = fl ? flock(fd, LOCK_EX | LOCK_NB) : setlk(fd, F_SETLK, F_WRLCK);
-	if (rc == 0)
-		printf("ok\n");
-	else
-		printf("%s\n", strerrorname_np(errno));
+	printf("%s", rc == 0 ? "ok" : strerrorname_np(errno));
+	if (timed) /* the call alone, not the close that follows */
+		printf(" %.0f", now_ms() - t0);
+	printf("\n");
 	return 0;
 }
 
@@ -410,7 +412,9 @@ int main(int argc, char **argv)
 	if (!strcmp(c, "hold") && argc == 4)
 		return cmd_hold(argv);
 	if (!strcmp(c, "try") && argc == 2)
-		return cmd_try(argv);
+		return cmd_try(argv, 0);
+	if (!strcmp(c, "try_timed") && argc == 2)
+		return cmd_try(argv, 1);
 	if (!strcmp(c, "getlk") && argc == 1)
 		return cmd_getlk(argv);
 	if (!strcmp(c, "wait") && argc == 2)
