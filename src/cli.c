@@ -341,6 +341,15 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 		} else if (val && KEY("log_file")) {
 			cfg->log_file = val;
 		} else if (val && KEY("coord")) {
+			/* zk://h1:p,h2:p/CHROOT holds commas: take the
+			 * following pieces until the path starts. */
+			const char *hosts = strstr(val, "://");
+			while (hosts && !strchr(hosts + 3, '/') && save && *save) {
+				char *next = strtok_r(NULL, ",", &save);
+				if (!next)
+					break;
+				next[-1] = ','; /* undo strtok's cut */
+			}
 			cfg->coord_url = val;
 		} else if (!val && KEY("debug")) {
 			cfg->fo.debug = 1;

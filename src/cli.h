@@ -17,5 +17,6 @@ int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
+int cmd_ring(int argc, char **argv);
 
 #endif

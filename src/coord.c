@@ -2,6 +2,8 @@
  * coord.c — picks the coordination engine from the URL scheme.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -65,6 +67,33 @@ void coord_fill_mount_info(struct coord_mount_info *m, const char *mountpoint)
 	m->since = (int64_t)time(NULL);
 }
 
+int coord_format_mount_info(char *buf, size_t len, const struct coord_mount_info *m)
+{
+	return snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
+			"\nversion=%s\nmountpoint=%s\n",
+			m->host, (int)m->pid, m->since, m->version, m->mountpoint);
+}
+
+void coord_parse_mount_info(const char *buf, struct coord_mount_info *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+		if (!strncmp(p, "host=", 5))
+			snprintf(m->host, sizeof(m->host), "%.*s", n - 5, p + 5);
+		else if (!strncmp(p, "pid=", 4))
+			m->pid = atoi(p + 4);
+		else if (!strncmp(p, "since=", 6))
+			m->since = strtoll(p + 6, NULL, 10);
+		else if (!strncmp(p, "version=", 8))
+			snprintf(m->version, sizeof(m->version), "%.*s", n - 8, p + 8);
+		else if (!strncmp(p, "mountpoint=", 11))
+			snprintf(m->mountpoint, sizeof(m->mountpoint), "%.*s",
+				 n - 11, p + 11);
+	}
+}
+
 int coord_has_locks(const struct coord *c)
 {
 	return c->ops->lock != NULL;
@@ -97,6 +126,12 @@ int coord_plock_get(struct coord *c, struct coord_plock *inout)
 int coord_plock_set(struct coord *c, const struct coord_plock *pl, int wait)
 {
 	return c->ops->plock_set ? c->ops->plock_set(c, pl, wait) : -EOPNOTSUPP;
+}
+
+int coord_plock_cancel(struct coord *c, uint64_t ino, uint64_t owner)
+{
+	return c->ops->plock_cancel ? c->ops->plock_cancel(c, ino, owner)
+				    : -ENOENT;
 }
 
 int coord_has_notices(const struct coord *c)

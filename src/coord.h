@@ -70,6 +70,9 @@ struct coord_ops {
 	int (*watch)(struct coord *c, coord_notice_fn fn, void *arg);
 	int (*publish)(struct coord *c, uint64_t ino, uint64_t parent,
 		       const char *name, size_t name_len);
+	/* optional: end a blocked plock_set(wait=1) of (ino, owner) with
+	 * -EINTR (FUSE interrupt); -ENOENT if none is waiting */
+	int (*plock_cancel)(struct coord *c, uint64_t ino, uint64_t owner);
 };
 
 struct coord {
@@ -82,6 +85,10 @@ void coord_close(struct coord *c);
 int coord_register_mount(struct coord *c, const struct coord_mount_info *m,
 			 char *err, size_t err_len);
 int coord_list_mounts(struct coord *c, coord_mount_fn fn, void *arg);
+/* The "key=value" lines a mount record is stored as, and back. */
+int coord_format_mount_info(char *buf, size_t len,
+			    const struct coord_mount_info *m);
+void coord_parse_mount_info(const char *buf, struct coord_mount_info *m);
 /* Fill host, pid, version, since for this process. */
 void coord_fill_mount_info(struct coord_mount_info *m, const char *mountpoint);
 
@@ -93,6 +100,11 @@ void coord_unlock(struct coord *c, struct coord_lock *l);
 int coord_has_plocks(const struct coord *c);
 int coord_plock_get(struct coord *c, struct coord_plock *inout);
 int coord_plock_set(struct coord *c, const struct coord_plock *pl, int wait);
+/* For a FUSE interrupt of F_SETLKW / blocking flock: the waiting call
+ * returns -EINTR.  A request interrupted just before it started waiting,
+ * or just after it got the lock, is not affected: if fuse_req_interrupted()
+ * and plock_set returned 0, unlock again and reply EINTR. */
+int coord_plock_cancel(struct coord *c, uint64_t ino, uint64_t owner);
 
 int coord_has_notices(const struct coord *c);
 int coord_watch(struct coord *c, coord_notice_fn fn, void *arg);

@@ -62,33 +62,6 @@ static void local_close(struct coord *base)
 	free(c);
 }
 
-static int format_info(char *buf, size_t len, const struct coord_mount_info *m)
-{
-	return snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
-			"\nversion=%s\nmountpoint=%s\n",
-			m->host, (int)m->pid, m->since, m->version, m->mountpoint);
-}
-
-static void parse_info(const char *buf, struct coord_mount_info *m)
-{
-	memset(m, 0, sizeof(*m));
-	for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-		const char *nl = strchr(p, '\n');
-		int n = nl ? (int)(nl - p) : (int)strlen(p);
-		if (!strncmp(p, "host=", 5))
-			snprintf(m->host, sizeof(m->host), "%.*s", n - 5, p + 5);
-		else if (!strncmp(p, "pid=", 4))
-			m->pid = atoi(p + 4);
-		else if (!strncmp(p, "since=", 6))
-			m->since = strtoll(p + 6, NULL, 10);
-		else if (!strncmp(p, "version=", 8))
-			snprintf(m->version, sizeof(m->version), "%.*s", n - 8, p + 8);
-		else if (!strncmp(p, "mountpoint=", 11))
-			snprintf(m->mountpoint, sizeof(m->mountpoint), "%.*s",
-				 n - 11, p + 11);
-	}
-}
-
 static int read_holder(int fd, struct coord_mount_info *m)
 {
 	char buf[2048];
@@ -96,7 +69,7 @@ static int read_holder(int fd, struct coord_mount_info *m)
 	if (n < 0)
 		return -errno;
 	buf[n] = 0;
-	parse_info(buf, m);
+	coord_parse_mount_info(buf, m);
 	return 0;
 }
 
@@ -129,7 +102,7 @@ static int local_register_mount(struct coord *base,
 		return -e;
 	}
 	char buf[2048];
-	int n = format_info(buf, sizeof(buf), m);
+	int n = coord_format_mount_info(buf, sizeof(buf), m);
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
 		int e = errno;
 		close(fd);

@@ -74,7 +74,9 @@
 #define ZK_DEFAULT_SESSION_MS 10000
 #define ZK_DEFAULT_CONNECT_MS 15000
 #define ZK_NOTICE_TTL_MS 30000   /* default age at which notices are trimmed */
-#define ZK_NOTICE_MAX 2000       /* and at most this many are kept */
+/* At most this many notices are kept: a listing must stay below the
+ * server's 1 MB packet limit (a notice name is at most ~600 bytes). */
+#define ZK_NOTICE_MAX 1000
 #define ZK_MAX_PUBLISHERS 64
 #define ZK_PLOCK_MAX (512 * 1024) /* a lock table must stay < 1 MB */
 
@@ -83,6 +85,26 @@ struct zk_waiter {
 	const char *path;
 	int fired;
 };
+
+/* A blocked F_SETLKW, so that coord_plock_cancel can end it. */
+struct zk_pwait {
+	struct zk_pwait *next;
+	uint64_t ino, owner;
+	int cancelled;
+};
+
+/* An inode on which this handle may hold record locks: an unlock of any
+ * other inode needs no round trip (every close unlocks, and most files
+ * never had a lock). */
+struct zk_pino {
+	struct zk_pino *next;
+	uint64_t ino;
+	int inflight; /* plock_set calls under way */
+	int has;      /* our records may exist in its table */
+	unsigned gen; /* bumps at each call's start */
+};
+
+#define ZK_PINO_BUCKETS 256
 
 struct zk_orphan {
 	struct zk_orphan *next;
@@ -121,12 +143,15 @@ struct coord_zk {
 	int registered;
 	struct coord_mount_info mount;
 	struct zk_waiter *waiters;
+	struct zk_pwait *pwaits;
+	struct zk_pino *pinos[ZK_PINO_BUCKETS];
 	struct zk_orphan *orphans;
 	coord_notice_fn notice_fn;
 	void *notice_arg;
 	int notice_pending, notice_reset;
 	int64_t last_seq;
 	uint64_t pub_count;
+	int pub_since_trim; /* publishes since our last trim */
 	struct zk_publisher pubs[ZK_MAX_PUBLISHERS];
 	int npubs;
 	int64_t last_trim;
@@ -653,38 +678,12 @@ static int zk_make_session_node(struct coord_zk *c)
 	return rc;
 }
 
-static int format_info(char *buf, size_t len, const struct coord_mount_info *m)
-{
-	return snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
-			"\nversion=%s\nmountpoint=%s\n",
-			m->host, (int)m->pid, m->since, m->version, m->mountpoint);
-}
-
-static void parse_info(const char *buf, struct coord_mount_info *m)
-{
-	memset(m, 0, sizeof(*m));
-	for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p) {
-		const char *nl = strchr(p, '\n');
-		int n = nl ? (int)(nl - p) : (int)strlen(p);
-		if (!strncmp(p, "host=", 5))
-			snprintf(m->host, sizeof(m->host), "%.*s", n - 5, p + 5);
-		else if (!strncmp(p, "pid=", 4))
-			m->pid = atoi(p + 4);
-		else if (!strncmp(p, "since=", 6))
-			m->since = strtoll(p + 6, NULL, 10);
-		else if (!strncmp(p, "version=", 8))
-			snprintf(m->version, sizeof(m->version), "%.*s", n - 8, p + 8);
-		else if (!strncmp(p, "mountpoint=", 11))
-			snprintf(m->mountpoint, sizeof(m->mountpoint), "%.*s",
-				 n - 11, p + 11);
-	}
-}
 
 static int zk_make_mount_node(struct coord_zk *c)
 {
 	char buf[2048], path[1200];
 	pthread_mutex_lock(&c->mu);
-	int n = format_info(buf, sizeof(buf), &c->mount);
+	int n = coord_format_mount_info(buf, sizeof(buf), &c->mount);
 	snprintf(path, sizeof(path), "%s/mounts/m-%s", c->root, c->session + 2);
 	pthread_mutex_unlock(&c->mu);
 	int rc = zk_create(c, path, buf, n, &c->acl, ZOO_EPHEMERAL);
@@ -909,6 +908,12 @@ static void zk_free(struct coord_zk *c)
 	 * (session, mount, locks) go with it. */
 	if (zh)
 		zookeeper_close(zh);
+	for (int i = 0; i < ZK_PINO_BUCKETS; i++)
+		while (c->pinos[i]) {
+			struct zk_pino *e = c->pinos[i];
+			c->pinos[i] = e->next;
+			free(e);
+		}
 	while (c->orphans) {
 		struct zk_orphan *o = c->orphans;
 		c->orphans = o->next;
@@ -935,7 +940,14 @@ static int zk_open(const char *url, const char *fsid, struct coord **out,
 	struct coord_zk *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	pthread_rwlock_init(&c->zh_lock, NULL);
+	/* Writer preference: a session renewal must not starve behind a
+	 * steady stream of calls (no call ever holds it twice). */
+	pthread_rwlockattr_t ra;
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&c->zh_lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1038,7 +1050,7 @@ static int zk_list_mounts(struct coord *base, coord_mount_fn fn, void *arg)
 		}
 		buf[len < 0 ? 0 : len] = 0;
 		struct coord_mount_info m;
-		parse_info(buf, &m);
+		coord_parse_mount_info(buf, &m);
 		r = fn(arg, &m);
 	}
 	deallocate_String_vector(&sv);
@@ -1534,6 +1546,67 @@ static int zk_plock_get(struct coord *base, struct coord_plock *inout)
 	return r;
 }
 
+/* Enter a plock_set on ino: NULL (and nothing to do) for an unlock of an
+ * inode where we hold nothing. */
+static struct zk_pino *pino_enter(struct coord_zk *c, uint64_t ino, int unlock,
+				  int *skip, int *solo, unsigned *gen)
+{
+	struct zk_pino **b = &c->pinos[ino % ZK_PINO_BUCKETS], *e;
+	*skip = 0;
+	pthread_mutex_lock(&c->mu);
+	for (e = *b; e && e->ino != ino; e = e->next)
+		;
+	if (!e && unlock) {
+		*skip = 1;
+	} else if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+		e->ino = ino;
+		e->next = *b;
+		*b = e;
+	} else if (!e) {
+		*skip = -1; /* out of memory: untracked locks could never go */
+	}
+	if (e) {
+		*solo = e->inflight++ == 0;
+		*gen = ++e->gen;
+		if (!unlock)
+			e->has = 1; /* until a successful write says otherwise */
+	}
+	pthread_mutex_unlock(&c->mu);
+	return e;
+}
+
+/* Leave it; has = 0/1 when the table we last wrote or read is known to
+ * hold none/some of our records, -1 when unknown (keep the old value).
+ * "None" only counts if no other call on the inode overlapped ours: its
+ * write may have come after the table we saw. */
+static void pino_leave(struct coord_zk *c, struct zk_pino *e, int has,
+		       int solo, unsigned gen)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (has == 1 || (has == 0 && solo && e->gen == gen))
+		e->has = has;
+	if (--e->inflight == 0 && !e->has) {
+		for (struct zk_pino **p = &c->pinos[e->ino % ZK_PINO_BUCKETS]; *p;
+		     p = &(*p)->next)
+			if (*p == e) {
+				*p = e->next;
+				break;
+			}
+		free(e);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static int pt_has(const struct ptable *t, const char *me)
+{
+	for (int i = 0; i < t->n; i++)
+		if (!strcmp(t->v[i].holder, me))
+			return 1;
+	return 0;
+}
+
 static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 			int wait)
 {
@@ -1542,9 +1615,22 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 	int r = check_plock(pl);
 	if (r)
 		return r;
+	int skip, has = -1, solo = 0;
+	unsigned pgen = 0;
+	struct zk_pino *pe = pino_enter(c, pl->ino, pl->type == F_UNLCK, &skip,
+					&solo, &pgen);
+	if (skip)
+		return skip > 0 ? 0 : -ENOMEM;
 	snprintf(path, sizeof(path), "%s/plocks/%" PRIu64, c->root, pl->ino);
 	struct ptable t = {0};
 	struct zk_waiter wt, wh;
+	struct zk_pwait pw = {.ino = pl->ino, .owner = pl->owner};
+	if (wait) {
+		pthread_mutex_lock(&c->mu);
+		pw.next = c->pwaits;
+		c->pwaits = &pw;
+		pthread_mutex_unlock(&c->mu);
+	}
 	for (;;) {
 		int version;
 		my_holder(c, me, sizeof(me));
@@ -1567,9 +1653,10 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 			waiter_add(c, &wh, hpath);
 			int rc = zk_exists(c, hpath, 1);
 			pthread_mutex_lock(&c->mu);
-			while (rc == ZOK && !wt.fired && !wh.fired && !c->closing)
+			while (rc == ZOK && !wt.fired && !wh.fired && !c->closing &&
+			       !pw.cancelled)
 				zk_cond_wait(c, -1);
-			int closing = c->closing;
+			int closing = c->closing || pw.cancelled;
 			pthread_mutex_unlock(&c->mu);
 			waiter_del(c, &wh);
 			waiter_del(c, &wt);
@@ -1596,6 +1683,8 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 		free(old);
 		if (r || (same && version >= 0) || (t.n == 0 && version < 0)) {
 			free(neu);
+			if (r == 0)
+				has = pt_has(&t, me);
 			goto out;
 		}
 		if (nlen > ZK_PLOCK_MAX) {
@@ -1617,8 +1706,10 @@ static int zk_plock_set(struct coord *base, const struct coord_plock *pl,
 		free(neu);
 		/* Lost reply = unknown outcome: the loop re-reads the table and
 		 * re-applies, which is idempotent (a no-op if it was done). */
-		if (rc == ZOK)
+		if (rc == ZOK) {
+			has = pt_has(&t, me);
 			goto out;
+		}
 		if (rc == ZBADVERSION || rc == ZNODEEXISTS || rc == ZNONODE)
 			continue;
 		if (zk_again(c, rc, dl))
@@ -1630,7 +1721,37 @@ out_wt:
 	waiter_del(c, &wt);
 out:
 	free(t.v);
+	pino_leave(c, pe, has, solo, pgen);
+	if (wait) {
+		pthread_mutex_lock(&c->mu);
+		for (struct zk_pwait **p = &c->pwaits; *p; p = &(*p)->next)
+			if (*p == &pw) {
+				*p = pw.next;
+				break;
+			}
+		pthread_mutex_unlock(&c->mu);
+	}
 	return r;
+}
+
+/* End blocked F_SETLKW calls of (ino, owner) with -EINTR (a FUSE
+ * interrupt: the process waiting in fcntl got a signal).  -ENOENT if none
+ * is waiting: it may not have started waiting yet or may already hold the
+ * lock, so the caller must still undo a lock granted to an interrupted
+ * request. */
+static int zk_plock_cancel(struct coord *base, uint64_t ino, uint64_t owner)
+{
+	struct coord_zk *c = (struct coord_zk *)base;
+	int found = 0;
+	pthread_mutex_lock(&c->mu);
+	for (struct zk_pwait *p = c->pwaits; p; p = p->next)
+		if (p->ino == ino && p->owner == owner) {
+			p->cancelled = 1;
+			found = 1;
+		}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return found ? 0 : -ENOENT;
 }
 
 /* ---- change notices ---- */
@@ -1655,6 +1776,12 @@ static int zk_publish(struct coord *base, uint64_t ino, uint64_t parent,
 	char path[1800];
 	pthread_mutex_lock(&c->mu);
 	uint64_t n = ++c->pub_count;
+	if (++c->pub_since_trim >= ZK_NOTICE_MAX / 2) {
+		/* a busy publisher keeps the queue short even if nobody
+		 * watches it */
+		c->last_trim = 0;
+		pthread_cond_broadcast(&c->cv);
+	}
 	pthread_mutex_unlock(&c->mu);
 	int o = snprintf(path, sizeof(path), "%s/n-%s-%" PRIx64 "-%" PRIx64
 			 "-%" PRIx64 "-%" PRIx64 "-", c->events, c->guid, n,
@@ -1668,6 +1795,10 @@ static int zk_publish(struct coord *base, uint64_t ino, uint64_t parent,
 			     ZOO_PERSISTENT_SEQUENTIAL, publish_done, NULL);
 	zk_release(c);
 	return zk_errno(rc);
+}
+
+static void trim_done(int rc, const void *data)
+{
 }
 
 struct notice {
@@ -1762,9 +1893,12 @@ static void zk_pump_notices(struct coord_zk *c)
 	long long last = c->last_seq;
 	int reset = c->notice_reset;
 	c->notice_reset = 0;
-	int64_t trim = now_ms() - c->last_trim > c->notice_ttl / 2;
-	if (trim)
+	int64_t trim = now_ms() - c->last_trim > c->notice_ttl / 2 ||
+		       n > ZK_NOTICE_MAX;
+	if (trim) {
 		c->last_trim = now_ms();
+		c->pub_since_trim = 0;
+	}
 	pthread_mutex_unlock(&c->mu);
 	long long prev = last;
 	pthread_mutex_lock(&c->mu);
@@ -1797,8 +1931,10 @@ static void zk_pump_notices(struct coord_zk *c)
 			char path[1800];
 			snprintf(path, sizeof(path), "%s/%s", c->events,
 				 sv.data[v[i].idx]);
+			/* asynchronous: the worker must not wait for a batch
+			 * of deletes; another mount may win the race (ZNONODE) */
 			zhandle_t *zh = zk_hold(c);
-			zoo_delete(zh, path, -1); /* another mount may win */
+			zoo_adelete(zh, path, -1, trim_done, NULL);
 			zk_release(c);
 		}
 	}
@@ -1844,6 +1980,7 @@ const struct coord_ops coord_zk_ops = {
 	.unlock = zk_unlock,
 	.plock_get = zk_plock_get,
 	.plock_set = zk_plock_set,
+	.plock_cancel = zk_plock_cancel,
 	.watch = zk_watch,
 	.publish = zk_publish,
 };

@@ -12,6 +12,7 @@ static const struct cli_command commands[] = {
 	{"umount", cmd_umount, "unmount a mounted filesystem"},
 	{"status", cmd_status, "show format, usage and who has it mounted"},
 	{"fsck", cmd_fsck, "check (and repair) a filesystem"},
+	{"ring", cmd_ring, "build and query Swift-compatible rings"},
 };
 
 static void usage(FILE *f)
@@ -20,7 +21,9 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'cassafs COMMAND --help' describes each command.\n"
-		   "Store URLs: lmdb:///ABSOLUTE/DIR (embedded, default)\n");
+		   "Store URLs: lmdb:///ABSOLUTE/DIR (embedded, default),\n"
+		   "  redis://[:PASSWORD@]HOST:PORT[/DB], redis-cluster://H:P,H:P/NAME\n"
+		   "  (with --coord zk://HOST:PORT[,HOST:PORT]/CHROOT)\n");
 }
 
 int main(int argc, char **argv)

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "meta.h"
+#include "u64vec.h"
 
 #define INO_RANGE 1024      /* numbers taken per allocation transaction */
 #define MAX_ATTEMPTS 1000   /* conflicts before an operation gives up */
@@ -563,27 +564,12 @@ int meta_block_put(struct store_txn *t, struct meta_inode *in, uint64_t idx,
 	return store_add(t, STORE_SUPER, 0, "blocks", 6, 1);
 }
 
-struct idx_list {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int collect_idx(void *arg, const void *col, size_t col_len,
 		       const void *val, size_t val_len)
 {
-	struct idx_list *l = arg;
 	if (col_len != 8)
 		return -EIO;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		uint64_t *v = realloc(l->v, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n++] = store_get_be64(col);
-	return 0;
+	return u64vec_push(arg, store_get_be64(col));
 }
 
 int meta_blocks_truncate(struct store_txn *t, struct meta_inode *in,
@@ -602,7 +588,7 @@ int meta_blocks_truncate(struct store_txn *t, struct meta_inode *in,
 	}
 	uint64_t first = (new_size + block_size - 1) / block_size;
 	uint32_t tail = (uint32_t)(new_size % block_size);
-	struct idx_list l = {0};
+	struct u64vec l = {0};
 	uint8_t col[8];
 	/* Zero the tail of the last kept block so a later extension reads
 	 * zeros there. */
@@ -633,7 +619,7 @@ int meta_blocks_truncate(struct store_txn *t, struct meta_inode *in,
 		in->blocks -= l.n;
 		r = store_add(t, STORE_SUPER, 0, "blocks", 6, -(int64_t)l.n);
 	}
-	free(l.v);
+	u64vec_free(&l);
 	return r;
 }
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "u64vec.h"
 #include "vfs.h"
 
 #ifndef RENAME_NOREPLACE
@@ -320,15 +321,10 @@ static int lookup_txn(struct store_txn *t, void *arg)
 	struct lookup_args *a = arg;
 	struct meta_inode in;
 	uint64_t ino;
+	/* The kernel looks names up only in directories, so a missing entry
+	 * is ENOENT without reading the parent (one store read less for
+	 * every new name). */
 	int r = meta_dentry_get(t, a->parent, a->name, strlen(a->name), &ino, NULL);
-	if (r == -ENOENT) {
-		/* Tell "no such entry" from "no such directory". */
-		struct meta_inode p;
-		int pr = meta_inode_get(t, a->parent, &p);
-		if (pr < 0)
-			return pr;
-		return S_ISDIR(p.mode) ? -ENOENT : -ENOTDIR;
-	}
 	if (r < 0)
 		return r;
 	if ((r = meta_inode_get(t, ino, &in)) < 0)
@@ -431,14 +427,15 @@ static int all_written(const uint8_t *mask, uint32_t bs)
 static int merge_block(struct store_txn *t, struct vfs *v, uint64_t ino,
 		       const struct dblock *b, uint8_t *out, size_t *len)
 {
-	const void *cur;
+	const void *cur = NULL;
 	size_t cur_len = 0;
 	int r = meta_block_get(t, ino, b->idx, &cur, &cur_len);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == -ENOENT)
 		cur_len = 0;
-	memcpy(out, cur, cur_len);
+	else
+		memcpy(out, cur, cur_len);
 	memset(out + cur_len, 0, v->bs - cur_len);
 	size_t end = cur_len;
 	for (uint32_t i = 0; i < b->len;) {
@@ -1564,8 +1561,7 @@ struct readdir_args {
 	void *fill_arg;
 	struct store_txn *t;
 	int full;
-	uint64_t *taken; /* inodes handed out with plus, to count lookups */
-	size_t ntaken, captaken;
+	struct u64vec taken; /* inodes handed out with plus: lookups to count */
 	int touch_atime;
 };
 
@@ -1593,18 +1589,7 @@ static int readdir_entry(void *arg, const char *name, size_t len, uint64_t ino,
 		a->full = 1;
 		return 1;
 	}
-	if (a->plus) {
-		if (a->ntaken == a->captaken) {
-			size_t cap = a->captaken ? a->captaken * 2 : 64;
-			uint64_t *p = realloc(a->taken, cap * sizeof(*p));
-			if (!p)
-				return -ENOMEM;
-			a->taken = p;
-			a->captaken = cap;
-		}
-		a->taken[a->ntaken++] = ino;
-	}
-	return 0;
+	return a->plus ? u64vec_push(&a->taken, ino) : 0;
 }
 
 static int readdir_txn(struct store_txn *t, void *arg)
@@ -1618,7 +1603,7 @@ static int readdir_txn(struct store_txn *t, void *arg)
 		return -ENOTDIR;
 	a->touch_atime = needs_atime(&dir);
 	a->t = t;
-	a->ntaken = 0;
+	a->taken.n = 0;
 	a->full = 0;
 	uint64_t off = a->off;
 	/* "." and ".." come first, at offsets 0 and 1. */
@@ -1652,9 +1637,9 @@ int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
 	if (r == 0 && off == 0 && a.touch_atime)
 		meta_write(v->meta, touch_atime_txn, &ino);
 	if (r == 0)
-		for (size_t i = 0; i < a.ntaken; i++)
-			add_lookup(v, a.taken[i]);
-	free(a.taken);
+		for (size_t i = 0; i < a.taken.n; i++)
+			add_lookup(v, a.taken.v[i]);
+	u64vec_free(&a.taken);
 	return r;
 }
 
@@ -1887,24 +1872,9 @@ int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 
 /* ---- life cycle ---- */
 
-struct orphan_list {
-	uint64_t *v;
-	size_t n, cap;
-};
-
 static int collect_orphan(void *arg, uint64_t ino)
 {
-	struct orphan_list *l = arg;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		uint64_t *p = realloc(l->v, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		l->v = p;
-		l->cap = cap;
-	}
-	l->v[l->n++] = ino;
-	return 0;
+	return u64vec_push(arg, ino);
 }
 
 static int list_orphans_txn(struct store_txn *t, void *arg)
@@ -1914,7 +1884,7 @@ static int list_orphans_txn(struct store_txn *t, void *arg)
 
 int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 {
-	struct orphan_list l = {0};
+	struct u64vec l = {0};
 	int r = meta_read(v->meta, list_orphans_txn, &l);
 	*purged = 0;
 	for (size_t i = 0; r == 0 && i < l.n; i++) {
@@ -1923,7 +1893,7 @@ int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 		if (r == 0)
 			(*purged)++;
 	}
-	free(l.v);
+	u64vec_free(&l);
 	return r;
 }
 

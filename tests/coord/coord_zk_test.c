@@ -13,6 +13,7 @@
  * that each has its own ZooKeeper session (threads do not survive fork).
  */
 #define _GNU_SOURCE /* F_OFD_SETLK */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -167,6 +168,12 @@ static int child_main(int argc, char **argv)
 		if (coord_register_mount(c, &m, err, sizeof(err)) ||
 		    coord_lock(c, "inode/13", COORD_EXCLUSIVE, 5000, &l) ||
 		    coord_watch(c, child_notice, &fd))
+			return 5;
+		signal_ready(fd);
+		for (;;)
+			pause();
+	} else if (!strcmp(role, "child-watch")) {
+		if (coord_watch(c, child_notice, &fd))
 			return 5;
 		signal_ready(fd);
 		for (;;)
@@ -818,6 +825,84 @@ static void test_plock_model(struct coord *a)
 	}
 }
 
+struct cancel_arg {
+	struct coord *c;
+	int r;
+	int64_t done;
+};
+
+static void *cancel_waiter(void *p)
+{
+	struct cancel_arg *w = p;
+	w->r = pset(w->c, 90, 7, F_WRLCK, 0, 9, 1);
+	w->done = ms_now();
+	return NULL;
+}
+
+/* A FUSE interrupt ends a blocked F_SETLKW with EINTR, leaving no lock. */
+static void test_cancel(struct coord *a, struct coord *b)
+{
+	CHECK_EQ(pset(b, 90, 5, F_WRLCK, 0, 9, 0), 0);
+	struct cancel_arg w = {.c = a, .r = 1};
+	pthread_t th;
+	pthread_create(&th, NULL, cancel_waiter, &w);
+	usleep(300000);
+	CHECK_EQ(w.r, 1); /* still waiting */
+	int64_t t0 = ms_now();
+	CHECK_EQ(coord_plock_cancel(a, 90, 7), 0);
+	pthread_join(th, NULL);
+	CHECK_EQ(w.r, -EINTR);
+	CHECK(w.done - t0 < 1000, "cancel took %lld ms", (long long)(w.done - t0));
+	CHECK_EQ(coord_plock_cancel(a, 90, 7), -ENOENT);
+	struct coord_plock g = pget(b, 90, 5, F_WRLCK, 0, 9);
+	CHECK_EQ(g.type, F_UNLCK); /* the cancelled waiter holds nothing */
+	CHECK_EQ(pset(b, 90, 5, F_UNLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 90, 7, F_WRLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 90, 7, F_UNLCK, 0, 9, 0), 0);
+}
+
+static long server_received(const char *hostport)
+{
+	char out[4096] = "";
+	four_letter(hostport, "srvr", out, sizeof(out));
+	char *p = strstr(out, "Received: ");
+	return p ? atol(p + 10) : -1;
+}
+
+/* Every close unlocks: for an inode this mount never locked that must not
+ * cost a round trip.  After its last lock is gone, the next unlock is free
+ * again. */
+static void test_free_unlocks(struct coord *a, struct coord *b,
+			      const char *hostport)
+{
+	long r0 = server_received(hostport);
+	int64_t t0 = ms_now();
+	int bad = 0;
+	for (int i = 0; i < 200; i++)
+		bad += pset(a, 5000 + (uint64_t)i, 1, F_UNLCK, 0, UINT64_MAX, 0) != 0;
+	int64_t dt = ms_now() - t0;
+	long r1 = server_received(hostport);
+	printf("200 unlocks of never-locked inodes: %lld ms, %ld requests "
+	       "reached the server\n", (long long)dt, r1 - r0);
+	CHECK_EQ(bad, 0);
+	CHECK(r0 >= 0 && r1 - r0 < 20, "%ld requests", r1 - r0);
+	/* lock, unlock: the table is gone and the next unlock is free */
+	CHECK_EQ(pset(a, 96, 1, F_WRLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(b, 96, 2, F_WRLCK, 0, 9, 0), -EAGAIN);
+	CHECK_EQ(pset(a, 96, 1, F_UNLCK, 0, UINT64_MAX, 0), 0);
+	CHECK_EQ(pset(b, 96, 2, F_WRLCK, 0, 9, 0), 0);
+	r0 = server_received(hostport);
+	for (int i = 0; i < 50; i++)
+		pset(a, 96, 1, F_UNLCK, 0, UINT64_MAX, 0);
+	r1 = server_received(hostport);
+	CHECK(r1 - r0 < 20, "%ld requests", r1 - r0);
+	/* while b holds a lock there, a's own unlocks of other owners still
+	 * work, and b's unlock really happens */
+	CHECK_EQ(pset(b, 96, 2, F_UNLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 96, 1, F_WRLCK, 0, 9, 0), 0);
+	CHECK_EQ(pset(a, 96, 1, F_UNLCK, 0, 9, 0), 0);
+}
+
 static int fset(struct coord *c, uint64_t ino, uint64_t owner, int type,
 		int wait)
 {
@@ -863,7 +948,7 @@ struct seen {
 	pthread_cond_t cv;
 	int n, resets, bad_thread;
 	pthread_t main;
-	uint64_t ino[512], parent[512];
+	uint64_t ino[512], parent[512], last;
 	char name[512][32];
 	size_t name_len[512];
 };
@@ -877,13 +962,16 @@ static void on_notice(void *arg, uint64_t ino, uint64_t parent,
 		s->bad_thread = 1;
 	if (ino == 0) {
 		s->resets++;
-	} else if (s->n < 512) {
-		s->ino[s->n] = ino;
-		s->parent[s->n] = parent;
-		s->name_len[s->n] = name_len < 32 ? name_len : 31;
-		if (name)
-			memcpy(s->name[s->n], name, s->name_len[s->n]);
+	} else {
+		if (s->n < 512) {
+			s->ino[s->n] = ino;
+			s->parent[s->n] = parent;
+			s->name_len[s->n] = name_len < 32 ? name_len : 31;
+			if (name)
+				memcpy(s->name[s->n], name, s->name_len[s->n]);
+		}
 		s->n++;
+		s->last = ino;
 	}
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -973,7 +1061,117 @@ static void test_trim(void)
 	CHECK_EQ(coord_publish(x, 400, 0, NULL, 0), 0);
 	CHECK_EQ(wait_seen(&s, 11, 5000), 11);
 	CHECK_EQ(s.resets, 0);
+	/* a burst beyond the count limit: the queue stays bounded, and the
+	 * reader gets every notice or learns that it lost some */
+	enum { BURST = 2500 };
+	t0 = ms_now();
+	for (int i = 0; i < BURST; i++)
+		coord_publish(x, 10000 + (uint64_t)i, 0, NULL, 0);
+	int peak = 0, last_seen = 0;
+	while (ms_now() - t0 < 30000) {
+		int q = raw_count(path);
+		if (q > peak)
+			peak = q;
+		pthread_mutex_lock(&s.mu);
+		last_seen = s.last == 10000 + BURST - 1;
+		int n = s.n, resets = s.resets;
+		pthread_mutex_unlock(&s.mu);
+		if (last_seen && (n == 11 + BURST || resets > 0))
+			break;
+		usleep(20000);
+	}
+	printf("burst of %d notices: %lld ms, queue peaked at %d, reader got "
+	       "%d (%d resets)\n", BURST, (long long)(ms_now() - t0), peak,
+	       s.n - 11, s.resets);
+	CHECK(last_seen, "the last notice of the burst arrived");
+	CHECK(s.n == 11 + BURST || s.resets > 0, "got %d, %d resets", s.n - 11,
+	      s.resets);
+	CHECK(peak < BURST, "queue peaked at %d", peak); /* trimmed during it */
+	t0 = ms_now();
+	while (raw_count(path) > 1000 && ms_now() - t0 < 10000)
+		usleep(100000);
+	CHECK(raw_count(path) <= 1000, "%d left", raw_count(path));
 	coord_close(y);
+	coord_close(x);
+	snprintf(fsid, sizeof(fsid), "%s", saved);
+}
+
+/* 0 once every thread of pid is stopped (state T). */
+static int wait_stopped(pid_t pid, int timeout_ms)
+{
+	int64_t t0 = ms_now();
+	char dir[64];
+	snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+	while (ms_now() - t0 < timeout_ms) {
+		DIR *d = opendir(dir);
+		struct dirent *e;
+		int all = 1, any = 0;
+		while (d && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			char p[128], st[512] = "";
+			snprintf(p, sizeof(p), "%s/%.20s/stat", dir, e->d_name);
+			FILE *f = fopen(p, "r");
+			if (f && fgets(st, sizeof(st), f)) {
+				char *rp = strrchr(st, ')');
+				any = 1;
+				if (!rp || (rp[2] != 'T' && rp[2] != 't'))
+					all = 0;
+			}
+			if (f)
+				fclose(f);
+		}
+		if (d)
+			closedir(d);
+		if (any && all)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* A reader that could not read notices before they were trimmed learns
+ * that it lost some (ino 0) from the publisher's counter. */
+static void test_notice_gap(const char *self)
+{
+	char saved[64], u[2048], path[1024];
+	snprintf(saved, sizeof(saved), "%s", fsid);
+	snprintf(fsid, sizeof(fsid), "%.50s-gap", saved);
+	snprintf(u, sizeof(u), "%s%snotice_ttl=600", url,
+		 strchr(url, '?') ? "&" : "?");
+	struct coord *x = open_or_die(u);
+	int fd;
+	char got[4] = "";
+	pid_t pid = spawn(self, "child-watch", NULL, NULL, NULL, &fd);
+	CHECK_EQ(wait_ready(fd, 30000), 0);
+	CHECK_EQ(coord_publish(x, 78, 0, NULL, 0), 0);
+	CHECK(wait_ready_byte(fd, 5000, &got[0]) == 0 && got[0] == '?',
+	      "first notice seen");
+	const char *chroot = url + 5 + strcspn(url + 5, "/?");
+	snprintf(path, sizeof(path), "%.*s/%s/events",
+		 (int)strcspn(chroot, "?"), chroot, fsid);
+	kill(pid, SIGSTOP);
+	/* kill() returns before every thread has stopped */
+	CHECK_EQ(wait_stopped(pid, 5000), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(coord_publish(x, 78, 0, NULL, 0), 0);
+	int64_t t0 = ms_now();
+	usleep(100000);
+	while (raw_count(path) != 0 && ms_now() - t0 < 2000)
+		usleep(50000);
+	CHECK_EQ(raw_count(path), 0);
+	CHECK_EQ(coord_publish(x, 77, 0, NULL, 0), 0);
+	usleep(100000);
+	kill(pid, SIGCONT);
+	int n = 0;
+	t0 = ms_now();
+	while (n < 2 && ms_now() - t0 < 10000)
+		if (wait_ready_byte(fd, 1000, &got[n]) == 0)
+			n++;
+	CHECK(n == 2 && got[0] == 'Z' && got[1] == 'N', "child saw '%.2s'", got);
+	close(fd);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
 	coord_close(x);
 	snprintf(fsid, sizeof(fsid), "%s", saved);
 }
@@ -1218,9 +1416,12 @@ int main(int argc, char **argv)
 	test_plocks(a, b);
 	test_plock_model(a);
 	test_setlkw(self, b);
+	test_cancel(a, b);
+	test_free_unlocks(a, b, hosts);
 	test_flock(self, a, b);
 	test_notices(a, b);
 	test_trim();
+	test_notice_gap(self);
 	test_ps(strchr(cred, ':') + 1);
 	coord_close(b);
 	coord_close(a);
