@@ -6,8 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fuse_lowlevel.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +20,6 @@ struct fuse_ll {
 	struct fuse_ll_options opt;
 	struct fuse_session *se;
 	char *mountpoint;
-	/* Inodes this mount was ever asked to lock (open addressing, 0 =
-	 * empty slot): only there can a close or last release have locks to
-	 * drop.  Skipping the others saves a coordinator round trip per close,
-	 * and op_timeout per close while the coordinator is unreachable. */
-	pthread_mutex_t lk_mu;
-	uint64_t *lk_set;
-	size_t lk_cap, lk_n;
-	int lk_all; /* out of memory: treat every inode as maybe locked */
 };
 
 static struct fuse_ll *ll_of(fuse_req_t req)
@@ -298,52 +288,6 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)n);
 }
 
-static size_t lk_slot(const uint64_t *set, size_t cap, uint64_t ino)
-{
-	size_t i = (size_t)(ino * 0x9e3779b97f4a7c15ull) & (cap - 1);
-	while (set[i] && set[i] != ino)
-		i = (i + 1) & (cap - 1);
-	return i;
-}
-
-/* Remember ino before its first lock request reaches the coordinator
- * (never forgotten: one entry per inode ever locked through this mount). */
-static void lk_note(struct fuse_ll *f, uint64_t ino)
-{
-	pthread_mutex_lock(&f->lk_mu);
-	if (2 * (f->lk_n + 1) > f->lk_cap) {
-		size_t cap = f->lk_cap ? 2 * f->lk_cap : 64;
-		uint64_t *n = calloc(cap, sizeof(*n));
-		if (!n) {
-			/* cannot track: fall back to asking on every close */
-			f->lk_all = 1;
-			pthread_mutex_unlock(&f->lk_mu);
-			return;
-		}
-		for (size_t i = 0; i < f->lk_cap; i++)
-			if (f->lk_set[i])
-				n[lk_slot(n, cap, f->lk_set[i])] = f->lk_set[i];
-		free(f->lk_set);
-		f->lk_set = n;
-		f->lk_cap = cap;
-	}
-	size_t i = lk_slot(f->lk_set, f->lk_cap, ino);
-	if (!f->lk_set[i]) {
-		f->lk_set[i] = ino;
-		f->lk_n++;
-	}
-	pthread_mutex_unlock(&f->lk_mu);
-}
-
-static int lk_maybe(struct fuse_ll *f, uint64_t ino)
-{
-	pthread_mutex_lock(&f->lk_mu);
-	int r = f->lk_all ||
-		(f->lk_cap && f->lk_set[lk_slot(f->lk_set, f->lk_cap, ino)]);
-	pthread_mutex_unlock(&f->lk_mu);
-	return r;
-}
-
 /* Drop every lock of owner on ino (close drops POSIX locks, the last
  * release of an open file drops its flock). */
 static void unlock_owner(struct fuse_ll *f, fuse_ino_t ino, uint64_t owner,
@@ -361,7 +305,7 @@ static void unlock_owner(struct fuse_ll *f, fuse_ino_t ino, uint64_t owner,
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuse_ll *f = ll_of(req);
-	if (f->opt.coord && coord_has_plocks(f->opt.coord) && lk_maybe(f, ino))
+	if (f->opt.coord && coord_has_plocks(f->opt.coord))
 		unlock_owner(f, ino, fi->lock_owner, 0);
 	fuse_reply_err(req, -vfs_flush(f->vfs, file_of(fi)));
 }
@@ -369,8 +313,7 @@ static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuse_ll *f = ll_of(req);
-	if (fi->flock_release && f->opt.coord && coord_has_plocks(f->opt.coord) &&
-	    lk_maybe(f, ino))
+	if (fi->flock_release && f->opt.coord && coord_has_plocks(f->opt.coord))
 		unlock_owner(f, ino, fi->lock_owner, 1);
 	fuse_reply_err(req, -vfs_release(f->vfs, file_of(fi)));
 }
@@ -709,7 +652,6 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 	f->vfs = v;
 	f->opt = *o;
 	f->mountpoint = strdup(mountpoint);
-	pthread_mutex_init(&f->lk_mu, NULL);
 	/* libfuse splits options at commas: escape them (and backslashes)
 	 * in the source name, e.g. a cluster URL with several seeds. */
 	char fsname[1024];
@@ -758,7 +700,6 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 fail:
 	if (f->se)
 		fuse_session_destroy(f->se);
-	pthread_mutex_destroy(&f->lk_mu);
 	free(f->mountpoint);
 	free(f);
 	return -EIO;
@@ -785,8 +726,6 @@ void fuse_ll_free(struct fuse_ll *f)
 		return;
 	fuse_remove_signal_handlers(f->se);
 	fuse_session_destroy(f->se);
-	pthread_mutex_destroy(&f->lk_mu);
-	free(f->lk_set);
 	free(f->mountpoint);
 	free(f);
 }
