@@ -374,8 +374,6 @@ static void set_lock(fuse_req_t req, struct coord_plock *pl, int wait)
 {
 	struct fuse_ll *f = ll_of(req);
 	struct lock_wait w = {f->opt.coord, pl->ino, pl->owner};
-	if (pl->type != F_UNLCK)
-		lk_note(f, pl->ino);
 	if (wait)
 		fuse_req_interrupt_func(req, cancel_lock_wait, &w);
 	int r = coord_plock_set(f->opt.coord, pl, wait);
