@@ -219,7 +219,7 @@ int cmd_mkfs(int argc, char **argv)
 	struct meta *m;
 	if (meta_open(s, &m, err, sizeof(err)) == 0) {
 		printf("created CassaFS filesystem %s in %s (block size %u)\n",
-		       meta_super(m)->uuid, url, meta_super(m)->block_size);
+		       meta_super(m)->uuid, s->url, meta_super(m)->block_size);
 		meta_close(m);
 	}
 	store_close(s);
@@ -400,6 +400,26 @@ static int is_mount_point(const char *path)
 	return found;
 }
 
+/*
+ * `ps` shows every process's arguments to every user: once the store is
+ * open, overwrite a password given inside the URL (scheme://[USER]:PASSWORD@…)
+ * with '*' in place, in the daemon's own argv.  The url is not parsed again.
+ * A password_file= or the environment (docs/redis.md) never shows at all.
+ */
+static void hide_url_password(char *url)
+{
+	char *p = strstr(url, "://");
+	if (!p)
+		return;
+	p += 3;
+	char *at = strchr(p, '@'), *slash = strchr(p, '/');
+	if (!at || (slash && slash < at))
+		return;
+	char *colon = memchr(p, ':', (size_t)(at - p));
+	for (char *q = colon ? colon + 1 : at; q < at; q++)
+		*q = '*';
+}
+
 /* Where a daemon records its pid for `cassafs umount` to wait on. */
 static void pid_file_path(const char *mountpoint, char *out, size_t len)
 {
@@ -451,10 +471,11 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		msg[0] = 0; /* open_fs printed the reason */
 		goto fail_msg;
 	}
+	hide_url_password((char *)cfg->url); /* it points into argv */
 	struct coord_mount_info mi;
 	coord_fill_mount_info(&mi, cfg->mountpoint);
 	if ((r = coord_register_mount(c, &mi, err, sizeof(err))) < 0) {
-		snprintf(msg, sizeof(msg), "cannot mount %s: %s", cfg->url, err);
+		snprintf(msg, sizeof(msg), "cannot mount %s: %s", s->url, err);
 		goto fail_msg;
 	}
 	if ((r = vfs_new(m, c, &cfg->vo, &v)) < 0) {
@@ -502,7 +523,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		fprintf(pf, "%d\n%s\n", (int)getpid(), cfg->mountpoint);
 		fclose(pf);
 	}
-	log_info("mounted %s at %s (block size %u)", cfg->url, cfg->mountpoint,
+	log_info("mounted %s at %s (block size %u)", s->url, cfg->mountpoint,
 		 meta_super(m)->block_size);
 	if (status_fd >= 0) {
 		report_parent(status_fd, "");
@@ -526,10 +547,10 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	f = NULL;
 	if ((r = vfs_flush_all(v)) < 0 || (r = store_sync(s)) < 0) {
 		log_error("unmount of %s: could not write buffered data: %s",
-			  cfg->url, strerror(-r));
+			  s->url, strerror(-r));
 		exit_code = 1;
 	}
-	log_info("unmounted %s from %s", cfg->url, cfg->mountpoint);
+	log_info("unmounted %s from %s", s->url, cfg->mountpoint);
 	goto out;
 fail_msg:
 	if (msg[0]) {
@@ -813,7 +834,7 @@ int cmd_status(int argc, char **argv)
 	time_t t = (time_t)sb->created;
 	struct tm tm;
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
-	printf("filesystem   %s\n", url);
+	printf("filesystem   %s\n", s->url); /* the engine's form: no password */
 	printf("uuid         %s\n", sb->uuid);
 	printf("format       %u\n", sb->format);
 	printf("block size   %u\n", sb->block_size);

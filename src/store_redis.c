@@ -428,10 +428,12 @@ static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 			      size_t err_len)
 {
 	char ebuf[512];
+	int retried = 0;
 	if (!err) {
 		err = ebuf;
 		err_len = sizeof(ebuf);
 	}
+again:
 	pthread_mutex_lock(&s->mu);
 	if (s->cluster && s->stale) {
 		int r = cluster_refresh(s, err, err_len);
@@ -467,13 +469,19 @@ static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 	c->c = node_connect(s, &m, rc, err, err_len);
 	if (!c->c) {
 		free(c);
-		if (err == ebuf) /* else the caller reports it */
-			note_state(s, 1, err);
 		if (s->cluster) {
 			pthread_mutex_lock(&s->mu);
 			s->stale = 1;
 			pthread_mutex_unlock(&s->mu);
+			/* The master we knew is gone: a replica may have taken
+			 * over while we were idle.  Ask the cluster once more
+			 * before failing, so the first call after a failover
+			 * does not fail when the rest of the cluster knows. */
+			if (!retried++)
+				goto again;
 		}
+		if (err == ebuf) /* else the caller reports it */
+			note_state(s, 1, err);
 		return NULL;
 	}
 	if (__atomic_load_n(&s->down, __ATOMIC_RELAXED))

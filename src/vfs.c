@@ -290,6 +290,25 @@ static int check_name(const char *name)
 
 /* ---- lookup / getattr ---- */
 
+/*
+ * The entry (parent, name) named inode ino, which is not there.  With an
+ * optimistic store this is usually another mount's unlink or rename that
+ * committed between our two reads (the transaction would fail its commit
+ * anyway): read the entry again, and if it is gone or names another inode,
+ * run the operation again (-EAGAIN) instead of reporting a dangling entry.
+ * Reads are live in such a store; with a snapshot store the entry reads
+ * the same and this stays -EIO (a real dangling entry, for fsck).
+ */
+static int entry_moved(struct store_txn *t, uint64_t parent, const char *name,
+		       uint64_t ino)
+{
+	uint64_t now;
+	int r = meta_dentry_get(t, parent, name, strlen(name), &now, NULL);
+	if (r == -ENOENT || (r == 0 && now != ino))
+		return -EAGAIN;
+	return r < 0 ? r : -EIO;
+}
+
 struct lookup_args {
 	struct vfs *v;
 	uint64_t parent;
@@ -309,7 +328,7 @@ static int lookup_txn(struct store_txn *t, void *arg)
 	if (r < 0)
 		return r;
 	if ((r = meta_inode_get(t, ino, &in)) < 0)
-		return r == -ENOENT ? -EIO : r; /* dangling entry */
+		return r == -ENOENT ? entry_moved(t, a->parent, a->name, ino) : r;
 	a->e->ino = ino;
 	to_stat(a->v, &in, &a->e->attr);
 	return 0;
@@ -972,7 +991,7 @@ static int remove_txn(struct store_txn *t, void *arg)
 	if ((r = meta_dentry_get(t, a->parent, a->name, len, &ino, NULL)) < 0)
 		return r;
 	if ((r = meta_inode_get(t, ino, &victim)) < 0)
-		return r == -ENOENT ? -EIO : r;
+		return r == -ENOENT ? entry_moved(t, a->parent, a->name, ino) : r;
 	if (a->dir) {
 		if (!S_ISDIR(victim.mode))
 			return -ENOTDIR;
@@ -1128,11 +1147,11 @@ static int rename_txn(struct store_txn *t, void *arg)
 	if ((a->flags & RENAME_NOREPLACE) && have_dst)
 		return -EEXIST;
 	if ((r = meta_inode_get(t, sino, &src)) < 0)
-		return r == -ENOENT ? -EIO : r;
+		return r == -ENOENT ? entry_moved(t, a->p1, a->n1, sino) : r;
 	if (have_dst && dino == sino)
 		return 0; /* the same file: POSIX says do nothing */
 	if (have_dst && (r = meta_inode_get(t, dino, &dst)) < 0)
-		return r == -ENOENT ? -EIO : r;
+		return r == -ENOENT ? entry_moved(t, a->p2, a->n2, dino) : r;
 
 	/* A directory cannot move below itself. */
 	if (S_ISDIR(src.mode) && a->p1 != a->p2) {
