@@ -796,20 +796,27 @@ static int load_parent(struct store_txn *t, uint64_t ino, struct meta_inode *p)
 	return 0;
 }
 
+/* 0 if parent has no entry called name, -EEXIST if it has. */
+static int check_free_name(struct store_txn *t, uint64_t parent,
+			   const char *name, size_t len)
+{
+	uint64_t other;
+	int r = meta_dentry_get(t, parent, name, len, &other, NULL);
+	if (r == 0)
+		return -EEXIST;
+	return r == -ENOENT ? 0 : r;
+}
+
 static int mknode_txn(struct store_txn *t, void *arg)
 {
 	struct mknode_args *a = arg;
 	struct meta_inode p, in;
 	struct timespec now = now_ts();
 	size_t len = strlen(a->name);
-	uint64_t other;
 	int r = load_parent(t, a->parent, &p);
 	if (r < 0)
 		return r;
-	r = meta_dentry_get(t, a->parent, a->name, len, &other, NULL);
-	if (r == 0)
-		return -EEXIST;
-	if (r != -ENOENT)
+	if ((r = check_free_name(t, a->parent, a->name, len)) < 0)
 		return r;
 	memset(&in, 0, sizeof(in));
 	in.ino = a->ino;
@@ -1050,7 +1057,6 @@ static int link_txn(struct store_txn *t, void *arg)
 	struct meta_inode p, in;
 	struct timespec now = now_ts();
 	size_t len = strlen(a->name);
-	uint64_t other;
 	int r = meta_inode_get(t, a->ino, &in);
 	if (r < 0)
 		return r;
@@ -1062,10 +1068,7 @@ static int link_txn(struct store_txn *t, void *arg)
 		return -EMLINK;
 	if ((r = load_parent(t, a->parent, &p)) < 0)
 		return r;
-	r = meta_dentry_get(t, a->parent, a->name, len, &other, NULL);
-	if (r == 0)
-		return -EEXIST;
-	if (r != -ENOENT)
+	if ((r = check_free_name(t, a->parent, a->name, len)) < 0)
 		return r;
 	in.nlink++;
 	in.ctime = now;
