@@ -19,8 +19,8 @@ for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-	apt_get install -y -q --no-install-recommends "${missing[@]}" || {
-		apt_get update -q && apt_get install -y -q --no-install-recommends "${missing[@]}"
+	apt_get install -y -q "${missing[@]}" || {
+		apt_get update -q && apt_get install -y -q "${missing[@]}"
 	}
 fi
 # FUSE needs its device; containers sometimes lack the node.
