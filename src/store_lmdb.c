@@ -71,6 +71,7 @@ struct lmdb_env {
 	int want_batch;        /* a writer waits for a batch to be begun */
 	size_t batch_bytes;    /* bytes written into the batch */
 	unsigned batch_ops;
+	unsigned batch_acked;  /* ops in the batch already acknowledged */
 	struct timespec batch_start;
 	uint64_t commit_seq;   /* commits done */
 	uint64_t want_seq;     /* a waiter needs commit_seq >= this */
@@ -204,13 +205,27 @@ static void commit_batch(struct lmdb_env *e)
 {
 	int rc = mdb_txn_commit(e->batch);
 	e->batch = NULL;
-	if (rc) {
+	if (rc == EIO) {
+		/* LMDB reports a short write as EIO: a disk that filled up
+		 * under the commit is ENOSPC to the user. */
+		struct statvfs sv;
+		if (statvfs(e->dir, &sv) == 0 &&
+		    (uint64_t)sv.f_bavail * sv.f_frsize < e->batch_bytes + (1u << 20))
+			rc = ENOSPC;
+	}
+	if (rc && e->batch_acked) {
 		log_error("store %s: LOST the last %u operations: commit failed: "
 			  "%s; the filesystem refuses further changes until it "
 			  "is mounted again", e->dir, e->batch_ops, mdb_strerror(rc));
 		e->failed = 1;
+	} else if (rc) {
+		/* Every operation of the batch is still waiting for this
+		 * commit (low space): each gets the error, nothing acknowledged
+		 * is lost, and work can go on. */
+		log_warn("store %s: commit failed: %s", e->dir, mdb_strerror(rc));
 	}
 	e->batch_ops = 0;
+	e->batch_acked = 0;
 	e->batch_bytes = 0;
 	e->commit_seq++;
 	e->last_commit_err = map_err(rc);
@@ -517,13 +532,20 @@ static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 	return 0;
 }
 
-/* End a batch-mode transaction: hand the batch to the next one. */
-static void release_batch(struct lmdb_env *e)
+/* End a batch-mode transaction: hand the batch to the next one (lock
+ * held and kept). */
+static void release_batch_locked(struct lmdb_env *e)
 {
 	e->owned = 0;
 	pthread_cond_broadcast(&e->cond);
 	if (e->stop || e->want_seq > e->commit_seq)
 		pthread_cond_signal(&e->wake);
+}
+
+/* The same, then drop the lock. */
+static void release_batch(struct lmdb_env *e)
+{
+	release_batch_locked(e);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -665,12 +687,18 @@ static int lmdb_commit(struct store_txn *base)
 		e->batch_bytes += t->bytes;
 		check_space(e);
 		if (e->low_space) {
-			/* Let a full disk fail this operation, not a batch. */
-			e->owned = 0;
+			/* Let a full disk fail this operation, not a batch:
+			 * give the batch up (others may go on meanwhile) and
+			 * wait for the commit that holds this operation. */
+			free(t);
+			release_batch_locked(e);
 			rc = wait_commit_locked(e);
-		} else if (e->batch_bytes >= BATCH_MAX_BYTES) {
-			pthread_cond_signal(&e->wake);
+			pthread_mutex_unlock(&e->lock);
+			return rc;
 		}
+		e->batch_acked++;
+		if (e->batch_bytes >= BATCH_MAX_BYTES)
+			pthread_cond_signal(&e->wake);
 	}
 	free(t);
 	release_batch(e);
