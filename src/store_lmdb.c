@@ -323,6 +323,17 @@ static int env_open(struct lmdb_env *e, const char *url, int flags, char *err,
 				 errno == ENOENT ? " (run 'cassafs mkfs' first?)" : "");
 			return rc;
 		}
+		/* mkfs lmdb:///var/lib/cassafs/NAME: make the parents too */
+		char parent[sizeof(e->dir)];
+		snprintf(parent, sizeof(parent), "%s", e->dir);
+		for (char *p = parent + 1; *p; p++) {
+			if (*p != '/')
+				continue;
+			*p = 0;
+			if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+				break; /* the final mkdir reports it */
+			*p = '/';
+		}
 		if (mkdir(e->dir, 0700) < 0) {
 			rc = -errno;
 			snprintf(err, err_len, "cannot create %s: %s", e->dir,

@@ -21,6 +21,7 @@ expect_error "bad block size" "block size" "$CASSAFS" mkfs --block-size 3000 "$U
 expect_error "huge block size" "block size" "$CASSAFS" mkfs --block-size 16M "$URL"
 check "mkfs" bash -c "'$CASSAFS' mkfs --block-size 128K '$URL' | grep -q 'block size 131072'"
 expect_error "mkfs over an existing filesystem" "already holds a filesystem" "$CASSAFS" mkfs "$URL"
+check "mkfs makes missing parent directories" bash -c "'$CASSAFS' mkfs 'lmdb://$T_TMP/a/b/c' >/dev/null && test -f '$T_TMP/a/b/c/data.mdb'"
 check "mkfs --force" bash -c "'$CASSAFS' mkfs --force '$URL' >/dev/null"
 check "status" bash -c "'$CASSAFS' status '$URL' | grep -q 'block size   65536'"
 
