@@ -543,15 +543,21 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	r = fuse_ll_run(f);
 	exit_code = r < 0 ? 1 : 0;
 	unlink(pidfile);
-	fuse_ll_free(f);
-	f = NULL;
 	if ((r = vfs_flush_all(v)) < 0 || (r = store_sync(s)) < 0) {
 		log_error("unmount of %s: could not write buffered data: %s",
 			  s->url, strerror(-r));
 		exit_code = 1;
 	}
 	log_info("unmounted %s from %s", s->url, cfg->mountpoint);
-	goto out;
+	/*
+	 * Tear down in this order: the vfs may still publish notices, and
+	 * the coordinator's notice thread calls into the FUSE adapter until
+	 * the coordinator is closed; only then may the adapter go.
+	 */
+	vfs_free(v);
+	close_fs(s, m, c);
+	fuse_ll_free(f);
+	return exit_code;
 fail_msg:
 	if (msg[0]) {
 		log_error("%s", msg);
@@ -560,7 +566,6 @@ fail_msg:
 	}
 	/* "\n" tells the parent it failed when the reason is already out */
 	report_parent(status_fd, msg[0] ? msg : "\n");
-out:
 	vfs_free(v);
 	if (c)
 		close_fs(s, m, c);
