@@ -111,6 +111,40 @@ static int count_mount(void *arg, const struct coord_mount_info *mi)
 	return 0;
 }
 
+/*
+ * The mounts a store knows of (each mount keeps a record there, refreshed
+ * every few seconds), for the commands that must not need the coordinator
+ * to know whether the filesystem is in use.
+ */
+#define SESSION_STALE 30 /* seconds without a refresh: the mount died */
+
+struct session_list {
+	struct coord_mount_info m[64];
+	int n, fresh;
+};
+
+static int collect_record(void *arg, uint64_t id, const char *rec, size_t len)
+{
+	struct session_list *l = arg;
+	char buf[2048];
+	if (l->n >= 64)
+		return 0;
+	snprintf(buf, sizeof(buf), "%.*s", (int)len, rec);
+	coord_parse_mount_info(buf, &l->m[l->n]);
+	l->m[l->n].id = id;
+	if (l->m[l->n].seen + SESSION_STALE >= (int64_t)time(NULL))
+		l->fresh++;
+	l->n++;
+	return 0;
+}
+
+static int sessions_txn(struct store_txn *t, void *arg)
+{
+	struct session_list *l = arg;
+	l->n = l->fresh = 0;
+	return meta_session_scan(t, collect_record, l);
+}
+
 /* ---- mkfs ---- */
 
 static const char mkfs_usage[] =
@@ -185,6 +219,26 @@ int cmd_mkfs(int argc, char **argv)
 		char curl[PATH_MAX + 16];
 		if (store_open(url, 0, &s, err, sizeof(err)) == 0) {
 			if (meta_open(s, &m, err, sizeof(err)) == 0) {
+				static struct session_list l;
+				int r = meta_read(m, sessions_txn, &l);
+				if (r < 0 || l.fresh) {
+					if (r < 0)
+						die_msg("mkfs", "cannot tell whether %s is "
+							"mounted: %s; nothing changed",
+							url, strerror(-r));
+					for (int i = 0; r == 0 && i < l.n; i++)
+						if (l.m[i].seen + SESSION_STALE >=
+						    (int64_t)time(NULL))
+							die_msg("mkfs", "%s is mounted by "
+								"host %s pid %d at %s; "
+								"unmount it first",
+								s->url, l.m[i].host,
+								(int)l.m[i].pid,
+								l.m[i].mountpoint);
+					meta_close(m);
+					store_close(s);
+					return 1;
+				}
 				int mounts = 0;
 				if (default_coord_url(url, curl, sizeof(curl)) == 0 &&
 				    coord_open(curl, meta_super(m)->uuid, &c, err,
@@ -243,9 +297,12 @@ static const char mount_usage[] =
 	"     noexec, exec, noatime, atime, relatime, sync, async, dirsync,\n"
 	"     auto_unmount        passed to the kernel mount\n"
 	"     attr_timeout=S      seconds the kernel caches attributes\n"
-	"                         (60; 0 with a distributed coordinator)\n"
-	"     entry_timeout=S     seconds the kernel caches names (60; 1)\n"
-	"     negative_timeout=S  seconds it caches \"no such name\" (60; 0)\n"
+	"                         (60; with a distributed coordinator 0,\n"
+	"                         and more is refused: close-to-open)\n"
+	"     entry_timeout=S     seconds the kernel caches names (60;\n"
+	"                         distributed: 1 at most)\n"
+	"     negative_timeout=S  seconds it caches \"no such name\" (60;\n"
+	"                         distributed: 0)\n"
 	"     max_threads=N       request threads (2: the kernel wakes idle\n"
 	"                         FUSE threads in turn, and on 2 cores more\n"
 	"                         threads halved serial create/unlink rates)\n"
@@ -268,7 +325,7 @@ struct mount_cfg {
 	enum log_level level;
 	const char *log_file;
 	char fuse_opts[1024];
-	int timeouts_set, threads_set;
+	int threads_set;
 };
 
 static int parse_double(const char *s, double *out)
@@ -312,9 +369,6 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 			known = 1;
 		if (known)
 			continue;
-		if (val && (KEY("attr_timeout") || KEY("entry_timeout") ||
-			    KEY("negative_timeout")))
-			cfg->timeouts_set = 1;
 		if (val && KEY("max_threads"))
 			cfg->threads_set = 1;
 		if (val && KEY("attr_timeout")) {
@@ -472,45 +526,19 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		goto fail_msg;
 	}
 	hide_url_password((char *)cfg->url); /* it points into argv */
-	struct coord_mount_info mi;
-	coord_fill_mount_info(&mi, cfg->mountpoint);
-	if ((r = coord_register_mount(c, &mi, err, sizeof(err))) < 0) {
-		snprintf(msg, sizeof(msg), "cannot mount %s: %s", s->url, err);
-		goto fail_msg;
-	}
 	if ((r = vfs_new(m, c, &cfg->vo, &v)) < 0) {
 		snprintf(msg, sizeof(msg), "out of memory");
 		goto fail_msg;
 	}
-	uint64_t purged = 0;
-	int mounts = 0;
-	coord_list_mounts(c, count_mount, &mounts);
-	/* Orphans may be open on another live mount: reclaim only alone. */
-	if (mounts > 1)
-		r = 0;
-	else if ((r = vfs_purge_orphans(v, &purged)) < 0)
-		log_warn("could not reclaim unlinked inodes: %s", strerror(-r));
-	else if (purged)
-		log_info("reclaimed %llu inodes unlinked while open before a crash",
-			 (unsigned long long)purged);
+	if ((r = vfs_mount(v, cfg->mountpoint, err, sizeof(err))) < 0) {
+		snprintf(msg, sizeof(msg), "cannot mount %s: %s", s->url, err);
+		goto fail_msg;
+	}
 	cfg->fo.fsname = s->url; /* the engine's form hides any password */
 	cfg->fo.fuse_opts = cfg->fuse_opts;
-	cfg->fo.coord = c;
-	cfg->fo.keep_cache = !coord_has_notices(c);
-	/*
-	 * Several mounts.  Attributes are not cached, so a file closed on
-	 * another host is read whole here at once (close-to-open: reading
-	 * past a cached size would end early); names are cached 1 s and
-	 * dropped sooner by change notices; "no such name" is not cached,
-	 * so a file created elsewhere is found at once.  A lock waiter
-	 * (F_SETLKW) must not hold up the request threads.
-	 */
-	if (coord_has_notices(c) && !cfg->timeouts_set) {
-		cfg->fo.attr_timeout = 0;
-		cfg->fo.entry_timeout = 1.0;
-		cfg->fo.negative_timeout = 0;
-	}
-	if (coord_has_plocks(c) && !cfg->threads_set)
+	/* Over a network each request waits for round trips: more request
+	 * threads keep several in flight. */
+	if (coord_has_notices(c) && !cfg->threads_set)
 		cfg->fo.max_threads = 32;
 	if ((r = fuse_ll_mount(v, cfg->mountpoint, &cfg->fo, &f, err,
 			       sizeof(err))) < 0) {
@@ -550,13 +578,14 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	log_info("unmounted %s from %s", s->url, cfg->mountpoint);
 	/*
-	 * Tear down in this order: the vfs may still publish notices, and
-	 * the coordinator's notice thread calls into the FUSE adapter until
-	 * the coordinator is closed; only then may the adapter go.
+	 * Tear down in this order: the adapter first (fuse_session_destroy
+	 * calls the destroy operation, which flushes through the vfs; no
+	 * notice reaches the adapter after fuse_ll_run), then the vfs, then
+	 * the coordinator and the store.
 	 */
+	fuse_ll_free(f);
 	vfs_free(v);
 	close_fs(s, m, c);
-	fuse_ll_free(f);
 	return exit_code;
 fail_msg:
 	if (msg[0]) {
@@ -584,8 +613,8 @@ int cmd_mount(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	struct mount_cfg cfg = {
-		.fo = {.attr_timeout = 60, .entry_timeout = 60,
-		       .negative_timeout = 60, .max_threads = 2},
+		.fo = {.attr_timeout = -1, .entry_timeout = -1,
+		       .negative_timeout = -1, .max_threads = 2},
 		.vo = {.max_dirty_per_file = 32 << 20,
 		       .max_dirty_total = 256 << 20},
 		.level = LOG_LVL_INFO,
@@ -780,6 +809,18 @@ struct usage {
 	uint64_t inodes, blocks, next_ino;
 };
 
+static int count_orphan(void *arg, uint64_t ino)
+{
+	(*(uint64_t *)arg)++;
+	return 0;
+}
+
+static int count_orphans_txn(struct store_txn *t, void *arg)
+{
+	*(uint64_t *)arg = 0;
+	return meta_orphan_scan(t, count_orphan, arg);
+}
+
 static int usage_txn(struct store_txn *t, void *arg)
 {
 	struct usage *u = arg;
@@ -848,11 +889,24 @@ int cmd_status(int argc, char **argv)
 	printf("bytes used   %llu (%llu blocks)\n",
 	       (unsigned long long)(u.blocks * sb->block_size),
 	       (unsigned long long)u.blocks);
+	uint64_t orphans = 0;
+	if (meta_read(m, count_orphans_txn, &orphans) == 0)
+		printf("orphans      %llu (unlinked, still open on a mount)\n",
+		       (unsigned long long)orphans);
 	int mounts = 0;
 	if ((r = coord_list_mounts(c, print_mount, &mounts)) < 0)
 		printf("mounted      unknown (%s)\n", strerror(-r));
 	else if (!mounts)
 		printf("mounted      no\n");
+	static struct session_list l;
+	if (meta_read(m, sessions_txn, &l) == 0)
+		for (int i = 0; i < l.n; i++) {
+			long ago = (long)((int64_t)time(NULL) - l.m[i].seen);
+			printf("mount record host %s pid %d at %s, seen %ld s ago%s\n",
+			       l.m[i].host, (int)l.m[i].pid, l.m[i].mountpoint, ago,
+			       ago > SESSION_STALE ? " (ended without unmounting)"
+						   : "");
+		}
 	close_fs(s, m, c);
 	return 0;
 }
@@ -882,7 +936,12 @@ int cmd_fsck(int argc, char **argv)
 	if (open_fs("fsck", url, coord_url, &s, &m, &c) < 0)
 		return 8;
 	int mounts = 0;
-	coord_list_mounts(c, count_mount, &mounts);
+	if ((r = coord_list_mounts(c, count_mount, &mounts)) < 0) {
+		die_msg("fsck", "cannot tell whether %s is mounted (%s); not "
+				"checking", url, strerror(-r));
+		close_fs(s, m, c);
+		return 8;
+	}
 	if (mounts && repair) {
 		die_msg("fsck", "%s is mounted; unmount it before --repair", url);
 		close_fs(s, m, c);

@@ -70,8 +70,10 @@ void coord_fill_mount_info(struct coord_mount_info *m, const char *mountpoint)
 int coord_format_mount_info(char *buf, size_t len, const struct coord_mount_info *m)
 {
 	return snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
-			"\nversion=%s\nmountpoint=%s\n",
-			m->host, (int)m->pid, m->since, m->version, m->mountpoint);
+			"\nversion=%s\nid=%016" PRIx64 "\nseen=%" PRId64
+			"\nmountpoint=%s\n",
+			m->host, (int)m->pid, m->since, m->version, m->id,
+			m->seen, m->mountpoint);
 }
 
 void coord_parse_mount_info(const char *buf, struct coord_mount_info *m)
@@ -86,6 +88,10 @@ void coord_parse_mount_info(const char *buf, struct coord_mount_info *m)
 			m->pid = atoi(p + 4);
 		else if (!strncmp(p, "since=", 6))
 			m->since = strtoll(p + 6, NULL, 10);
+		else if (!strncmp(p, "id=", 3))
+			m->id = strtoull(p + 3, NULL, 16);
+		else if (!strncmp(p, "seen=", 5))
+			m->seen = strtoll(p + 5, NULL, 10);
 		else if (!strncmp(p, "version=", 8))
 			snprintf(m->version, sizeof(m->version), "%.*s", n - 8, p + 8);
 		else if (!strncmp(p, "mountpoint=", 11))

@@ -22,6 +22,8 @@ struct coord_mount_info {
 	char version[32];
 	pid_t pid;
 	int64_t since; /* seconds since the epoch */
+	uint64_t id;   /* the mount's session id in the store (0: none) */
+	int64_t seen;  /* store records: last sign of life (epoch seconds) */
 };
 
 typedef int (*coord_mount_fn)(void *arg, const struct coord_mount_info *m);

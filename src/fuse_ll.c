@@ -18,6 +18,7 @@
 struct fuse_ll {
 	struct vfs *vfs;
 	struct fuse_ll_options opt;
+	struct vfs_cache cache; /* what the vfs lets the kernel cache */
 	struct fuse_session *se;
 	char *mountpoint;
 };
@@ -58,8 +59,8 @@ static void fill_entry(struct fuse_ll *f, const struct vfs_entry *ve,
 	memset(e, 0, sizeof(*e));
 	e->ino = ve->ino;
 	e->attr = ve->attr;
-	e->attr_timeout = f->opt.attr_timeout;
-	e->entry_timeout = f->opt.entry_timeout;
+	e->attr_timeout = f->cache.attr_timeout;
+	e->entry_timeout = f->cache.entry_timeout;
 }
 
 /* Reply with an entry; undo the lookup if the kernel dropped the reply. */
@@ -99,9 +100,9 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct fuse_ll *f = ll_of(req);
 	struct vfs_entry ve;
 	int r = vfs_lookup(f->vfs, parent, name, &ve);
-	if (r == -ENOENT && f->opt.negative_timeout > 0) {
+	if (r == -ENOENT && f->cache.negative_timeout > 0) {
 		struct fuse_entry_param e = {.ino = 0,
-					     .entry_timeout = f->opt.negative_timeout};
+					     .entry_timeout = f->cache.negative_timeout};
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -130,7 +131,7 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, f->opt.attr_timeout);
+		fuse_reply_attr(req, &st, f->cache.attr_timeout);
 }
 
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -144,7 +145,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, f->opt.attr_timeout);
+		fuse_reply_attr(req, &st, f->cache.attr_timeout);
 }
 
 static void ll_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -214,7 +215,7 @@ static void ll_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 static void set_open_flags(struct fuse_ll *f, struct fuse_file_info *fi)
 {
-	fi->keep_cache = f->opt.keep_cache;
+	fi->keep_cache = f->cache.keep_cache;
 }
 
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -231,7 +232,7 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = (uint64_t)(uintptr_t)file;
 	set_open_flags(f, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		vfs_release(f->vfs, file); /* no release will come */
+		vfs_release(f->vfs, file, 0); /* no release will come */
 }
 
 static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -252,7 +253,7 @@ static void ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	set_open_flags(f, fi);
 	fill_entry(f, &ve, &e);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
-		vfs_release(f->vfs, file);
+		vfs_release(f->vfs, file, 0);
 		vfs_forget(f->vfs, ve.ino, 1);
 	}
 }
@@ -288,104 +289,98 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_write(req, (size_t)n);
 }
 
-/* Drop every lock of owner on ino (close drops POSIX locks, the last
- * release of an open file drops its flock). */
-static void unlock_owner(struct fuse_ll *f, fuse_ino_t ino, uint64_t owner,
-			 int flock)
-{
-	struct coord_plock pl = {.ino = ino, .owner = owner, .start = 0,
-				 .end = UINT64_MAX, .type = F_UNLCK,
-				 .flock = flock};
-	int r = coord_plock_set(f->opt.coord, &pl, 0);
-	if (r < 0)
-		log_warn("cannot release locks on inode %llu: %s",
-			 (unsigned long long)ino, strerror(-r));
-}
-
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fuse_ll *f = ll_of(req);
-	if (f->opt.coord && coord_has_plocks(f->opt.coord))
-		unlock_owner(f, ino, fi->lock_owner, 0);
-	fuse_reply_err(req, -vfs_flush(f->vfs, file_of(fi)));
+	fuse_reply_err(req, -vfs_flush(ll_of(req)->vfs, file_of(fi),
+				       fi->lock_owner));
 }
 
 static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct fuse_ll *f = ll_of(req);
-	if (fi->flock_release && f->opt.coord && coord_has_plocks(f->opt.coord))
-		unlock_owner(f, ino, fi->lock_owner, 1);
-	fuse_reply_err(req, -vfs_release(f->vfs, file_of(fi)));
+	fuse_reply_err(req, -vfs_release(ll_of(req)->vfs, file_of(fi),
+					 fi->flock_release ? fi->lock_owner : 0));
 }
 
-/* ---- locks across mounts (distributed coordinators) ---- */
+/* ---- locks across mounts (when the vfs provides them) ---- */
 
-static void to_plock(fuse_ino_t ino, struct fuse_file_info *fi,
-		     const struct flock *lock, struct coord_plock *pl)
+static void to_vfs_lock(struct fuse_file_info *fi, const struct flock *lock,
+			struct vfs_lock *l)
 {
-	memset(pl, 0, sizeof(*pl));
-	pl->ino = ino;
-	pl->owner = fi->lock_owner;
-	pl->start = (uint64_t)lock->l_start;
-	pl->end = lock->l_len ? (uint64_t)(lock->l_start + lock->l_len - 1)
-			      : UINT64_MAX;
-	pl->type = lock->l_type;
-	pl->pid = lock->l_pid;
+	memset(l, 0, sizeof(*l));
+	l->owner = fi->lock_owner;
+	l->start = (uint64_t)lock->l_start;
+	l->end = lock->l_len ? (uint64_t)(lock->l_start + lock->l_len - 1)
+			     : UINT64_MAX;
+	l->type = lock->l_type;
+	l->pid = lock->l_pid;
 }
 
 static void ll_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock)
 {
-	struct coord_plock pl;
-	to_plock(ino, fi, lock, &pl);
-	int r = coord_plock_get(ll_of(req)->opt.coord, &pl);
+	struct vfs_lock l;
+	to_vfs_lock(fi, lock, &l);
+	int r = vfs_getlk(ll_of(req)->vfs, ino, &l);
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	lock->l_type = (short)pl.type;
-	if (pl.type != F_UNLCK) {
+	lock->l_type = (short)l.type;
+	if (l.type != F_UNLCK) {
 		lock->l_whence = SEEK_SET;
-		lock->l_start = (off_t)pl.start;
-		lock->l_len = pl.end == UINT64_MAX ? 0 : (off_t)(pl.end - pl.start + 1);
-		lock->l_pid = pl.pid;
+		lock->l_start = (off_t)l.start;
+		lock->l_len = l.end == UINT64_MAX ? 0 : (off_t)(l.end - l.start + 1);
+		lock->l_pid = l.pid;
 	}
 	fuse_reply_lock(req, lock);
 }
 
-struct lock_wait {
-	struct coord *coord;
+/* A request whose lock wait goes on on a vfs thread. */
+struct lock_req {
+	fuse_req_t req;
+	struct vfs *vfs;
 	uint64_t ino, owner;
 };
 
-/* The waiting process got a signal: end its F_SETLKW / flock wait. */
-static void cancel_lock_wait(fuse_req_t req, void *data)
+static void lock_done(void *arg, int r)
 {
-	struct lock_wait *w = data;
-	coord_plock_cancel(w->coord, w->ino, w->owner);
+	struct lock_req *lr = arg;
+	fuse_req_interrupt_func(lr->req, NULL, NULL);
+	fuse_reply_err(lr->req, -r);
+	free(lr);
 }
 
-/*
- * Set a lock, waiting if asked; an interrupted wait answers EINTR, and a
- * lock granted just as the wait was interrupted is given back, since the
- * process will never know it holds it.
- */
-static void set_lock(fuse_req_t req, struct coord_plock *pl, int wait)
+/* The waiting process got a signal: end its F_SETLKW / flock wait. */
+static void lock_interrupted(fuse_req_t req, void *data)
+{
+	struct lock_req *lr = data;
+	vfs_lock_cancel(lr->vfs, lr->ino, lr->owner);
+}
+
+static void set_lock(fuse_req_t req, uint64_t ino, const struct vfs_lock *l,
+		     int wait)
 {
 	struct fuse_ll *f = ll_of(req);
-	struct lock_wait w = {f->opt.coord, pl->ino, pl->owner};
-	if (wait)
-		fuse_req_interrupt_func(req, cancel_lock_wait, &w);
-	int r = coord_plock_set(f->opt.coord, pl, wait);
-	if (wait) {
+	struct lock_req *lr = wait ? malloc(sizeof(*lr)) : NULL;
+	if (wait && !lr) {
+		fuse_reply_err(req, ENOLCK);
+		return;
+	}
+	if (lr) {
+		*lr = (struct lock_req){req, f->vfs, ino, l->owner};
+		fuse_req_interrupt_func(req, lock_interrupted, lr);
+	}
+	int r = vfs_setlk(f->vfs, ino, l, wait, lock_done, lr);
+	if (r == VFS_PENDING) {
+		/* lock_done replies; a signal that came before the wait was
+		 * listed found nothing to cancel */
+		if (fuse_req_interrupted(req))
+			vfs_lock_cancel(f->vfs, ino, l->owner);
+		return;
+	}
+	if (lr) {
 		fuse_req_interrupt_func(req, NULL, NULL);
-		if (fuse_req_interrupted(req)) {
-			if (r == 0 && pl->type != F_UNLCK) {
-				pl->type = F_UNLCK;
-				coord_plock_set(f->opt.coord, pl, 0);
-			}
-			r = -EINTR;
-		}
+		free(lr);
 	}
 	fuse_reply_err(req, -r);
 }
@@ -393,53 +388,47 @@ static void set_lock(fuse_req_t req, struct coord_plock *pl, int wait)
 static void ll_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     struct flock *lock, int sleep)
 {
-	struct coord_plock pl;
-	to_plock(ino, fi, lock, &pl);
-	set_lock(req, &pl, sleep);
+	struct vfs_lock l;
+	to_vfs_lock(fi, lock, &l);
+	set_lock(req, ino, &l, sleep);
 }
 
 static void ll_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		     int op)
 {
-	struct coord_plock pl = {.ino = ino, .owner = fi->lock_owner, .start = 0,
-				 .end = UINT64_MAX, .flock = 1,
-				 .pid = fuse_req_ctx(req)->pid};
+	struct vfs_lock l = {.owner = fi->lock_owner, .start = 0,
+			     .end = UINT64_MAX, .flock = 1,
+			     .pid = fuse_req_ctx(req)->pid};
 	switch (op & ~LOCK_NB) {
 	case LOCK_SH:
-		pl.type = F_RDLCK;
+		l.type = F_RDLCK;
 		break;
 	case LOCK_EX:
-		pl.type = F_WRLCK;
+		l.type = F_WRLCK;
 		break;
 	case LOCK_UN:
-		pl.type = F_UNLCK;
+		l.type = F_UNLCK;
 		break;
 	default:
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	set_lock(req, &pl, !(op & LOCK_NB));
+	set_lock(req, ino, &l, !(op & LOCK_NB));
 }
 
-/*
- * Another mount changed something: drop what the kernel caches of it.
- * Runs on the coordinator's notice thread, never in a request handler
- * (notifying from a handler can deadlock the mount).
- */
-static void on_notice(void *arg, uint64_t ino, uint64_t parent,
-		      const char *name, size_t name_len)
+/* ---- the kernel's caches, dropped when the vfs says so ---- */
+
+static void inval_inode(void *arg, uint64_t ino)
 {
 	struct fuse_ll *f = arg;
-	if (!ino && !parent) {
-		/* notices were lost: the short timeouts bound the staleness */
-		log_info("change notices were lost; caches expire within %g s",
-			 f->opt.attr_timeout);
-		return;
-	}
-	if (ino)
-		fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
-	if (parent && name && name_len)
-		fuse_lowlevel_notify_inval_entry(f->se, parent, name, name_len);
+	fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+}
+
+static void inval_entry(void *arg, uint64_t parent, const char *name,
+			size_t len)
+{
+	struct fuse_ll *f = arg;
+	fuse_lowlevel_notify_inval_entry(f->se, parent, name, len);
 }
 
 static void ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
@@ -498,7 +487,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	int r = vfs_readdir(d.f->vfs, ino, off, plus, fill_dir, &d);
+	/* the smallest entry: a 1-byte name, 8-byte aligned after the
+	 * 24-byte dirent header (+ 128 bytes of entry_out with plus) */
+	size_t max = size / (plus ? 160 : 32) + 1;
+	int r = vfs_readdir(d.f->vfs, ino, off, plus, max, fill_dir, &d);
 	/* After an error mid-listing, hand over what was gathered. */
 	if (r < 0 && d.used == 0)
 		fuse_reply_err(req, -r);
@@ -667,7 +659,10 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 	char *argv[] = {"cassafs", "-o", opts, o->debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 4 : 3, argv);
 	struct fuse_lowlevel_ops ops = ll_ops;
-	if (o->coord && coord_has_plocks(o->coord)) {
+	struct vfs_cache asked = {o->attr_timeout, o->entry_timeout,
+				  o->negative_timeout, 0};
+	vfs_cache_policy(v, &asked, &f->cache);
+	if (vfs_has_locks(v)) {
 		ops.getlk = ll_getlk;
 		ops.setlk = ll_setlk;
 		ops.flock = ll_flock;
@@ -689,10 +684,8 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 		fuse_remove_signal_handlers(f->se);
 		goto fail;
 	}
-	if (o->coord && coord_has_notices(o->coord) &&
-	    coord_watch(o->coord, on_notice, f) < 0)
-		log_warn("cannot watch for changes made by other mounts; "
-			 "caches expire within %g s", o->attr_timeout);
+	struct vfs_kernel k = {inval_inode, inval_entry, f};
+	vfs_watch(v, &k);
 	*out = f;
 	return 0;
 fail:
@@ -714,6 +707,10 @@ int fuse_ll_run(struct fuse_ll *f)
 							     : 2));
 	int r = fuse_session_loop_mt(f->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	/* Nothing may call into the session once it goes: no notice, and no
+	 * late reply to a lock wait. */
+	vfs_watch(f->vfs, NULL);
+	vfs_end_lock_waits(f->vfs);
 	fuse_session_unmount(f->se);
 	return r;
 }

@@ -7,13 +7,13 @@
 #include "vfs.h"
 
 struct fuse_ll_options {
+	/* what the user asked the kernel to cache (negative: not given);
+	 * vfs_cache_policy() decides */
 	double attr_timeout, entry_timeout, negative_timeout;
-	int keep_cache;    /* keep page cache across opens (single mount) */
 	int max_threads;
 	const char *fsname; /* shown as the mount's source */
 	char *fuse_opts;    /* comma-separated options for the kernel mount */
 	int debug;
-	struct coord *coord; /* record locks and change notices, if it has them */
 };
 
 struct fuse_ll;

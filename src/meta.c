@@ -182,6 +182,11 @@ int meta_read(struct meta *m, meta_txn_fn fn, void *arg)
 	return run_txn(m->store, STORE_RDONLY, fn, arg);
 }
 
+int meta_read_live(struct meta *m, meta_txn_fn fn, void *arg)
+{
+	return run_txn(m->store, STORE_LIVE, fn, arg);
+}
+
 int meta_mkfs(struct store *s, uint32_t block_size, uint32_t root_uid,
 	      uint32_t root_gid, char *err, size_t err_len)
 {
@@ -754,6 +759,95 @@ int meta_orphan_scan(struct store_txn *t, meta_ino_fn fn, void *arg)
 {
 	struct ino_scan_ctx c = {fn, arg};
 	return store_scan(t, STORE_ORPHAN, 0, NULL, 0, orphan_scan_cb, &c);
+}
+
+/* ---- mount sessions and held inodes ---- */
+
+int meta_session_put(struct store_txn *t, uint64_t id, const char *rec,
+		     size_t len)
+{
+	uint8_t col[8];
+	store_be64(col, id);
+	return store_put(t, STORE_SESSION, 0, col, 8, rec, len);
+}
+
+int meta_session_del(struct store_txn *t, uint64_t id)
+{
+	uint8_t col[8];
+	store_be64(col, id);
+	int r = store_del(t, STORE_SESSION, 0, col, 8);
+	return r < 0 ? r : store_del_row(t, STORE_SESSION, id);
+}
+
+struct session_scan_ctx {
+	meta_session_fn fn;
+	void *arg;
+};
+
+static int session_scan_cb(void *arg, const void *col, size_t col_len,
+			   const void *val, size_t val_len)
+{
+	struct session_scan_ctx *c = arg;
+	if (col_len != 8)
+		return -EIO;
+	return c->fn(c->arg, store_get_be64(col), val, val_len);
+}
+
+int meta_session_scan(struct store_txn *t, meta_session_fn fn, void *arg)
+{
+	struct session_scan_ctx c = {fn, arg};
+	return store_scan(t, STORE_SESSION, 0, NULL, 0, session_scan_cb, &c);
+}
+
+int meta_session_held_scan(struct store_txn *t, uint64_t id, meta_ino_fn fn,
+			   void *arg)
+{
+	struct ino_scan_ctx c = {fn, arg};
+	if (id == 0)
+		return -EINVAL; /* row 0 holds the records */
+	return store_scan(t, STORE_SESSION, id, NULL, 0, orphan_scan_cb, &c);
+}
+
+int meta_hold(struct store_txn *t, uint64_t ino, uint64_t id)
+{
+	uint8_t ci[8], cm[8];
+	store_be64(ci, ino);
+	store_be64(cm, id);
+	int r = store_put(t, STORE_SESSION, id, ci, 8, "h", 1);
+	return r < 0 ? r : store_put(t, STORE_HOLDER, ino, cm, 8, "h", 1);
+}
+
+int meta_unhold(struct store_txn *t, uint64_t ino, uint64_t id)
+{
+	uint8_t ci[8], cm[8];
+	store_be64(ci, ino);
+	store_be64(cm, id);
+	int r = store_del(t, STORE_SESSION, id, ci, 8);
+	return r < 0 ? r : store_del(t, STORE_HOLDER, ino, cm, 8);
+}
+
+struct holders_ctx {
+	uint64_t except, count;
+};
+
+static int holders_cb(void *arg, const void *col, size_t col_len,
+		      const void *val, size_t val_len)
+{
+	struct holders_ctx *c = arg;
+	if (col_len != 8)
+		return -EIO;
+	if (store_get_be64(col) != c->except)
+		c->count++;
+	return 0;
+}
+
+int meta_holders(struct store_txn *t, uint64_t ino, uint64_t except,
+		 uint64_t *count)
+{
+	struct holders_ctx c = {except, 0};
+	int r = store_scan(t, STORE_HOLDER, ino, NULL, 0, holders_cb, &c);
+	*count = c.count;
+	return r;
 }
 
 /* ---- counters ---- */

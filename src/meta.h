@@ -81,6 +81,9 @@ typedef int (*meta_txn_fn)(struct store_txn *t, void *arg);
 int meta_write(struct meta *m, meta_txn_fn fn, void *arg);
 /* Run fn inside a read-only transaction. */
 int meta_read(struct meta *m, meta_txn_fn fn, void *arg);
+/* Run fn inside a read-only transaction that is not validated (STORE_LIVE):
+ * for listings, whose entries need not come from one instant. */
+int meta_read_live(struct meta *m, meta_txn_fn fn, void *arg);
 
 /* Take a fresh inode number (never reused); call outside transactions. */
 int meta_alloc_ino(struct meta *m, uint64_t *ino);
@@ -147,6 +150,27 @@ int meta_orphan_add(struct store_txn *t, uint64_t ino);
 int meta_orphan_del(struct store_txn *t, uint64_t ino);
 typedef int (*meta_ino_fn)(void *arg, uint64_t ino);
 int meta_orphan_scan(struct store_txn *t, meta_ino_fn fn, void *arg);
+
+/*
+ * Mount sessions.  Every mount keeps a record (text, key=value lines) under
+ * a random 64-bit id, and notes each inode it holds open both under its
+ * id and under the inode, so that an unlink anywhere knows whether another
+ * mount still uses the inode, and a dead mount's holds can be dropped.
+ */
+int meta_session_put(struct store_txn *t, uint64_t id, const char *rec,
+		     size_t len);
+/* Remove a mount's record and its list of held inodes (not the holds). */
+int meta_session_del(struct store_txn *t, uint64_t id);
+typedef int (*meta_session_fn)(void *arg, uint64_t id, const char *rec,
+			       size_t len);
+int meta_session_scan(struct store_txn *t, meta_session_fn fn, void *arg);
+int meta_session_held_scan(struct store_txn *t, uint64_t id, meta_ino_fn fn,
+			   void *arg);
+int meta_hold(struct store_txn *t, uint64_t ino, uint64_t id);
+int meta_unhold(struct store_txn *t, uint64_t ino, uint64_t id);
+/* How many mounts hold ino open, not counting mount `except` (0: none). */
+int meta_holders(struct store_txn *t, uint64_t ino, uint64_t except,
+		 uint64_t *count);
 
 /* Usage counters */
 int meta_count_inodes(struct store_txn *t, int64_t delta);

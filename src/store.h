@@ -13,7 +13,24 @@
  * All access goes through transactions.  A read-write transaction sees its
  * own writes; its commit is atomic and either applies every put/delete/add
  * or none.  Commit may answer -EAGAIN ("conflict, run the whole operation
- * again"); callers loop.  Errors are negative errno values:
+ * again"); callers loop.
+ *
+ * The transaction contract, which every engine keeps and every caller
+ * relies on:
+ *   - Reads are live, not a snapshot: a get or scan returns what the store
+ *     holds at that moment (plus the transaction's own writes), and every
+ *     row read is validated at commit.  If another client changed any of
+ *     them meanwhile, commit answers -EAGAIN and applies nothing, so a
+ *     committed transaction saw one consistent state.  Two reads inside
+ *     one transaction may disagree (a change landed between them); the
+ *     body must tolerate that and will be retried.
+ *   - Read-only transactions are validated too: meta_read() retries them;
+ *     STORE_LIVE transactions (meta_read_live) are not.
+ *   - Therefore a transaction body may run several times.  It must have
+ *     no effect outside the transaction: everything it gathers (a reply
+ *     buffer, a list of inodes, a lookup count, a log line) is reset at
+ *     its start or applied only after the commit succeeded.
+ * Errors are negative errno values:
  *   -ENOENT  no such column        -EAGAIN  conflict, retry
  *   -ENOSPC  store full            -EIO     engine or server failure
  *   -EINVAL  bad argument          -ENOMEM  out of memory
@@ -31,6 +48,9 @@ enum store_family {
 	STORE_BLOCK = 3,  /* row ino: column be64(index) = block data */
 	STORE_XATTR = 4,  /* row ino: column name = value */
 	STORE_ORPHAN = 5, /* row 0: column be64(ino) = unlinked but open */
+	STORE_SESSION = 6, /* row 0: column be64(id) = a mount's record;
+			      row id: column be64(ino) = held open there */
+	STORE_HOLDER = 7,  /* row ino: column be64(mount id) = holds it open */
 	STORE_FAMILIES
 };
 
@@ -42,6 +62,10 @@ enum store_family {
 
 /* store_txn_begin flags */
 #define STORE_RDONLY 0x1
+/* Read-only and not validated: each get and each scanned value is read
+ * atomically, but the transaction as a whole may see several states (a
+ * listing of a directory that other mounts change).  Never conflicts. */
+#define STORE_LIVE 0x2
 
 struct store;
 struct store_txn;

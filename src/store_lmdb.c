@@ -493,7 +493,7 @@ static int lmdb_txn_begin(struct store *base, int flags, struct store_txn **out)
 	int rc;
 	if (!t)
 		return -ENOMEM;
-	t->rdonly = !!(flags & STORE_RDONLY);
+	t->rdonly = !!(flags & (STORE_RDONLY | STORE_LIVE)); /* a snapshot */
 	t->dbi = e->dbi;
 	t->own_txn = 1;
 	if (!e->batch_mode) {

@@ -133,6 +133,7 @@ struct rtxn {
 	struct rstore *s;
 	struct rconn *conn;
 	int rdonly;
+	int live; /* STORE_LIVE: reads are not WATCHed nor validated */
 	int touched; /* a command of this transaction reached the server */
 	int watched;
 	int err;     /* sticky failure: commit reports it */
@@ -1240,7 +1241,8 @@ static int redis_txn_begin(struct store *base, int flags, struct store_txn **out
 	if (!t)
 		return -ENOMEM;
 	t->s = s;
-	t->rdonly = !!(flags & STORE_RDONLY);
+	t->rdonly = !!(flags & (STORE_RDONLY | STORE_LIVE));
+	t->live = !!(flags & STORE_LIVE);
 	t->conn = conn_get(s, &rc, NULL, 0);
 	if (!t->conn) {
 		free(t);
@@ -1332,11 +1334,13 @@ static int redis_get(struct store_txn *base, int fam, uint64_t row,
 	const char *wa[2] = {"WATCH", key}, *ga[2] = {"GET", key};
 	size_t wl[2] = {5, kl}, gl[2] = {3, kl};
 	struct cmd cmds[2] = {{2, wa, wl}, {2, ga, gl}};
-	redisReply *rep[2];
-	int r = txn_run(t, 2, cmds, rep);
+	redisReply *rep[2] = {NULL, NULL};
+	int r = t->live ? txn_run(t, 1, &cmds[1], &rep[1])
+			: txn_run(t, 2, cmds, rep);
 	if (r)
 		return r;
-	t->watched++;
+	if (!t->live)
+		t->watched++;
 	freeReplyObject(rep[0]);
 	if (rep[1]->type == REDIS_REPLY_NIL) {
 		freeReplyObject(rep[1]);
@@ -1522,7 +1526,7 @@ static int srv_fetch_members(struct srv_iter *it)
 	size_t wl[2] = {5, it->zkl};
 	struct cmd cmds[2] = {{2, wa, wl}, {7, za, zl}};
 	redisReply *rep[2];
-	int first = it->first;
+	int first = it->first && !t->live;
 	int r = first ? txn_run(t, 2, cmds, rep) : txn_run(t, 1, &cmds[1], &rep[1]);
 	if (r)
 		return r;
@@ -1593,8 +1597,8 @@ static int srv_fetch_values(struct srv_iter *it, size_t from)
 	l[0] = 5;
 	l2[0] = 4;
 	struct cmd cmds[2] = {{(int)n + 1, a, l}, {(int)n + 1, a2, l2}};
-	redisReply *rep[2];
-	r = txn_run(t, 2, cmds, rep);
+	redisReply *rep[2] = {NULL, NULL};
+	r = t->live ? txn_run(t, 1, &cmds[1], &rep[1]) : txn_run(t, 2, cmds, rep);
 	free(a2);
 	free(l2);
 	if (r)

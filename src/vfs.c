@@ -2,6 +2,8 @@
  * vfs.c — POSIX rules on top of meta.
  *
  * Locking (outer to inner):
+ *   vnode hold_lock — one per in-memory inode: serialises taking and
+ *                    giving up this mount's hold on it in the store;
  *   vnode io_lock  — one per in-memory inode: serialises its write buffer,
  *                    flushes and size changes;
  *   store txn      — meta_write()/meta_read();
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/statvfs.h>
 #include <sys/xattr.h>
 #include <time.h>
@@ -60,6 +63,9 @@ struct vnode {
 	int refs;              /* callers using the vnode now; table_lock */
 	int unlinked;          /* nlink hit 0 while open; table_lock */
 
+	pthread_mutex_t hold_lock; /* open/close of a shared inode */
+	int held;                  /* the store notes our hold; hold_lock */
+
 	pthread_mutex_t io_lock; /* write buffer, flush, truncate */
 	struct dblock *blk;      /* dirty blocks; io_lock */
 	size_t nblk, capblk;
@@ -75,11 +81,33 @@ struct vfs_file {
 	int flags;
 };
 
+struct lock_wait;
+
 struct vfs {
 	struct meta *meta;
 	struct coord *coord;
 	uint32_t bs;
 	struct vfs_options opt;
+	/*
+	 * Several mounts may share the filesystem (the coordinator says so):
+	 * inodes held open are then noted in the store under this mount's
+	 * session id, so that an unlink on another mount keeps them alive.
+	 */
+	int shared;
+	uint64_t session_id;           /* 0 until vfs_mount() */
+	struct coord_mount_info mount; /* what the session record says */
+	pthread_t keeper;              /* heartbeat and reaper */
+	pthread_mutex_t kernel_lock;   /* the kernel's cache callbacks */
+	struct vfs_kernel kernel;      /* kernel_lock */
+	int kernel_set, watching;
+	pthread_mutex_t waits_lock;    /* lock waits in progress */
+	pthread_cond_t waits_cond;
+	struct lock_wait *waits;       /* waits_lock */
+	size_t nwaits;
+	int waits_closed;
+	int keeper_running, keeper_stop; /* keeper_lock */
+	pthread_mutex_t keeper_lock;
+	pthread_cond_t keeper_cond;
 	pthread_mutex_t table_lock;
 	struct vnode *table[TABLE_SIZE];
 	pthread_mutex_t dirty_lock;
@@ -125,6 +153,7 @@ static struct vnode *vnode_get(struct vfs *v, uint64_t ino)
 			return NULL;
 		}
 		vn->ino = ino;
+		pthread_mutex_init(&vn->hold_lock, NULL);
 		pthread_mutex_init(&vn->io_lock, NULL);
 		pthread_mutex_init(&vn->attr_lock, NULL);
 		struct vnode **b = bucket(v, ino);
@@ -145,6 +174,7 @@ static void maybe_free_locked(struct vfs *v, struct vnode *vn)
 	while (*p != vn)
 		p = &(*p)->next;
 	*p = vn->next;
+	pthread_mutex_destroy(&vn->hold_lock);
 	pthread_mutex_destroy(&vn->io_lock);
 	pthread_mutex_destroy(&vn->attr_lock);
 	free(vn->blk);
@@ -291,6 +321,20 @@ static int check_name(const char *name)
 /* ---- lookup / getattr ---- */
 
 /*
+ * Load an inode that the caller names by number (the kernel holds it).
+ * If it is gone, another mount removed it while this kernel still holds a
+ * dentry or handle for it: ESTALE, not ENOENT, makes the kernel's VFS walk
+ * the path again with a fresh LOOKUP instead of reporting "no such file"
+ * for a name that may exist (now naming another inode).
+ */
+static int get_node(struct store_txn *t, uint64_t ino, struct meta_inode *in)
+{
+	int r = meta_inode_get(t, ino, in);
+	return r == -ENOENT ? -ESTALE : r;
+}
+
+
+/*
  * The entry (parent, name) named inode ino, which is not there.  With an
  * optimistic store this is usually another mount's unlink or rename that
  * committed between our two reads (the transaction would fail its commit
@@ -357,7 +401,7 @@ struct getattr_args {
 static int getattr_txn(struct store_txn *t, void *arg)
 {
 	struct getattr_args *a = arg;
-	int r = meta_inode_get(t, a->ino, &a->in);
+	int r = get_node(t, a->ino, &a->in);
 	if (r == 0 && a->st)
 		to_stat(a->v, &a->in, a->st);
 	return r;
@@ -459,9 +503,11 @@ static int flush_txn(struct store_txn *t, void *arg)
 {
 	struct flush_args *a = arg;
 	struct meta_inode in;
-	int r = meta_inode_get(t, a->vn->ino, &in);
-	if (r == -ENOENT)
-		return 0; /* deleted meanwhile: the data goes with it */
+	/* Open files are held in the store (see hold_txn), so the inode of a
+	 * buffer cannot go away under it; if it did (fsck, or this mount's
+	 * session expired and another mount reclaimed what it held), say so:
+	 * acknowledged data never vanishes without an error. */
+	int r = get_node(t, a->vn->ino, &in);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < a->vn->nblk; i++) {
@@ -616,6 +662,9 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 
 /* ---- open files ---- */
 
+static void close_vnode(struct vfs *v, struct vnode *vn);
+static int hold_locked(struct vfs *v, struct vnode *vn);
+
 static struct vfs_file *file_new(struct vfs *v, uint64_t ino, int flags)
 {
 	struct vfs_file *f = malloc(sizeof(*f));
@@ -633,20 +682,54 @@ static struct vfs_file *file_new(struct vfs *v, uint64_t ino, int flags)
 	return f;
 }
 
+/*
+ * Open a regular file (or one just made: held already in its creating
+ * transaction).  With shared mounts the first open here notes a hold in
+ * the store, so that an unlink elsewhere keeps the inode until we close
+ * it; an inode that is gone answers ESTALE (the kernel looks up again).
+ */
+static int open_file(struct vfs *v, uint64_t ino, int flags, int held,
+		     struct vfs_file **out)
+{
+	struct vnode *vn = vnode_get(v, ino);
+	if (!vn)
+		return -ENOMEM;
+	pthread_mutex_lock(&vn->hold_lock);
+	if (held && v->shared)
+		vn->held = 1;
+	int r = hold_locked(v, vn);
+	struct vfs_file *f = r == 0 ? file_new(v, ino, flags) : NULL;
+	if (r == 0 && !f)
+		r = -ENOMEM;
+	pthread_mutex_unlock(&vn->hold_lock);
+	vnode_put(v, vn);
+	*out = f;
+	return r;
+}
+
 struct purge_args {
 	uint64_t ino;
 };
 
+/*
+ * Reclaim an orphan unless a mount still holds it open (then its last
+ * close there, or the end of its session, reclaims it).
+ */
 static int purge_txn(struct store_txn *t, void *arg)
 {
 	struct purge_args *a = arg;
 	struct meta_inode in;
+	uint64_t holders = 0;
 	int r = meta_inode_get(t, a->ino, &in);
-	if (r == 0 && in.nlink == 0)
-		r = meta_inode_purge(t, &in);
-	else if (r == -ENOENT)
-		r = 0;
-	if (r < 0)
+	if (r == -ENOENT)
+		return meta_orphan_del(t, a->ino);
+	if (r < 0 || in.nlink != 0)
+		return r < 0 ? r : meta_orphan_del(t, a->ino);
+	if ((r = meta_holders(t, a->ino, 0, &holders)) < 0)
+		return r;
+	if (holders)
+		return 0;
+	if ((r = meta_inode_purge(t, &in)) < 0)
 		return r;
 	return meta_orphan_del(t, a->ino);
 }
@@ -661,22 +744,93 @@ static void purge_unlinked(struct vfs *v, uint64_t ino)
 			  "next mount will)", (unsigned long long)ino, strerror(-e));
 }
 
+/* ---- holds: inodes open on this mount, noted in the store ---- */
+
+struct hold_args {
+	uint64_t ino, id;
+};
+
+/* Note that this mount holds ino open; ESTALE if it is gone. */
+static int hold_txn(struct store_txn *t, void *arg)
+{
+	struct hold_args *a = arg;
+	struct meta_inode in;
+	int r = get_node(t, a->ino, &in);
+	if (r < 0)
+		return r;
+	return meta_hold(t, a->ino, a->id);
+}
+
+/*
+ * Give up a hold (ours at the last close, or a dead mount's); the inode
+ * goes if it has no link and nobody else holds it.  Returns 1 if purged.
+ */
+static int unhold_txn(struct store_txn *t, void *arg)
+{
+	struct hold_args *a = arg;
+	struct meta_inode in;
+	uint64_t holders;
+	int r = meta_unhold(t, a->ino, a->id);
+	if (r < 0)
+		return r;
+	if ((r = meta_inode_get(t, a->ino, &in)) < 0)
+		return r == -ENOENT ? 0 : r;
+	if (in.nlink != 0)
+		return 0;
+	if ((r = meta_holders(t, a->ino, a->id, &holders)) < 0 || holders)
+		return r;
+	if ((r = meta_inode_purge(t, &in)) < 0 ||
+	    (r = meta_orphan_del(t, a->ino)) < 0)
+		return r;
+	return 1;
+}
+
+/* Hold vn's inode for an open file (shared mounts); hold_lock held. */
+static int hold_locked(struct vfs *v, struct vnode *vn)
+{
+	if (!v->shared || vn->held)
+		return 0;
+	struct hold_args a = {vn->ino, v->session_id};
+	int r = meta_write(v->meta, hold_txn, &a);
+	if (r == 0)
+		vn->held = 1;
+	return r;
+}
+
 /* Drop one open reference (file or directory handle). */
 static void close_vnode(struct vfs *v, struct vnode *vn)
 {
+	pthread_mutex_lock(&vn->hold_lock);
 	pthread_mutex_lock(&v->table_lock);
 	vn->nopen--;
-	int purge = vn->nopen == 0 && vn->nlookup == 0 && vn->unlinked;
+	int last = vn->nopen == 0;
+	int purge = last && vn->nlookup == 0 && vn->unlinked;
 	if (purge)
 		vn->unlinked = 0;
 	pthread_mutex_unlock(&v->table_lock);
+	if (last && vn->held) {
+		/* after the flush in vfs_release: nothing buffered is lost */
+		struct hold_args a = {vn->ino, v->session_id};
+		int r = meta_write(v->meta, unhold_txn, &a);
+		if (r < 0)
+			log_error("cannot give up inode %llu held open: %s (the "
+				  "session's end or fsck will)",
+				  (unsigned long long)vn->ino, strerror(-r));
+		vn->held = 0;
+	}
+	pthread_mutex_unlock(&vn->hold_lock);
 	if (purge)
 		purge_unlinked(v, vn->ino);
 	vnode_put(v, vn);
 }
 
-int vfs_release(struct vfs *v, struct vfs_file *f)
+static void unlock_owner(struct vfs *v, uint64_t ino, uint64_t owner,
+			 int flock);
+
+int vfs_release(struct vfs *v, struct vfs_file *f, uint64_t flock_owner)
 {
+	if (flock_owner && vfs_has_locks(v))
+		unlock_owner(v, f->vn->ino, flock_owner, 1);
 	int r = flush_vnode(v, f->vn);
 	close_vnode(v, f->vn);
 	free(f);
@@ -699,7 +853,7 @@ static int setattr_txn(struct store_txn *t, void *arg)
 	struct setattr_args *a = arg;
 	struct meta_inode in;
 	struct timespec now = now_ts();
-	int r = meta_inode_get(t, a->ino, &in);
+	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
 	int set = a->to_set;
@@ -781,12 +935,13 @@ struct mknode_args {
 	const char *target;
 	uint64_t ino;
 	struct vfs_entry *e;
+	int hold; /* create: note this mount's hold in the same transaction */
 };
 
 /* Load a parent directory that may receive or lose entries. */
 static int load_parent(struct store_txn *t, uint64_t ino, struct meta_inode *p)
 {
-	int r = meta_inode_get(t, ino, p);
+	int r = get_node(t, ino, p);
 	if (r < 0)
 		return r;
 	if (!S_ISDIR(p->mode))
@@ -854,6 +1009,9 @@ static int mknode_txn(struct store_txn *t, void *arg)
 		p.nlink++;
 	if ((r = meta_inode_put(t, &p)) < 0 || (r = meta_count_inodes(t, 1)) < 0)
 		return r;
+	/* a file made to be opened is held from its first instant */
+	if (a->hold && (r = meta_hold(t, in.ino, a->v->session_id)) < 0)
+		return r;
 	a->e->ino = in.ino;
 	to_stat(a->v, &in, &a->e->attr);
 	return 0;
@@ -861,14 +1019,15 @@ static int mknode_txn(struct store_txn *t, void *arg)
 
 static int make_node(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 		     const char *name, mode_t mode, dev_t rdev,
-		     const char *target, struct vfs_entry *e)
+		     const char *target, int hold, struct vfs_entry *e)
 {
 	int r = check_name(name);
 	if (r < 0)
 		return r;
 	if (target && strlen(target) > META_SYMLINK_MAX)
 		return -ENAMETOOLONG;
-	struct mknode_args a = {v, c, parent, name, mode, rdev, target, 0, e};
+	struct mknode_args a = {v, c, parent, name, mode, rdev, target, 0, e,
+				hold && v->shared};
 	if ((r = meta_alloc_ino(v->meta, &a.ino)) < 0)
 		return r;
 	r = meta_write(v->meta, mknode_txn, &a);
@@ -893,19 +1052,20 @@ int vfs_mknod(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	default:
 		return -EINVAL;
 	}
-	return make_node(v, c, parent, name, mode, rdev, NULL, e);
+	return make_node(v, c, parent, name, mode, rdev, NULL, 0, e);
 }
 
 int vfs_mkdir(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	      const char *name, mode_t mode, struct vfs_entry *e)
 {
-	return make_node(v, c, parent, name, S_IFDIR | (mode & 07777), 0, NULL, e);
+	return make_node(v, c, parent, name, S_IFDIR | (mode & 07777), 0, NULL, 0,
+			 e);
 }
 
 int vfs_symlink(struct vfs *v, const struct vfs_ctx *c, const char *target,
 		uint64_t parent, const char *name, struct vfs_entry *e)
 {
-	return make_node(v, c, parent, name, S_IFLNK | 0777, 0, target, e);
+	return make_node(v, c, parent, name, S_IFLNK | 0777, 0, target, 0, e);
 }
 
 int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
@@ -913,15 +1073,12 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       struct vfs_file **f)
 {
 	int r = make_node(v, c, parent, name, S_IFREG | (mode & 07777), 0,
-			  NULL, e);
+			  NULL, 1, e);
 	if (r < 0)
 		return r;
-	*f = file_new(v, e->ino, flags);
-	if (!*f) {
+	if ((r = open_file(v, e->ino, flags, 1, f)) < 0)
 		vfs_forget(v, e->ino, 1);
-		return -ENOMEM;
-	}
-	return 0;
+	return r;
 }
 
 struct readlink_args {
@@ -935,7 +1092,7 @@ static int readlink_txn(struct store_txn *t, void *arg)
 	struct readlink_args *a = arg;
 	struct meta_inode in;
 	size_t n;
-	int r = meta_inode_get(t, a->ino, &in);
+	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
 	if (!S_ISLNK(in.mode))
@@ -953,7 +1110,8 @@ int vfs_readlink(struct vfs *v, uint64_t ino, char *buf, size_t len)
 
 /*
  * The entry pointing at *victim is gone: drop a link, and free the inode
- * when no link is left (or keep it as an orphan while it is open).
+ * when no link is left (or keep it as an orphan while it is open here or,
+ * with shared mounts, held open by any mount).
  * Returns 1 if the inode became an orphan.
  */
 static int drop_link(struct vfs *v, struct store_txn *t,
@@ -967,7 +1125,10 @@ static int drop_link(struct vfs *v, struct store_txn *t,
 	victim->ctime = now;
 	if (victim->nlink > 0)
 		return meta_inode_put(t, victim);
-	if (is_referenced(v, victim->ino)) {
+	uint64_t holders = 0;
+	if (v->shared && (r = meta_holders(t, victim->ino, 0, &holders)) < 0)
+		return r;
+	if (holders || is_referenced(v, victim->ino)) {
 		if ((r = meta_inode_put(t, victim)) < 0)
 			return r;
 		r = meta_orphan_add(t, victim->ino);
@@ -1057,7 +1218,7 @@ static int link_txn(struct store_txn *t, void *arg)
 	struct meta_inode p, in;
 	struct timespec now = now_ts();
 	size_t len = strlen(a->name);
-	int r = meta_inode_get(t, a->ino, &in);
+	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
 	if (S_ISDIR(in.mode))
@@ -1260,8 +1421,7 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 				return r;
 		}
 	}
-	*f = file_new(v, ino, flags);
-	return *f ? 0 : -ENOMEM;
+	return open_file(v, ino, flags, 0, f);
 }
 
 /* relatime: an access older than the last change, or than a day, moves */
@@ -1291,7 +1451,7 @@ static int read_txn(struct store_txn *t, void *arg)
 	struct read_args *a = arg;
 	struct meta_inode in;
 	uint32_t bs = a->v->bs;
-	int r = meta_inode_get(t, a->vn->ino, &in);
+	int r = get_node(t, a->vn->ino, &in);
 	if (r < 0)
 		return r;
 	uint64_t size = a->dirty ? a->dsize : in.size;
@@ -1445,8 +1605,11 @@ out:
 	return r < 0 ? r : (ssize_t)size;
 }
 
-int vfs_flush(struct vfs *v, struct vfs_file *f)
+int vfs_flush(struct vfs *v, struct vfs_file *f, uint64_t lock_owner)
 {
+	/* close(2) drops the process's record locks on the file */
+	if (vfs_has_locks(v))
+		unlock_owner(v, f->vn->ino, lock_owner, 0);
 	return flush_vnode(v, f->vn);
 }
 
@@ -1511,7 +1674,7 @@ static int falloc_txn(struct store_txn *t, void *arg)
 {
 	struct falloc_args *a = arg;
 	struct meta_inode in;
-	int r = meta_inode_get(t, a->ino, &in);
+	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
 	if (!S_ISREG(in.mode))
@@ -1555,75 +1718,99 @@ int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 
 /* ---- directories ---- */
 
+/*
+ * A listing is gathered inside the read transaction and handed to fill()
+ * only after it: the store may run the transaction body again (a conflict
+ * with another mount's change of the directory), and everything gathered
+ * by an earlier run is then thrown away.  Handing entries to the caller
+ * from inside the body would repeat them in the reply.
+ */
+struct dirent_rec {
+	struct vfs_entry e;
+	off_t next_off;
+	uint8_t name_len;
+	char name[META_NAME_MAX + 1];
+};
+
 struct readdir_args {
 	struct vfs *v;
 	uint64_t ino;
 	uint64_t off;
 	int plus;
-	vfs_fill_fn fill;
-	void *fill_arg;
+	size_t max;             /* entries the reply can hold at most */
 	struct store_txn *t;
-	int full;
-	struct u64vec taken; /* inodes handed out with plus: lookups to count */
+	struct dirent_rec *ents; /* gathered by the current run */
+	size_t n;
 	int touch_atime;
 };
+
+static struct dirent_rec *readdir_add(struct readdir_args *a, const char *name,
+				      size_t len, off_t next_off)
+{
+	if (a->n >= a->max)
+		return NULL;
+	struct dirent_rec *d = &a->ents[a->n++];
+	memset(&d->e, 0, sizeof(d->e));
+	memcpy(d->name, name, len);
+	d->name[len] = 0;
+	d->name_len = (uint8_t)len;
+	d->next_off = next_off;
+	return d;
+}
 
 static int readdir_entry(void *arg, const char *name, size_t len, uint64_t ino,
 			 uint8_t type, uint64_t cookie)
 {
 	struct readdir_args *a = arg;
-	char nbuf[META_NAME_MAX + 1];
-	struct vfs_entry e = {.ino = ino};
-	memcpy(nbuf, name, len);
-	nbuf[len] = 0;
+	struct meta_inode in;
+	if (a->n >= a->max)
+		return 1;
 	if (a->plus) {
-		struct meta_inode in;
 		int r = meta_inode_get(a->t, ino, &in);
 		if (r == -ENOENT)
-			return 0; /* dangling: fsck will report it */
+			return 0; /* removed by a concurrent change, or dangling */
 		if (r < 0)
 			return r;
-		to_stat(a->v, &in, &e.attr);
+	}
+	struct dirent_rec *d = readdir_add(a, name, len, (off_t)(cookie + 1));
+	d->e.ino = ino;
+	if (a->plus) {
+		to_stat(a->v, &in, &d->e.attr);
 	} else {
-		e.attr.st_ino = ino;
-		e.attr.st_mode = (mode_t)type << 12;
+		d->e.attr.st_ino = ino;
+		d->e.attr.st_mode = (mode_t)type << 12;
 	}
-	if (a->fill(a->fill_arg, nbuf, &e, (off_t)(cookie + 1))) {
-		a->full = 1;
-		return 1;
-	}
-	return a->plus ? u64vec_push(&a->taken, ino) : 0;
+	return 0;
 }
 
 static int readdir_txn(struct store_txn *t, void *arg)
 {
 	struct readdir_args *a = arg;
 	struct meta_inode dir;
-	int r = meta_inode_get(t, a->ino, &dir);
+	int r = get_node(t, a->ino, &dir);
 	if (r < 0)
 		return r;
 	if (!S_ISDIR(dir.mode))
 		return -ENOTDIR;
 	a->touch_atime = needs_atime(&dir);
 	a->t = t;
-	a->taken.n = 0;
-	a->full = 0;
+	a->n = 0; /* a run after a conflict starts over */
 	uint64_t off = a->off;
-	/* "." and ".." come first, at offsets 0 and 1. */
+	/* "." and ".." come first, at offsets 0 and 1 (ino 0: no lookup). */
 	if (off == 0) {
-		struct vfs_entry e = {.ino = 0};
-		e.attr.st_ino = a->ino;
-		e.attr.st_mode = S_IFDIR;
-		if (a->fill(a->fill_arg, ".", &e, 1))
+		struct dirent_rec *d = readdir_add(a, ".", 1, 1);
+		if (!d)
 			return 0;
+		d->e.attr.st_ino = a->ino;
+		d->e.attr.st_mode = S_IFDIR;
 		off = 1;
 	}
 	if (off == 1) {
-		struct vfs_entry e = {.ino = 0};
-		e.attr.st_ino = dir.parent ? dir.parent : a->ino;
-		e.attr.st_mode = S_IFDIR;
-		if (a->fill(a->fill_arg, "..", &e, 2))
+		struct dirent_rec *d = readdir_add(a, "..", 2, 2);
+		if (!d)
 			return 0;
+		d->e.attr.st_ino = dir.parent ? dir.parent : a->ino;
+		d->e.attr.st_mode = S_IFDIR;
 		off = 2;
 	}
 	if (dir.nlink == 0)
@@ -1633,16 +1820,32 @@ static int readdir_txn(struct store_txn *t, void *arg)
 }
 
 int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
-		vfs_fill_fn fill, void *arg)
+		size_t max_entries, vfs_fill_fn fill, void *arg)
 {
-	struct readdir_args a = {v, ino, (uint64_t)off, plus, fill, arg};
-	int r = meta_read(v->meta, readdir_txn, &a);
+	if (max_entries == 0)
+		return 0;
+	if (max_entries > 4096)
+		max_entries = 4096;
+	struct readdir_args a = {v, ino, (uint64_t)off, plus, max_entries};
+	a.ents = malloc(max_entries * sizeof(*a.ents));
+	if (!a.ents)
+		return -ENOMEM;
+	/* Entries added or removed during a listing may or may not show
+	 * (POSIX); each entry and its attributes are read atomically, and
+	 * the hash cookies keep offsets valid, so the listing need not be
+	 * validated: it never conflicts with changes elsewhere. */
+	int r = meta_read_live(v->meta, readdir_txn, &a);
 	if (r == 0 && off == 0 && a.touch_atime)
 		meta_write(v->meta, touch_atime_txn, &ino);
-	if (r == 0)
-		for (size_t i = 0; i < a.taken.n; i++)
-			add_lookup(v, a.taken.v[i]);
-	u64vec_free(&a.taken);
+	for (size_t i = 0; r == 0 && i < a.n; i++) {
+		struct dirent_rec *d = &a.ents[i];
+		if (fill(arg, d->name, &d->e, d->next_off))
+			break;
+		/* a readdirplus entry taken by the reply counts as a lookup */
+		if (plus && d->e.ino)
+			add_lookup(v, d->e.ino);
+	}
+	free(a.ents);
 	return r;
 }
 
@@ -1762,7 +1965,7 @@ static int setxattr_txn(struct store_txn *t, void *arg)
 	struct meta_inode in;
 	const void *old;
 	size_t len;
-	int r = meta_inode_get(t, a->ino, &in);
+	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
 	r = meta_xattr_get(t, a->ino, a->name, &old, &len);
@@ -1800,7 +2003,7 @@ static int getxattr_txn(struct store_txn *t, void *arg)
 	int r = meta_xattr_get(t, a->ino, a->name, &val, &len);
 	if (r == -ENOENT) {
 		struct meta_inode in;
-		r = meta_inode_get(t, a->ino, &in);
+		r = get_node(t, a->ino, &in);
 		return r < 0 ? r : -ENODATA;
 	}
 	if (r < 0)
@@ -1831,7 +2034,7 @@ static int listxattr_txn(struct store_txn *t, void *arg)
 {
 	struct xattr_args *a = arg;
 	struct meta_inode in;
-	int r = meta_inode_get(t, a->ino, &in);
+	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
 	return meta_xattr_list(t, a->ino, a->buf, a->size, &a->got);
@@ -1850,7 +2053,7 @@ static int removexattr_txn(struct store_txn *t, void *arg)
 	struct meta_inode in;
 	const void *old;
 	size_t len;
-	int r = meta_inode_get(t, a->ino, &in);
+	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
 	r = meta_xattr_get(t, a->ino, a->name, &old, &len);
@@ -1873,16 +2076,498 @@ int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 	return meta_write(v->meta, removexattr_txn, &a);
 }
 
-/* ---- life cycle ---- */
+/* ---- what the kernel caches; change notices ---- */
 
-static int collect_orphan(void *arg, uint64_t ino)
+void vfs_cache_policy(struct vfs *v, const struct vfs_cache *asked,
+		      struct vfs_cache *out)
+{
+	static const char *const what[] = {"attr_timeout", "entry_timeout",
+					   "negative_timeout"};
+	double def[3] = {60, 60, 60}, cap[3] = {-1, -1, -1};
+	const double in[3] = {asked->attr_timeout, asked->entry_timeout,
+			      asked->negative_timeout};
+	double res[3];
+	if (v->shared) {
+		/*
+		 * Attributes are not cached, so a file closed on another
+		 * host is read whole here at once (reading past a cached
+		 * size would end early); names live 1 s and are dropped
+		 * sooner by change notices; "no such name" is not cached,
+		 * so a file created elsewhere is found at once.
+		 */
+		def[0] = 0, def[1] = 1, def[2] = 0;
+		cap[0] = 0, cap[1] = 1, cap[2] = 0;
+	}
+	for (int i = 0; i < 3; i++) {
+		res[i] = in[i] < 0 ? def[i] : in[i];
+		if (cap[i] >= 0 && res[i] > cap[i]) {
+			log_warn("%s=%g refused: other mounts share this "
+				 "filesystem, so the kernel may cache this for "
+				 "%g s at most (coherence between mounts)",
+				 what[i], res[i], cap[i]);
+			res[i] = cap[i];
+		}
+	}
+	out->attr_timeout = res[0];
+	out->entry_timeout = res[1];
+	out->negative_timeout = res[2];
+	out->keep_cache = !v->shared;
+}
+
+/*
+ * A notice from another mount, on the coordinator's thread (never a
+ * request handler: invalidating from one can deadlock the mount).
+ */
+static void on_notice(void *arg, uint64_t ino, uint64_t parent,
+		      const char *name, size_t name_len)
+{
+	struct vfs *v = arg;
+	pthread_mutex_lock(&v->kernel_lock);
+	const struct vfs_kernel *k = v->kernel_set ? &v->kernel : NULL;
+	if (!k) {
+		/* unmounting: nothing is cached any more */
+	} else if (!ino && !parent) {
+		log_info("change notices were lost; cached names expire within "
+			 "1 s");
+	} else {
+		if (ino)
+			k->inval_inode(k->arg, ino);
+		if (parent && name && name_len)
+			k->inval_entry(k->arg, parent, name, name_len);
+	}
+	pthread_mutex_unlock(&v->kernel_lock);
+}
+
+int vfs_watch(struct vfs *v, const struct vfs_kernel *k)
+{
+	pthread_mutex_lock(&v->kernel_lock);
+	int first = !v->watching && k;
+	if (k)
+		v->kernel = *k;
+	v->kernel_set = k != NULL;
+	pthread_mutex_unlock(&v->kernel_lock);
+	if (!first || !v->coord || !coord_has_notices(v->coord))
+		return 0;
+	v->watching = 1;
+	int r = coord_watch(v->coord, on_notice, v);
+	if (r < 0)
+		log_warn("cannot watch for changes made by other mounts (%s); "
+			 "cached names expire within 1 s", strerror(-r));
+	return r;
+}
+
+/* ---- record locks and flock across mounts ---- */
+
+int vfs_has_locks(const struct vfs *v)
+{
+	return v->coord && coord_has_plocks(v->coord);
+}
+
+static void to_plock(uint64_t ino, const struct vfs_lock *l,
+		     struct coord_plock *pl)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->ino = ino;
+	pl->owner = l->owner;
+	pl->start = l->start;
+	pl->end = l->end;
+	pl->type = l->type;
+	pl->pid = l->pid;
+	pl->flock = l->flock;
+}
+
+/* Drop every lock of owner on ino (close drops POSIX locks, the last
+ * release of an open file drops its flock). */
+static void unlock_owner(struct vfs *v, uint64_t ino, uint64_t owner,
+			 int flock)
+{
+	struct coord_plock pl = {.ino = ino, .owner = owner, .start = 0,
+				 .end = UINT64_MAX, .type = F_UNLCK,
+				 .flock = flock};
+	int r = coord_plock_set(v->coord, &pl, 0);
+	if (r < 0)
+		log_warn("cannot release locks on inode %llu: %s",
+			 (unsigned long long)ino, strerror(-r));
+}
+
+int vfs_getlk(struct vfs *v, uint64_t ino, struct vfs_lock *l)
+{
+	struct coord_plock pl;
+	to_plock(ino, l, &pl);
+	int r = coord_plock_get(v->coord, &pl);
+	if (r < 0)
+		return r;
+	l->type = pl.type;
+	if (pl.type != F_UNLCK) {
+		l->start = pl.start;
+		l->end = pl.end;
+		l->pid = pl.pid;
+	}
+	return 0;
+}
+
+/*
+ * A lock wait runs on a thread of its own, so that any number of
+ * F_SETLKW / flock waiters never occupy the adapter's request threads
+ * (with as many waiters as request threads the mount would hang).
+ */
+#define VFS_MAX_LOCK_WAITS 4096
+
+struct lock_wait {
+	struct vfs *v;
+	struct coord_plock pl;
+	vfs_lock_done_fn done;
+	void *arg;
+	int cancelled; /* v->waits_lock */
+	struct lock_wait *next;
+};
+
+static void *lock_wait_main(void *arg)
+{
+	struct lock_wait *w = arg;
+	struct vfs *v = w->v;
+	pthread_mutex_lock(&v->waits_lock);
+	int early = w->cancelled;
+	pthread_mutex_unlock(&v->waits_lock);
+	int r = early ? -EINTR : coord_plock_set(v->coord, &w->pl, 1);
+	pthread_mutex_lock(&v->waits_lock);
+	int cancelled = w->cancelled;
+	pthread_mutex_unlock(&v->waits_lock);
+	if (cancelled) {
+		if (r == 0) { /* granted as the waiter gave up: give it back */
+			w->pl.type = F_UNLCK;
+			coord_plock_set(v->coord, &w->pl, 0);
+		}
+		r = -EINTR;
+	}
+	w->done(w->arg, r);
+	pthread_mutex_lock(&v->waits_lock);
+	for (struct lock_wait **p = &v->waits; *p; p = &(*p)->next)
+		if (*p == w) {
+			*p = w->next;
+			break;
+		}
+	v->nwaits--;
+	pthread_cond_broadcast(&v->waits_cond);
+	pthread_mutex_unlock(&v->waits_lock);
+	free(w);
+	return NULL;
+}
+
+int vfs_setlk(struct vfs *v, uint64_t ino, const struct vfs_lock *l, int wait,
+	      vfs_lock_done_fn done, void *arg)
+{
+	struct coord_plock pl;
+	to_plock(ino, l, &pl);
+	int r = coord_plock_set(v->coord, &pl, 0);
+	if (r != -EAGAIN || !wait || pl.type == F_UNLCK)
+		return r;
+	struct lock_wait *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOLCK;
+	*w = (struct lock_wait){v, pl, done, arg};
+	pthread_mutex_lock(&v->waits_lock);
+	if (v->nwaits >= VFS_MAX_LOCK_WAITS || v->waits_closed) {
+		pthread_mutex_unlock(&v->waits_lock);
+		free(w);
+		return -ENOLCK;
+	}
+	pthread_attr_t attr;
+	pthread_t th;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);
+	w->next = v->waits;
+	v->waits = w;
+	v->nwaits++;
+	r = pthread_create(&th, &attr, lock_wait_main, w);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		v->waits = w->next;
+		v->nwaits--;
+		pthread_mutex_unlock(&v->waits_lock);
+		free(w);
+		return -ENOLCK;
+	}
+	pthread_mutex_unlock(&v->waits_lock);
+	return VFS_PENDING;
+}
+
+static int mark_cancelled(struct vfs *v, uint64_t ino, uint64_t owner)
+{
+	int found = 0;
+	pthread_mutex_lock(&v->waits_lock);
+	for (struct lock_wait *w = v->waits; w; w = w->next)
+		if (w->pl.ino == ino && w->pl.owner == owner) {
+			w->cancelled = 1;
+			found = 1;
+		}
+	pthread_mutex_unlock(&v->waits_lock);
+	return found;
+}
+
+void vfs_lock_cancel(struct vfs *v, uint64_t ino, uint64_t owner)
+{
+	/* The waiter may not have reached the coordinator yet (the
+	 * coordinator then knows no wait to end): try again for a while. */
+	for (int i = 0; i < 200 && mark_cancelled(v, ino, owner); i++) {
+		if (coord_plock_cancel(v->coord, ino, owner) == 0)
+			break;
+		usleep(5000);
+	}
+}
+
+void vfs_end_lock_waits(struct vfs *v)
+{
+	pthread_mutex_lock(&v->waits_lock);
+	v->waits_closed = 1;
+	while (v->nwaits) {
+		struct u64vec ids = {0};
+		for (struct lock_wait *w = v->waits; w; w = w->next) {
+			w->cancelled = 1;
+			if (u64vec_push(&ids, w->pl.ino) < 0 ||
+			    u64vec_push(&ids, w->pl.owner) < 0)
+				break;
+		}
+		pthread_mutex_unlock(&v->waits_lock);
+		for (size_t i = 0; i + 1 < ids.n; i += 2)
+			coord_plock_cancel(v->coord, ids.v[i], ids.v[i + 1]);
+		u64vec_free(&ids);
+		pthread_mutex_lock(&v->waits_lock);
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (v->nwaits)
+			pthread_cond_timedwait(&v->waits_cond, &v->waits_lock,
+					       &until);
+	}
+	pthread_mutex_unlock(&v->waits_lock);
+}
+
+/* ---- mount sessions ---- */
+
+/*
+ * Every mount has a record in the store (STORE_SESSION) under a random
+ * session id that its coordinator registration carries too.  The record is
+ * refreshed every VFS_KEEPER_PERIOD seconds, so that tools that see only the
+ * store (mkfs --force, status) know a live mount; and each live mount's
+ * keeper compares the records with the coordinator's list of live
+ * sessions: a record whose session has ended (a mount that crashed or lost
+ * its coordination session) has its holds dropped, and the inodes that
+ * only it held open, unlinked meanwhile, are reclaimed.
+ */
+#define VFS_KEEPER_PERIOD 5
+
+static int session_record_txn(struct store_txn *t, void *arg)
+{
+	struct vfs *v = arg;
+	char rec[2048];
+	v->mount.seen = (int64_t)time(NULL);
+	int n = coord_format_mount_info(rec, sizeof(rec), &v->mount);
+	if (n < 0 || (size_t)n >= sizeof(rec))
+		return -ENAMETOOLONG;
+	return meta_session_put(t, v->session_id, rec, (size_t)n);
+}
+
+static int session_del_txn(struct store_txn *t, void *arg)
+{
+	return meta_session_del(t, *(uint64_t *)arg);
+}
+
+static int collect_session(void *arg, uint64_t id, const char *rec, size_t len)
+{
+	return u64vec_push(arg, id);
+}
+
+static int list_sessions_txn(struct store_txn *t, void *arg)
+{
+	struct u64vec *ids = arg;
+	ids->n = 0; /* the body may run again */
+	return meta_session_scan(t, collect_session, ids);
+}
+
+static int collect_live(void *arg, const struct coord_mount_info *mi)
+{
+	return mi->id ? u64vec_push(arg, mi->id) : 0;
+}
+
+static int collect_ino(void *arg, uint64_t ino)
 {
 	return u64vec_push(arg, ino);
 }
 
+struct held_args {
+	uint64_t id;
+	struct u64vec inos;
+};
+
+static int list_held_txn(struct store_txn *t, void *arg)
+{
+	struct held_args *a = arg;
+	a->inos.n = 0;
+	return meta_session_held_scan(t, a->id, collect_ino, &a->inos);
+}
+
+/* Drop every hold of the ended session id and then its record. */
+static int reap_session(struct vfs *v, uint64_t id, uint64_t *purged)
+{
+	struct held_args h = {id};
+	int r = meta_read(v->meta, list_held_txn, &h);
+	for (size_t i = 0; r >= 0 && i < h.inos.n; i++) {
+		struct hold_args a = {h.inos.v[i], id};
+		if ((r = meta_write(v->meta, unhold_txn, &a)) == 1)
+			(*purged)++;
+	}
+	u64vec_free(&h.inos);
+	if (r >= 0)
+		r = meta_write(v->meta, session_del_txn, &id);
+	return r < 0 ? r : 0;
+}
+
+static int has_id(const struct u64vec *l, uint64_t id)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i] == id)
+			return 1;
+	return 0;
+}
+
+/*
+ * Reap the records of sessions that the coordinator no longer lists.  The
+ * records are read before the coordinator is asked: a mount registers with
+ * the coordinator before it writes its record, so a record read here
+ * belongs to a session that the later listing shows if it is alive.  If
+ * the coordinator cannot list its mounts, nothing is reaped.
+ */
+int vfs_reap_sessions(struct vfs *v, uint64_t *sessions, uint64_t *purged)
+{
+	struct u64vec recs = {0}, live = {0};
+	*sessions = *purged = 0;
+	int r = meta_read(v->meta, list_sessions_txn, &recs);
+	if (r == 0 && recs.n)
+		r = coord_list_mounts(v->coord, collect_live, &live);
+	for (size_t i = 0; r == 0 && i < recs.n; i++) {
+		uint64_t id = recs.v[i];
+		if (id == v->session_id || has_id(&live, id))
+			continue;
+		if ((r = reap_session(v, id, purged)) == 0)
+			(*sessions)++;
+	}
+	u64vec_free(&recs);
+	u64vec_free(&live);
+	return r;
+}
+
+static void keeper_round(struct vfs *v)
+{
+	uint64_t sessions, purged;
+	int r = meta_write(v->meta, session_record_txn, v);
+	if (r < 0)
+		log_warn("cannot refresh this mount's record in the store: %s",
+			 strerror(-r));
+	if ((r = vfs_reap_sessions(v, &sessions, &purged)) < 0)
+		log_warn("cannot check for mounts that ended: %s", strerror(-r));
+	else if (sessions)
+		log_info("%llu mount(s) ended without unmounting: their open "
+			 "files released, %llu unlinked inode(s) reclaimed",
+			 (unsigned long long)sessions, (unsigned long long)purged);
+}
+
+static void *keeper_main(void *arg)
+{
+	struct vfs *v = arg;
+	pthread_mutex_lock(&v->keeper_lock);
+	while (!v->keeper_stop) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += VFS_KEEPER_PERIOD;
+		while (!v->keeper_stop &&
+		       pthread_cond_timedwait(&v->keeper_cond, &v->keeper_lock,
+					      &until) != ETIMEDOUT)
+			;
+		if (v->keeper_stop)
+			break;
+		pthread_mutex_unlock(&v->keeper_lock);
+		keeper_round(v);
+		pthread_mutex_lock(&v->keeper_lock);
+	}
+	pthread_mutex_unlock(&v->keeper_lock);
+	return NULL;
+}
+
+static uint64_t new_session_id(void)
+{
+	uint64_t id = 0;
+	while (id == 0)
+		if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+			id = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
+			     (uint64_t)(uintptr_t)&id;
+	return id;
+}
+
+int vfs_mount(struct vfs *v, const char *mountpoint, char *err, size_t err_len)
+{
+	coord_fill_mount_info(&v->mount, mountpoint);
+	v->session_id = v->mount.id = new_session_id();
+	int r = coord_register_mount(v->coord, &v->mount, err, err_len);
+	if (r < 0)
+		return r;
+	if ((r = meta_write(v->meta, session_record_txn, v)) < 0) {
+		snprintf(err, err_len, "cannot record the mount in the store: %s",
+			 strerror(-r));
+		return r;
+	}
+	uint64_t sessions, purged = 0, orphans = 0;
+	if ((r = vfs_reap_sessions(v, &sessions, &purged)) < 0)
+		log_warn("cannot check for mounts that ended (%s): unlinked "
+			 "inodes they held stay until a later check",
+			 strerror(-r));
+	else if ((r = vfs_purge_orphans(v, &orphans)) < 0)
+		log_warn("could not reclaim unlinked inodes: %s", strerror(-r));
+	if (purged + orphans)
+		log_info("reclaimed %llu inodes unlinked while open on mounts "
+			 "that ended", (unsigned long long)(purged + orphans));
+	pthread_mutex_lock(&v->keeper_lock);
+	v->keeper_running = pthread_create(&v->keeper, NULL, keeper_main, v) == 0;
+	pthread_mutex_unlock(&v->keeper_lock);
+	if (!v->keeper_running)
+		log_warn("cannot start the mount keeper thread: this mount's "
+			 "record is not refreshed");
+	return 0;
+}
+
+/* Stop the keeper and remove this mount's record (every file is closed). */
+static void session_end(struct vfs *v)
+{
+	pthread_mutex_lock(&v->keeper_lock);
+	int running = v->keeper_running;
+	v->keeper_stop = 1;
+	v->keeper_running = 0;
+	pthread_cond_broadcast(&v->keeper_cond);
+	pthread_mutex_unlock(&v->keeper_lock);
+	if (running)
+		pthread_join(v->keeper, NULL);
+	if (!v->session_id)
+		return;
+	/* holds left (files the kernel never released) go with the record */
+	uint64_t purged = 0;
+	int r = reap_session(v, v->session_id, &purged);
+	if (r < 0)
+		log_warn("cannot remove this mount's record from the store: %s "
+			 "(the next mount removes it)", strerror(-r));
+	v->session_id = 0;
+}
+
+/* ---- life cycle ---- */
+
 static int list_orphans_txn(struct store_txn *t, void *arg)
 {
-	return meta_orphan_scan(t, collect_orphan, arg);
+	((struct u64vec *)arg)->n = 0; /* the body may run again */
+	return meta_orphan_scan(t, collect_ino, arg);
 }
 
 int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
@@ -1912,8 +2597,14 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	v->opt = *o;
 	if (v->opt.max_dirty_per_file < v->bs)
 		v->opt.max_dirty_per_file = v->bs;
+	v->shared = c && coord_has_notices(c);
 	pthread_mutex_init(&v->table_lock, NULL);
 	pthread_mutex_init(&v->dirty_lock, NULL);
+	pthread_mutex_init(&v->keeper_lock, NULL);
+	pthread_cond_init(&v->keeper_cond, NULL);
+	pthread_mutex_init(&v->kernel_lock, NULL);
+	pthread_mutex_init(&v->waits_lock, NULL);
+	pthread_cond_init(&v->waits_cond, NULL);
 	*out = v;
 	return 0;
 }
@@ -1923,6 +2614,7 @@ void vfs_free(struct vfs *v)
 	if (!v)
 		return;
 	vfs_flush_all(v);
+	session_end(v);
 	for (size_t b = 0; b < TABLE_SIZE; b++) {
 		struct vnode *vn = v->table[b];
 		while (vn) {
@@ -1935,6 +2627,7 @@ void vfs_free(struct vfs *v)
 				free(vn->blk[i].mask);
 			}
 			free(vn->blk);
+			pthread_mutex_destroy(&vn->hold_lock);
 			pthread_mutex_destroy(&vn->io_lock);
 			pthread_mutex_destroy(&vn->attr_lock);
 			free(vn);
@@ -1943,5 +2636,10 @@ void vfs_free(struct vfs *v)
 	}
 	pthread_mutex_destroy(&v->table_lock);
 	pthread_mutex_destroy(&v->dirty_lock);
+	pthread_mutex_destroy(&v->keeper_lock);
+	pthread_cond_destroy(&v->keeper_cond);
+	pthread_mutex_destroy(&v->kernel_lock);
+	pthread_mutex_destroy(&v->waits_lock);
+	pthread_cond_destroy(&v->waits_cond);
 	free(v);
 }

@@ -6,6 +6,14 @@
  * The FUSE adapter (fuse_ll.c) decodes requests into these calls and
  * encodes the results; nothing here knows about FUSE.  Every function
  * returns 0 (or a byte count) on success and a negative errno on failure.
+ *
+ * Several mounts: the coherence policy lives here too — what the kernel
+ * may cache (vfs_cache_policy), which inodes this mount holds open in the
+ * store so that an unlink elsewhere keeps them (vfs_open/vfs_release), the
+ * mount's session record (vfs_mount), record locks across mounts
+ * (vfs_getlk/vfs_setlk) and the change notices that drop kernel caches
+ * (vfs_watch).  An operation on an inode that another mount removed
+ * answers -ESTALE, so the kernel looks the name up again.
  */
 #ifndef CASSAFS_VFS_H
 #define CASSAFS_VFS_H
@@ -56,6 +64,44 @@ struct vfs_file;
 
 int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	    struct vfs **out);
+/*
+ * Join the filesystem as a mount at mountpoint: register with the
+ * coordinator (an error names the holder if it allows one mount only),
+ * record this mount's session in the store, release what mounts that
+ * ended without unmounting held open, reclaim the unlinked inodes nobody
+ * holds, and keep the record fresh until vfs_free().
+ */
+int vfs_mount(struct vfs *v, const char *mountpoint, char *err,
+	      size_t err_len);
+/* Drop the holds and records of sessions the coordinator no longer lists
+ * (run by every mount now and then); counts what it did. */
+int vfs_reap_sessions(struct vfs *v, uint64_t *sessions, uint64_t *purged);
+
+/*
+ * What the kernel may cache.  asked: what the user asked for (a negative
+ * timeout = not given).  A single mount caches for 60 s by default; where
+ * several mounts share the filesystem, attributes and "no such name" are
+ * not cached (close-to-open), names for 1 s at most (change notices drop
+ * them sooner), the page cache is dropped at open, and a longer timeout
+ * asked for is refused with a warning in the log.
+ */
+struct vfs_cache {
+	double attr_timeout, entry_timeout, negative_timeout;
+	int keep_cache; /* keep the page cache across opens */
+};
+void vfs_cache_policy(struct vfs *v, const struct vfs_cache *asked,
+		      struct vfs_cache *out);
+
+/* The kernel's caches, as the adapter lets the vfs drop entries of them. */
+struct vfs_kernel {
+	void (*inval_inode)(void *arg, uint64_t ino);
+	void (*inval_entry)(void *arg, uint64_t parent, const char *name,
+			    size_t len);
+	void *arg;
+};
+/* Drop kernel caches when other mounts change things (k NULL: stop; after
+ * vfs_watch(v, NULL) returns, no callback of the old k runs). */
+int vfs_watch(struct vfs *v, const struct vfs_kernel *k);
 /* Flush every buffer; the vfs stays usable. */
 int vfs_flush_all(struct vfs *v);
 void vfs_free(struct vfs *v);
@@ -94,27 +140,65 @@ ssize_t vfs_read(struct vfs *v, struct vfs_file *f, char *buf, size_t size,
 		 off_t off);
 ssize_t vfs_write(struct vfs *v, struct vfs_file *f, const char *buf,
 		  size_t size, off_t off);
-int vfs_flush(struct vfs *v, struct vfs_file *f);
-int vfs_release(struct vfs *v, struct vfs_file *f);
+/* close(2) of one descriptor: writes buffered data back and drops the
+ * POSIX record locks of lock_owner on the file. */
+int vfs_flush(struct vfs *v, struct vfs_file *f, uint64_t lock_owner);
+/* The last descriptor of an open file is gone; flock_owner != 0 also drops
+ * that owner's flock. */
+int vfs_release(struct vfs *v, struct vfs_file *f, uint64_t flock_owner);
 int vfs_fsync(struct vfs *v, struct vfs_file *f, int datasync);
 int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 		  off_t len);
 
 /*
- * Directory listing from offset off (0 = start).  fill() is called per
- * entry with the offset of the entry after it; it returns 0 if the entry
- * was taken, 1 if the buffer is full.  With plus, attr is filled and a
- * taken entry counts as a lookup (except "." and "..", given with ino 0).
+ * Directory listing from offset off (0 = start), at most max_entries
+ * entries (what the caller's buffer can hold at best).  fill() is called
+ * per entry, after the store transaction, with the offset of the entry
+ * after it; it returns 0 if the entry was taken, 1 if the buffer is full.
+ * With plus, attr is filled and a taken entry counts as a lookup (except
+ * "." and "..", given with ino 0).
  */
 typedef int (*vfs_fill_fn)(void *arg, const char *name,
 			   const struct vfs_entry *e, off_t next_off);
 int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
-		vfs_fill_fn fill, void *arg);
+		size_t max_entries, vfs_fill_fn fill, void *arg);
 int vfs_opendir(struct vfs *v, uint64_t ino, struct vfs_file **f);
 int vfs_releasedir(struct vfs *v, struct vfs_file *f);
 int vfs_fsyncdir(struct vfs *v, uint64_t ino);
 int vfs_statfs(struct vfs *v, struct statvfs *st);
 int vfs_access(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int mask);
+
+/*
+ * Record locks (fcntl) and flock across mounts, where the coordinator
+ * provides them (vfs_has_locks); the kernel handles them otherwise.  end
+ * is inclusive (UINT64_MAX: to the end of the file).
+ */
+struct vfs_lock {
+	uint64_t owner;
+	uint64_t start, end;
+	int type; /* F_RDLCK, F_WRLCK, F_UNLCK */
+	pid_t pid;
+	int flock;
+};
+int vfs_has_locks(const struct vfs *v);
+/* In: the lock wanted.  Out: a conflicting lock, or type F_UNLCK. */
+int vfs_getlk(struct vfs *v, uint64_t ino, struct vfs_lock *l);
+/*
+ * Take or release a lock.  Without wait, or when the lock is free, the
+ * result is returned (0, -EAGAIN, …).  With wait and a busy lock, the wait
+ * goes on on a thread of the vfs, not the caller's: vfs_setlk returns
+ * VFS_PENDING, and done(arg, result) is called once, from that thread.
+ * vfs_lock_cancel ends such a wait with -EINTR (a signal); a lock granted
+ * as the wait was cancelled is given back and the result is -EINTR.
+ */
+#define VFS_PENDING 1
+typedef void (*vfs_lock_done_fn)(void *arg, int result);
+int vfs_setlk(struct vfs *v, uint64_t ino, const struct vfs_lock *l, int wait,
+	      vfs_lock_done_fn done, void *arg);
+void vfs_lock_cancel(struct vfs *v, uint64_t ino, uint64_t owner);
+/* End every lock wait (-EINTR) and return when their done() calls are
+ * over: before the adapter that gets those calls goes away. */
+void vfs_end_lock_waits(struct vfs *v);
 
 int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 		 const void *val, size_t size, int flags);

@@ -30,6 +30,18 @@
  *                             exists: prints ms, or "timeout"
  *   rename_seen A_OLD A_NEW B_OLD B_NEW LIMIT_MS   rename on A, then poll
  *                             B until the change shows: prints ms
+ *   onto ROUNDS DIR...        one child per DIR (one directory seen through
+ *                             different mounts): each creates its own file
+ *                             through its mount, all rename theirs onto one
+ *                             name at the same instant (all must succeed),
+ *                             then each opens that name through its own
+ *                             mount at once: every open must succeed and
+ *                             every mount must read the same winner.
+ *   unlink_open PATH_B PATH_A SIZE   open PATH_B (mount B) and write SIZE
+ *                             bytes, unlink the file through mount A, write
+ *                             SIZE more, fsync, read all back through B's
+ *                             descriptor; every call must succeed and every
+ *                             byte match.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -396,6 +408,123 @@ static int cmd_rename_seen(char **argv)
 	return seen(argv[2], argv[3], t0, atof(argv[4]));
 }
 
+/* Each child: make its own file, rename it onto the shared name, open it. */
+static int cmd_onto(int argc, char **argv)
+{
+	int rounds = atoi(argv[0]), n = argc - 1, bad = 0, r, i;
+	char **dirs = argv + 1;
+	if (n < 2 || n > MAXN || rounds < 1) {
+		fprintf(stderr, "dist_tool onto: need 2-%d dirs\n", MAXN);
+		return 2;
+	}
+	struct shared *sh = mmap(NULL, sizeof(*sh) * 3, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		die("mmap");
+	struct shared *opened = sh + 1, *winner = sh + 2;
+	pthread_barrierattr_t ba;
+	pthread_barrierattr_init(&ba);
+	pthread_barrierattr_setpshared(&ba, PTHREAD_PROCESS_SHARED);
+	pthread_barrier_init(&sh->start, &ba, n + 1);
+	pthread_barrier_init(&sh->done, &ba, n + 1);
+	pthread_barrier_init(&opened->start, &ba, n);
+	pid_t pids[MAXN];
+	for (i = 0; i < n; i++) {
+		if ((pids[i] = fork()) < 0)
+			die("fork");
+		if (pids[i] != 0)
+			continue;
+		for (r = 0; r < rounds; r++) {
+			char a[4096], b[4096];
+			snprintf(a, sizeof(a), "%s/o%d.from%d", dirs[i], r, i);
+			snprintf(b, sizeof(b), "%s/o%d", dirs[i], r);
+			int fd = open(a, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+			if (fd < 0 || write(fd, &i, sizeof(i)) != sizeof(i) || close(fd))
+				die("create own file");
+			pthread_barrier_wait(&sh->start);
+			sh->err[i] = rename(a, b) ? errno : 0;
+			pthread_barrier_wait(&opened->start); /* all renames done */
+			int got = -1;
+			fd = open(b, O_RDONLY);
+			opened->err[i] = fd < 0 ? errno : 0;
+			if (fd >= 0) {
+				if (read(fd, &got, sizeof(got)) != sizeof(got))
+					got = -2;
+				close(fd);
+			}
+			winner->err[i] = got;
+			pthread_barrier_wait(&sh->done);
+		}
+		_exit(0);
+	}
+	for (r = 0; r < rounds; r++) {
+		pthread_barrier_wait(&sh->start);
+		pthread_barrier_wait(&sh->done);
+		int fails = 0;
+		for (i = 0; i < n; i++) {
+			if (sh->err[i])
+				fprintf(stderr, "onto round %d: rename on mount %d: %s\n",
+					r, i, strerror(sh->err[i]));
+			if (opened->err[i])
+				fprintf(stderr, "onto round %d: open on mount %d: %s\n",
+					r, i, strerror(opened->err[i]));
+			else if (winner->err[i] != winner->err[0])
+				fprintf(stderr, "onto round %d: mount %d reads winner %d, "
+					"mount 0 reads %d\n", r, i, winner->err[i],
+					winner->err[0]);
+			fails += sh->err[i] || opened->err[i] ||
+				 winner->err[i] != winner->err[0] || winner->err[i] < 0;
+		}
+		bad += fails > 0;
+	}
+	for (i = 0; i < n; i++)
+		waitpid(pids[i], NULL, 0);
+	printf("onto: %d rounds x %d mounts, %d bad\n", rounds, n, bad);
+	return bad ? 1 : 0;
+}
+
+static int cmd_unlink_open(char **argv)
+{
+	size_t size = (size_t)atol(argv[2]);
+	unsigned char *buf = malloc(2 * size), *back = malloc(2 * size);
+	if (!buf || !back)
+		die("malloc");
+	for (size_t k = 0; k < 2 * size; k++)
+		buf[k] = (unsigned char)(k * 7 + k / 4096);
+	int fd = open(argv[0], O_CREAT | O_RDWR | O_TRUNC, 0644);
+	if (fd < 0)
+		die("open on B");
+	if (pwrite(fd, buf, size, 0) != (ssize_t)size)
+		die("first write on B");
+	if (fsync(fd))
+		die("fsync on B");
+	if (unlink(argv[1]))
+		die("unlink on A");
+	if (pwrite(fd, buf + size, size, (off_t)size) != (ssize_t)size)
+		die("write on B after the unlink on A");
+	if (fsync(fd))
+		die("fsync on B after the unlink on A");
+	if (pread(fd, back, 2 * size, 0) != (ssize_t)(2 * size))
+		die("read back on B");
+	if (memcmp(buf, back, 2 * size)) {
+		fprintf(stderr, "dist_tool unlink_open: data read back differs\n");
+		return 1;
+	}
+	struct stat st;
+	if (fstat(fd, &st))
+		die("fstat on B");
+	if (st.st_nlink != 0 || st.st_size != (off_t)(2 * size)) {
+		fprintf(stderr, "dist_tool unlink_open: nlink %ld size %ld\n",
+			(long)st.st_nlink, (long)st.st_size);
+		return 1;
+	}
+	if (close(fd))
+		die("close on B");
+	printf("unlink_open: %zu bytes written and read back after the unlink\n",
+	       2 * size);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -425,6 +554,10 @@ int main(int argc, char **argv)
 		return seen(argv[0], argv[1], now_ms(), atof(argv[2]));
 	if (!strcmp(c, "rename_seen") && argc == 5)
 		return cmd_rename_seen(argv);
+	if (!strcmp(c, "onto") && argc >= 3)
+		return cmd_onto(argc, argv);
+	if (!strcmp(c, "unlink_open") && argc == 3)
+		return cmd_unlink_open(argv);
 usage:
 	fprintf(stderr, "usage: see the comment at the top of tests/dist/dist_tool.c\n");
 	return 2;

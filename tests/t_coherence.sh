@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# t_coherence.sh — what several mounts of one filesystem show each other
+# (issue 7): one Redis store and one ZooKeeper coordinator on 127.0.0.1,
+# three daemons in the foreground (so that each one's exit status is
+# checked at unmount), and
+#   1. readdir on one mount while another churns the same directory: no
+#      name listed twice
+#   2. three mounts rename their own file onto one name at once: the name
+#      opens on every mount right after (ESTALE → a fresh lookup, never
+#      ENOENT for a name that exists)
+#   3. a file open on mount B, unlinked on mount A: B keeps writing and
+#      reading it; it is reclaimed at B's last close, or when B's session
+#      dies, and fsck is clean
+#   4. mkfs --force refuses a store that is mounted, without --coord
+# CASSAFS_BIN_UNDER_TEST may name another binary (to show a test fails on
+# an older build).  Ports (this script only): Redis 6601, ZooKeeper 25181.
+set -u
+cd "$(dirname "$0")/.."
+. tests/lib.sh
+TOOL=$TESTBIN/dist_tool
+ZKS=$PWD/tests/scripts/zk_server.sh
+D=$T_TMP
+RPORT=6601 ZPORT=25181
+
+need() { command -v "$1" >/dev/null || { echo "FAIL: $1 missing ($2)"; echo "RESULT 0 passed, 1 failed"; exit 1; }; }
+need redis-server "apt-get install redis-server"
+need java "apt-get install zookeeper default-jre-headless"
+[ -x "$TOOL" ] || { echo "FAIL: $TOOL not built"; echo "RESULT 0 passed, 1 failed"; exit 1; }
+
+redis_start() { # PORT DIR
+	mkdir -p "$2"
+	printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly yes\nappendfsync always\ndir %s\ndaemonize yes\npidfile %s/pid\nlogfile %s/log\n' \
+		"$1" "$2" "$2" "$2" >"$2/redis.conf"
+	redis-server "$2/redis.conf" || return 1
+	for _ in $(seq 50); do
+		[ -s "$2/pid" ] && redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# Daemons run with -f in the background: FG_PID[MOUNTPOINT] is the pid to
+# wait for, so that a crash at unmount is a failure like any other.
+declare -A FG_PID
+fg_mount() { # URL MOUNTPOINT LOG [mount args...]
+	local url=$1 mp=$2 log=$3
+	shift 3
+	mkdir -p "$mp"
+	"$CASSAFS" mount -f "$@" "$url" "$mp" >"$log" 2>&1 &
+	FG_PID[$mp]=$!
+	T_MOUNTS+=("$mp")
+	for _ in $(seq 100); do
+		grep -q " $mp fuse" /proc/mounts && return 0
+		kill -0 "${FG_PID[$mp]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "mount of $mp did not come up:"; cat "$log"
+	return 1
+}
+fg_umount() { # MOUNTPOINT: unmount, then the daemon must exit 0
+	local mp=$1 pid=${FG_PID[$1]} rc
+	fusermount3 -u "$mp" || umount "$mp" || return 1
+	wait "$pid"; rc=$?
+	unset "FG_PID[$mp]"
+	[ "$rc" -eq 0 ] || echo "daemon of $mp exited with status $rc"
+	return "$rc"
+}
+
+t_cleanup() {
+	local mp
+	for mp in "${!FG_PID[@]}"; do
+		fusermount3 -uz "$mp" 2>/dev/null
+		kill "${FG_PID[$mp]}" 2>/dev/null
+	done
+	[ -s "$D/redis/pid" ] && kill -9 "$(cat "$D/redis/pid")" 2>/dev/null
+	"$ZKS" stop "$D/zk" >/dev/null 2>&1
+	[ -n "${DIST_KEEP:-}" ] && mkdir -p "$DIST_KEEP" && cp "$D"/*.log "$DIST_KEEP/" 2>/dev/null
+	T_MOUNTS=()
+	cleanup
+}
+trap t_cleanup EXIT
+[ -n "${CASSAFS_BIN_UNDER_TEST:-}" ] && CASSAFS=$CASSAFS_BIN_UNDER_TEST
+
+umask 077
+printf 'cassafs:zkpw-%s\n' "$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$D/zk.cred"
+export CASSAFS_ZK_CREDENTIALS_FILE=$D/zk.cred
+unset CASSAFS_ZK_AUTH CASSAFS_REDIS_PASSWORD
+redis_start $RPORT "$D/redis" || { fail "redis-server on $RPORT"; finish; exit 1; }
+"$ZKS" start "$D/zk" $ZPORT || { fail "ZooKeeper on $ZPORT"; finish; exit 1; }
+
+STORE="redis://127.0.0.1:$RPORT/0?timeout=2&connect_timeout=1"
+COORD="zk://127.0.0.1:$ZPORT/coh?session_timeout=2000"
+A=$D/mA B=$D/mB C=$D/mC
+check "mkfs" "$CASSAFS" mkfs "$STORE"
+for m in A B C; do
+	check "mount $m" fg_mount "$STORE" "${!m}" "$D/$m.log" --coord "$COORD"
+done
+
+############################################################ 1. readdir
+echo "== 1. readdir on A while B creates and unlinks names in the directory"
+mkdir "$A/big"
+(cd "$A/big" && seq -f 'entry-%05g' 2000 | xargs touch)
+( i=0; while [ $i -lt 100000 ] && [ ! -e "$D/stop-churn" ]; do
+	: >"$B/big/churn-$i"; rm -f "$B/big/churn-$((i - 5))"; i=$((i + 1))
+  done ) &
+churn=$!
+dups=0 short=0
+for round in $(seq 15); do
+	ls -f "$A/big" >"$D/listing" 2>"$D/ls.err" || short=$((short + 1))
+	d=$(sort "$D/listing" | uniq -d | wc -l)
+	dups=$((dups + d))
+	n=$(grep -c '^entry-' "$D/listing")
+	[ "$n" -eq 2000 ] || { short=$((short + 1)); echo "round $round: $n of 2000 stable names listed"; }
+done
+touch "$D/stop-churn"; wait $churn
+echo "15 listings: $dups names listed twice, $short listings incomplete or failed"
+check "no name listed twice in a changing directory" [ "$dups" -eq 0 ]
+check "every stable name listed" [ "$short" -eq 0 ]
+rm -rf "$A/big"
+
+############################################################ 2. ESTALE
+echo "== 2. three mounts rename their own file onto one name at once"
+mkdir "$A/onto"
+out=$(timeout 300 "$TOOL" onto 60 "$A/onto" "$B/onto" "$C/onto" 2>&1); rc=$?
+echo "$out" | tail -n 8
+check "the name opens on every mount after concurrent renames onto it" [ $rc -eq 0 ]
+rm -rf "$A/onto"
+
+############################################################ 3. open, unlinked elsewhere
+echo "== 3. a file open on B, unlinked on A"
+fails=0
+for i in $(seq 10); do
+	timeout 60 "$TOOL" unlink_open "$B/uo$i" "$A/uo$i" 300000 >/dev/null 2>"$D/uo.err" ||
+		{ fails=$((fails + 1)); cat "$D/uo.err"; }
+done
+check "B writes and reads its open file after A unlinks it (10 of 10)" [ $fails -eq 0 ]
+check "the unlinked files are gone from every mount" [ -z "$(ls "$A" "$C" | grep '^uo')" ]
+
+# held open on B while B's daemon dies: the inode lives until B's session
+# expires, then a live mount reclaims it
+exec 7<>"$B/held"
+echo "payload" >&7
+rm "$A/held"
+st=$("$CASSAFS" status --coord "$COORD" "$STORE" 2>&1)
+grep -E "open after unlink|orphan" <<<"$st" || true
+kill -9 "${FG_PID[$B]}"; wait "${FG_PID[$B]}" 2>/dev/null
+unset "FG_PID[$B]"
+exec 7>&-
+fusermount3 -uz "$B"
+reclaimed=0
+for _ in $(seq 40); do
+	if "$CASSAFS" status --coord "$COORD" "$STORE" 2>&1 | grep -qE '^orphans +0'; then reclaimed=1; break; fi
+	sleep 0.5
+done
+check "an inode held only by a dead mount is reclaimed after its session expires" [ $reclaimed -eq 1 ]
+check "remount B" fg_mount "$STORE" "$B" "$D/B2.log" --coord "$COORD"
+
+############################################################ 4. mkfs --force
+echo "== 4. mkfs --force on a mounted store"
+echo precious >"$A/precious"
+expect_error "mkfs --force refuses a mounted store (no --coord given)" "mounted|in use" \
+	"$CASSAFS" mkfs --force "$STORE"
+check "the data survived" grep -q precious "$C/precious"
+
+############################################################ unmount
+for m in A B C; do
+	check "daemon of $m exits 0 at unmount" fg_umount "${!m}"
+done
+out=$("$CASSAFS" fsck --coord "$COORD" "$STORE" 2>&1); rc=$?
+echo "$out" | tail -n 3
+check "fsck clean after the run" [ $rc -eq 0 ]
+finish
