@@ -2,17 +2,21 @@
  * fsck.c — structural check of a filesystem, with optional repair.
  *
  * One transaction (read-only for a check, read-write for a repair):
+ *   0. with repair (nothing is mounted then): the records of mounts that
+ *      ended without unmounting, and the open-file holds they left;
  *   1. load every inode 1..next_ino;
  *   2. walk every directory's entries: dangling entries, wrong types,
  *      wrong parent pointers, directories linked twice; count references;
  *   3. per inode: unreferenced inodes (attached to /lost+found on repair),
  *      orphans (unlinked while open, reclaimed on repair), link counts,
  *      stored block counts and blocks past end of file;
- *   4. rows of inodes that no longer exist (blocks, xattrs, entries);
+ *   4. rows of inodes that no longer exist (blocks, xattrs, entries,
+ *      holds);
  *   5. the usage counters.
  * "Reachable" means referenced by some entry: a detached directory is
  * found as unreferenced, and re-attaching it makes its subtree reachable.
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@
 #include <time.h>
 
 #include "fsck.h"
+#include "u64vec.h"
 
 #define MAX_CHECKED_INODES (1ull << 28)
 
@@ -235,6 +240,8 @@ static int first_column(void *arg, const void *col, size_t col_len,
 	return 1;
 }
 
+static int drop_ended_mounts(struct fsck *f);
+
 static int fsck_txn(struct store_txn *t, void *arg)
 {
 	struct fsck *f = arg;
@@ -245,6 +252,8 @@ static int fsck_txn(struct store_txn *t, void *arg)
 
 	memset(rep, 0, sizeof(*rep));
 	f->t = t;
+	if (f->repair && (r = drop_ended_mounts(f)) < 0)
+		return r;
 	if ((r = meta_usage(t, &inodes_ctr, &blocks_ctr, &next_ino)) < 0)
 		return r;
 	/* Numbers handed out but never used still need checking up to the
@@ -275,11 +284,13 @@ static int fsck_txn(struct store_txn *t, void *arg)
 		struct ientry *e = &f->in[ino];
 		if (!e->exists) {
 			/* rows left behind by an inode that is gone */
-			static const int fams[] = {STORE_BLOCK, STORE_XATTR, STORE_DIR};
+			static const int fams[] = {STORE_BLOCK, STORE_XATTR, STORE_DIR,
+						   STORE_HOLDER};
 			static const char *const what[] = {"data blocks",
 							   "extended attributes",
-							   "directory entries"};
-			for (int i = 0; i < 3; i++) {
+							   "directory entries",
+							   "open-file holds"};
+			for (int i = 0; i < 4; i++) {
 				r = store_scan(t, fams[i], ino, NULL, 0, first_column, NULL);
 				if (r < 0)
 					return r;
@@ -399,6 +410,47 @@ static int fsck_txn(struct store_txn *t, void *arg)
 			return r;
 	}
 	return 0;
+}
+
+struct ended_mount {
+	struct fsck *f;
+	struct u64vec ids;
+};
+
+static int collect_mount(void *arg, uint64_t id, const char *rec, size_t len)
+{
+	struct ended_mount *e = arg;
+	const char *mp = memmem(rec, len, "mountpoint=", 11);
+	int n = mp ? (int)(len - (size_t)(mp - rec) - 11) : 0;
+	while (n > 0 && mp[11 + n - 1] == '\n')
+		n--;
+	problem(e->f, 1, "record of a mount at %.*s that ended without "
+		"unmounting", n, mp ? mp + 11 : "");
+	return u64vec_push(&e->ids, id);
+}
+
+static int collect_held(void *arg, uint64_t ino)
+{
+	return u64vec_push(arg, ino);
+}
+
+/* Nothing is mounted (repair): every mount record and hold is left over. */
+static int drop_ended_mounts(struct fsck *f)
+{
+	struct ended_mount e = {f};
+	struct u64vec held = {0};
+	int r = meta_session_scan(f->t, collect_mount, &e);
+	for (size_t i = 0; r == 0 && i < e.ids.n; i++) {
+		held.n = 0;
+		r = meta_session_held_scan(f->t, e.ids.v[i], collect_held, &held);
+		for (size_t j = 0; r == 0 && j < held.n; j++)
+			r = meta_unhold(f->t, held.v[j], e.ids.v[i]);
+		if (r == 0)
+			r = meta_session_del(f->t, e.ids.v[i]);
+	}
+	u64vec_free(&e.ids);
+	u64vec_free(&held);
+	return r;
 }
 
 int fsck_run(struct meta *m, int repair, FILE *out, struct fsck_report *rep)

@@ -11,6 +11,7 @@
 #   3. a file open on mount B, unlinked on mount A: B keeps writing and
 #      reading it; it is reclaimed at B's last close, or when B's session
 #      dies, and fsck is clean
+#   then 40 F_SETLKW waiters on one mount: it still answers other requests
 #   4. mkfs --force refuses a store that is mounted, without --coord
 # CASSAFS_BIN_UNDER_TEST may name another binary (to show a test fails on
 # an older build).  Ports (this script only): Redis 6601, ZooKeeper 25181.
@@ -154,6 +155,30 @@ for _ in $(seq 40); do
 done
 check "an inode held only by a dead mount is reclaimed after its session expires" [ $reclaimed -eq 1 ]
 check "remount B" fg_mount "$STORE" "$B" "$D/B2.log" --coord "$COORD"
+
+############################################################ lock waiters
+echo "== 40 F_SETLKW waiters on B: B still answers, every waiter gets the lock"
+echo data >"$A/lockf"
+"$TOOL" hold "$A/lockf" fcntl W 8 >"$D/hold.out" &
+holder=$!
+for _ in $(seq 100); do grep -q locked "$D/hold.out" && break; sleep 0.1; done
+waiters=()
+for i in $(seq 40); do
+	timeout 60 "$TOOL" wait "$B/lockf" fcntl >"$D/w$i.out" 2>&1 &
+	waiters+=($!)
+done
+sleep 2
+t0=$(date +%s%N)
+timeout 10 ls "$B" >/dev/null && timeout 10 cat "$B/lockf" >/dev/null
+rc=$?
+el=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "ls + cat on B with 40 waiters: rc $rc in $el ms"
+check "B answers while 40 lock waiters block" [ $rc -eq 0 ]
+wait $holder
+got=0
+for w in "${waiters[@]}"; do wait "$w" && got=$((got + 1)); done
+echo "$got of 40 waiters got the lock"
+check "every waiter got the lock in turn" [ $got -eq 40 ]
 
 ############################################################ 4. mkfs --force
 echo "== 4. mkfs --force on a mounted store"
