@@ -333,7 +333,6 @@ static int get_node(struct store_txn *t, uint64_t ino, struct meta_inode *in)
 	return r == -ENOENT ? -ESTALE : r;
 }
 
-
 /*
  * The entry (parent, name) named inode ino, which is not there.  With an
  * optimistic store this is usually another mount's unlink or rename that
@@ -695,9 +694,11 @@ static int open_file(struct vfs *v, uint64_t ino, int flags, int held,
 	if (!vn)
 		return -ENOMEM;
 	pthread_mutex_lock(&vn->hold_lock);
+	int r = 0;
 	if (held && v->shared)
-		vn->held = 1;
-	int r = hold_locked(v, vn);
+		vn->held = 1; /* by the creating transaction */
+	else
+		r = hold_locked(v, vn);
 	struct vfs_file *f = r == 0 ? file_new(v, ino, flags) : NULL;
 	if (r == 0 && !f)
 		r = -ENOMEM;
@@ -750,7 +751,12 @@ struct hold_args {
 	uint64_t ino, id;
 };
 
-/* Note that this mount holds ino open; ESTALE if it is gone. */
+/*
+ * Note that this mount holds ino open; ESTALE if it is gone, or unlinked
+ * (kept only for the mounts that hold it open): a dentry that leads here
+ * is stale — the name now names another inode or nothing — and the kernel
+ * looks it up again.
+ */
 static int hold_txn(struct store_txn *t, void *arg)
 {
 	struct hold_args *a = arg;
@@ -758,6 +764,8 @@ static int hold_txn(struct store_txn *t, void *arg)
 	int r = get_node(t, a->ino, &in);
 	if (r < 0)
 		return r;
+	if (in.nlink == 0)
+		return -ESTALE;
 	return meta_hold(t, a->ino, a->id);
 }
 
@@ -788,8 +796,15 @@ static int unhold_txn(struct store_txn *t, void *arg)
 /* Hold vn's inode for an open file (shared mounts); hold_lock held. */
 static int hold_locked(struct vfs *v, struct vnode *vn)
 {
-	if (!v->shared || vn->held)
+	if (!v->shared)
 		return 0;
+	if (vn->held) {
+		/* open by a name while this mount holds the inode: the name
+		 * may have moved on to another inode meanwhile */
+		struct meta_inode in;
+		int r = load_inode(v, vn->ino, &in);
+		return r < 0 ? r : in.nlink == 0 ? -ESTALE : 0;
+	}
 	struct hold_args a = {vn->ino, v->session_id};
 	int r = meta_write(v->meta, hold_txn, &a);
 	if (r == 0)

@@ -80,7 +80,7 @@ for m in A B C; do
 	check "mount $m" mount_fs "$STORE" "$mp" --coord "$COORD" -o "log_file=$D/log$m"
 done
 st=$("$CASSAFS" status --coord "$COORD" "$STORE" 2>&1)
-n=$(grep -c "$D/m[ABC]" <<<"$st")
+n=$(grep -c "^mounted .*$D/m[ABC]" <<<"$st")
 if [ "$n" -eq 3 ]; then ok; else fail "status lists $n of 3 mounts: $st"; fi
 pids=$(for m in A B C; do daemon_pid "${!m}"; done | sort -u | wc -l)
 if [ "$pids" -eq 3 ]; then ok; else fail "3 separate daemons expected, got $pids"; fi
@@ -293,7 +293,7 @@ wait $wl
 after_outage "zookeeper outage" "$D/wz.log" "$C/wz"
 n=0
 for _ in $(seq 50); do
-	n=$("$CASSAFS" status --coord "$COORD" "$STORE" 2>&1 | grep -c "$D/m[ABC]")
+	n=$("$CASSAFS" status --coord "$COORD" "$STORE" 2>&1 | grep -c "^mounted .*$D/m[ABC]")
 	[ "$n" -eq 3 ] && break; sleep 0.2
 done
 check "all 3 mounts listed again after the ZooKeeper restart ($n)" [ "$n" -eq 3 ]
