@@ -164,6 +164,7 @@ echo "lock of the killed mount C released after ${w} ms (session timeout 2000 ms
 if [ "$w" != timeout ] && [ -n "$w" ] && [ "$w" -le 6000 ]; then ok; else fail "killed mount's lock: ${w:-none}"; fi
 kill "$hpid" 2>/dev/null
 umount -l "$C" 2>/dev/null || fusermount3 -uz "$C" 2>/dev/null
+forget_daemon "$C"
 wait 2>/dev/null
 check "remount C" mount_fs "$STORE" "$C" --coord "$COORD" -o "log_file=$D/logC"
 
@@ -303,7 +304,7 @@ echo "rename on A seen on B after the ZooKeeper restart: $r ms"
 check "notices work after the ZooKeeper restart" [ "$r" != timeout ]
 
 echo "== fsck after unmounting every mount"
-for m in A B C; do check "umount $m" timeout 30 "$CASSAFS" umount "${!m}"; done
+for m in A B C; do check "umount $m" umount_fs "${!m}"; done
 T_MOUNTS=()
 out=$(timeout 120 "$CASSAFS" fsck --coord "$COORD" "$STORE" 2>&1); rc=$?
 echo "$out" | tail -n 3
@@ -340,7 +341,7 @@ if "$ZKS" ensemble "$D/ens" $ZBASE; then
 	r=$(timeout 10 "$TOOL" rename_seen "$A/we/f1" "$A/we/f1.moved" "$B/we/f1" "$B/we/f1.moved" 200)
 	echo "rename on A seen on B after the leader change: $r ms"
 	check "notices work after the leader change" [ "$r" != timeout ]
-	for m in A B; do check "umount $m (ensemble)" timeout 30 "$CASSAFS" umount "${!m}"; done
+	for m in A B; do check "umount $m (ensemble)" umount_fs "${!m}"; done
 	T_MOUNTS=()
 	out=$(timeout 120 "$CASSAFS" fsck --coord "$EURL" "$STORE" 2>&1); rc=$?
 	echo "$out" | tail -n 1
@@ -410,7 +411,7 @@ if [ $cl_ok = 1 ]; then
 	after_outage "cluster master kill" "$D/wc.log" "$B/wc" "$tk"
 	check "work continues after the failover (last operation ok)" [ "$last" = 0 ]
 	check "B works after the failover" bash -c 'echo z >"$1/after-failover" && grep -qx z "$1/after-failover"' _ "$B"
-	for m in A B; do check "umount $m (cluster)" timeout 30 "$CASSAFS" umount "${!m}"; done
+	for m in A B; do check "umount $m (cluster)" umount_fs "${!m}"; done
 	T_MOUNTS=()
 	out=$(timeout 120 "$CASSAFS" fsck --coord "$COORD" "$CSTORE" 2>&1); rc=$?
 	echo "$out" | tail -n 1
