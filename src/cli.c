@@ -251,7 +251,7 @@ static const char mount_usage[] =
 	"                         threads halved serial create/unlink rates)\n"
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
-	"     log_file=PATH       log to PATH instead of syslog\n"
+	"     log_file=PATH       log to PATH instead of syslog; SIGHUP reopens it\n"
 	"     coord=URL           same as --coord\n"
 	"     debug               print every FUSE request (implies -f)\n"
 	"     defaults, auto, noauto, user, users, nofail, _netdev, x-*:\n"
@@ -517,6 +517,10 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		snprintf(msg, sizeof(msg), "%s", err);
 		goto fail_msg;
 	}
+	/* after libfuse's handlers, which end the session on SIGHUP too */
+	if ((r = log_reopen_on_hup()) < 0)
+		log_warn("SIGHUP will unmount, not reopen the log: %s",
+			 strerror(-r));
 	pid_file_path(cfg->mountpoint, pidfile, sizeof(pidfile));
 	FILE *pf = fopen(pidfile, "w");
 	if (pf) {
