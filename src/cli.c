@@ -258,7 +258,10 @@ static const char mount_usage[] =
 	"                         accepted for /etc/fstab and ignored\n"
 	"  -h, --help           show this help\n"
 	"\n"
-	"/etc/fstab: URL MOUNTPOINT cassafs defaults 0 0  (uses mount.cassafs)\n";
+	"/etc/fstab: URL MOUNTPOINT cassafs defaults 0 0  (uses /sbin/mount.cassafs)\n"
+	"        or: URL MOUNTPOINT fuse.cassafs defaults 0 0  (mount.fuse3 runs\n"
+	"            'cassafs URL MOUNTPOINT -o OPTIONS', cassafs from /usr/local/bin\n"
+	"            or /usr/bin)\n";
 
 struct mount_cfg {
 	const char *url, *mountpoint, *coord_url;
