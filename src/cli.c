@@ -475,6 +475,13 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		goto fail_msg;
 	}
 	hide_url_password((char *)cfg->url); /* it points into argv */
+	char warn[ERRLEN];
+	if (store_durability(s, warn, sizeof(warn)) > 0) {
+		log_warn("%s: %s", s->url, warn);
+		if (status_fd >= 0 || cfg->log_file) /* else log_warn said it */
+			fprintf(stderr, "cassafs mount: warning: %s: %s\n",
+				s->url, warn);
+	}
 	struct coord_mount_info mi;
 	coord_fill_mount_info(&mi, cfg->mountpoint);
 	if ((r = coord_register_mount(c, &mi, err, sizeof(err))) < 0) {
@@ -855,6 +862,9 @@ int cmd_status(int argc, char **argv)
 	printf("bytes used   %llu (%llu blocks)\n",
 	       (unsigned long long)(u.blocks * sb->block_size),
 	       (unsigned long long)u.blocks);
+	char warn[ERRLEN];
+	if (store_durability(s, warn, sizeof(warn)) > 0)
+		printf("durability   warning: %s\n", warn);
 	int mounts = 0;
 	if ((r = coord_list_mounts(c, print_mount, &mounts)) < 0)
 		printf("mounted      unknown (%s)\n", strerror(-r));

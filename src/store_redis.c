@@ -1067,23 +1067,164 @@ static void redis_close(struct store *base)
 	rstore_free((struct rstore *)base);
 }
 
+/* The value of "field:" in an INFO reply, or -1. */
+static long long info_field(const redisReply *r, const char *field)
+{
+	if (!r || r->type != REDIS_REPLY_STRING)
+		return -1;
+	size_t fl = strlen(field);
+	for (const char *p = r->str; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, field, fl) && p[fl] == ':')
+			return strtoll(p + fl + 1, NULL, 10);
+	return -1;
+}
+
+/*
+ * fsync: return once every transaction committed before this call is on
+ * every replica the master has now (WAIT), or fail.  WAIT counts the
+ * replicas that acknowledged the replication offset of *this connection's*
+ * last write, and a pooled connection may have written nothing: so it
+ * first writes a key of ours (INCR {tag}:sync), which the master's single
+ * replication stream orders after every earlier commit.  What this does
+ * and does not make durable (appendfsync, failover) is in docs/redis.md.
+ */
 static int redis_sync(struct store *base)
 {
-	/* Durability is the server's appendfsync setting (docs/redis.md);
-	 * here we only make sure the server still answers. */
+	struct rstore *s = (struct rstore *)base;
+	char err[512] = "", key[KEY_BUF];
+	int rc = -EIO;
+	size_t kl = (size_t)snprintf(key, sizeof(key), "%s:sync", s->tag);
+	long long wait_ms = (long long)s->cmd_tv.tv_sec * 1000 +
+			    s->cmd_tv.tv_usec / 1000;
+	wait_ms = wait_ms > 200 ? wait_ms * 3 / 4 : 150; /* below the socket timeout */
+	char wms[32];
+	snprintf(wms, sizeof(wms), "%lld", wait_ms);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct rconn *c = conn_get(s, &rc, err, sizeof(err));
+		if (!c)
+			break;
+		const char *iv[2] = {"INFO", "replication"};
+		size_t il[2] = {4, 11};
+		struct cmd ic = {2, iv, il};
+		redisReply *ir;
+		int r = pipe_run(c, 1, &ic, &ir);
+		if (!r)
+			r = reply_err(s, ir);
+		long long nrep = r ? -1 : info_field(ir, "connected_slaves");
+		if (ir)
+			freeReplyObject(ir);
+		if (r || nrep <= 0) {
+			/* no replica: the server answering is all there is */
+			conn_put(s, c);
+			if (r)
+				snprintf(err, sizeof(err), "INFO failed");
+			rc = r;
+			if (r == REDIRECTED)
+				continue;
+			break;
+		}
+		char n[32];
+		snprintf(n, sizeof(n), "%lld", nrep);
+		const char *av[2] = {"INCR", key}, *wv[3] = {"WAIT", n, wms};
+		size_t al[2] = {4, kl}, wl[3] = {4, strlen(n), strlen(wms)};
+		struct cmd two[2] = {{2, av, al}, {3, wv, wl}};
+		redisReply *rep[2];
+		r = pipe_run(c, 2, two, rep);
+		if (!r && !(r = reply_err(s, rep[0])))
+			r = reply_err(s, rep[1]);
+		long long acked = r ? -1 : rep[1]->integer;
+		free_replies(2, rep);
+		if (r == REDIRECTED) /* the slot moved: ask the new master */
+			c->broken = 1;
+		conn_put(s, c);
+		if (r == REDIRECTED)
+			continue;
+		if (r) {
+			snprintf(err, sizeof(err), "INCR/WAIT failed");
+			rc = r;
+			break;
+		}
+		if (acked >= nrep)
+			return 0;
+		snprintf(err, sizeof(err),
+			 "only %lld of %lld replicas acknowledged the data within "
+			 "%lld ms", acked, nrep, wait_ms);
+		rc = -EIO;
+		/* a replica may have gone meanwhile: count them again once */
+		if (attempt)
+			break;
+	}
+	if (rc)
+		log_warn("store %s: fsync: %s", s->base.url, err);
+	return rc;
+}
+
+/*
+ * How durable an acknowledged write is, as far as the server tells:
+ * a warning unless the append-only file is on and fsynced on every write.
+ * CONFIG may be disabled or renamed (rename-command): say so then.
+ */
+static int redis_durability(struct store *base, char *warn, size_t len)
+{
 	struct rstore *s = (struct rstore *)base;
 	char err[512];
 	int rc;
-	const char *argv[1] = {"PING"};
-	size_t len[1] = {4};
-	struct cmd c = {1, argv, len};
-	redisReply *r = simple_cmd(s, &rc, err, sizeof(err), &c);
+	const char *iv[2] = {"INFO", "persistence"};
+	size_t il[2] = {4, 11};
+	struct cmd ic = {2, iv, il};
+	redisReply *r = simple_cmd(s, &rc, err, sizeof(err), &ic);
 	if (!r) {
-		log_warn("store: sync: %s", err);
-		return rc;
+		snprintf(warn, len, "cannot ask the server how durable writes "
+				    "are: %s", err);
+		return 1;
 	}
+	long long aof = info_field(r, "aof_enabled");
 	freeReplyObject(r);
-	return 0;
+	if (aof == 0) {
+		snprintf(warn, len, "the server's appendonly is off: a Redis "
+				    "crash loses every write since its last RDB "
+				    "snapshot (set appendonly yes, appendfsync "
+				    "always; docs/redis.md)");
+		return 1;
+	}
+	const char *cv[3] = {"CONFIG", "GET", "appendfsync"};
+	size_t cl[3] = {6, 3, 11};
+	struct cmd cc = {3, cv, cl};
+	struct rconn *c = conn_get(s, &rc, err, sizeof(err));
+	if (!c) {
+		snprintf(warn, len, "cannot ask the server how durable writes "
+				    "are: %s", err);
+		return 1;
+	}
+	/* not simple_cmd: an error reply here is an answer, not a failure */
+	int pr = pipe_run(c, 1, &cc, &r);
+	conn_put(s, c);
+	if (pr || !r) {
+		snprintf(warn, len, "cannot ask the server how durable writes are "
+				    "(CONFIG GET appendfsync: no answer)");
+		return 1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(warn, len, "cannot read the server's appendfsync "
+				    "(CONFIG GET: %s; CONFIG disabled or renamed?): "
+				    "unless it is 'always', a Redis crash can lose "
+				    "up to a second of acknowledged writes",
+			 rtext(r));
+		freeReplyObject(r);
+		return 1;
+	}
+	const char *v = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+				r->element[1]->type == REDIS_REPLY_STRING
+			? r->element[1]->str
+			: "?";
+	int bad = strcmp(v, "always") != 0;
+	if (bad)
+		snprintf(warn, len, "the server's appendfsync is '%s', not "
+				    "'always': a Redis crash can lose %s of "
+				    "writes that fsync acknowledged (docs/redis.md)",
+			 v, !strcmp(v, "everysec") ? "up to a second" : "seconds");
+	freeReplyObject(r);
+	return bad;
 }
 
 /* Capacity = maxmemory (or the machine's memory when unlimited). */
@@ -1881,6 +2022,7 @@ const struct store_ops store_redis_ops = {
 	.commit = redis_commit,
 	.abort = redis_abort,
 	.sync = redis_sync,
+	.durability = redis_durability,
 	.space = redis_space,
 	.destroy = redis_destroy,
 };
@@ -1899,6 +2041,7 @@ const struct store_ops store_redis_cluster_ops = {
 	.commit = redis_commit,
 	.abort = redis_abort,
 	.sync = redis_sync,
+	.durability = redis_durability,
 	.space = redis_space,
 	.destroy = redis_cluster_destroy,
 };
