@@ -28,6 +28,8 @@ expect_error() {
 # The daemon runs in the foreground (-f) as a child of this shell, so that
 # umount_fs can check how it ended: a daemon that crashes at unmount (or
 # exits non-zero) is a failure.  Its stderr goes to $T_TMP/daemon-N.err.
+# So a test must never run a bare `wait` (it would wait for the daemons):
+# wait for the pids it means.
 declare -A T_DAEMON=()
 T_NDAEMON=0
 mount_fs() {

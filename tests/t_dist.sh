@@ -136,8 +136,8 @@ if [ "$r" = "W $hpid 0 0" ]; then ok; else fail "F_GETLK on C: '$r', want 'W $hp
 r=$("$TOOL" try "$B/lockf" flock)
 check "flock is a separate lock space from fcntl (got $r)" [ "$r" = ok ]
 # F_SETLKW on B waits until A's holder goes away (kill = close = release)
-( sleep 1; kill "$hpid" ) &
-w=$(timeout 30 "$TOOL" wait "$B/lockf" fcntl); wait
+( sleep 1; kill "$hpid" ) & kp=$! # (no bare `wait`: the mount daemons are our children)
+w=$(timeout 30 "$TOOL" wait "$B/lockf" fcntl); wait $kp
 echo "F_SETLKW on B woke after ${w} ms (holder on A killed after 1000 ms)"
 if [ -n "$w" ] && [ "$w" -ge 900 ] && [ "$w" -le 3000 ]; then ok; else fail "F_SETLKW wait ${w:-none} ms"; fi
 r=$("$TOOL" getlk "$C/lockf")
@@ -147,8 +147,8 @@ coproc HOLD { exec "$TOOL" hold "$B/lockf" flock W 30; }
 read -r -t 20 line <&"${HOLD[0]}"; hpid=${line#locked }
 r=$("$TOOL" try "$A/lockf" flock)
 if [ "$r" = EAGAIN ] || [ "$r" = EWOULDBLOCK ]; then ok; else fail "flock LOCK_NB on A while B holds: $r"; fi
-( sleep 1; kill "$hpid" ) &
-w=$(timeout 30 "$TOOL" wait "$C/lockf" flock); wait
+( sleep 1; kill "$hpid" ) & kp=$!
+w=$(timeout 30 "$TOOL" wait "$C/lockf" flock); wait $kp
 echo "blocking flock on C woke after ${w} ms (holder on B killed after 1000 ms)"
 if [ -n "$w" ] && [ "$w" -ge 900 ] && [ "$w" -le 3000 ]; then ok; else fail "flock wait ${w:-none} ms"; fi
 
@@ -165,7 +165,7 @@ if [ "$w" != timeout ] && [ -n "$w" ] && [ "$w" -le 6000 ]; then ok; else fail "
 kill "$hpid" 2>/dev/null
 umount -l "$C" 2>/dev/null || fusermount3 -uz "$C" 2>/dev/null
 forget_daemon "$C"
-wait 2>/dev/null
+[ -n "${HOLD_PID:-}" ] && wait "$HOLD_PID" 2>/dev/null
 check "remount C" mount_fs "$STORE" "$C" --coord "$COORD" -o "log_file=$D/logC"
 
 ############################################################ 4. visibility
