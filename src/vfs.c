@@ -423,13 +423,33 @@ static int all_written(const uint8_t *mask, uint32_t bs)
 	return 1;
 }
 
+/*
+ * A block as the store has it.  A value longer than the block size (a
+ * corrupt or foreign store) is EIO and a log line: every buffer below is
+ * block_size bytes.
+ */
+static int get_block(struct store_txn *t, struct vfs *v, uint64_t ino,
+		     uint64_t idx, const void **data, size_t *len)
+{
+	int r = meta_block_get(t, ino, idx, data, len);
+	if (r == 0 && *len > v->bs) {
+		log_error("inode %llu: block %llu in the store is %zu bytes, "
+			  "longer than the block size %u (corrupt store: run "
+			  "cassafs fsck)",
+			  (unsigned long long)ino, (unsigned long long)idx, *len,
+			  v->bs);
+		return -EIO;
+	}
+	return r;
+}
+
 /* Lay the bytes written here over the block as the store has it now. */
 static int merge_block(struct store_txn *t, struct vfs *v, uint64_t ino,
 		       const struct dblock *b, uint8_t *out, size_t *len)
 {
 	const void *cur = NULL;
 	size_t cur_len = 0;
-	int r = meta_block_get(t, ino, b->idx, &cur, &cur_len);
+	int r = get_block(t, v, ino, b->idx, &cur, &cur_len);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == -ENOENT)
@@ -557,6 +577,7 @@ static struct dblock *find_block(struct vnode *vn, uint64_t idx)
 }
 
 struct read_block_args {
+	struct vfs *v;
 	uint64_t ino, idx;
 	uint8_t *dst;
 	uint32_t len;
@@ -567,7 +588,7 @@ static int read_block_txn(struct store_txn *t, void *arg)
 	struct read_block_args *a = arg;
 	const void *d;
 	size_t len;
-	int r = meta_block_get(t, a->ino, a->idx, &d, &len);
+	int r = get_block(t, a->v, a->ino, a->idx, &d, &len);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -595,7 +616,7 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 		free(mask);
 		return -ENOMEM;
 	}
-	struct read_block_args a = {vn->ino, idx, data, 0};
+	struct read_block_args a = {v, vn->ino, idx, data, 0};
 	if (load) {
 		int r = meta_read(v->meta, read_block_txn, &a);
 		if (r < 0) {
@@ -1316,7 +1337,7 @@ static int read_txn(struct store_txn *t, void *arg)
 			len = db->len;
 		} else {
 			const void *d;
-			r = meta_block_get(t, in.ino, idx, &d, &len);
+			r = get_block(t, a->v, in.ino, idx, &d, &len);
 			if (r == 0)
 				src = d;
 			else if (r != -ENOENT)
@@ -1481,7 +1502,7 @@ static int zero_range(struct store_txn *t, struct vfs *v, struct meta_inode *in,
 	for (uint64_t idx = off / bs; idx * bs < end; idx++) {
 		const void *d;
 		size_t len;
-		int r = meta_block_get(t, in->ino, idx, &d, &len);
+		int r = get_block(t, v, in->ino, idx, &d, &len);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
