@@ -547,11 +547,27 @@ static int flush_vnode(struct vfs *v, struct vnode *vn)
 int vfs_flush_all(struct vfs *v)
 {
 	int r = 0;
+	struct vnode **list = NULL;
+	size_t cap = 0;
 	for (size_t b = 0; b < TABLE_SIZE; b++) {
+		/* every dirty vnode of the bucket, however many */
 		pthread_mutex_lock(&v->table_lock);
-		struct vnode *list[256];
 		size_t n = 0;
-		for (struct vnode *vn = v->table[b]; vn && n < 256; vn = vn->next)
+		for (struct vnode *vn = v->table[b]; vn; vn = vn->next)
+			if (vn->nblk)
+				n++;
+		if (n > cap) {
+			struct vnode **l = realloc(list, n * sizeof(*l));
+			if (!l) {
+				pthread_mutex_unlock(&v->table_lock);
+				r = -ENOMEM;
+				continue;
+			}
+			list = l;
+			cap = n;
+		}
+		n = 0;
+		for (struct vnode *vn = v->table[b]; vn; vn = vn->next)
 			if (vn->nblk) {
 				vn->refs++;
 				list[n++] = vn;
@@ -564,6 +580,7 @@ int vfs_flush_all(struct vfs *v)
 			vnode_put(v, list[i]);
 		}
 	}
+	free(list);
 	return r;
 }
 

@@ -4,7 +4,9 @@
  *   - a stored block longer than the block size (a corrupt store) gives
  *     EIO and a log line on every path that reads it — read, a partial
  *     write that loads the block, a flush that merges it — never a heap
- *     overflow.
+ *     overflow;
+ *   - vfs_flush_all (unmount) writes every dirty file, also when more than
+ *     256 of them share one bucket of the vnode table.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -42,6 +44,44 @@ static int poke_txn(struct store_txn *t, void *arg)
 	int r = store_put(t, STORE_BLOCK, p->ino, col, 8, val, p->len);
 	free(val);
 	return r;
+}
+
+struct make_file {
+	uint64_t ino;
+	char name[32];
+};
+
+/* A regular file with a chosen inode number, in the root directory. */
+static int make_file_txn(struct store_txn *t, void *arg)
+{
+	struct make_file *f = arg;
+	struct meta_inode in = {.ino = f->ino, .mode = S_IFREG | 0644,
+				.nlink = 1};
+	clock_gettime(CLOCK_REALTIME, &in.mtime);
+	in.atime = in.ctime = in.btime = in.mtime;
+	int r = meta_inode_put(t, &in);
+	return r ? r : meta_dentry_put(t, 1, f->name, strlen(f->name), f->ino,
+				       (uint8_t)(in.mode >> 12));
+}
+
+struct block_check {
+	uint64_t ino;
+	char want;
+	int ok;
+};
+
+static int block_check_txn(struct store_txn *t, void *arg)
+{
+	struct block_check *b = arg;
+	const void *d;
+	size_t len;
+	b->ok = 0;
+	int r = meta_block_get(t, b->ino, 0, &d, &len);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r;
+	b->ok = len == 1000 && ((const char *)d)[0] == b->want &&
+		((const char *)d)[999] == b->want;
+	return 0;
 }
 
 static void oversized_block(const char *logpath)
@@ -86,6 +126,43 @@ static void oversized_block(const char *logpath)
 	CHECK(logged >= 3, "a log line for each corrupt read (%d)", logged);
 }
 
+/* Inode numbers n*step that all land in the vnode table bucket 0. */
+static uint64_t colliding_step(void)
+{
+	/* bucket = (ino * K) >> 48: with ino = j * step, j * (step * K mod
+	 * 2^64) stays below 2^48 for j <= 400 when step * K mod 2^64 is small */
+	for (uint64_t step = 1 << 20;; step++)
+		if (step * 0x9E3779B97F4A7C15ull < (1ull << 48) / 512)
+			return step;
+}
+
+static void flush_many_in_one_bucket(void)
+{
+	enum { N = 300 };
+	uint64_t step = colliding_step();
+	static struct vfs_file *fh[N];
+	char buf[1000];
+	for (int j = 0; j < N; j++) {
+		struct make_file f = {(uint64_t)(j + 1) * step};
+		snprintf(f.name, sizeof(f.name), "c%d", j);
+		CHECK_EQ(meta_write(m, make_file_txn, &f), 0);
+		CHECK_EQ(vfs_open(v, &root_ctx, f.ino, O_RDWR, &fh[j]), 0);
+		memset(buf, 'A' + j % 26, sizeof(buf));
+		CHECK_EQ(vfs_write(v, fh[j], buf, sizeof(buf), 0), 1000);
+	}
+	CHECK_EQ(vfs_flush_all(v), 0);
+	int stored = 0;
+	for (int j = 0; j < N; j++) {
+		struct block_check b = {(uint64_t)(j + 1) * step, (char)('A' + j % 26)};
+		CHECK_EQ(meta_read(m, block_check_txn, &b), 0);
+		stored += b.ok;
+	}
+	CHECK(stored == N, "vfs_flush_all wrote %d of %d dirty files of one bucket",
+	      stored, N);
+	for (int j = 0; j < N; j++)
+		vfs_release(v, fh[j]);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/unit_vfs_store.XXXXXX", url[256], err[512], logpath[300];
@@ -104,6 +181,7 @@ int main(void)
 	struct vfs_options o = {1 << 20, 64 << 20};
 	CHECK_EQ(vfs_new(m, NULL, &o, &v), 0);
 	oversized_block(logpath);
+	flush_many_in_one_bucket();
 	vfs_free(v);
 	meta_close(m);
 	store_close(s);
