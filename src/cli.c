@@ -240,8 +240,11 @@ static const char mount_usage[] =
 	"                       file in DIR, one mount at a time)\n"
 	"  -o OPTIONS           comma-separated:\n"
 	"     allow_other, allow_root, ro, rw, nosuid, suid, nodev, dev,\n"
-	"     noexec, exec, noatime, atime, relatime, sync, async, dirsync,\n"
+	"     noexec, exec, noatime, atime, sync, async, dirsync,\n"
 	"     auto_unmount        passed to the kernel mount\n"
+	"     relatime (default), noatime, strictatime\n"
+	"                         a read updates atime: if it is older than\n"
+	"                         mtime/ctime or a day; never; always\n"
 	"     attr_timeout=S      seconds the kernel caches attributes\n"
 	"                         (60; 0 with a distributed coordinator)\n"
 	"     entry_timeout=S     seconds the kernel caches names (60; 1)\n"
@@ -290,7 +293,7 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 	static const char *const kernel_opts[] = {
 		"allow_other", "allow_root", "ro", "rw", "nosuid", "suid",
 		"nodev", "dev", "noexec", "exec", "noatime", "atime",
-		"relatime", "sync", "async", "dirsync", "auto_unmount", NULL};
+		"sync", "async", "dirsync", "auto_unmount", NULL};
 	static const char *const ignored[] = {"defaults", "auto", "noauto",
 					      "user", "users", "nofail",
 					      "_netdev", NULL};
@@ -313,6 +316,16 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 				known = 1;
 		if (!strncmp(o, "x-", 2))
 			known = 1;
+		/* FUSE leaves atime to the filesystem: the vfs applies these */
+		if (!strcmp(o, "noatime")) {
+			cfg->vo.atime = VFS_ATIME_NOATIME;
+		} else if (!strcmp(o, "relatime") || !strcmp(o, "atime")) {
+			cfg->vo.atime = VFS_ATIME_RELATIME;
+			known = 1; /* libfuse refuses relatime: vfs only */
+		} else if (!strcmp(o, "strictatime")) {
+			cfg->vo.atime = VFS_ATIME_STRICT;
+			known = 1;
+		}
 		if (known)
 			continue;
 		if (val && (KEY("attr_timeout") || KEY("entry_timeout") ||

@@ -1303,8 +1303,10 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 }
 
 /* relatime: an access older than the last change, or than a day, moves */
-static int needs_atime(const struct meta_inode *in)
+static int needs_atime(const struct vfs *v, const struct meta_inode *in)
 {
+	if (v->opt.atime != VFS_ATIME_RELATIME)
+		return v->opt.atime == VFS_ATIME_STRICT;
 	return in->atime.tv_sec < in->mtime.tv_sec ||
 	       (in->atime.tv_sec == in->mtime.tv_sec &&
 		in->atime.tv_nsec <= in->mtime.tv_nsec) ||
@@ -1369,7 +1371,7 @@ static int read_txn(struct store_txn *t, void *arg)
 		pos += n;
 	}
 	a->done = want;
-	a->touch_atime = needs_atime(&in);
+	a->touch_atime = needs_atime(a->v, &in);
 	return 0;
 }
 
@@ -1642,7 +1644,7 @@ static int readdir_txn(struct store_txn *t, void *arg)
 		return r;
 	if (!S_ISDIR(dir.mode))
 		return -ENOTDIR;
-	a->touch_atime = needs_atime(&dir);
+	a->touch_atime = needs_atime(a->v, &dir);
 	a->t = t;
 	a->taken.n = 0;
 	a->full = 0;
