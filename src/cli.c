@@ -436,19 +436,57 @@ static void hide_url_password(char *url)
 		*q = '*';
 }
 
-/* Where a daemon records its pid for `cassafs umount` to wait on. */
-static void pid_file_path(const char *mountpoint, char *out, size_t len)
+/*
+ * Where a daemon records its pid for `cassafs umount` to wait on: root's
+ * in /run/cassafs; another user's in $XDG_RUNTIME_DIR/cassafs, else
+ * /run/user/UID/cassafs, else /tmp/cassafs-UID.  /tmp is writable by all:
+ * the directory must be a real directory (no symlink), owned by the user,
+ * writable by nobody else (0700; 0755 for root's), or there is no pid
+ * file (-EPERM; umount then cannot wait for the daemon).
+ */
+static int pid_file_path(const char *mountpoint, char *out, size_t len)
 {
-	const char *dir = getuid() == 0 ? "/run/cassafs" : NULL;
-	char tmp[256];
-	if (!dir) {
-		snprintf(tmp, sizeof(tmp), "/tmp/cassafs-%u", (unsigned)getuid());
-		dir = tmp;
+	char dir[PATH_MAX];
+	uid_t uid = getuid();
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	if (uid == 0) {
+		snprintf(dir, sizeof(dir), "/run/cassafs");
+	} else if (xdg && xdg[0] == '/') {
+		snprintf(dir, sizeof(dir), "%s/cassafs", xdg);
+	} else {
+		snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned)uid);
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid)
+			snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir),
+				 "/cassafs");
+		else
+			snprintf(dir, sizeof(dir), "/tmp/cassafs-%u", (unsigned)uid);
 	}
-	mkdir(dir, 0755);
 	snprintf(out, len, "%s/%016llx.pid", dir,
 		 (unsigned long long)meta_name_cookie(mountpoint,
 						      strlen(mountpoint)));
+	if (mkdir(dir, uid == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != uid ||
+	    (st.st_mode & (uid == 0 ? 022 : 077)))
+		return -EPERM;
+	return 0;
+}
+
+/* The pid file itself: never through a symlink. */
+static FILE *pid_file_open(const char *path, int write)
+{
+	int fd = open(path, write ? O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC
+				  : O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+		      0644);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, write ? "w" : "r");
+	if (!f)
+		close(fd);
+	return f;
 }
 
 /* Tell the waiting parent how the mount went: "" = success. */
@@ -544,9 +582,16 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	if ((r = log_reopen_on_hup()) < 0)
 		log_warn("SIGHUP will unmount, not reopen the log: %s",
 			 strerror(-r));
-	pid_file_path(cfg->mountpoint, pidfile, sizeof(pidfile));
-	FILE *pf = fopen(pidfile, "w");
-	if (pf) {
+	FILE *pf = NULL;
+	if ((r = pid_file_path(cfg->mountpoint, pidfile, sizeof(pidfile))) < 0 ||
+	    !(pf = pid_file_open(pidfile, 1))) {
+		log_warn("no pid file %s (%s): cassafs umount will not wait "
+			 "for this daemon", pidfile,
+			 r == -EPERM ? "its directory is not the user's own, "
+				       "mode 0700, or is a symlink"
+				     : strerror(r < 0 ? -r : errno));
+		pidfile[0] = 0;
+	} else {
 		fprintf(pf, "%d\n%s\n", (int)getpid(), cfg->mountpoint);
 		fclose(pf);
 	}
@@ -569,7 +614,8 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	r = fuse_ll_run(f);
 	exit_code = r < 0 ? 1 : 0;
-	unlink(pidfile);
+	if (pidfile[0])
+		unlink(pidfile);
 	if ((r = vfs_flush_all(v)) < 0 || (r = store_sync(s)) < 0) {
 		log_error("unmount of %s: could not write buffered data: %s",
 			  s->url, strerror(-r));
@@ -721,7 +767,9 @@ static const char umount_usage[] =
 	"usage: cassafs umount MOUNTPOINT\n"
 	"\n"
 	"Unmount a CassaFS mount and wait until its daemon has written\n"
-	"everything and exited.\n";
+	"everything and exited (the daemon's pid file is in /run/cassafs for\n"
+	"root, else in $XDG_RUNTIME_DIR/cassafs, /run/user/UID/cassafs or\n"
+	"/tmp/cassafs-UID, a directory of the user's own with mode 0700).\n";
 
 int cmd_umount(int argc, char **argv)
 {
@@ -742,9 +790,10 @@ int cmd_umount(int argc, char **argv)
 		}
 		snprintf(mp, sizeof(mp), "%s", argv[1]);
 	}
-	pid_file_path(mp, pidfile, sizeof(pidfile));
 	int pid = 0;
-	FILE *pf = fopen(pidfile, "r");
+	FILE *pf = pid_file_path(mp, pidfile, sizeof(pidfile)) < 0
+			   ? NULL
+			   : pid_file_open(pidfile, 0);
 	if (pf) {
 		if (fscanf(pf, "%d", &pid) != 1)
 			pid = 0;
@@ -780,7 +829,8 @@ int cmd_umount(int argc, char **argv)
 			mp, pid);
 		return 1;
 	}
-	unlink(pidfile);
+	if (pid > 0) /* read from a safe directory */
+		unlink(pidfile);
 	return 0;
 }
 
