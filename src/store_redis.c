@@ -103,7 +103,10 @@ struct rstore {
 	int nseeds;
 	struct timeval conn_tv, cmd_tv;
 
-	pthread_mutex_t mu; /* guards everything below */
+	pthread_mutex_t refresh_mu; /* one cluster_refresh at a time; taken
+				      * before mu, held across the network */
+	pthread_mutex_t mu; /* guards everything below; never held across
+			     * a network round trip */
 	struct hostport master;
 	struct hostport known[MAX_NODES]; /* every node CLUSTER SLOTS named */
 	int nknown;
@@ -112,6 +115,9 @@ struct rstore {
 	int down; /* the last connect failed: log changes, not every attempt */
 	struct rconn *idle;
 	int nidle;
+	unsigned long refresh_gen; /* cluster_refreshes finished */
+	int refresh_rc;            /* and the last one's outcome */
+	char refresh_err[512];
 };
 
 enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD };
@@ -317,14 +323,36 @@ static void add_known(struct rstore *s, const char *host, int port)
 	}
 }
 
+/* What one node said in CLUSTER SLOTS. */
+struct slot_map {
+	struct hostport master; /* port 0: no master serves our slot */
+	struct hostport nodes[MAX_NODES];
+	int nnodes;
+};
+
+static void map_add(struct slot_map *map, const char *host, int port)
+{
+	for (int i = 0; i < map->nnodes; i++)
+		if (map->nodes[i].port == port && !strcmp(map->nodes[i].host, host))
+			return;
+	if (map->nnodes < MAX_NODES) {
+		snprintf(map->nodes[map->nnodes].host, sizeof(map->nodes[0].host),
+			 "%.255s", host);
+		map->nodes[map->nnodes++].port = port;
+	}
+}
+
 /*
- * Ask one node for CLUSTER SLOTS and take the master of our slot from it.
- * Called with s->mu held.
+ * Ask one node for CLUSTER SLOTS: the master of our slot and every node
+ * named.  Network only: called without s->mu (a node that does not answer
+ * takes up to the command timeout, and the engine must not stall on it).
  */
-static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
-		      size_t err_len)
+static int slots_from(struct rstore *s, const struct hostport *hp,
+		      struct slot_map *map, char *err, size_t err_len)
 {
 	int rc = -EIO;
+	map->master.port = 0;
+	map->nnodes = 0;
 	redisContext *c = node_connect(s, hp, &rc, err, err_len);
 	if (!c)
 		return rc;
@@ -358,7 +386,7 @@ static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
 				continue;
 			/* an empty address means "the node you asked" */
 			const char *h = n->element[0]->len ? n->element[0]->str : hp->host;
-			add_known(s, h, (int)n->element[1]->integer);
+			map_add(map, h, (int)n->element[1]->integer);
 		}
 		long long lo = e->element[0]->integer, hi = e->element[1]->integer;
 		redisReply *m = e->element[2];
@@ -366,16 +394,8 @@ static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
 		    m->elements < 2)
 			continue;
 		const char *h = m->element[0]->len ? m->element[0]->str : hp->host;
-		int port = (int)m->element[1]->integer;
-		if (port != s->master.port || strcmp(h, s->master.host)) {
-			if (s->master.port)
-				log_info("store %s: slot %u is now served by %s:%d",
-					 s->base.url, s->slot, h, port);
-			snprintf(s->master.host, sizeof(s->master.host), "%.255s", h);
-			s->master.port = port;
-			s->epoch++;
-		}
-		s->stale = 0;
+		snprintf(map->master.host, sizeof(map->master.host), "%.255s", h);
+		map->master.port = (int)m->element[1]->integer;
 		rc = 0;
 	}
 out:
@@ -385,11 +405,33 @@ out:
 	return rc;
 }
 
-/* Find the master of our slot: last master, nodes seen, seeds. mu held. */
+/*
+ * Find the master of our slot: last master, nodes seen, seeds.  Called
+ * without s->mu, which is taken only to read the candidates and to
+ * install the answer: requests that need no new map (returning a
+ * connection, a MOVED) never wait for a node that does not answer.  One
+ * thread asks at a time; the others wait for its outcome and take it (a
+ * failover must not cost each waiting request a full round of timeouts,
+ * one after the other).
+ */
 static int cluster_refresh(struct rstore *s, char *err, size_t err_len)
 {
 	struct hostport cand[1 + 2 * MAX_NODES];
 	int n = 0, rc = -EIO;
+	pthread_mutex_lock(&s->mu);
+	unsigned long gen = s->refresh_gen;
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->refresh_mu);
+	pthread_mutex_lock(&s->mu);
+	if (s->refresh_gen != gen || !s->stale) {
+		/* another thread asked while we waited: its answer is ours */
+		rc = s->stale ? s->refresh_rc : 0;
+		if (rc)
+			snprintf(err, err_len, "%s", s->refresh_err);
+		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&s->refresh_mu);
+		return rc;
+	}
 	if (s->master.port)
 		cand[n++] = s->master;
 	for (int i = 0; i < s->nknown + s->nseeds; i++) {
@@ -401,11 +443,38 @@ static int cluster_refresh(struct rstore *s, char *err, size_t err_len)
 		if (!dup)
 			cand[n++] = *h; /* each node once: bounded time when all are down */
 	}
-	for (int i = 0; i < n; i++) {
-		rc = slots_from(s, &cand[i], err, err_len);
+	pthread_mutex_unlock(&s->mu);
+	struct slot_map *map = malloc(sizeof(*map));
+	if (!map) {
+		snprintf(err, err_len, "out of memory");
+		rc = -ENOMEM;
+	}
+	for (int i = 0; map && i < n; i++) {
+		rc = slots_from(s, &cand[i], map, err, err_len);
 		if (rc == 0 || rc == -EACCES || rc == -ENOMEM)
 			break;
 	}
+	pthread_mutex_lock(&s->mu);
+	if (rc == 0) {
+		for (int i = 0; i < map->nnodes; i++)
+			add_known(s, map->nodes[i].host, map->nodes[i].port);
+		if (map->master.port != s->master.port ||
+		    strcmp(map->master.host, s->master.host)) {
+			if (s->master.port)
+				log_info("store %s: slot %u is now served by %s:%d",
+					 s->base.url, s->slot, map->master.host,
+					 map->master.port);
+			s->master = map->master;
+			s->epoch++;
+		}
+		s->stale = 0;
+	}
+	s->refresh_gen++;
+	s->refresh_rc = rc;
+	snprintf(s->refresh_err, sizeof(s->refresh_err), "%s", rc ? err : "");
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->refresh_mu);
+	free(map);
 	return rc;
 }
 
@@ -436,14 +505,15 @@ static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 again:
 	pthread_mutex_lock(&s->mu);
 	if (s->cluster && s->stale) {
+		pthread_mutex_unlock(&s->mu); /* no engine lock across the network */
 		int r = cluster_refresh(s, err, err_len);
 		if (r) {
-			pthread_mutex_unlock(&s->mu);
 			if (err == ebuf) /* else the caller reports it */
 				note_state(s, 1, err);
 			*rc = r;
 			return NULL;
 		}
+		pthread_mutex_lock(&s->mu);
 	}
 	while (s->idle) {
 		struct rconn *c = s->idle;
@@ -885,6 +955,7 @@ static void rstore_free(struct rstore *s)
 		conn_free(c);
 	}
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->refresh_mu);
 	memset(s->pass, 0, sizeof(s->pass));
 	free(s);
 }
@@ -896,6 +967,7 @@ static int rstore_new(const char *url, int cluster, struct rstore **out,
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->refresh_mu, NULL);
 	s->base.url = redact(url);
 	int r = s->base.url ? parse_url(s, url, cluster, err, err_len) : -ENOMEM;
 	if (r) {
