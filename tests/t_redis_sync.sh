@@ -62,7 +62,7 @@ stopped_sync() {
 	check "$name returns only after the replica has the data ($((tdone - t0)) ms >= $((tcont - t0)) ms)" [ "$tdone" -ge "$tcont" ]
 	local dm dr
 	dm=$(digest $MPORT); dr=$(digest $RPORT)
-	check "$name: right after it returned the replica holds the master's data" [ -n "$dm" ] && [ "$dm" = "$dr" ]
+	check "$name: right after it returned the replica holds the master's data" [ "${dm:-none}" = "${dr:-other}" ]
 }
 stopped_sync "write + fsync (dd conv=fsync)" dd if="$D/data" of="$MP/f1" bs=64k conv=fsync status=none
 stopped_sync "write + fdatasync (dd conv=fdatasync)" dd if="$D/data" of="$MP/f2" bs=64k conv=fdatasync status=none
