@@ -3,7 +3,7 @@
 # on): $XDG_RUNTIME_DIR/cassafs, else /run/user/UID/cassafs, else
 # /tmp/cassafs-UID, and only in a real directory the user owns with mode
 # 0700 — never through a symlink planted in world-writable /tmp.
-# Runs as uid 1000 in a private mount namespace, where /dev/fuse is a
+# Runs as nobody (uid 65534) in a private mount namespace, where /dev/fuse is a
 # bind of a 0666 copy of the device node (the machine's stays 0600).
 if [ -z "${T_PIDFILE_NS:-}" ]; then
 	exec unshare --mount --propagation private env T_PIDFILE_NS=1 bash "$0" "$@"
@@ -12,7 +12,7 @@ fi
 if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
 	fail "not in a private mount namespace (unshare failed?)"; finish; exit
 fi
-U=1000
+U=65534 # nobody: there on every Debian system
 UNAME=$(getent passwd $U | cut -d: -f1)
 if [ -z "$UNAME" ]; then echo "no user $U: skipped"; finish; exit; fi
 chmod 0755 "$T_TMP"
