@@ -294,8 +294,11 @@ static const char mount_usage[] =
 	"                       file in DIR, one mount at a time)\n"
 	"  -o OPTIONS           comma-separated:\n"
 	"     allow_other, allow_root, ro, rw, nosuid, suid, nodev, dev,\n"
-	"     noexec, exec, noatime, atime, relatime, sync, async, dirsync,\n"
+	"     noexec, exec, noatime, atime, sync, async, dirsync,\n"
 	"     auto_unmount        passed to the kernel mount\n"
+	"     relatime (default), noatime, strictatime\n"
+	"                         a read updates atime: if it is older than\n"
+	"                         mtime/ctime or a day; never; always\n"
 	"     attr_timeout=S      seconds the kernel caches attributes\n"
 	"                         (60; with a distributed coordinator 0,\n"
 	"                         and more is refused: close-to-open)\n"
@@ -308,14 +311,17 @@ static const char mount_usage[] =
 	"                         threads halved serial create/unlink rates)\n"
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
-	"     log_file=PATH       log to PATH instead of syslog\n"
+	"     log_file=PATH       log to PATH instead of syslog; SIGHUP reopens it\n"
 	"     coord=URL           same as --coord\n"
 	"     debug               print every FUSE request (implies -f)\n"
 	"     defaults, auto, noauto, user, users, nofail, _netdev, x-*:\n"
 	"                         accepted for /etc/fstab and ignored\n"
 	"  -h, --help           show this help\n"
 	"\n"
-	"/etc/fstab: URL MOUNTPOINT cassafs defaults 0 0  (uses mount.cassafs)\n";
+	"/etc/fstab: URL MOUNTPOINT cassafs defaults 0 0  (uses /sbin/mount.cassafs)\n"
+	"        or: URL MOUNTPOINT fuse.cassafs defaults 0 0  (mount.fuse3 runs\n"
+	"            'cassafs URL MOUNTPOINT -o OPTIONS', cassafs from /usr/local/bin\n"
+	"            or /usr/bin)\n";
 
 struct mount_cfg {
 	const char *url, *mountpoint, *coord_url;
@@ -344,7 +350,7 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 	static const char *const kernel_opts[] = {
 		"allow_other", "allow_root", "ro", "rw", "nosuid", "suid",
 		"nodev", "dev", "noexec", "exec", "noatime", "atime",
-		"relatime", "sync", "async", "dirsync", "auto_unmount", NULL};
+		"sync", "async", "dirsync", "auto_unmount", NULL};
 	static const char *const ignored[] = {"defaults", "auto", "noauto",
 					      "user", "users", "nofail",
 					      "_netdev", NULL};
@@ -367,6 +373,16 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 				known = 1;
 		if (!strncmp(o, "x-", 2))
 			known = 1;
+		/* FUSE leaves atime to the filesystem: the vfs applies these */
+		if (!strcmp(o, "noatime")) {
+			cfg->vo.atime = VFS_ATIME_NOATIME;
+		} else if (!strcmp(o, "relatime") || !strcmp(o, "atime")) {
+			cfg->vo.atime = VFS_ATIME_RELATIME;
+			known = 1; /* libfuse refuses relatime: vfs only */
+		} else if (!strcmp(o, "strictatime")) {
+			cfg->vo.atime = VFS_ATIME_STRICT;
+			known = 1;
+		}
 		if (known)
 			continue;
 		if (val && KEY("max_threads"))
@@ -474,19 +490,57 @@ static void hide_url_password(char *url)
 		*q = '*';
 }
 
-/* Where a daemon records its pid for `cassafs umount` to wait on. */
-static void pid_file_path(const char *mountpoint, char *out, size_t len)
+/*
+ * Where a daemon records its pid for `cassafs umount` to wait on: root's
+ * in /run/cassafs; another user's in $XDG_RUNTIME_DIR/cassafs, else
+ * /run/user/UID/cassafs, else /tmp/cassafs-UID.  /tmp is writable by all:
+ * the directory must be a real directory (no symlink), owned by the user,
+ * writable by nobody else (0700; 0755 for root's), or there is no pid
+ * file (-EPERM; umount then cannot wait for the daemon).
+ */
+static int pid_file_path(const char *mountpoint, char *out, size_t len)
 {
-	const char *dir = getuid() == 0 ? "/run/cassafs" : NULL;
-	char tmp[256];
-	if (!dir) {
-		snprintf(tmp, sizeof(tmp), "/tmp/cassafs-%u", (unsigned)getuid());
-		dir = tmp;
+	char dir[PATH_MAX];
+	uid_t uid = getuid();
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	if (uid == 0) {
+		snprintf(dir, sizeof(dir), "/run/cassafs");
+	} else if (xdg && xdg[0] == '/') {
+		snprintf(dir, sizeof(dir), "%s/cassafs", xdg);
+	} else {
+		snprintf(dir, sizeof(dir), "/run/user/%u", (unsigned)uid);
+		if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid)
+			snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir),
+				 "/cassafs");
+		else
+			snprintf(dir, sizeof(dir), "/tmp/cassafs-%u", (unsigned)uid);
 	}
-	mkdir(dir, 0755);
 	snprintf(out, len, "%s/%016llx.pid", dir,
 		 (unsigned long long)meta_name_cookie(mountpoint,
 						      strlen(mountpoint)));
+	if (mkdir(dir, uid == 0 ? 0755 : 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != uid ||
+	    (st.st_mode & (uid == 0 ? 022 : 077)))
+		return -EPERM;
+	return 0;
+}
+
+/* The pid file itself: never through a symlink. */
+static FILE *pid_file_open(const char *path, int write)
+{
+	int fd = open(path, write ? O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC
+				  : O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+		      0644);
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, write ? "w" : "r");
+	if (!f)
+		close(fd);
+	return f;
 }
 
 /* Tell the waiting parent how the mount went: "" = success. */
@@ -526,6 +580,13 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		goto fail_msg;
 	}
 	hide_url_password((char *)cfg->url); /* it points into argv */
+	char warn[ERRLEN];
+	if (store_durability(s, warn, sizeof(warn)) > 0) {
+		log_warn("%s: %s", s->url, warn);
+		if (status_fd >= 0 || cfg->log_file) /* else log_warn said it */
+			fprintf(stderr, "cassafs mount: warning: %s: %s\n",
+				s->url, warn);
+	}
 	if ((r = vfs_new(m, c, &cfg->vo, &v)) < 0) {
 		snprintf(msg, sizeof(msg), "out of memory");
 		goto fail_msg;
@@ -545,9 +606,20 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		snprintf(msg, sizeof(msg), "%s", err);
 		goto fail_msg;
 	}
-	pid_file_path(cfg->mountpoint, pidfile, sizeof(pidfile));
-	FILE *pf = fopen(pidfile, "w");
-	if (pf) {
+	/* after libfuse's handlers, which end the session on SIGHUP too */
+	if ((r = log_reopen_on_hup()) < 0)
+		log_warn("SIGHUP will unmount, not reopen the log: %s",
+			 strerror(-r));
+	FILE *pf = NULL;
+	if ((r = pid_file_path(cfg->mountpoint, pidfile, sizeof(pidfile))) < 0 ||
+	    !(pf = pid_file_open(pidfile, 1))) {
+		log_warn("no pid file %s (%s): cassafs umount will not wait "
+			 "for this daemon", pidfile,
+			 r == -EPERM ? "its directory is not the user's own, "
+				       "mode 0700, or is a symlink"
+				     : strerror(r < 0 ? -r : errno));
+		pidfile[0] = 0;
+	} else {
 		fprintf(pf, "%d\n%s\n", (int)getpid(), cfg->mountpoint);
 		fclose(pf);
 	}
@@ -570,7 +642,8 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	r = fuse_ll_run(f);
 	exit_code = r < 0 ? 1 : 0;
-	unlink(pidfile);
+	if (pidfile[0])
+		unlink(pidfile);
 	if ((r = vfs_flush_all(v)) < 0 || (r = store_sync(s)) < 0) {
 		log_error("unmount of %s: could not write buffered data: %s",
 			  s->url, strerror(-r));
@@ -723,7 +796,9 @@ static const char umount_usage[] =
 	"usage: cassafs umount MOUNTPOINT\n"
 	"\n"
 	"Unmount a CassaFS mount and wait until its daemon has written\n"
-	"everything and exited.\n";
+	"everything and exited (the daemon's pid file is in /run/cassafs for\n"
+	"root, else in $XDG_RUNTIME_DIR/cassafs, /run/user/UID/cassafs or\n"
+	"/tmp/cassafs-UID, a directory of the user's own with mode 0700).\n";
 
 int cmd_umount(int argc, char **argv)
 {
@@ -744,9 +819,10 @@ int cmd_umount(int argc, char **argv)
 		}
 		snprintf(mp, sizeof(mp), "%s", argv[1]);
 	}
-	pid_file_path(mp, pidfile, sizeof(pidfile));
 	int pid = 0;
-	FILE *pf = fopen(pidfile, "r");
+	FILE *pf = pid_file_path(mp, pidfile, sizeof(pidfile)) < 0
+			   ? NULL
+			   : pid_file_open(pidfile, 0);
 	if (pf) {
 		if (fscanf(pf, "%d", &pid) != 1)
 			pid = 0;
@@ -782,7 +858,8 @@ int cmd_umount(int argc, char **argv)
 			mp, pid);
 		return 1;
 	}
-	unlink(pidfile);
+	if (pid > 0) /* read from a safe directory */
+		unlink(pidfile);
 	return 0;
 }
 
@@ -893,6 +970,9 @@ int cmd_status(int argc, char **argv)
 	if (meta_read(m, count_orphans_txn, &orphans) == 0)
 		printf("orphans      %llu (unlinked, still open on a mount)\n",
 		       (unsigned long long)orphans);
+	char warn[ERRLEN];
+	if (store_durability(s, warn, sizeof(warn)) > 0)
+		printf("durability   warning: %s\n", warn);
 	int mounts = 0;
 	if ((r = coord_list_mounts(c, print_mount, &mounts)) < 0)
 		printf("mounted      unknown (%s)\n", strerror(-r));

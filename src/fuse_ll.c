@@ -89,12 +89,6 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->time_gran = 1;
 }
 
-static void ll_destroy(void *userdata)
-{
-	struct fuse_ll *f = userdata;
-	vfs_flush_all(f->vfs);
-}
-
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_ll *f = ll_of(req);
@@ -595,8 +589,13 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 }
 
 static const struct fuse_lowlevel_ops ll_ops = {
+	/*
+	 * No .destroy: fuse_session_destroy (in fuse_ll_free) would call it
+	 * with no way to report an error.  The owner of the vfs flushes it
+	 * once fuse_ll_run returns (and sees the error), and frees the
+	 * adapter before the vfs.
+	 */
 	.init = ll_init,
-	.destroy = ll_destroy,
 	.lookup = ll_lookup,
 	.forget = ll_forget,
 	.forget_multi = ll_forget_multi,

@@ -22,8 +22,12 @@ struct fuse_ll;
 int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 		  const struct fuse_ll_options *o, struct fuse_ll **out,
 		  char *err, size_t err_len);
-/* Serve requests until unmounted or signalled; then unmount. */
+/* Serve requests until unmounted or signalled; then unmount.  The vfs
+ * gets no further call from the kernel: the caller flushes it. */
 int fuse_ll_run(struct fuse_ll *f);
+/* Never calls into the vfs, so it may (and, while the coordinator may
+ * still deliver change notices to the adapter, must) come after vfs_free
+ * and coord_close. */
 void fuse_ll_free(struct fuse_ll *f);
 
 #endif

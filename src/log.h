@@ -13,6 +13,9 @@ enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 int log_open(const char *target, enum log_level level);
 int log_parse_level(const char *name, enum log_level *out);
 void log_set_level(enum log_level level);
+/* Make SIGHUP reopen the log file (for logrotate) and do nothing else.
+ * Install after any other SIGHUP handler (libfuse's ends the session). */
+int log_reopen_on_hup(void);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

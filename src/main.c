@@ -20,6 +20,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: cassafs COMMAND [ARGS…]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "  (cassafs URL MOUNTPOINT [-o OPTIONS] is cassafs mount, for "
+		   "fstab type fuse.cassafs)\n");
 	fprintf(f, "\n'cassafs COMMAND --help' describes each command.\n"
 		   "Store URLs: lmdb:///ABSOLUTE/DIR (embedded, default),\n"
 		   "  redis://[:PASSWORD@]HOST:PORT[/DB], redis-cluster://H:P,H:P/NAME\n"
@@ -44,6 +46,13 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);
+	/*
+	 * mount(8) with type fuse.cassafs (what /proc/mounts shows) runs
+	 * mount.fuse3, which runs `cassafs URL MOUNTPOINT -o OPTIONS`: a
+	 * store URL in place of a command means mount.
+	 */
+	if (argc >= 3 && strstr(argv[1], "://"))
+		return cmd_mount(argc, argv);
 	fprintf(stderr, "cassafs: unknown command '%s'\n\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -137,6 +137,11 @@ int store_sync(struct store *s)
 	return s->ops->sync(s);
 }
 
+int store_durability(struct store *s, char *warn, size_t len)
+{
+	return s->ops->durability ? s->ops->durability(s, warn, len) : 0;
+}
+
 int store_space(struct store *s, uint64_t *total, uint64_t *avail)
 {
 	return s->ops->space ? s->ops->space(s, total, avail) : -EOPNOTSUPP;

@@ -100,6 +100,9 @@ struct store_ops {
 	int (*commit)(struct store_txn *t);
 	void (*abort)(struct store_txn *t);
 	int (*sync)(struct store *s);
+	/* optional: 1 and a warning in warn when acknowledged (synced)
+	 * writes may not survive a server crash, else 0 */
+	int (*durability)(struct store *s, char *warn, size_t len);
 	/* optional: capacity and free bytes of the storage behind the store */
 	int (*space)(struct store *s, uint64_t *total, uint64_t *avail);
 	/* Release memory of a store file/database entirely (used by tests);
@@ -154,8 +157,12 @@ int store_add(struct store_txn *t, int fam, uint64_t row, const void *col,
 int store_commit(struct store_txn *t);
 /* Drop every change; the transaction is freed. */
 void store_abort(struct store_txn *t);
-/* Make every committed transaction durable. */
+/* Make every committed transaction durable, as far as the engine can:
+ * on disk (LMDB), on every connected replica (Redis; docs/redis.md). */
 int store_sync(struct store *s);
+/* 1 with a warning for the user when the server is set up so that a
+ * synced write may still be lost in a crash; 0 when not. */
+int store_durability(struct store *s, char *warn, size_t len);
 
 /* Capacity and free bytes, or -EOPNOTSUPP if the engine cannot tell. */
 int store_space(struct store *s, uint64_t *total, uint64_t *avail);

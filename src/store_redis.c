@@ -103,7 +103,10 @@ struct rstore {
 	int nseeds;
 	struct timeval conn_tv, cmd_tv;
 
-	pthread_mutex_t mu; /* guards everything below */
+	pthread_mutex_t refresh_mu; /* one cluster_refresh at a time; taken
+				      * before mu, held across the network */
+	pthread_mutex_t mu; /* guards everything below; never held across
+			     * a network round trip */
 	struct hostport master;
 	struct hostport known[MAX_NODES]; /* every node CLUSTER SLOTS named */
 	int nknown;
@@ -112,6 +115,9 @@ struct rstore {
 	int down; /* the last connect failed: log changes, not every attempt */
 	struct rconn *idle;
 	int nidle;
+	unsigned long refresh_gen; /* cluster_refreshes finished */
+	int refresh_rc;            /* and the last one's outcome */
+	char refresh_err[512];
 };
 
 enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD };
@@ -318,14 +324,36 @@ static void add_known(struct rstore *s, const char *host, int port)
 	}
 }
 
+/* What one node said in CLUSTER SLOTS. */
+struct slot_map {
+	struct hostport master; /* port 0: no master serves our slot */
+	struct hostport nodes[MAX_NODES];
+	int nnodes;
+};
+
+static void map_add(struct slot_map *map, const char *host, int port)
+{
+	for (int i = 0; i < map->nnodes; i++)
+		if (map->nodes[i].port == port && !strcmp(map->nodes[i].host, host))
+			return;
+	if (map->nnodes < MAX_NODES) {
+		snprintf(map->nodes[map->nnodes].host, sizeof(map->nodes[0].host),
+			 "%.255s", host);
+		map->nodes[map->nnodes++].port = port;
+	}
+}
+
 /*
- * Ask one node for CLUSTER SLOTS and take the master of our slot from it.
- * Called with s->mu held.
+ * Ask one node for CLUSTER SLOTS: the master of our slot and every node
+ * named.  Network only: called without s->mu (a node that does not answer
+ * takes up to the command timeout, and the engine must not stall on it).
  */
-static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
-		      size_t err_len)
+static int slots_from(struct rstore *s, const struct hostport *hp,
+		      struct slot_map *map, char *err, size_t err_len)
 {
 	int rc = -EIO;
+	map->master.port = 0;
+	map->nnodes = 0;
 	redisContext *c = node_connect(s, hp, &rc, err, err_len);
 	if (!c)
 		return rc;
@@ -359,7 +387,7 @@ static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
 				continue;
 			/* an empty address means "the node you asked" */
 			const char *h = n->element[0]->len ? n->element[0]->str : hp->host;
-			add_known(s, h, (int)n->element[1]->integer);
+			map_add(map, h, (int)n->element[1]->integer);
 		}
 		long long lo = e->element[0]->integer, hi = e->element[1]->integer;
 		redisReply *m = e->element[2];
@@ -367,16 +395,8 @@ static int slots_from(struct rstore *s, const struct hostport *hp, char *err,
 		    m->elements < 2)
 			continue;
 		const char *h = m->element[0]->len ? m->element[0]->str : hp->host;
-		int port = (int)m->element[1]->integer;
-		if (port != s->master.port || strcmp(h, s->master.host)) {
-			if (s->master.port)
-				log_info("store %s: slot %u is now served by %s:%d",
-					 s->base.url, s->slot, h, port);
-			snprintf(s->master.host, sizeof(s->master.host), "%.255s", h);
-			s->master.port = port;
-			s->epoch++;
-		}
-		s->stale = 0;
+		snprintf(map->master.host, sizeof(map->master.host), "%.255s", h);
+		map->master.port = (int)m->element[1]->integer;
 		rc = 0;
 	}
 out:
@@ -386,11 +406,33 @@ out:
 	return rc;
 }
 
-/* Find the master of our slot: last master, nodes seen, seeds. mu held. */
+/*
+ * Find the master of our slot: last master, nodes seen, seeds.  Called
+ * without s->mu, which is taken only to read the candidates and to
+ * install the answer: requests that need no new map (returning a
+ * connection, a MOVED) never wait for a node that does not answer.  One
+ * thread asks at a time; the others wait for its outcome and take it (a
+ * failover must not cost each waiting request a full round of timeouts,
+ * one after the other).
+ */
 static int cluster_refresh(struct rstore *s, char *err, size_t err_len)
 {
 	struct hostport cand[1 + 2 * MAX_NODES];
 	int n = 0, rc = -EIO;
+	pthread_mutex_lock(&s->mu);
+	unsigned long gen = s->refresh_gen;
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_lock(&s->refresh_mu);
+	pthread_mutex_lock(&s->mu);
+	if (s->refresh_gen != gen || !s->stale) {
+		/* another thread asked while we waited: its answer is ours */
+		rc = s->stale ? s->refresh_rc : 0;
+		if (rc)
+			snprintf(err, err_len, "%s", s->refresh_err);
+		pthread_mutex_unlock(&s->mu);
+		pthread_mutex_unlock(&s->refresh_mu);
+		return rc;
+	}
 	if (s->master.port)
 		cand[n++] = s->master;
 	for (int i = 0; i < s->nknown + s->nseeds; i++) {
@@ -402,11 +444,38 @@ static int cluster_refresh(struct rstore *s, char *err, size_t err_len)
 		if (!dup)
 			cand[n++] = *h; /* each node once: bounded time when all are down */
 	}
-	for (int i = 0; i < n; i++) {
-		rc = slots_from(s, &cand[i], err, err_len);
+	pthread_mutex_unlock(&s->mu);
+	struct slot_map *map = malloc(sizeof(*map));
+	if (!map) {
+		snprintf(err, err_len, "out of memory");
+		rc = -ENOMEM;
+	}
+	for (int i = 0; map && i < n; i++) {
+		rc = slots_from(s, &cand[i], map, err, err_len);
 		if (rc == 0 || rc == -EACCES || rc == -ENOMEM)
 			break;
 	}
+	pthread_mutex_lock(&s->mu);
+	if (rc == 0) {
+		for (int i = 0; i < map->nnodes; i++)
+			add_known(s, map->nodes[i].host, map->nodes[i].port);
+		if (map->master.port != s->master.port ||
+		    strcmp(map->master.host, s->master.host)) {
+			if (s->master.port)
+				log_info("store %s: slot %u is now served by %s:%d",
+					 s->base.url, s->slot, map->master.host,
+					 map->master.port);
+			s->master = map->master;
+			s->epoch++;
+		}
+		s->stale = 0;
+	}
+	s->refresh_gen++;
+	s->refresh_rc = rc;
+	snprintf(s->refresh_err, sizeof(s->refresh_err), "%s", rc ? err : "");
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&s->refresh_mu);
+	free(map);
 	return rc;
 }
 
@@ -437,14 +506,15 @@ static struct rconn *conn_get(struct rstore *s, int *rc, char *err,
 again:
 	pthread_mutex_lock(&s->mu);
 	if (s->cluster && s->stale) {
+		pthread_mutex_unlock(&s->mu); /* no engine lock across the network */
 		int r = cluster_refresh(s, err, err_len);
 		if (r) {
-			pthread_mutex_unlock(&s->mu);
 			if (err == ebuf) /* else the caller reports it */
 				note_state(s, 1, err);
 			*rc = r;
 			return NULL;
 		}
+		pthread_mutex_lock(&s->mu);
 	}
 	while (s->idle) {
 		struct rconn *c = s->idle;
@@ -886,6 +956,7 @@ static void rstore_free(struct rstore *s)
 		conn_free(c);
 	}
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->refresh_mu);
 	memset(s->pass, 0, sizeof(s->pass));
 	free(s);
 }
@@ -897,6 +968,7 @@ static int rstore_new(const char *url, int cluster, struct rstore **out,
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->refresh_mu, NULL);
 	s->base.url = redact(url);
 	int r = s->base.url ? parse_url(s, url, cluster, err, err_len) : -ENOMEM;
 	if (r) {
@@ -1068,23 +1140,164 @@ static void redis_close(struct store *base)
 	rstore_free((struct rstore *)base);
 }
 
+/* The value of "field:" in an INFO reply, or -1. */
+static long long info_field(const redisReply *r, const char *field)
+{
+	if (!r || r->type != REDIS_REPLY_STRING)
+		return -1;
+	size_t fl = strlen(field);
+	for (const char *p = r->str; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, field, fl) && p[fl] == ':')
+			return strtoll(p + fl + 1, NULL, 10);
+	return -1;
+}
+
+/*
+ * fsync: return once every transaction committed before this call is on
+ * every replica the master has now (WAIT), or fail.  WAIT counts the
+ * replicas that acknowledged the replication offset of *this connection's*
+ * last write, and a pooled connection may have written nothing: so it
+ * first writes a key of ours (INCR {tag}:sync), which the master's single
+ * replication stream orders after every earlier commit.  What this does
+ * and does not make durable (appendfsync, failover) is in docs/redis.md.
+ */
 static int redis_sync(struct store *base)
 {
-	/* Durability is the server's appendfsync setting (docs/redis.md);
-	 * here we only make sure the server still answers. */
+	struct rstore *s = (struct rstore *)base;
+	char err[512] = "", key[KEY_BUF];
+	int rc = -EIO;
+	size_t kl = (size_t)snprintf(key, sizeof(key), "%s:sync", s->tag);
+	long long wait_ms = (long long)s->cmd_tv.tv_sec * 1000 +
+			    s->cmd_tv.tv_usec / 1000;
+	wait_ms = wait_ms > 200 ? wait_ms * 3 / 4 : 150; /* below the socket timeout */
+	char wms[32];
+	snprintf(wms, sizeof(wms), "%lld", wait_ms);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct rconn *c = conn_get(s, &rc, err, sizeof(err));
+		if (!c)
+			break;
+		const char *iv[2] = {"INFO", "replication"};
+		size_t il[2] = {4, 11};
+		struct cmd ic = {2, iv, il};
+		redisReply *ir;
+		int r = pipe_run(c, 1, &ic, &ir);
+		if (!r)
+			r = reply_err(s, ir);
+		long long nrep = r ? -1 : info_field(ir, "connected_slaves");
+		if (ir)
+			freeReplyObject(ir);
+		if (r || nrep <= 0) {
+			/* no replica: the server answering is all there is */
+			conn_put(s, c);
+			if (r)
+				snprintf(err, sizeof(err), "INFO failed");
+			rc = r;
+			if (r == REDIRECTED)
+				continue;
+			break;
+		}
+		char n[32];
+		snprintf(n, sizeof(n), "%lld", nrep);
+		const char *av[2] = {"INCR", key}, *wv[3] = {"WAIT", n, wms};
+		size_t al[2] = {4, kl}, wl[3] = {4, strlen(n), strlen(wms)};
+		struct cmd two[2] = {{2, av, al}, {3, wv, wl}};
+		redisReply *rep[2];
+		r = pipe_run(c, 2, two, rep);
+		if (!r && !(r = reply_err(s, rep[0])))
+			r = reply_err(s, rep[1]);
+		long long acked = r ? -1 : rep[1]->integer;
+		free_replies(2, rep);
+		if (r == REDIRECTED) /* the slot moved: ask the new master */
+			c->broken = 1;
+		conn_put(s, c);
+		if (r == REDIRECTED)
+			continue;
+		if (r) {
+			snprintf(err, sizeof(err), "INCR/WAIT failed");
+			rc = r;
+			break;
+		}
+		if (acked >= nrep)
+			return 0;
+		snprintf(err, sizeof(err),
+			 "only %lld of %lld replicas acknowledged the data within "
+			 "%lld ms", acked, nrep, wait_ms);
+		rc = -EIO;
+		/* a replica may have gone meanwhile: count them again once */
+		if (attempt)
+			break;
+	}
+	if (rc)
+		log_warn("store %s: fsync: %s", s->base.url, err);
+	return rc;
+}
+
+/*
+ * How durable an acknowledged write is, as far as the server tells:
+ * a warning unless the append-only file is on and fsynced on every write.
+ * CONFIG may be disabled or renamed (rename-command): say so then.
+ */
+static int redis_durability(struct store *base, char *warn, size_t len)
+{
 	struct rstore *s = (struct rstore *)base;
 	char err[512];
 	int rc;
-	const char *argv[1] = {"PING"};
-	size_t len[1] = {4};
-	struct cmd c = {1, argv, len};
-	redisReply *r = simple_cmd(s, &rc, err, sizeof(err), &c);
+	const char *iv[2] = {"INFO", "persistence"};
+	size_t il[2] = {4, 11};
+	struct cmd ic = {2, iv, il};
+	redisReply *r = simple_cmd(s, &rc, err, sizeof(err), &ic);
 	if (!r) {
-		log_warn("store: sync: %s", err);
-		return rc;
+		snprintf(warn, len, "cannot ask the server how durable writes "
+				    "are: %s", err);
+		return 1;
 	}
+	long long aof = info_field(r, "aof_enabled");
 	freeReplyObject(r);
-	return 0;
+	if (aof == 0) {
+		snprintf(warn, len, "the server's appendonly is off: a Redis "
+				    "crash loses every write since its last RDB "
+				    "snapshot (set appendonly yes, appendfsync "
+				    "always; docs/redis.md)");
+		return 1;
+	}
+	const char *cv[3] = {"CONFIG", "GET", "appendfsync"};
+	size_t cl[3] = {6, 3, 11};
+	struct cmd cc = {3, cv, cl};
+	struct rconn *c = conn_get(s, &rc, err, sizeof(err));
+	if (!c) {
+		snprintf(warn, len, "cannot ask the server how durable writes "
+				    "are: %s", err);
+		return 1;
+	}
+	/* not simple_cmd: an error reply here is an answer, not a failure */
+	int pr = pipe_run(c, 1, &cc, &r);
+	conn_put(s, c);
+	if (pr || !r) {
+		snprintf(warn, len, "cannot ask the server how durable writes are "
+				    "(CONFIG GET appendfsync: no answer)");
+		return 1;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(warn, len, "cannot read the server's appendfsync "
+				    "(CONFIG GET: %s; CONFIG disabled or renamed?): "
+				    "unless it is 'always', a Redis crash can lose "
+				    "up to a second of acknowledged writes",
+			 rtext(r));
+		freeReplyObject(r);
+		return 1;
+	}
+	const char *v = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+				r->element[1]->type == REDIS_REPLY_STRING
+			? r->element[1]->str
+			: "?";
+	int bad = strcmp(v, "always") != 0;
+	if (bad)
+		snprintf(warn, len, "the server's appendfsync is '%s', not "
+				    "'always': a Redis crash can lose %s of "
+				    "writes that fsync acknowledged (docs/redis.md)",
+			 v, !strcmp(v, "everysec") ? "up to a second" : "seconds");
+	freeReplyObject(r);
+	return bad;
 }
 
 /* Capacity = maxmemory (or the machine's memory when unlimited). */
@@ -1885,6 +2098,7 @@ const struct store_ops store_redis_ops = {
 	.commit = redis_commit,
 	.abort = redis_abort,
 	.sync = redis_sync,
+	.durability = redis_durability,
 	.space = redis_space,
 	.destroy = redis_destroy,
 };
@@ -1903,6 +2117,7 @@ const struct store_ops store_redis_cluster_ops = {
 	.commit = redis_commit,
 	.abort = redis_abort,
 	.sync = redis_sync,
+	.durability = redis_durability,
 	.space = redis_space,
 	.destroy = redis_cluster_destroy,
 };

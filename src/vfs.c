@@ -466,13 +466,33 @@ static int all_written(const uint8_t *mask, uint32_t bs)
 	return 1;
 }
 
+/*
+ * A block as the store has it.  A value longer than the block size (a
+ * corrupt or foreign store) is EIO and a log line: every buffer below is
+ * block_size bytes.
+ */
+static int get_block(struct store_txn *t, struct vfs *v, uint64_t ino,
+		     uint64_t idx, const void **data, size_t *len)
+{
+	int r = meta_block_get(t, ino, idx, data, len);
+	if (r == 0 && *len > v->bs) {
+		log_error("inode %llu: block %llu in the store is %zu bytes, "
+			  "longer than the block size %u (corrupt store: run "
+			  "cassafs fsck)",
+			  (unsigned long long)ino, (unsigned long long)idx, *len,
+			  v->bs);
+		return -EIO;
+	}
+	return r;
+}
+
 /* Lay the bytes written here over the block as the store has it now. */
 static int merge_block(struct store_txn *t, struct vfs *v, uint64_t ino,
 		       const struct dblock *b, uint8_t *out, size_t *len)
 {
 	const void *cur = NULL;
 	size_t cur_len = 0;
-	int r = meta_block_get(t, ino, b->idx, &cur, &cur_len);
+	int r = get_block(t, v, ino, b->idx, &cur, &cur_len);
 	if (r < 0 && r != -ENOENT)
 		return r;
 	if (r == -ENOENT)
@@ -572,11 +592,27 @@ static int flush_vnode(struct vfs *v, struct vnode *vn)
 int vfs_flush_all(struct vfs *v)
 {
 	int r = 0;
+	struct vnode **list = NULL;
+	size_t cap = 0;
 	for (size_t b = 0; b < TABLE_SIZE; b++) {
+		/* every dirty vnode of the bucket, however many */
 		pthread_mutex_lock(&v->table_lock);
-		struct vnode *list[256];
 		size_t n = 0;
-		for (struct vnode *vn = v->table[b]; vn && n < 256; vn = vn->next)
+		for (struct vnode *vn = v->table[b]; vn; vn = vn->next)
+			if (vn->nblk)
+				n++;
+		if (n > cap) {
+			struct vnode **l = realloc(list, n * sizeof(*l));
+			if (!l) {
+				pthread_mutex_unlock(&v->table_lock);
+				r = -ENOMEM;
+				continue;
+			}
+			list = l;
+			cap = n;
+		}
+		n = 0;
+		for (struct vnode *vn = v->table[b]; vn; vn = vn->next)
 			if (vn->nblk) {
 				vn->refs++;
 				list[n++] = vn;
@@ -589,6 +625,7 @@ int vfs_flush_all(struct vfs *v)
 			vnode_put(v, list[i]);
 		}
 	}
+	free(list);
 	return r;
 }
 
@@ -602,6 +639,7 @@ static struct dblock *find_block(struct vnode *vn, uint64_t idx)
 }
 
 struct read_block_args {
+	struct vfs *v;
 	uint64_t ino, idx;
 	uint8_t *dst;
 	uint32_t len;
@@ -612,7 +650,7 @@ static int read_block_txn(struct store_txn *t, void *arg)
 	struct read_block_args *a = arg;
 	const void *d;
 	size_t len;
-	int r = meta_block_get(t, a->ino, a->idx, &d, &len);
+	int r = get_block(t, a->v, a->ino, a->idx, &d, &len);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
@@ -640,7 +678,7 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 		free(mask);
 		return -ENOMEM;
 	}
-	struct read_block_args a = {vn->ino, idx, data, 0};
+	struct read_block_args a = {v, vn->ino, idx, data, 0};
 	if (load) {
 		int r = meta_read(v->meta, read_block_txn, &a);
 		if (r < 0) {
@@ -1440,8 +1478,10 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 }
 
 /* relatime: an access older than the last change, or than a day, moves */
-static int needs_atime(const struct meta_inode *in)
+static int needs_atime(const struct vfs *v, const struct meta_inode *in)
 {
+	if (v->opt.atime != VFS_ATIME_RELATIME)
+		return v->opt.atime == VFS_ATIME_STRICT;
 	return in->atime.tv_sec < in->mtime.tv_sec ||
 	       (in->atime.tv_sec == in->mtime.tv_sec &&
 		in->atime.tv_nsec <= in->mtime.tv_nsec) ||
@@ -1491,7 +1531,7 @@ static int read_txn(struct store_txn *t, void *arg)
 			len = db->len;
 		} else {
 			const void *d;
-			r = meta_block_get(t, in.ino, idx, &d, &len);
+			r = get_block(t, a->v, in.ino, idx, &d, &len);
 			if (r == 0)
 				src = d;
 			else if (r != -ENOENT)
@@ -1506,7 +1546,7 @@ static int read_txn(struct store_txn *t, void *arg)
 		pos += n;
 	}
 	a->done = want;
-	a->touch_atime = needs_atime(&in);
+	a->touch_atime = needs_atime(a->v, &in);
 	return 0;
 }
 
@@ -1659,7 +1699,7 @@ static int zero_range(struct store_txn *t, struct vfs *v, struct meta_inode *in,
 	for (uint64_t idx = off / bs; idx * bs < end; idx++) {
 		const void *d;
 		size_t len;
-		int r = meta_block_get(t, in->ino, idx, &d, &len);
+		int r = get_block(t, v, in->ino, idx, &d, &len);
 		if (r == -ENOENT)
 			continue;
 		if (r < 0)
@@ -1807,7 +1847,7 @@ static int readdir_txn(struct store_txn *t, void *arg)
 		return r;
 	if (!S_ISDIR(dir.mode))
 		return -ENOTDIR;
-	a->touch_atime = needs_atime(&dir);
+	a->touch_atime = needs_atime(a->v, &dir);
 	a->t = t;
 	a->n = 0; /* a run after a conflict starts over */
 	uint64_t off = a->off;

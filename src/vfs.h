@@ -54,9 +54,17 @@ enum {
 	VFS_SET_CTIME = 1 << 10,
 };
 
+/* When a read updates atime (mount -o relatime, noatime, strictatime). */
+enum vfs_atime {
+	VFS_ATIME_RELATIME, /* if atime <= mtime or ctime, or a day old */
+	VFS_ATIME_NOATIME,  /* never */
+	VFS_ATIME_STRICT,   /* on every read */
+};
+
 struct vfs_options {
 	size_t max_dirty_per_file; /* bytes buffered per file before a flush */
 	size_t max_dirty_total;    /* bytes buffered in all files */
+	enum vfs_atime atime;
 };
 
 struct vfs;

@@ -24,20 +24,82 @@ expect_error() {
 	ok
 }
 
-# mount_fs URL MOUNTPOINT [OPTIONS...]: mount and remember for cleanup
+# mount_fs URL MOUNTPOINT [OPTIONS...]: mount and remember for cleanup.
+# The daemon runs in the foreground (-f) as a child of this shell, so that
+# umount_fs can check how it ended: a daemon that crashes at unmount (or
+# exits non-zero) is a failure.  Its stderr goes to $T_TMP/daemon-N.err.
+# So a test must never run a bare `wait` (it would wait for the daemons):
+# wait for the pids it means.
+declare -A T_DAEMON=()
+T_NDAEMON=0
 mount_fs() {
-	local url=$1 mp=$2; shift 2
+	local url=$1 mp=$2 pid err i; shift 2
 	mkdir -p "$mp"
-	"$CASSAFS" mount "$@" "$url" "$mp" || return 1
-	T_MOUNTS+=("$mp")
+	mp=$(realpath "$mp")
+	T_NDAEMON=$((T_NDAEMON + 1)); err=$T_TMP/daemon-$T_NDAEMON.err
+	"$CASSAFS" mount -f "$@" "$url" "$mp" </dev/null >"$err" 2>&1 &
+	pid=$!
+	# mounted once the kernel lists it and the daemon wrote its pid file
+	for i in $(seq 300); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid"; echo "mount $url on $mp: daemon exited with status $? before mounting: $(tail -n 3 "$err")" >&2
+			return 1
+		fi
+		if grep -q " $mp fuse" /proc/mounts && [ -n "$(pid_file_pid "$mp")" ]; then
+			T_DAEMON[$mp]=$pid; T_MOUNTS+=("$mp"); return 0
+		fi
+		sleep 0.1
+	done
+	echo "mount $url on $mp: not mounted after 30 s" >&2
+	kill "$pid" 2>/dev/null; wait "$pid"
+	return 1
 }
 
-daemon_pid() { # MOUNTPOINT -> pid of its daemon
+# umount_fs MOUNTPOINT: cassafs umount, then the daemon (if mount_fs started
+# it) must have exited with status 0.
+umount_fs() {
+	local mp rc st pid
+	mp=$(realpath -m "$1")
+	"$CASSAFS" umount "$mp"; rc=$?
+	pid=${T_DAEMON[$mp]:-}
+	[ -n "$pid" ] || return $rc
+	unset "T_DAEMON[$mp]"
+	if [ $rc -ne 0 ] && kill -0 "$pid" 2>/dev/null; then
+		echo "umount $mp failed (status $rc); daemon $pid still running" >&2
+		T_DAEMON[$mp]=$pid
+		return 1
+	fi
+	wait "$pid"; st=$?
+	if [ $st -ne 0 ]; then
+		echo "daemon $pid of $mp exited with status $st at unmount$([ $st -gt 128 ] && echo " (signal $((st - 128)))")" >&2
+		return 1
+	fi
+	return $rc
+}
+
+# forget_daemon MOUNTPOINT: the test killed this daemon on purpose.
+forget_daemon() {
+	local mp pid
+	mp=$(realpath -m "$1")
+	pid=${T_DAEMON[$mp]:-}
+	[ -n "$pid" ] || return 0
+	unset "T_DAEMON[$mp]"
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+pid_file_pid() { # MOUNTPOINT -> pid recorded in its daemon's pid file
 	local f
-	for f in /run/cassafs/*.pid /tmp/cassafs-$(id -u)/*.pid; do
+	for f in /run/cassafs/*.pid "${XDG_RUNTIME_DIR:-/run/user/$(id -u)}"/cassafs/*.pid /tmp/cassafs-$(id -u)/*.pid; do
 		[ -f "$f" ] || continue
 		if [ "$(sed -n 2p "$f")" = "$(realpath -m "$1")" ]; then sed -n 1p "$f"; return; fi
 	done
+}
+
+daemon_pid() { # MOUNTPOINT -> pid of its daemon
+	local mp
+	mp=$(realpath -m "$1")
+	if [ -n "${T_DAEMON[$mp]:-}" ]; then echo "${T_DAEMON[$mp]}"; else pid_file_pid "$mp"; fi
 }
 
 cleanup() {
@@ -52,6 +114,11 @@ cleanup() {
 trap cleanup EXIT
 
 finish() {
+	# every daemon still mounted must unmount cleanly and exit 0
+	local mp
+	for mp in "${!T_DAEMON[@]}"; do
+		check "daemon of $mp exits 0 at unmount" umount_fs "$mp"
+	done
 	echo "RESULT $T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]
 }

@@ -78,19 +78,19 @@ dd if=/dev/urandom of="$MP/big" bs=1M count=1024 status=none
 hwm=$(awk '/VmHWM/ {print $2}' /proc/"$pid"/status)
 echo "daemon peak RSS after writing 1 GiB: $((hwm / 1024)) MiB"
 check "daemon RSS bounded (${hwm} kB < 400 MiB)" test "$hwm" -lt $((400 * 1024))
-check "umount" "$CASSAFS" umount "$MP"
+check "umount" umount_fs "$MP"
 check "daemon gone after umount" bash -c "! kill -0 $pid 2>/dev/null"
 check "status after umount" bash -c "'$CASSAFS' status '$URL' | grep -q 'mounted      no'"
 check "fsck clean" "$CASSAFS" fsck "$URL"
 check "remount" mount_fs "$URL" "$MP"
 check "data intact after remount" cmp "$T_TMP/rand" "$MP/rand"
 check "big file size" test "$(stat -c %s "$MP/big")" -eq $((1 << 30))
-"$CASSAFS" umount "$MP"
+check "umount after remount" umount_fs "$MP"
 
 # read-only mount and the fstab helper
 check "mount ro" mount_fs "$URL" "$MP" -o ro
 expect_error "write on ro mount" "read-only" touch "$MP/x"
-"$CASSAFS" umount "$MP"
+check "umount ro" umount_fs "$MP"
 check "mount.cassafs helper" env CASSAFS="$CASSAFS" "$ROOT/tools/mount.cassafs" "$URL" "$MP" -o rw,noatime,_netdev
 check "helper mounted" grep -q " $MP fuse.cassafs " /proc/mounts
 "$CASSAFS" umount "$MP"

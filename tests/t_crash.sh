@@ -20,12 +20,13 @@ for round in $(seq 1 "$ROUNDS"); do
 	wait "$load" 2>/dev/null
 	umount -l "$MP" 2>/dev/null || fusermount3 -uz "$MP"
 	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	forget_daemon "$MP"
 	out=$("$CASSAFS" fsck "$URL" 2>&1); rc=$?
 	if [ "$rc" -eq 0 ]; then ok; else fail "round $round: fsck exit $rc: $out"; fi
 	mount_fs "$URL" "$MP" || { fail "round $round: remount"; break; }
 	res=$("$TESTBIN/crash_load" check "$MP" "$J" 2>&1)
 	if grep -q "RESULT [0-9]* passed, 0 failed" <<<"$res"; then ok; else fail "round $round: $(grep -E 'FAIL|RESULT' <<<"$res" | head -5)"; fi
-	"$CASSAFS" umount "$MP" || fail "round $round: umount"
+	umount_fs "$MP" || fail "round $round: umount"
 	echo "round $round: $(grep checked <<<"$res"), fsck: $(tail -1 <<<"$out")"
 done
 # After the last remount the orphans of the crashes must be gone.

@@ -136,8 +136,8 @@ if [ "$r" = "W $hpid 0 0" ]; then ok; else fail "F_GETLK on C: '$r', want 'W $hp
 r=$("$TOOL" try "$B/lockf" flock)
 check "flock is a separate lock space from fcntl (got $r)" [ "$r" = ok ]
 # F_SETLKW on B waits until A's holder goes away (kill = close = release)
-( sleep 1; kill "$hpid" ) &
-w=$(timeout 30 "$TOOL" wait "$B/lockf" fcntl); wait
+( sleep 1; kill "$hpid" ) & kp=$! # (no bare `wait`: the mount daemons are our children)
+w=$(timeout 30 "$TOOL" wait "$B/lockf" fcntl); wait $kp
 echo "F_SETLKW on B woke after ${w} ms (holder on A killed after 1000 ms)"
 if [ -n "$w" ] && [ "$w" -ge 900 ] && [ "$w" -le 3000 ]; then ok; else fail "F_SETLKW wait ${w:-none} ms"; fi
 r=$("$TOOL" getlk "$C/lockf")
@@ -147,8 +147,8 @@ coproc HOLD { exec "$TOOL" hold "$B/lockf" flock W 30; }
 read -r -t 20 line <&"${HOLD[0]}"; hpid=${line#locked }
 r=$("$TOOL" try "$A/lockf" flock)
 if [ "$r" = EAGAIN ] || [ "$r" = EWOULDBLOCK ]; then ok; else fail "flock LOCK_NB on A while B holds: $r"; fi
-( sleep 1; kill "$hpid" ) &
-w=$(timeout 30 "$TOOL" wait "$C/lockf" flock); wait
+( sleep 1; kill "$hpid" ) & kp=$!
+w=$(timeout 30 "$TOOL" wait "$C/lockf" flock); wait $kp
 echo "blocking flock on C woke after ${w} ms (holder on B killed after 1000 ms)"
 if [ -n "$w" ] && [ "$w" -ge 900 ] && [ "$w" -le 3000 ]; then ok; else fail "flock wait ${w:-none} ms"; fi
 
@@ -164,7 +164,8 @@ echo "lock of the killed mount C released after ${w} ms (session timeout 2000 ms
 if [ "$w" != timeout ] && [ -n "$w" ] && [ "$w" -le 6000 ]; then ok; else fail "killed mount's lock: ${w:-none}"; fi
 kill "$hpid" 2>/dev/null
 umount -l "$C" 2>/dev/null || fusermount3 -uz "$C" 2>/dev/null
-wait 2>/dev/null
+forget_daemon "$C"
+[ -n "${HOLD_PID:-}" ] && wait "$HOLD_PID" 2>/dev/null
 check "remount C" mount_fs "$STORE" "$C" --coord "$COORD" -o "log_file=$D/logC"
 
 ############################################################ 4. visibility
@@ -303,7 +304,7 @@ echo "rename on A seen on B after the ZooKeeper restart: $r ms"
 check "notices work after the ZooKeeper restart" [ "$r" != timeout ]
 
 echo "== fsck after unmounting every mount"
-for m in A B C; do check "umount $m" timeout 30 "$CASSAFS" umount "${!m}"; done
+for m in A B C; do check "umount $m" umount_fs "${!m}"; done
 T_MOUNTS=()
 out=$(timeout 120 "$CASSAFS" fsck --coord "$COORD" "$STORE" 2>&1); rc=$?
 echo "$out" | tail -n 3
@@ -340,7 +341,7 @@ if "$ZKS" ensemble "$D/ens" $ZBASE; then
 	r=$(timeout 10 "$TOOL" rename_seen "$A/we/f1" "$A/we/f1.moved" "$B/we/f1" "$B/we/f1.moved" 200)
 	echo "rename on A seen on B after the leader change: $r ms"
 	check "notices work after the leader change" [ "$r" != timeout ]
-	for m in A B; do check "umount $m (ensemble)" timeout 30 "$CASSAFS" umount "${!m}"; done
+	for m in A B; do check "umount $m (ensemble)" umount_fs "${!m}"; done
 	T_MOUNTS=()
 	out=$(timeout 120 "$CASSAFS" fsck --coord "$EURL" "$STORE" 2>&1); rc=$?
 	echo "$out" | tail -n 1
@@ -410,7 +411,7 @@ if [ $cl_ok = 1 ]; then
 	after_outage "cluster master kill" "$D/wc.log" "$B/wc" "$tk"
 	check "work continues after the failover (last operation ok)" [ "$last" = 0 ]
 	check "B works after the failover" bash -c 'echo z >"$1/after-failover" && grep -qx z "$1/after-failover"' _ "$B"
-	for m in A B; do check "umount $m (cluster)" timeout 30 "$CASSAFS" umount "${!m}"; done
+	for m in A B; do check "umount $m (cluster)" umount_fs "${!m}"; done
 	T_MOUNTS=()
 	out=$(timeout 120 "$CASSAFS" fsck --coord "$COORD" "$CSTORE" 2>&1); rc=$?
 	echo "$out" | tail -n 1

@@ -21,10 +21,10 @@ check "with ENOSPC ($out)" grep -q "No space left on device" <<<"$out"
 check "the earlier file is intact" cmp "$T_TMP/keep" "$MP/keep"
 check "removing the big file works" rm -f "$MP/fill"
 check "writing works again" cp "$T_TMP/keep" "$MP/keep2"
-check "umount" "$CASSAFS" umount "$MP"
+check "umount" umount_fs "$MP"
 out=$("$CASSAFS" fsck "$URL" 2>&1)
 check "fsck clean: $out" grep -q " 0 problems" <<<"$out"
 check "remount" mount_fs "$URL" "$MP"
 check "both files intact after remount" bash -c "cmp '$T_TMP/keep' '$MP/keep' && cmp '$T_TMP/keep' '$MP/keep2'"
-"$CASSAFS" umount "$MP"
+check "umount after remount" umount_fs "$MP"
 finish

@@ -104,17 +104,23 @@ else
 	finish
 fi
 
-if "$CASSAFS" mount -o "${POSIX_MOUNT_OPTS:-allow_other}" "$store" "$mnt" >"$work/mount.log" 2>&1; then
-	ok "mount $store on $mnt"
-else
-	fail "mount $store on $mnt: $(tail -n 5 "$work/mount.log")"
-	finish
-fi
-# The mount command detaches; wait (bounded) until the kernel lists the mount.
+# The daemon runs in the foreground as our child, so that its exit status
+# at unmount can be checked (a crash at unmount is a failure).
+"$CASSAFS" mount -f -o "${POSIX_MOUNT_OPTS:-allow_other}" "$store" "$mnt" </dev/null >"$work/mount.log" 2>&1 &
+daemon=$!
+# Wait (bounded) until the kernel lists the mount.
 for _ in $(seq 1 150); do
 	is_mounted "$mnt" && break
+	kill -0 "$daemon" 2>/dev/null || break
 	sleep 0.2
 done
+if kill -0 "$daemon" 2>/dev/null; then
+	ok "mount $store on $mnt"
+else
+	wait "$daemon"
+	fail "mount $store on $mnt: daemon exited with status $?: $(tail -n 5 "$work/mount.log")"
+	finish
+fi
 if is_mounted "$mnt"; then
 	ok "$mnt is mounted"
 else
@@ -148,13 +154,22 @@ if "$CASSAFS" umount "$mnt" >"$work/umount.log" 2>&1; then
 	else
 		ok "$mnt unmounted"
 	fi
+	# cassafs umount waited for the daemon to exit: it must have exited 0
+	if kill -0 "$daemon" 2>/dev/null; then
+		fail "daemon $daemon still running after cassafs umount"
+	elif wait "$daemon"; then
+		ok "daemon exited 0 at unmount"
+	else
+		st=$?
+		fail "daemon exited with status $st at unmount$([ "$st" -gt 128 ] && echo " (signal $((st - 128)))"): $(tail -n 5 "$work/mount.log")"
+	fi
 else
 	fail "umount $mnt: $(tail -n 5 "$work/umount.log")"
 fi
 # Whatever went wrong above, fsck needs the store released.
 is_mounted "$mnt" && fusermount3 -uz "$mnt" >/dev/null 2>&1
-# A detached daemon may still be closing the store for a moment after the
-# kernel dropped the mount: retry fsck for a bounded time before failing.
+# The daemon may still be closing the store for a moment after the kernel
+# dropped the mount (if the unmount failed): retry fsck, bounded.
 fsck_rc=1
 for _ in $(seq 1 10); do
 	"$CASSAFS" fsck "$store" >"$work/fsck.log" 2>&1

@@ -15,7 +15,7 @@ check "all $N entries listed" test "$(ls -U "$MP/big" | wc -l)" -eq "$N"
 check "rm -rf in one pass" rm -rf "$MP/big"
 check "directory gone" test ! -e "$MP/big"
 check "root link count back to 2" test "$(stat -c %h "$MP")" -eq 2
-check "umount" "$CASSAFS" umount "$MP"
+check "umount" umount_fs "$MP"
 out=$("$CASSAFS" fsck "$URL" 2>&1)
 check "fsck clean: $out" grep -q "^1 inodes .* 0 problems" <<<"$out"
 finish

@@ -100,8 +100,8 @@ fs_smoke() { # fs_smoke URL TAG
 	mkdir -p "$mnt" "$dir/coord-$tag"
 	out=$("$CASSAFS" mkfs --force "$url" 2>&1)
 	check "$tag: mkfs ($out)" [ $? -eq 0 ]
-	out=$(timeout 60 "$CASSAFS" mount --coord "local://$dir/coord-$tag" "$url" "$mnt" 2>&1)
-	check "$tag: mount ($out)" mountpoint -q "$mnt"
+	smoke_mount "$url" "$mnt" "$tag"
+	check "$tag: mount ($(tail -n 3 "$dir/daemon-$tag.err"))" mountpoint -q "$mnt"
 	mountpoint -q "$mnt" || return
 	head -c 3000000 /dev/urandom >"$dir/data-$tag"
 	sum1=$(md5sum <"$dir/data-$tag")
@@ -110,15 +110,31 @@ fs_smoke() { # fs_smoke URL TAG
 	check "$tag: file work" [ $? -eq 0 ]
 	check "$tag: 200 entries listed" [ "$(ls "$mnt/d/e" | wc -l)" -eq 200 ]
 	check "$tag: data read back" [ "$(md5sum <"$mnt/d/link")" = "$sum1" ]
-	"$CASSAFS" umount "$mnt"
-	for _ in $(seq 50); do mountpoint -q "$mnt" || break; sleep 0.2; done
+	smoke_umount "$mnt" "$tag"
 	out=$(timeout 120 "$CASSAFS" fsck --coord "local://$dir/coord-$tag" "$url" 2>&1)
 	check "$tag: fsck clean ($out)" [ $? -eq 0 ]
-	timeout 60 "$CASSAFS" mount --coord "local://$dir/coord-$tag" "$url" "$mnt" >/dev/null 2>&1
+	smoke_mount "$url" "$mnt" "$tag"
 	sum2=$(md5sum <"$mnt/d/data" 2>/dev/null)
 	check "$tag: data intact after remount" [ "$sum2" = "$sum1" ]
-	"$CASSAFS" umount "$mnt"
-	for _ in $(seq 50); do mountpoint -q "$mnt" || break; sleep 0.2; done
+	smoke_umount "$mnt" "$tag"
+}
+# The daemon runs in the foreground as our child (its exit status at
+# unmount is checked: a crash there is a failure).
+smoke_mount() { # URL MOUNTPOINT TAG
+	"$CASSAFS" mount -f --coord "local://$dir/coord-$3" "$1" "$2" </dev/null >"$dir/daemon-$3.err" 2>&1 &
+	smoke_pid=$!
+	for _ in $(seq 150); do
+		mountpoint -q "$2" && break
+		kill -0 "$smoke_pid" 2>/dev/null || break
+		sleep 0.2
+	done
+}
+smoke_umount() { # MOUNTPOINT TAG
+	local st
+	"$CASSAFS" umount "$1"
+	for _ in $(seq 50); do mountpoint -q "$1" || break; sleep 0.2; done
+	wait "$smoke_pid"; st=$?
+	check "$2: daemon exited 0 at unmount (status $st)" [ "$st" -eq 0 ]
 }
 
 ############################################################ standalone

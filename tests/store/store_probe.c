@@ -10,11 +10,17 @@
  *                               (T since start, RC 0 or -errno)
  *   store_probe URL get         print the counter
  *   store_probe URL fill        write 1 MiB blocks until an error; print it
+ *   store_probe URL stall N     one increment (fills the pool), print
+ *                               "ready", wait for a line on stdin, then N
+ *                               threads each try one increment at once;
+ *                               prints "RC DUR_MS" per thread and
+ *                               "max DUR_MS" (how long the slowest waited)
  *
  * Exit status 0 when the command worked.  It prints no RESULT line: the
  * script that runs it does the checking.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +60,22 @@ static int incr(struct store *s, long long *val)
 fail:
 	store_abort(t);
 	return r;
+}
+
+struct staller {
+	struct store *s;
+	int rc;
+	double ms;
+};
+
+static void *stall_one(void *arg)
+{
+	struct staller *w = arg;
+	long long val;
+	double a = now_ms();
+	w->rc = incr(w->s, &val);
+	w->ms = now_ms() - a;
+	return NULL;
 }
 
 int main(int argc, char **argv)
@@ -100,6 +122,33 @@ int main(int argc, char **argv)
 			double b = now_ms();
 			printf("%.0f %d %.0f %lld\n", a - start, r, b - a, r ? -1 : val);
 			usleep(50000);
+		}
+	} else if (!strcmp(argv[2], "stall") && argc > 3) {
+		int n = atoi(argv[3]);
+		long long val;
+		char line[16];
+		struct staller w[64];
+		pthread_t th[64];
+		if (n < 1 || n > 64 || (r = incr(s, &val))) {
+			fprintf(stderr, "store_probe: stall: %s\n", strerror(-r));
+			rc = 1;
+		} else {
+			printf("ready\n");
+			fflush(stdout);
+			if (!fgets(line, sizeof(line), stdin))
+				rc = 1;
+			double max = 0;
+			for (int i = 0; i < n; i++) {
+				w[i].s = s;
+				pthread_create(&th[i], NULL, stall_one, &w[i]);
+			}
+			for (int i = 0; i < n; i++) {
+				pthread_join(th[i], NULL);
+				printf("%d %.0f\n", w[i].rc, w[i].ms);
+				if (w[i].ms > max)
+					max = w[i].ms;
+			}
+			printf("max %.0f\n", max);
 		}
 	} else if (!strcmp(argv[2], "fill")) {
 		/* 1 MiB values, one per transaction, until an error (at most
