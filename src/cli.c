@@ -120,7 +120,7 @@ static int count_mount(void *arg, const struct coord_mount_info *mi)
 
 struct session_list {
 	struct coord_mount_info m[64];
-	int n, fresh;
+	int n;
 };
 
 static int collect_record(void *arg, uint64_t id, const char *rec, size_t len)
@@ -132,8 +132,6 @@ static int collect_record(void *arg, uint64_t id, const char *rec, size_t len)
 	snprintf(buf, sizeof(buf), "%.*s", (int)len, rec);
 	coord_parse_mount_info(buf, &l->m[l->n]);
 	l->m[l->n].id = id;
-	if (l->m[l->n].seen + SESSION_STALE >= (int64_t)time(NULL))
-		l->fresh++;
 	l->n++;
 	return 0;
 }
@@ -141,8 +139,56 @@ static int collect_record(void *arg, uint64_t id, const char *rec, size_t len)
 static int sessions_txn(struct store_txn *t, void *arg)
 {
 	struct session_list *l = arg;
-	l->n = l->fresh = 0;
+	l->n = 0;
 	return meta_session_scan(t, collect_record, l);
+}
+
+/*
+ * mkfs --force: refuse to wipe a filesystem that is mounted anywhere.  The
+ * store's own mount records say so without a coordinator URL; the embedded
+ * store's lock file says so too.  A store that holds no filesystem is
+ * "unmounted".  Prints why and returns -1 if it must not be wiped.
+ */
+static int check_unmounted(const char *url)
+{
+	static struct session_list l;
+	char err[ERRLEN], curl[PATH_MAX + 16];
+	struct store *s;
+	struct meta *m;
+	struct coord *c;
+	int r, mounts = 0;
+	if (store_open(url, 0, &s, err, sizeof(err)) < 0)
+		return 0;
+	if (meta_open(s, &m, err, sizeof(err)) < 0) {
+		store_close(s);
+		return 0;
+	}
+	if ((r = meta_read(m, sessions_txn, &l)) < 0)
+		die_msg("mkfs", "cannot tell whether %s is mounted: %s; nothing "
+				"changed", url, strerror(-r));
+	for (int i = 0; r == 0 && i < l.n; i++) {
+		long long ago = (long long)(time(NULL) - l.m[i].seen);
+		if (ago > SESSION_STALE)
+			continue;
+		die_msg("mkfs", "%s is mounted by host %s pid %d at %s (seen "
+				"%lld s ago); unmount it first (a mount that died "
+				"is forgotten %d s after its last sign of life)",
+			s->url, l.m[i].host, (int)l.m[i].pid, l.m[i].mountpoint,
+			ago, SESSION_STALE);
+		r = -EBUSY;
+	}
+	if (r == 0 && default_coord_url(url, curl, sizeof(curl)) == 0 &&
+	    coord_open(curl, meta_super(m)->uuid, &c, err, sizeof(err)) == 0) {
+		coord_list_mounts(c, count_mount, &mounts);
+		coord_close(c);
+		if (mounts) {
+			die_msg("mkfs", "%s is mounted; unmount it first", url);
+			r = -EBUSY;
+		}
+	}
+	meta_close(m);
+	store_close(s);
+	return r < 0 ? -1 : 0;
 }
 
 /* ---- mkfs ---- */
@@ -213,48 +259,8 @@ int cmd_mkfs(int argc, char **argv)
 	const char *url = argv[optind];
 	struct store *s;
 	if (force) {
-		/* Refuse to wipe a mounted filesystem. */
-		struct meta *m;
-		struct coord *c;
-		char curl[PATH_MAX + 16];
-		if (store_open(url, 0, &s, err, sizeof(err)) == 0) {
-			if (meta_open(s, &m, err, sizeof(err)) == 0) {
-				static struct session_list l;
-				int r = meta_read(m, sessions_txn, &l);
-				if (r < 0 || l.fresh) {
-					if (r < 0)
-						die_msg("mkfs", "cannot tell whether %s is "
-							"mounted: %s; nothing changed",
-							url, strerror(-r));
-					for (int i = 0; r == 0 && i < l.n; i++)
-						if (l.m[i].seen + SESSION_STALE >=
-						    (int64_t)time(NULL))
-							die_msg("mkfs", "%s is mounted by "
-								"host %s pid %d at %s; "
-								"unmount it first",
-								s->url, l.m[i].host,
-								(int)l.m[i].pid,
-								l.m[i].mountpoint);
-					meta_close(m);
-					store_close(s);
-					return 1;
-				}
-				int mounts = 0;
-				if (default_coord_url(url, curl, sizeof(curl)) == 0 &&
-				    coord_open(curl, meta_super(m)->uuid, &c, err,
-					       sizeof(err)) == 0) {
-					coord_list_mounts(c, count_mount, &mounts);
-					coord_close(c);
-				}
-				meta_close(m);
-				if (mounts) {
-					store_close(s);
-					die_msg("mkfs", "%s is mounted; unmount it first", url);
-					return 1;
-				}
-			}
-			store_close(s);
-		}
+		if (check_unmounted(url) < 0)
+			return 1;
 		if (store_destroy(url, err, sizeof(err)) < 0) {
 			die_msg("mkfs", "%s", err);
 			return 1;

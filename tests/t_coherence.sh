@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # t_coherence.sh — what several mounts of one filesystem show each other
 # (issue 7): one Redis store and one ZooKeeper coordinator on 127.0.0.1,
-# three daemons in the foreground (so that each one's exit status is
-# checked at unmount), and
+# three daemons (tests/lib.sh mount_fs: each one's exit status is checked
+# at unmount), and
 #   1. readdir on one mount while another churns the same directory: no
 #      name listed twice
 #   2. three mounts rename their own file onto one name at once: the name
@@ -40,42 +40,10 @@ redis_start() { # PORT DIR
 	return 1
 }
 
-# Daemons run with -f in the background: FG_PID[MOUNTPOINT] is the pid to
-# wait for, so that a crash at unmount is a failure like any other.
-declare -A FG_PID
-fg_mount() { # URL MOUNTPOINT LOG [mount args...]
-	local url=$1 mp=$2 log=$3
-	shift 3
-	mkdir -p "$mp"
-	"$CASSAFS" mount -f "$@" "$url" "$mp" >"$log" 2>&1 &
-	FG_PID[$mp]=$!
-	T_MOUNTS+=("$mp")
-	for _ in $(seq 100); do
-		grep -q " $mp fuse" /proc/mounts && return 0
-		kill -0 "${FG_PID[$mp]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "mount of $mp did not come up:"; cat "$log"
-	return 1
-}
-fg_umount() { # MOUNTPOINT: unmount, then the daemon must exit 0
-	local mp=$1 pid=${FG_PID[$1]} rc
-	fusermount3 -u "$mp" || umount "$mp" || return 1
-	wait "$pid"; rc=$?
-	unset "FG_PID[$mp]"
-	[ "$rc" -eq 0 ] || echo "daemon of $mp exited with status $rc"
-	return "$rc"
-}
-
 t_cleanup() {
-	local mp
-	for mp in "${!FG_PID[@]}"; do
-		fusermount3 -uz "$mp" 2>/dev/null
-		kill "${FG_PID[$mp]}" 2>/dev/null
-	done
 	[ -s "$D/redis/pid" ] && kill -9 "$(cat "$D/redis/pid")" 2>/dev/null
 	"$ZKS" stop "$D/zk" >/dev/null 2>&1
-	[ -n "${DIST_KEEP:-}" ] && mkdir -p "$DIST_KEEP" && cp "$D"/*.log "$DIST_KEEP/" 2>/dev/null
+	[ -n "${DIST_KEEP:-}" ] && mkdir -p "$DIST_KEEP" && cp "$D"/*.err "$DIST_KEEP/" 2>/dev/null
 	T_MOUNTS=()
 	cleanup
 }
@@ -94,7 +62,7 @@ COORD="zk://127.0.0.1:$ZPORT/coh?session_timeout=2000"
 A=$D/mA B=$D/mB C=$D/mC
 check "mkfs" "$CASSAFS" mkfs "$STORE"
 for m in A B C; do
-	check "mount $m" fg_mount "$STORE" "${!m}" "$D/$m.log" --coord "$COORD"
+	check "mount $m" mount_fs "$STORE" "${!m}" --coord "$COORD"
 done
 
 ############################################################ 1. readdir
@@ -144,8 +112,7 @@ echo "payload" >&7
 rm "$A/held"
 st=$("$CASSAFS" status --coord "$COORD" "$STORE" 2>&1)
 grep -E "open after unlink|orphan" <<<"$st" || true
-kill -9 "${FG_PID[$B]}"; wait "${FG_PID[$B]}" 2>/dev/null
-unset "FG_PID[$B]"
+kill -9 "$(daemon_pid "$B")"; forget_daemon "$B"
 exec 7>&-
 fusermount3 -uz "$B"
 reclaimed=0
@@ -154,7 +121,7 @@ for _ in $(seq 40); do
 	sleep 0.5
 done
 check "an inode held only by a dead mount is reclaimed after its session expires" [ $reclaimed -eq 1 ]
-check "remount B" fg_mount "$STORE" "$B" "$D/B2.log" --coord "$COORD"
+check "remount B" mount_fs "$STORE" "$B" --coord "$COORD"
 
 ############################################################ lock waiters
 echo "== 40 F_SETLKW waiters on B: B still answers, every waiter gets the lock"
@@ -189,7 +156,7 @@ check "the data survived" grep -q precious "$C/precious"
 
 ############################################################ unmount
 for m in A B C; do
-	check "daemon of $m exits 0 at unmount" fg_umount "${!m}"
+	check "daemon of $m exits 0 at unmount" umount_fs "${!m}"
 done
 out=$("$CASSAFS" fsck --coord "$COORD" "$STORE" 2>&1); rc=$?
 echo "$out" | tail -n 3
