@@ -549,6 +549,21 @@ static int flush_txn(struct store_txn *t, void *arg)
 	return meta_inode_put(t, &in);
 }
 
+/* Forget the buffered blocks of vn (written, or of a reclaimed inode);
+ * io_lock held. */
+static void drop_blocks_locked(struct vfs *v, struct vnode *vn)
+{
+	for (size_t i = 0; i < vn->nblk; i++) {
+		free(vn->blk[i].data);
+		free(vn->blk[i].mask);
+	}
+	dirty_account(v, -(ssize_t)(vn->nblk * v->bs));
+	vn->nblk = 0;
+	pthread_mutex_lock(&vn->attr_lock);
+	vn->dirty = 0;
+	pthread_mutex_unlock(&vn->attr_lock);
+}
+
 /* Write the buffered blocks of vn to the store; io_lock held. */
 static int flush_locked(struct vfs *v, struct vnode *vn)
 {
@@ -569,15 +584,7 @@ static int flush_locked(struct vfs *v, struct vnode *vn)
 		return r; /* keep the buffer: a later flush may succeed */
 	}
 	notice(v, vn->ino, 0, NULL);
-	for (size_t i = 0; i < vn->nblk; i++) {
-		free(vn->blk[i].data);
-		free(vn->blk[i].mask);
-	}
-	dirty_account(v, -(ssize_t)(vn->nblk * v->bs));
-	vn->nblk = 0;
-	pthread_mutex_lock(&vn->attr_lock);
-	vn->dirty = 0;
-	pthread_mutex_unlock(&vn->attr_lock);
+	drop_blocks_locked(v, vn);
 	return 0;
 }
 
@@ -768,12 +775,32 @@ static int purge_txn(struct store_txn *t, void *arg)
 		return r;
 	if (holders)
 		return 0;
-	if ((r = meta_inode_purge(t, &in)) < 0)
+	if ((r = meta_inode_purge(t, &in)) < 0 ||
+	    (r = meta_orphan_del(t, a->ino)) < 0)
 		return r;
-	return meta_orphan_del(t, a->ino);
+	return 1;
 }
 
 /* The last reference to an unlinked inode is gone: reclaim it. */
+/*
+ * The inode went (no link, nobody holds it): what is still buffered for it
+ * (a write that failed, e.g. on a full disk) can never be read; drop it.
+ */
+static void discard_buffer(struct vfs *v, uint64_t ino)
+{
+	pthread_mutex_lock(&v->table_lock);
+	struct vnode *vn = find_locked(v, ino);
+	if (vn)
+		vn->refs++;
+	pthread_mutex_unlock(&v->table_lock);
+	if (!vn)
+		return;
+	pthread_mutex_lock(&vn->io_lock);
+	drop_blocks_locked(v, vn);
+	pthread_mutex_unlock(&vn->io_lock);
+	vnode_put(v, vn);
+}
+
 static void purge_unlinked(struct vfs *v, uint64_t ino)
 {
 	struct purge_args a = {ino};
@@ -781,6 +808,8 @@ static void purge_unlinked(struct vfs *v, uint64_t ino)
 	if (e < 0)
 		log_error("cannot reclaim unlinked inode %llu: %s (fsck or the "
 			  "next mount will)", (unsigned long long)ino, strerror(-e));
+	else if (e == 1)
+		discard_buffer(v, ino);
 }
 
 /* ---- holds: inodes open on this mount, noted in the store ---- */
@@ -869,6 +898,8 @@ static void close_vnode(struct vfs *v, struct vnode *vn)
 			log_error("cannot give up inode %llu held open: %s (the "
 				  "session's end or fsck will)",
 				  (unsigned long long)vn->ino, strerror(-r));
+		else if (r == 1)
+			discard_buffer(v, vn->ino);
 		vn->held = 0;
 	}
 	pthread_mutex_unlock(&vn->hold_lock);
@@ -2633,8 +2664,10 @@ int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 	for (size_t i = 0; r == 0 && i < l.n; i++) {
 		struct purge_args a = {l.v[i]};
 		r = meta_write(v->meta, purge_txn, &a);
-		if (r == 0)
+		if (r == 1) /* else held open by a live mount, or linked */
 			(*purged)++;
+		if (r > 0)
+			r = 0;
 	}
 	u64vec_free(&l);
 	return r;
