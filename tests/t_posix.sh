@@ -137,6 +137,52 @@ else
 	ok "mount root as before the suite"
 fi
 
+# ---- mount-level checks (after the suite, on the same store) ----
+mount_opts=${POSIX_MOUNT_OPTS:-allow_other}
+wait_mounted() {
+	for _ in $(seq 1 150); do
+		is_mounted "$mnt" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+# Mount again, waiting for a daemon that is still exiting (bounded), so a
+# failed check does not spoil the ones after it.
+mount_again() {
+	for _ in $(seq 1 30); do
+		"$CASSAFS" mount -o "$mount_opts" "$store" "$mnt" >"$work/mount.log" 2>&1 &&
+			wait_mounted && return 0
+		sleep 1
+	done
+	return 1
+}
+
+mkdir -p "$mnt/mnt.d/a/b"
+echo keep >"$mnt/mnt.d/keep"
+
+# umount(8) does not wait for the daemon: a mount right after it must wait
+# for the old daemon to let the store go, not refuse.
+rounds=0
+for i in 1 2 3 4 5; do
+	echo "round $i" >"$mnt/mnt.d/round"
+	umount "$mnt" || { fail "umount(8) $mnt (round $i)"; break; }
+	if "$CASSAFS" mount -o "$mount_opts" "$store" "$mnt" >"$work/mount.log" 2>&1 && wait_mounted; then
+		rounds=$((rounds + 1))
+	else
+		fail "cassafs mount right after umount(8) (round $i): $(tail -n 2 "$work/mount.log")"
+		mount_again || { fail "cannot mount $store again: $(tail -n 2 "$work/mount.log")"; finish; }
+	fi
+done
+[ "$rounds" -eq 5 ] && ok "5 × umount(8) then cassafs mount at once"
+if [ "$(cat "$mnt/mnt.d/keep" 2>&1)" = keep ] && [ "$(cat "$mnt/mnt.d/round" 2>&1)" = "round 5" ]; then
+	ok "data kept across the quick remounts"
+else
+	fail "after the quick remounts: keep [$(cat "$mnt/mnt.d/keep" 2>&1)] round [$(cat "$mnt/mnt.d/round" 2>&1)]"
+fi
+
+
+rm -rf "$mnt/mnt.d"
+
 if "$CASSAFS" umount "$mnt" >"$work/umount.log" 2>&1; then
 	ok "umount $mnt"
 	for _ in $(seq 1 150); do
