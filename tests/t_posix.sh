@@ -181,6 +181,62 @@ else
 fi
 
 
+# remount,ro and back: writes get EROFS, then work again.  Through
+# `cassafs mount -o remount,…`, the form mount.fuse3 runs for mount(8)
+# (`cassafs URL MOUNTPOINT -o <current options>,remount`), and mount(8)
+# itself when its helper finds this cassafs on the default PATH.
+mount_flags() { awk -v m="$mnt" '$5 == m { f = $6 } END { print f }' /proc/self/mountinfo; }
+check_ro() { # $1 = how it was remounted
+	local e
+	if [[ $(mount_flags) == ro,* ]] && ! e=$( { echo x >"$mnt/mnt.d/keep"; } 2>&1) &&
+		[[ $e == *"Read-only file system"* ]] && ! touch "$mnt/mnt.d/new" 2>/dev/null &&
+		[ "$(cat "$mnt/mnt.d/keep")" = keep ]; then
+		ok "$1: ro, writes and creates fail with EROFS, reads work"
+	else
+		fail "$1: flags $(mount_flags), write: ${e:-succeeded}"
+	fi
+}
+check_rw() {
+	if [[ $(mount_flags) == rw,* ]] && echo keep >"$mnt/mnt.d/keep" && touch "$mnt/mnt.d/new" &&
+		rm "$mnt/mnt.d/new"; then
+		ok "$1: rw, writes work again"
+	else
+		fail "$1: flags $(mount_flags), writing failed"
+	fi
+}
+if "$CASSAFS" mount -o remount,ro "$mnt" >"$work/remount.log" 2>&1; then
+	check_ro "cassafs mount -o remount,ro MOUNTPOINT"
+else
+	fail "cassafs mount -o remount,ro $mnt: $(tail -n 2 "$work/remount.log")"
+fi
+if "$CASSAFS" mount -o remount,rw "$store" "$mnt" >"$work/remount.log" 2>&1; then
+	check_rw "cassafs mount -o remount,rw URL MOUNTPOINT"
+else
+	fail "cassafs mount -o remount,rw $store $mnt: $(tail -n 2 "$work/remount.log")"
+fi
+if "$CASSAFS" "$store" "$mnt" -o "ro,nosuid,nodev,relatime,remount,user_id=0,group_id=0,default_permissions" >"$work/remount.log" 2>&1; then
+	check_ro "as mount.fuse3 runs it (cassafs URL MOUNTPOINT -o …,remount)"
+	[[ $(mount_flags) == ro,nosuid,nodev,* ]] && ok "remount keeps nosuid,nodev" ||
+		fail "remount changed the mount flags to $(mount_flags)"
+else
+	fail "cassafs URL MOUNTPOINT -o ...,remount: $(tail -n 2 "$work/remount.log")"
+fi
+"$CASSAFS" "$store" "$mnt" -o "rw,remount" >/dev/null 2>&1
+check_rw "cassafs URL MOUNTPOINT -o rw,remount"
+if "$CASSAFS" mount -o remount,attr_timeout=5 "$mnt" 2>"$work/remount.log"; then
+	fail "remount accepted attr_timeout (fixed at mount time)"
+else
+	grep -q "attr_timeout=5' cannot be changed" "$work/remount.log" &&
+		ok "remount refuses options fixed at mount time, naming them" ||
+		fail "remount,attr_timeout=5: $(cat "$work/remount.log")"
+fi
+helper=$(env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin sh -c 'command -v cassafs')
+if [ -n "$helper" ] && cmp -s "$helper" "$CASSAFS"; then
+	mount -o remount,ro "$mnt" && check_ro "mount -o remount,ro (mount(8))" || fail "mount -o remount,ro $mnt"
+	mount -o remount,rw "$mnt" && check_rw "mount -o remount,rw (mount(8))" || fail "mount -o remount,rw $mnt"
+else
+	echo "note: mount(8) -o remount skipped: mount.fuse3 would run ${helper:-no cassafs} (not $CASSAFS; make install first)"
+fi
 rm -rf "$mnt/mnt.d"
 
 if "$CASSAFS" umount "$mnt" >"$work/umount.log" 2>&1; then
