@@ -57,6 +57,7 @@ static void fill_entry(struct fuse_ll *f, const struct vfs_entry *ve,
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ve->ino;
+	e->generation = vfs_generation(f->vfs, ve->ino);
 	e->attr = ve->attr;
 	e->attr_timeout = f->opt.attr_timeout;
 	e->entry_timeout = f->opt.entry_timeout;
@@ -86,6 +87,10 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->time_gran = 1;
+	/* File handles (open_by_handle_at, NFS re-export) for inodes the
+	 * kernel no longer holds: it asks LOOKUP "." / ".." by node id. */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 }
 
 static void ll_destroy(void *userdata)

@@ -84,6 +84,7 @@ struct vfs {
 	struct vnode *table[TABLE_SIZE];
 	pthread_mutex_t dirty_lock;
 	size_t dirty_total; /* dirty_lock */
+	uint32_t generation; /* of every inode but the root: from the uuid */
 };
 
 static struct timespec now_ts(void)
@@ -334,9 +335,57 @@ static int lookup_txn(struct store_txn *t, void *arg)
 	return 0;
 }
 
+/*
+ * "." and ".." by node id: the kernel asks these when it decodes a file
+ * handle (FUSE_CAP_EXPORT_SUPPORT) for an inode it does not hold, e.g.
+ * after a remount or from an NFS client.  Inode numbers are never reused,
+ * so a node id stays valid for the inode's whole life; a removed inode
+ * answers ESTALE.
+ */
+struct lookup_dot_args {
+	struct vfs *v;
+	uint64_t ino;
+	int dotdot;
+	struct vfs_entry *e;
+};
+
+static int lookup_dot_txn(struct store_txn *t, void *arg)
+{
+	struct lookup_dot_args *a = arg;
+	struct meta_inode in;
+	int r = meta_inode_get(t, a->ino, &in);
+	if (r == -ENOENT || (r == 0 && in.nlink == 0))
+		return -ESTALE;
+	if (r < 0)
+		return r;
+	if (a->dotdot) {
+		if (!S_ISDIR(in.mode))
+			return -ENOTDIR;
+		uint64_t p = a->ino == META_ROOT_INO || !in.parent ? META_ROOT_INO
+								      : in.parent;
+		if ((r = meta_inode_get(t, p, &in)) < 0)
+			return r == -ENOENT ? -ESTALE : r;
+	}
+	a->e->ino = in.ino;
+	to_stat(a->v, &in, &a->e->attr);
+	return 0;
+}
+
+uint64_t vfs_generation(const struct vfs *v, uint64_t ino)
+{
+	return ino == META_ROOT_INO ? 0 : v->generation;
+}
+
 int vfs_lookup(struct vfs *v, uint64_t parent, const char *name,
 	       struct vfs_entry *e)
 {
+	if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]))) {
+		struct lookup_dot_args d = {v, parent, name[1] == '.', e};
+		int r = meta_read(v->meta, lookup_dot_txn, &d);
+		if (r == 0)
+			add_lookup(v, e->ino);
+		return r;
+	}
 	int r = check_name(name);
 	if (r < 0)
 		return r;
@@ -1910,6 +1959,13 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	v->coord = c;
 	v->bs = meta_super(m)->block_size;
 	v->opt = *o;
+	/* Inode numbers are never reused, so one generation per filesystem
+	 * keeps file handles valid for an inode's life; deriving it from the
+	 * uuid makes a handle from an older filesystem at the same place
+	 * stale instead of naming another file.  (The kernel knows the root
+	 * as generation 0.) */
+	const char *uuid = meta_super(m)->uuid;
+	v->generation = (uint32_t)meta_name_cookie(uuid, strlen(uuid)) | 1;
 	if (v->opt.max_dirty_per_file < v->bs)
 		v->opt.max_dirty_per_file = v->bs;
 	pthread_mutex_init(&v->table_lock, NULL);

@@ -63,8 +63,13 @@ void vfs_free(struct vfs *v);
 int vfs_purge_orphans(struct vfs *v, uint64_t *purged);
 uint32_t vfs_block_size(const struct vfs *v);
 
+/* name "." or "..": the inode parent itself or its parent directory
+ * (decoding file handles); -ESTALE if that inode is gone. */
 int vfs_lookup(struct vfs *v, uint64_t parent, const char *name,
 	       struct vfs_entry *e);
+/* Generation number of ino for file handles (ino + generation name an
+ * inode for the filesystem's whole life). */
+uint64_t vfs_generation(const struct vfs *v, uint64_t ino);
 /* Undo nlookup lookups of ino (FUSE forget). */
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t nlookup);
 int vfs_getattr(struct vfs *v, uint64_t ino, struct stat *st);

@@ -138,6 +138,7 @@ else
 fi
 
 # ---- mount-level checks (after the suite, on the same store) ----
+FHANDLE=$TESTBIN/posix_fhandle
 mount_opts=${POSIX_MOUNT_OPTS:-allow_other}
 wait_mounted() {
 	for _ in $(seq 1 150); do
@@ -159,6 +160,19 @@ mount_again() {
 
 mkdir -p "$mnt/mnt.d/a/b"
 echo keep >"$mnt/mnt.d/keep"
+echo linked >"$mnt/mnt.d/orig"
+ln "$mnt/mnt.d/orig" "$mnt/mnt.d/link"
+echo gone >"$mnt/mnt.d/gone"
+handles=ok
+for h in keep orig a/b gone; do
+	"$FHANDLE" save "$mnt/mnt.d/$h" "$work/fh.${h//\//_}" >>"$work/fh.log" 2>&1 || handles=bad
+done
+if [ "$handles" = ok ] && "$FHANDLE" open "$mnt" "$work/fh.keep" | grep -q '^ok .*data=keep$'; then
+	ok "name_to_handle_at + open_by_handle_at on a live file"
+else
+	fail "file handles on a live file: $(tail -n 3 "$work/fh.log") $("$FHANDLE" open "$mnt" "$work/fh.keep" 2>&1)"
+fi
+rm "$mnt/mnt.d/orig" "$mnt/mnt.d/gone"
 
 # umount(8) does not wait for the daemon: a mount right after it must wait
 # for the old daemon to let the store go, not refuse.
@@ -180,6 +194,20 @@ else
 	fail "after the quick remounts: keep [$(cat "$mnt/mnt.d/keep" 2>&1)] round [$(cat "$mnt/mnt.d/round" 2>&1)]"
 fi
 
+# File handles after the remounts: the kernel no longer holds the inodes
+# and asks the daemon for "." (and ".." to reconnect a directory).
+got=$("$FHANDLE" open "$mnt" "$work/fh.keep" 2>&1)
+[[ $got == "ok "*"data=keep" ]] && ok "file handle of a file after a remount" ||
+	fail "file handle of mnt.d/keep after a remount: $got"
+got=$("$FHANDLE" open "$mnt" "$work/fh.orig" 2>&1)
+[[ $got == "ok "*"data=linked" ]] && ok "file handle after a hard link (first name removed) and a remount" ||
+	fail "file handle of mnt.d/orig (now only mnt.d/link) after a remount: $got"
+got=$("$FHANDLE" open "$mnt" "$work/fh.a_b" 2>&1)
+[[ $got == "ok "*"path=$mnt/mnt.d/a/b data=-" ]] && ok "file handle of a directory after a remount, reconnected to its path" ||
+	fail "file handle of directory mnt.d/a/b after a remount: $got"
+got=$("$FHANDLE" open "$mnt" "$work/fh.gone" 2>&1)
+[ "$got" = "error ESTALE" ] && ok "file handle of a removed file: ESTALE" ||
+	fail "file handle of removed mnt.d/gone after a remount: $got (want error ESTALE)"
 
 # remount,ro and back: writes get EROFS, then work again.  Through
 # `cassafs mount -o remount,…`, the form mount.fuse3 runs for mount(8)
