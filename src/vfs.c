@@ -249,6 +249,11 @@ static void to_stat(struct vfs *v, const struct meta_inode *in, struct stat *st)
 	uint64_t stored = in->blocks * v->bs;
 	uint64_t rounded = (in->size + 4095) & ~4095ull;
 	st->st_blocks = (blkcnt_t)((stored < rounded ? stored : rounded) / 512);
+	/* More blocks than the file spans: fallocate KEEP_SIZE allocated
+	 * past the end; count those too. */
+	uint64_t span = (in->size + v->bs - 1) / v->bs;
+	if (in->blocks > span)
+		st->st_blocks = (blkcnt_t)((rounded + (in->blocks - span) * v->bs) / 512);
 	st->st_atim = in->atime;
 	st->st_mtim = in->mtime;
 	st->st_ctim = in->ctime;
@@ -1519,41 +1524,92 @@ struct falloc_args {
 	uint64_t ino;
 	int mode;
 	uint64_t off, len;
+	uint64_t lo, hi; /* allocate block indices [lo, hi) (alloc_txn) */
+	struct u64vec idx;
 };
 
-static int zero_range(struct store_txn *t, struct vfs *v, struct meta_inode *in,
-		      uint64_t off, uint64_t end)
+static int collect_block_idx(void *arg, uint64_t idx, const void *d, size_t len)
 {
-	uint32_t bs = v->bs;
-	if (end > in->size)
-		end = in->size;
-	for (uint64_t idx = off / bs; idx * bs < end; idx++) {
+	struct falloc_args *a = arg;
+	if (idx >= a->hi)
+		return 1;
+	return u64vec_push(&a->idx, idx);
+}
+
+/* The stored blocks of in with index in [lo, hi), into a->idx. */
+static int stored_blocks(struct store_txn *t, struct falloc_args *a,
+			 uint64_t ino, uint64_t lo, uint64_t hi)
+{
+	a->idx.n = 0; /* the transaction may run again */
+	a->hi = hi;
+	int r = meta_block_scan(t, ino, lo, collect_block_idx, a);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Zero the bytes [off, end) of in: blocks wholly inside become holes
+ * (keep_alloc: allocation marks, for ZERO_RANGE), blocks partly inside
+ * get their bytes there zeroed.  Past the end of file too, where only
+ * fallocate's marks can be.
+ */
+static int zero_range(struct store_txn *t, struct falloc_args *a,
+		      struct meta_inode *in, uint64_t off, uint64_t end,
+		      int keep_alloc)
+{
+	uint32_t bs = a->v->bs;
+	int r = stored_blocks(t, a, in->ino, off / bs, (end + bs - 1) / bs);
+	for (size_t i = 0; r == 0 && i < a->idx.n; i++) {
+		uint64_t idx = a->idx.v[i];
 		const void *d;
 		size_t len;
-		int r = meta_block_get(t, in->ino, idx, &d, &len);
-		if (r == -ENOENT)
-			continue;
-		if (r < 0)
-			return r;
+		if ((r = meta_block_get(t, in->ino, idx, &d, &len)) < 0)
+			break;
 		uint64_t bstart = idx * bs;
 		uint64_t zs = off > bstart ? off - bstart : 0;
 		uint64_t ze = end - bstart < bs ? end - bstart : bs;
 		if (zs == 0 && ze >= len) {
-			r = meta_block_put(t, in, idx, NULL, 0);
-		} else {
+			r = keep_alloc ? meta_block_alloc(t, in, idx, 1)
+				       : meta_block_put(t, in, idx, NULL, 0);
+		} else if (zs < len) {
 			uint8_t *copy = malloc(len);
 			if (!copy)
 				return -ENOMEM;
 			memcpy(copy, d, len);
-			if (zs < len)
-				memset(copy + zs, 0, (ze < len ? ze : len) - zs);
+			memset(copy + zs, 0, (ze < len ? ze : len) - zs);
 			r = meta_block_put(t, in, idx, copy, len);
 			free(copy);
+			/* zeroed whole: keep it allocated */
+			if (r == 0 && keep_alloc)
+				r = meta_block_alloc(t, in, idx, 0);
 		}
-		if (r < 0)
-			return r;
 	}
-	return 0;
+	return r;
+}
+
+/* Count the holes among blocks [lo, hi): what fallocate must allocate. */
+static int holes_txn(struct store_txn *t, void *arg)
+{
+	struct falloc_args *a = arg;
+	int r = stored_blocks(t, a, a->ino, a->lo, a->hi);
+	return r;
+}
+
+/* Mark the holes among blocks [lo, hi) allocated (one bounded chunk). */
+static int alloc_txn(struct store_txn *t, void *arg)
+{
+	struct falloc_args *a = arg;
+	struct meta_inode in;
+	int r = meta_inode_get(t, a->ino, &in);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(in.mode))
+		return -ENODEV;
+	uint64_t blocks = in.blocks;
+	for (uint64_t idx = a->lo; r == 0 && idx < a->hi; idx++)
+		r = meta_block_alloc(t, &in, idx, 0);
+	if (r == 0 && in.blocks != blocks)
+		r = meta_inode_put(t, &in);
+	return r;
 }
 
 static int falloc_txn(struct store_txn *t, void *arg)
@@ -1568,35 +1624,71 @@ static int falloc_txn(struct store_txn *t, void *arg)
 	uint64_t end = a->off + a->len;
 	if (end > META_MAX_FILE_SIZE || end < a->off)
 		return -EFBIG;
-	if (a->mode & FALLOC_FL_PUNCH_HOLE) {
-		if ((r = zero_range(t, a->v, &in, a->off, end)) < 0)
+	int changed = 0;
+	if (a->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		int keep = (a->mode & FALLOC_FL_ZERO_RANGE) != 0;
+		if ((r = zero_range(t, a, &in, a->off, end, keep)) < 0)
 			return r;
-		in.mtime = in.ctime = now_ts();
-	} else if (!(a->mode & FALLOC_FL_KEEP_SIZE) && end > in.size) {
-		/* Blocks are allocated on write; only the size moves. */
-		in.size = end;
-		in.mtime = in.ctime = now_ts();
-	} else {
-		return 0;
+		changed = 1;
 	}
+	if (!(a->mode & FALLOC_FL_KEEP_SIZE) && end > in.size) {
+		in.size = end;
+		changed = 1;
+	}
+	if (changed)
+		in.mtime = in.ctime = now_ts();
 	return meta_inode_put(t, &in);
 }
 
+/* Blocks allocated per transaction: bounds a transaction's size. */
+#define FALLOC_CHUNK 1024
+
+/*
+ * Allocation (mode 0, KEEP_SIZE, ZERO_RANGE) marks every hole in the
+ * range as allocated, so st_blocks and statfs count the space once and a
+ * later write into it does not grow them; a range larger than the free
+ * space answers ENOSPC before anything changes.  The store reserves no
+ * disk for the marks: they say "allocated", the space check is made now.
+ * COLLAPSE_RANGE, INSERT_RANGE and UNSHARE_RANGE never reach a FUSE
+ * filesystem (the kernel answers EOPNOTSUPP itself).
+ */
 int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 		  off_t len)
 {
 	if (off < 0 || len <= 0)
 		return -EINVAL;
-	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+		     FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;
 	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
 		return -EINVAL;
+	uint64_t end = (uint64_t)off + (uint64_t)len;
+	if (end > META_MAX_FILE_SIZE || end < (uint64_t)off)
+		return -EFBIG;
 	struct falloc_args a = {v, f->vn->ino, mode, (uint64_t)off, (uint64_t)len};
 	pthread_mutex_lock(&f->vn->io_lock);
 	int r = flush_locked(v, f->vn);
+	if (r == 0 && !(mode & FALLOC_FL_PUNCH_HOLE)) {
+		uint64_t lo = (uint64_t)off / v->bs, hi = (end + v->bs - 1) / v->bs;
+		uint64_t total, avail;
+		a.lo = lo;
+		a.hi = hi;
+		if ((r = meta_read(v->meta, holes_txn, &a)) == 0 &&
+		    store_space(meta_store(v->meta), &total, &avail) == 0 &&
+		    (hi - lo - a.idx.n) * (uint64_t)v->bs > avail)
+			r = -ENOSPC;
+		for (uint64_t c = lo; r == 0 && c < hi; c += FALLOC_CHUNK) {
+			a.lo = c;
+			a.hi = hi - c > FALLOC_CHUNK ? c + FALLOC_CHUNK : hi;
+			r = meta_write(v->meta, alloc_txn, &a);
+		}
+	}
 	if (r == 0)
 		r = meta_write(v->meta, falloc_txn, &a);
 	pthread_mutex_unlock(&f->vn->io_lock);
+	u64vec_free(&a.idx);
 	if (r == 0)
 		notice(v, f->vn->ino, 0, NULL);
 	return r;

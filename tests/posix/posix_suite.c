@@ -40,6 +40,7 @@ static int opt_quiet;
 static long opt_entries = 20000;  /* size of the rm -rf directory */
 static long long opt_max_size = -1; /* filesystem's maximum file size, if known */
 static int noatime_mount;
+static int opt_falloc_full; /* --fallocate-full: ZERO_RANGE and ENOSPC required */
 
 /* ---------- small helpers (all relative to the group's directory) ---------- */
 
@@ -2545,6 +2546,185 @@ static void g_fallocate(void)
 	close(fd);
 }
 
+/* Check that bytes [lo, hi) of fd read as c. */
+static int range_is(int fd, off_t lo, off_t hi, char c)
+{
+	static char buf[1 << 16];
+	for (off_t o = lo; o < hi;) {
+		size_t n = hi - o < (off_t)sizeof(buf) ? (size_t)(hi - o) : sizeof(buf);
+		if (pread(fd, buf, n, o) != (ssize_t)n)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (buf[i] != c)
+				return 0;
+		o += (off_t)n;
+	}
+	return 1;
+}
+
+/* Write buf's byte pattern over [0, size) of fd. */
+static void fill_pattern(int fd, off_t size, const char *buf)
+{
+	for (off_t o = 0; o < size; o += 1 << 16) {
+		size_t n = size - o < (1 << 16) ? (size_t)(size - o) : (1 << 16);
+		EQ(pwrite(fd, buf, n, o), (ssize_t)n, "write pattern");
+	}
+}
+
+static long long blocks_of(const char *p)
+{
+	struct stat s;
+	return stat(p, &s) == 0 ? (long long)s.st_blocks * 512 : -1;
+}
+
+/*
+ * The other fallocate modes: ZERO_RANGE (with and without KEEP_SIZE),
+ * PUNCH_HOLE, allocation counted once in st_blocks, ENOSPC beyond the
+ * free space; COLLAPSE_RANGE/INSERT_RANGE follow ext4's alignment rules
+ * where supported (FUSE filesystems: the kernel answers EOPNOTSUPP).
+ */
+static void g_falloc_modes(void)
+{
+	static char buf[1 << 16];
+	struct stat s;
+	struct statvfs sv;
+	int fd;
+
+	OK(fd = open("z", O_CREAT | O_RDWR, 0644), "create");
+	OK(fstat(fd, &s), "fstat");
+	off_t bs = s.st_blksize >= 4096 ? s.st_blksize : 4096;
+	off_t size = 4 * bs;
+	memset(buf, 'a', sizeof(buf));
+	fill_pattern(fd, size, buf);
+	OK(fsync(fd), "fsync");
+	/* ZERO_RANGE inside the file, across a block boundary (tmpfs has
+	 * none: required only with --fallocate-full) */
+	errno = 0;
+	int zr = fallocate(fd, FALLOC_FL_ZERO_RANGE, bs - 1000, 3000);
+	if (zr < 0 && errno == EOPNOTSUPP && !opt_falloc_full)
+		printf("   note: ZERO_RANGE not supported here: skipped\n");
+	else {
+	OK(zr, "ZERO_RANGE inside");
+	TRUE(range_is(fd, 0, bs - 1000, 'a') && range_is(fd, bs - 1000, bs + 2000, 0) &&
+	     range_is(fd, bs + 2000, size, 'a'), "ZERO_RANGE zeroes exactly its range");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size, "ZERO_RANGE inside keeps the size");
+	/* a whole block, then past the end with and without KEEP_SIZE */
+	OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, 2 * bs, bs), "ZERO_RANGE of a whole block");
+	TRUE(range_is(fd, 2 * bs, 3 * bs, 0) && range_is(fd, 3 * bs, size, 'a'),
+	     "whole-block ZERO_RANGE reads zeros, the next block is kept");
+	OK(fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, size - 10, 100),
+	   "ZERO_RANGE|KEEP_SIZE past the end");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size, "ZERO_RANGE|KEEP_SIZE leaves the size");
+	TRUE(range_is(fd, size - 10, size, 0), "ZERO_RANGE|KEEP_SIZE zeroed the tail");
+	OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, size - 10, 100), "ZERO_RANGE past the end");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size + 90, "ZERO_RANGE past the end extends the size");
+	TRUE(range_is(fd, size - 10, size + 90, 0), "extended range reads zeros");
+	}
+	/* PUNCH_HOLE */
+	OK(ftruncate(fd, size), "truncate back");
+	memset(buf, 'b', sizeof(buf));
+	fill_pattern(fd, size, buf);
+	close(fd);
+	long long before = blocks_of("z");
+	OK(fd = open("z", O_RDWR), "open");
+	OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, bs, 2 * bs),
+	   "PUNCH_HOLE|KEEP_SIZE of two blocks");
+	OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10, 20),
+	   "PUNCH_HOLE|KEEP_SIZE inside a block");
+	TRUE(range_is(fd, 0, 10, 'b') && range_is(fd, 10, 30, 0) && range_is(fd, 30, bs, 'b') &&
+	     range_is(fd, bs, 3 * bs, 0) && range_is(fd, 3 * bs, size, 'b'),
+	     "punched ranges read zeros, the rest is kept");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size, "PUNCH_HOLE keeps the size");
+	ERR(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, bs), EOPNOTSUPP, "PUNCH_HOLE without KEEP_SIZE");
+	ERR(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, bs),
+	    EOPNOTSUPP, "PUNCH_HOLE with ZERO_RANGE");
+	close(fd);
+	long long after = blocks_of("z");
+	TRUE(after <= before - 2 * bs, "punching two blocks frees them (st_blocks %lld -> %lld)",
+	     before, after);
+
+	/* Allocation is counted once: writing into it does not grow st_blocks. */
+	OK(fd = open("p", O_CREAT | O_RDWR, 0644), "create");
+	OK(fallocate(fd, 0, 0, 16 * bs), "fallocate 16 blocks");
+	close(fd);
+	long long alloc = blocks_of("p");
+	TRUE(alloc >= 16 * bs, "st_blocks counts the allocated range (%lld bytes for %lld)",
+	     alloc, (long long)(16 * bs));
+	OK(fd = open("p", O_RDWR), "open");
+	EQ(pwrite(fd, "xy", 2, 5 * bs + 7), 2, "write 2 bytes into the allocated range");
+	close(fd);
+	EQ(blocks_of("p"), alloc, "st_blocks after writing into the allocated range");
+	OK(fd = open("p", O_RDWR), "open");
+	EQ(pread(fd, buf, 2, 5 * bs + 7), 2, "read back");
+	TRUE(memcmp(buf, "xy", 2) == 0 && range_is(fd, 0, 5 * bs + 7, 0), "data and zeros");
+	OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 16 * bs, 8 * bs), "KEEP_SIZE 8 blocks past the end");
+	close(fd);
+	TRUE(blocks_of("p") >= alloc + 8 * bs, "KEEP_SIZE past the end is counted (%lld -> %lld)",
+	     alloc, blocks_of("p"));
+	EQ(f_size("p"), 16 * bs, "KEEP_SIZE past the end leaves the size");
+	OK(truncate("p", 4 * bs), "truncate below the allocation");
+	TRUE(blocks_of("p") <= 4 * bs, "truncate frees allocation past the new end (%lld)",
+	     blocks_of("p"));
+
+	/* Far beyond the free space: ENOSPC, nothing changed.  Only with
+	 * --fallocate-full: ext4 and tmpfs allocate all the free space before
+	 * they fail, and keep it until the file is removed. */
+	OK(fd = open("big", O_CREAT | O_RDWR, 0644), "create");
+	OK(fstatvfs(fd, &sv), "fstatvfs");
+	long long free_b = (long long)sv.f_bavail * (long long)sv.f_frsize;
+	long long want = 2 * (long long)sv.f_blocks * (long long)sv.f_frsize + (1ll << 30);
+	if (opt_falloc_full && want < (1ll << 49)) {
+		ERR(fallocate(fd, 0, 0, want), ENOSPC,
+		    "fallocate of %lld bytes with %lld free", want, free_b);
+		OK(fstat(fd, &s), "fstat");
+		EQ(s.st_size, 0, "failed fallocate leaves the size");
+		EQ(s.st_blocks, 0, "failed fallocate allocates nothing");
+		ERR(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, want), ENOSPC, "KEEP_SIZE beyond the free space");
+	}
+	close(fd);
+
+	/* COLLAPSE_RANGE / INSERT_RANGE: ext4's rules where supported. */
+	OK(fd = open("c", O_CREAT | O_RDWR, 0644), "create");
+	for (int i = 0; i < 4; i++) {
+		memset(buf, 'A' + i, (size_t)bs < sizeof(buf) ? (size_t)bs : sizeof(buf));
+		for (off_t o = 0; o < bs; o += (off_t)sizeof(buf))
+			pwrite(fd, buf, (size_t)(bs - o) < sizeof(buf) ? (size_t)(bs - o) : sizeof(buf),
+			       i * bs + o);
+	}
+	errno = 0;
+	int rc = fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, bs, bs);
+	int rc_errno = errno;
+	if (rc < 0 && rc_errno == EOPNOTSUPP) {
+		ERR(fallocate(fd, FALLOC_FL_INSERT_RANGE, bs, bs), EOPNOTSUPP,
+		    "INSERT_RANGE where COLLAPSE_RANGE is unsupported");
+	} else {
+		errno = rc_errno;
+		OK(rc, "COLLAPSE_RANGE of block 1");
+		OK(fstat(fd, &s), "fstat");
+		EQ(s.st_size, 3 * bs, "COLLAPSE_RANGE shrinks the size");
+		TRUE(range_is(fd, 0, bs, 'A') && range_is(fd, bs, 2 * bs, 'C') &&
+		     range_is(fd, 2 * bs, 3 * bs, 'D'), "COLLAPSE_RANGE shifts the rest down");
+		ERR(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 1, bs), EINVAL, "unaligned COLLAPSE_RANGE");
+		ERR(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, 3 * bs), EINVAL,
+		    "COLLAPSE_RANGE reaching the end of file");
+		OK(fallocate(fd, FALLOC_FL_INSERT_RANGE, bs, bs), "INSERT_RANGE at block 1");
+		OK(fstat(fd, &s), "fstat");
+		EQ(s.st_size, 4 * bs, "INSERT_RANGE grows the size");
+		TRUE(range_is(fd, 0, bs, 'A') && range_is(fd, bs, 2 * bs, 0) &&
+		     range_is(fd, 2 * bs, 3 * bs, 'C'), "INSERT_RANGE leaves a hole and shifts up");
+		ERR(fallocate(fd, FALLOC_FL_INSERT_RANGE, 1, bs), EINVAL, "unaligned INSERT_RANGE");
+		ERR(fallocate(fd, FALLOC_FL_INSERT_RANGE, 4 * bs, bs), EINVAL,
+		    "INSERT_RANGE at the end of file");
+	}
+	ERR2(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, bs, bs), EINVAL,
+	     EOPNOTSUPP, "COLLAPSE_RANGE with another flag");
+	close(fd);
+}
+
 /* Shared mappings and read/write see the same bytes. */
 static void g_mmap(void)
 {
@@ -2773,7 +2953,7 @@ static const struct suite_group groups[] = {
 	{"perm_file", g_perm_file}, {"perm_dir", g_perm_dir},   {"perm_owner", g_perm_owner},
 	{"sticky", g_sticky},     {"sgid", g_sgid},             {"owner", g_owner},
 	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr}, {"sync", g_sync},
-	{"fallocate", g_fallocate}, {"mmap", g_mmap},   {"coherence", g_coherence},
+	{"fallocate", g_fallocate}, {"falloc_modes", g_falloc_modes}, {"mmap", g_mmap},   {"coherence", g_coherence},
 	{"append", g_append},     {"locks", g_locks},
 };
 
@@ -2794,7 +2974,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: posix_suite [-q] [--only G1,G2] [--skip G1,G2] [--entries N]\n"
-		"                   [--max-file-size BYTES] [--list] DIR\n"
+		"                   [--max-file-size BYTES] [--fallocate-full] [--list] DIR\n"
 		"Runs POSIX checks in a scratch directory under DIR (must run as root).\n");
 }
 
@@ -2814,6 +2994,8 @@ int main(int argc, char **argv)
 			opt_entries = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--max-file-size") && i + 1 < argc)
 			opt_max_size = atoll(argv[++i]);
+		else if (!strcmp(argv[i], "--fallocate-full"))
+			opt_falloc_full = 1;
 		else if (!strcmp(argv[i], "--list")) {
 			for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
 				puts(groups[g].name);
