@@ -255,6 +255,8 @@ static const char mount_usage[] =
 	"                         FUSE threads in turn, and on 2 cores more\n"
 	"                         threads halved serial create/unlink rates)\n"
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
+	"     acl, noacl          POSIX ACLs (system.posix_acl_*, getfacl,\n"
+	"                         setfacl; default acl) or mode bits only\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
 	"     log_file=PATH       log to PATH instead of syslog\n"
 	"     coord=URL           same as --coord\n"
@@ -356,6 +358,8 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 				next[-1] = ','; /* undo strtok's cut */
 			}
 			cfg->coord_url = val;
+		} else if (!val && (KEY("acl") || KEY("noacl"))) {
+			cfg->fo.no_acl = KEY("noacl");
 		} else if (!val && KEY("debug")) {
 			cfg->fo.debug = 1;
 			cfg->foreground = 1;

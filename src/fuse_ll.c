@@ -20,6 +20,7 @@ struct fuse_ll {
 	struct fuse_ll_options opt;
 	struct fuse_session *se;
 	char *mountpoint;
+	int dont_mask; /* the kernel leaves the umask to us (POSIX ACLs) */
 };
 
 static struct fuse_ll *ll_of(fuse_req_t req)
@@ -37,6 +38,7 @@ static void get_ctx_groups(fuse_req_t req, struct vfs_ctx *c, int groups)
 	c->uid = fc->uid;
 	c->gid = fc->gid;
 	c->pid = fc->pid;
+	c->umask = ll_of(req)->dont_mask ? fc->umask : 0;
 	c->ngroups = 0;
 	if (groups) {
 		c->ngroups = fuse_req_getgroups(req, 64, c->groups);
@@ -80,7 +82,8 @@ static void reply_entry(fuse_req_t req, int r, const struct vfs_entry *ve)
 static void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* Kernel caches are coherent for a single mount; the kernel applies
-	 * the umask (no DONT_MASK) and does O_APPEND offsets we override. */
+	 * the umask (unless POSIX ACLs are on, below) and does O_APPEND
+	 * offsets we override. */
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
@@ -91,6 +94,16 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 	 * kernel no longer holds: it asks LOOKUP "." / ".." by node id. */
 	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
 		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	/* POSIX ACLs: the kernel checks them (this implies
+	 * default_permissions) and caches them; vfs stores them, keeps the
+	 * mode in step and inherits default ACLs, so it also applies the
+	 * umask itself (DONT_MASK) where no default ACL rules. */
+	struct fuse_ll *f = userdata;
+	unsigned acl = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+	if (!f->opt.no_acl && (conn->capable & acl) == acl) {
+		conn->want |= acl;
+		f->dont_mask = 1;
+	}
 }
 
 static void ll_destroy(void *userdata)

@@ -14,6 +14,7 @@ struct fuse_ll_options {
 	char *fuse_opts;    /* comma-separated options for the kernel mount */
 	int debug;
 	struct coord *coord; /* record locks and change notices, if it has them */
+	int no_acl;          /* -o noacl: no POSIX ACLs (kernel mode checks only) */
 };
 
 struct fuse_ll;

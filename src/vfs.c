@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "log.h"
 #include "u64vec.h"
 #include "vfs.h"
@@ -292,6 +293,113 @@ static int check_name(const char *name)
 	if (n > META_NAME_MAX)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* ---- POSIX ACLs (acl.h) ---- */
+
+/* chmod changed in->mode: bring the access ACL, if any, in step. */
+static int acl_follow_mode(struct store_txn *t, const struct meta_inode *in)
+{
+	const void *val;
+	size_t len;
+	int r = meta_xattr_get(t, in->ino, ACL_XATTR_ACCESS, &val, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, val, len);
+	acl_chmod(copy, len, in->mode);
+	r = meta_xattr_put(t, in->ino, ACL_XATTR_ACCESS, copy, len);
+	free(copy);
+	return r;
+}
+
+/*
+ * A new inode in directory parent: with a default ACL there, the inode
+ * gets it as its access ACL limited by the requested mode (and a new
+ * directory gets it as its default too), and the umask does not apply;
+ * without one the umask does.  Symlinks have neither.
+ */
+static int acl_inherit(struct store_txn *t, uint64_t parent,
+		       const struct vfs_ctx *c, struct meta_inode *in)
+{
+	if (S_ISLNK(in->mode))
+		return 0;
+	const void *val;
+	size_t len;
+	int r = meta_xattr_get(t, parent, ACL_XATTR_DEFAULT, &val, &len);
+	if (r == -ENOENT || (r == 0 && acl_check(val, len, 0) < 0)) {
+		in->mode &= ~(c->umask & 0777);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	uint8_t *acl = malloc(len);
+	if (!acl)
+		return -ENOMEM;
+	memcpy(acl, val, len);
+	if (S_ISDIR(in->mode) &&
+	    (r = meta_xattr_put(t, in->ino, ACL_XATTR_DEFAULT, acl, len)) < 0)
+		goto out;
+	mode_t mode = in->mode;
+	if (acl_create(acl, len, &mode) == 1)
+		r = meta_xattr_put(t, in->ino, ACL_XATTR_ACCESS, acl, len);
+	in->mode = mode;
+out:
+	free(acl);
+	return r;
+}
+
+struct setacl_args {
+	uint64_t ino;
+	const char *name;
+	const void *val;
+	size_t size;
+	int flags;
+};
+
+/*
+ * Set an ACL: a default ACL only on directories; an access ACL sets the
+ * mode's permission bits, and one the mode says all of is not stored
+ * (as ext4 does: getfacl then shows the mode).
+ */
+static int setacl_txn(struct store_txn *t, void *arg)
+{
+	struct setacl_args *a = arg;
+	struct meta_inode in;
+	const void *old;
+	size_t len;
+	int access = !strcmp(a->name, ACL_XATTR_ACCESS);
+	int r = meta_inode_get(t, a->ino, &in);
+	if (r < 0)
+		return r;
+	if (!access && !S_ISDIR(in.mode))
+		return -EACCES;
+	r = meta_xattr_get(t, a->ino, a->name, &old, &len);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	int exists = r == 0;
+	if (exists && (a->flags & XATTR_CREATE))
+		return -EEXIST;
+	if (!exists && (a->flags & XATTR_REPLACE))
+		return -ENODATA;
+	int store = a->size > 4;
+	if (access) {
+		mode_t perm;
+		store = !acl_mode(a->val, a->size, &perm);
+		in.mode = (in.mode & ~(mode_t)0777) | perm;
+	}
+	if (store)
+		r = meta_xattr_put(t, a->ino, a->name, a->val, a->size);
+	else
+		r = exists ? meta_xattr_del(t, a->ino, a->name) : 0;
+	if (r < 0)
+		return r;
+	in.ctime = now_ts();
+	return meta_inode_put(t, &in);
 }
 
 /* ---- lookup / getattr ---- */
@@ -759,6 +867,8 @@ static int setattr_txn(struct store_txn *t, void *arg)
 	int set = a->to_set;
 	if (set & VFS_SET_MODE)
 		in.mode = (in.mode & S_IFMT) | (a->attr->st_mode & 07777);
+	if ((set & VFS_SET_MODE) && (r = acl_follow_mode(t, &in)) < 0)
+		return r;
 	if (set & (VFS_SET_UID | VFS_SET_GID)) {
 		uid_t uid = (set & VFS_SET_UID) ? a->attr->st_uid : in.uid;
 		gid_t gid = (set & VFS_SET_GID) ? a->attr->st_gid : in.gid;
@@ -875,6 +985,8 @@ static int mknode_txn(struct store_txn *t, void *arg)
 	memset(&in, 0, sizeof(in));
 	in.ino = a->ino;
 	in.mode = a->mode;
+	if ((r = acl_inherit(t, a->parent, a->c, &in)) < 0)
+		return r;
 	in.uid = a->c->uid;
 	in.gid = a->c->gid;
 	in.nlink = S_ISDIR(a->mode) ? 2 : 1;
@@ -1883,7 +1995,9 @@ static int check_xattr_name(const char *name)
 		if (!strncmp(name, spaces[i], l))
 			return n == l ? -EINVAL : 0;
 	}
-	/* system.* (POSIX ACLs) is not supported; unknown spaces neither. */
+	if (acl_is_name(name))
+		return 0;
+	/* other system.* names and unknown spaces are not supported */
 	return -EOPNOTSUPP;
 }
 
@@ -1929,6 +2043,13 @@ int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 		return -E2BIG;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
+	if (acl_is_name(name)) {
+		/* an empty default ACL is a removal; an access ACL never is */
+		if ((r = acl_check(val, size, strcmp(name, ACL_XATTR_ACCESS) != 0)) < 0)
+			return r;
+		struct setacl_args sa = {ino, name, val, size, flags};
+		return meta_write(v->meta, setacl_txn, &sa);
+	}
 	struct xattr_args a = {ino, name, val, size, flags};
 	return meta_write(v->meta, setxattr_txn, &a);
 }

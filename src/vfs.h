@@ -26,6 +26,8 @@ struct vfs_ctx {
 	pid_t pid;
 	int ngroups; /* supplementary groups filled in (0 if not needed) */
 	gid_t groups[64];
+	mode_t umask; /* to apply at create unless a default ACL rules (0:
+		       * the kernel applied it already) */
 };
 
 struct vfs_entry {
@@ -121,6 +123,9 @@ int vfs_fsyncdir(struct vfs *v, uint64_t ino);
 int vfs_statfs(struct vfs *v, struct statvfs *st);
 int vfs_access(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int mask);
 
+/* system.posix_acl_access / _default are POSIX ACLs (acl.h): setting the
+ * access ACL sets the mode's permission bits, chmod updates the ACL, and
+ * a directory's default ACL is inherited at create instead of the umask. */
 int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 		 const void *val, size_t size, int flags);
 /* size 0: return the value's size; -ERANGE if size is too small */

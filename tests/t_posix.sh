@@ -165,6 +165,21 @@ mount_again() {
 
 mkdir -p "$mnt/mnt.d/a/b"
 echo keep >"$mnt/mnt.d/keep"
+# POSIX ACLs through setfacl/getfacl (package acl); checked again after
+# the remounts below.
+getfacl_dump() { (cd "$mnt/mnt.d" && getfacl -R -n acl 2>&1); }
+mkdir "$mnt/mnt.d/acl"
+echo a >"$mnt/mnt.d/acl/file"
+if setfacl -m u:1000:rw,g:1001:r "$mnt/mnt.d/acl/file" 2>"$work/acl.log" &&
+	setfacl -d -m u:1000:rwx,g::r-x,o::- "$mnt/mnt.d/acl" 2>>"$work/acl.log" &&
+	touch "$mnt/mnt.d/acl/inherits" && mkdir "$mnt/mnt.d/acl/sub" &&
+	getfacl_dump >"$work/acl.dump" &&
+	grep -q '^user:1000:rw-$' "$work/acl.dump" && grep -q '^default:user:1000:rwx$' "$work/acl.dump" &&
+	[ "$(getfacl -n "$mnt/mnt.d/acl/inherits" 2>/dev/null | grep -c '^user:1000:rwx')" = 1 ]; then
+	ok "setfacl -m / -d -m, getfacl shows them, a new file inherits the default ACL"
+else
+	fail "setfacl/getfacl: $(cat "$work/acl.log") $(head -c 600 "$work/acl.dump" 2>/dev/null | tr '\n' ' ')"
+fi
 echo linked >"$mnt/mnt.d/orig"
 ln "$mnt/mnt.d/orig" "$mnt/mnt.d/link"
 echo gone >"$mnt/mnt.d/gone"
@@ -197,6 +212,20 @@ if [ "$(cat "$mnt/mnt.d/keep" 2>&1)" = keep ] && [ "$(cat "$mnt/mnt.d/round" 2>&
 	ok "data kept across the quick remounts"
 else
 	fail "after the quick remounts: keep [$(cat "$mnt/mnt.d/keep" 2>&1)] round [$(cat "$mnt/mnt.d/round" 2>&1)]"
+fi
+
+if [ "$(getfacl_dump)" = "$(cat "$work/acl.dump")" ]; then
+	ok "ACLs kept across the remounts (getfacl -R the same)"
+else
+	fail "ACLs after the remounts differ: $(diff <(getfacl_dump) "$work/acl.dump" | head -n 8 | tr '\n' ' ')"
+fi
+(cd "$mnt/mnt.d" && setfacl -R -b acl && setfacl -R -k acl)
+if getfacl_dump | grep -q ':1000:'; then
+	fail "setfacl -R -b -k left entries: $(getfacl_dump | grep ':1000:' | head -n 3 | tr '\n' ' ')"
+elif (cd "$mnt/mnt.d" && setfacl --restore="$work/acl.dump") && [ "$(getfacl_dump)" = "$(cat "$work/acl.dump")" ]; then
+	ok "setfacl -b/-k removes every ACL, setfacl --restore brings them back exactly"
+else
+	fail "setfacl --restore: $(diff <(getfacl_dump) "$work/acl.dump" | head -n 8 | tr '\n' ' ')"
 fi
 
 # File handles after the remounts: the kernel no longer holds the inodes

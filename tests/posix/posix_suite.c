@@ -2725,6 +2725,163 @@ static void g_falloc_modes(void)
 	close(fd);
 }
 
+/* ---- POSIX ACLs through their xattrs (the kernel's format) ---- */
+
+enum { A_UO = 0x01, A_U = 0x02, A_GO = 0x04, A_G = 0x08, A_M = 0x10, A_O = 0x20 };
+struct acl_e {
+	unsigned tag, perm, id;
+};
+#define ACL_ACCESS "system.posix_acl_access"
+#define ACL_DEFAULT "system.posix_acl_default"
+
+static int acl_set(const char *p, const char *name, const struct acl_e *e, int n)
+{
+	unsigned char buf[4 + 8 * 32];
+	uint32_t v = 2;
+	memcpy(buf, &v, 4); /* little-endian host */
+	for (int i = 0; i < n; i++) {
+		uint16_t t = (uint16_t)e[i].tag, pm = (uint16_t)e[i].perm;
+		uint32_t id = e[i].tag == A_U || e[i].tag == A_G ? e[i].id : 0xffffffffu;
+		memcpy(buf + 4 + 8 * i, &t, 2);
+		memcpy(buf + 6 + 8 * i, &pm, 2);
+		memcpy(buf + 8 + 8 * i, &id, 4);
+	}
+	return setxattr(p, name, buf, 4 + 8 * (size_t)n, 0);
+}
+
+/* The ACL's perm for tag (and id for named entries); -1 if absent,
+ * -2 if the ACL cannot be read. */
+static int acl_perm(const char *p, const char *name, unsigned tag, unsigned id)
+{
+	unsigned char buf[4 + 8 * 64];
+	ssize_t n = getxattr(p, name, buf, sizeof(buf));
+	if (n < 4)
+		return -2;
+	for (ssize_t o = 4; o + 8 <= n; o += 8) {
+		uint16_t t, pm;
+		uint32_t i;
+		memcpy(&t, buf + o, 2);
+		memcpy(&pm, buf + o + 2, 2);
+		memcpy(&i, buf + o + 4, 4);
+		if (t == tag && ((tag != A_U && tag != A_G) || i == id))
+			return pm;
+	}
+	return -1;
+}
+
+static int can_open(const char *p, int flags)
+{
+	int fd = open(p, flags);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0 ? 0 : -1;
+}
+
+/*
+ * Access and default ACLs: the kernel enforces them, the access ACL and
+ * the mode stay in step both ways, an ACL the mode says all of is not
+ * kept, default ACLs are inherited at create (mask limited by the mode,
+ * umask not applied) and by subdirectories as their default too.
+ */
+static void g_acl(void)
+{
+	struct acl_e a[] = {{A_UO, 6}, {A_U, 4, 1000}, {A_GO, 0}, {A_M, 4}, {A_O, 0}};
+	char buf[64];
+
+	OK(mkfile("f", 0600, "acl"), "setup");
+	errno = 0;
+	if (acl_set("f", ACL_ACCESS, a, 5) < 0 && errno == EOPNOTSUPP) {
+		FAILHDR("POSIX ACLs not supported");
+		fprintf(stderr, ": setxattr %s: EOPNOTSUPP\n", ACL_ACCESS);
+		return;
+	}
+	EQO(f_mode("f") & 07777, 0640, "access ACL sets the group bits to the mask");
+	EQ(acl_perm("f", ACL_ACCESS, A_U, 1000), 4, "named user entry reads back");
+	EQ(acl_perm("f", ACL_ACCESS, A_M, 0), 4, "mask reads back");
+	EQ(listxattr("f", buf, sizeof(buf)) > 0 && memmem(buf, sizeof(buf), ACL_ACCESS,
+							   strlen(ACL_ACCESS)) != NULL, 1,
+	   "listxattr names the access ACL");
+	AS(1000) {
+		OK(can_open("f", O_RDONLY), "named user with r reads a 0600 file");
+		ERR(can_open("f", O_WRONLY), EACCES, "named user without w cannot write");
+	}
+	AS(1001) {
+		ERR(can_open("f", O_RDONLY), EACCES, "a user not in the ACL gets other (none)");
+	}
+	OK(chmod("f", 0660), "chmod 0660");
+	EQ(acl_perm("f", ACL_ACCESS, A_M, 0), 6, "chmod sets the mask from the group bits");
+	EQ(acl_perm("f", ACL_ACCESS, A_U, 1000), 4, "chmod keeps the named entry");
+	EQ(acl_perm("f", ACL_ACCESS, A_GO, 0), 0, "chmod keeps the owning group entry");
+	AS(1000) {
+		ERR(can_open("f", O_WRONLY), EACCES, "the mask does not add to an entry");
+	}
+	OK(chmod("f", 0600), "chmod 0600");
+	EQ(acl_perm("f", ACL_ACCESS, A_M, 0), 0, "chmod 0600 empties the mask");
+	AS(1000) {
+		ERR(can_open("f", O_RDONLY), EACCES, "an empty mask limits the named user");
+	}
+	OK(chmod("f", 0754), "chmod 0754");
+	EQ(acl_perm("f", ACL_ACCESS, A_UO, 0), 7, "chmod sets the owner entry");
+	EQ(acl_perm("f", ACL_ACCESS, A_O, 0), 4, "chmod sets the other entry");
+	OK(removexattr("f", ACL_ACCESS), "remove the access ACL");
+	ERR(getxattr("f", ACL_ACCESS, buf, sizeof(buf)), ENODATA, "access ACL gone");
+	EQO(f_mode("f") & 07777, 0754, "removing the ACL keeps the mode");
+
+	/* An ACL the mode says all of becomes the mode. */
+	struct acl_e base[] = {{A_UO, 7}, {A_GO, 5}, {A_O, 1}};
+	OK(acl_set("f", ACL_ACCESS, base, 3), "set a three-entry ACL");
+	EQO(f_mode("f") & 07777, 0751, "three-entry ACL sets the mode");
+	ERR(getxattr("f", ACL_ACCESS, buf, sizeof(buf)), ENODATA,
+	    "a three-entry ACL is kept as the mode only");
+	struct acl_e bad[] = {{A_UO, 7}, {A_U, 7, 1000}, {A_GO, 5}, {A_O, 1}};
+	ERR(acl_set("f", ACL_ACCESS, bad, 4), EINVAL, "named entry without a mask");
+	ERR(acl_set("f", ACL_DEFAULT, base, 3), EACCES, "default ACL on a file");
+
+	/* Default ACLs */
+	struct acl_e d[] = {{A_UO, 7}, {A_U, 7, 1000}, {A_GO, 5}, {A_M, 7}, {A_O, 0}};
+	OK(mkdir("d", 0755), "mkdir");
+	OK(acl_set("d", ACL_DEFAULT, d, 5), "set a default ACL");
+	EQO(f_mode("d") & 07777, 0755, "a default ACL leaves the mode");
+	EQ(acl_perm("d", ACL_DEFAULT, A_U, 1000), 7, "default ACL reads back");
+	umask(077);
+	int fd;
+	OK(fd = open("d/f", O_CREAT | O_WRONLY, 0666), "create under a default ACL");
+	if (fd >= 0)
+		close(fd);
+	EQO(f_mode("d/f") & 07777, 0660, "new file: mode limited by the ACL, umask 077 not applied");
+	EQ(acl_perm("d/f", ACL_ACCESS, A_U, 1000), 7, "new file inherits the named entry");
+	EQ(acl_perm("d/f", ACL_ACCESS, A_M, 0), 6, "new file's mask limited by the mode");
+	EQ(acl_perm("d/f", ACL_ACCESS, A_O, 0), 0, "new file's other entry from the default");
+	ERR(getxattr("d/f", ACL_DEFAULT, buf, sizeof(buf)), ENODATA, "a file gets no default ACL");
+	OK(mkdir("d/s", 0777), "mkdir under a default ACL");
+	EQO(f_mode("d/s") & 07777, 0770, "new directory: mode from the ACL, umask not applied");
+	EQ(acl_perm("d/s", ACL_DEFAULT, A_U, 1000), 7, "new directory inherits the default ACL");
+	EQ(acl_perm("d/s", ACL_ACCESS, A_U, 1000), 7, "new directory's access ACL too");
+	OK(mkfifo("d/p", 0644), "mkfifo under a default ACL");
+	EQO(f_mode("d/p") & 07777, 0640, "fifo: mode limited by the ACL");
+	OK(mkdir("d/s/t", 0700), "mkdir two levels down");
+	EQO(f_mode("d/s/t") & 07777, 0700, "requested mode limits the inherited ACL");
+	EQ(acl_perm("d/s/t", ACL_ACCESS, A_M, 0), 0, "mask limited to the mode's group bits");
+	EQ(acl_perm("d/s/t", ACL_DEFAULT, A_M, 0), 7, "the inherited default ACL is whole");
+	umask(022);
+	/* the named user may create (through the directory's access ACL)
+	 * and its file inherits too */
+	struct acl_e da[] = {{A_UO, 7}, {A_U, 7, 1000}, {A_GO, 5}, {A_M, 7}, {A_O, 5}};
+	OK(acl_set("d", ACL_ACCESS, da, 5), "access ACL on the directory");
+	AS(1000) {
+		OK(mkfile("d/by1000", 0644, "x"), "named user creates in a 0755 root directory");
+	}
+	EQ(f_uid("d/by1000"), 1000, "owned by its creator");
+	EQ(acl_perm("d/by1000", ACL_ACCESS, A_U, 1000), 7, "and inherits the default ACL");
+	OK(removexattr("d", ACL_DEFAULT), "remove the default ACL");
+	ERR(getxattr("d", ACL_DEFAULT, buf, sizeof(buf)), ENODATA, "default ACL gone");
+	OK(fd = open("d/g", O_CREAT | O_WRONLY, 0666), "create without a default ACL");
+	if (fd >= 0)
+		close(fd);
+	EQO(f_mode("d/g") & 07777, 0644, "without a default ACL the umask applies");
+	ERR(getxattr("d/g", ACL_ACCESS, buf, sizeof(buf)), ENODATA, "and no ACL is made");
+}
+
 /* Shared mappings and read/write see the same bytes. */
 static void g_mmap(void)
 {
@@ -2954,7 +3111,7 @@ static const struct suite_group groups[] = {
 	{"sticky", g_sticky},     {"sgid", g_sgid},             {"owner", g_owner},
 	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr}, {"sync", g_sync},
 	{"fallocate", g_fallocate}, {"falloc_modes", g_falloc_modes}, {"mmap", g_mmap},   {"coherence", g_coherence},
-	{"append", g_append},     {"locks", g_locks},
+	{"append", g_append},     {"locks", g_locks},           {"acl", g_acl},
 };
 
 static int in_list(const char *list, const char *name)
