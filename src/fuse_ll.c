@@ -104,6 +104,7 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= acl;
 		f->dont_mask = 1;
 	}
+	vfs_enable_acl(f->vfs, f->dont_mask);
 }
 
 static void ll_destroy(void *userdata)

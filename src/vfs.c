@@ -86,6 +86,7 @@ struct vfs {
 	pthread_mutex_t dirty_lock;
 	size_t dirty_total; /* dirty_lock */
 	uint32_t generation; /* of every inode but the root: from the uuid */
+	int acl;             /* POSIX ACLs on (the kernel enforces them) */
 };
 
 static struct timespec now_ts(void)
@@ -297,6 +298,11 @@ static int check_name(const char *name)
 
 /* ---- POSIX ACLs (acl.h) ---- */
 
+void vfs_enable_acl(struct vfs *v, int on)
+{
+	v->acl = on;
+}
+
 /* chmod changed in->mode: bring the access ACL, if any, in step. */
 static int acl_follow_mode(struct store_txn *t, const struct meta_inode *in)
 {
@@ -323,11 +329,15 @@ static int acl_follow_mode(struct store_txn *t, const struct meta_inode *in)
  * directory gets it as its default too), and the umask does not apply;
  * without one the umask does.  Symlinks have neither.
  */
-static int acl_inherit(struct store_txn *t, uint64_t parent,
+static int acl_inherit(struct store_txn *t, struct vfs *v, uint64_t parent,
 		       const struct vfs_ctx *c, struct meta_inode *in)
 {
 	if (S_ISLNK(in->mode))
 		return 0;
+	if (!v->acl) {
+		in->mode &= ~(c->umask & 0777);
+		return 0;
+	}
 	const void *val;
 	size_t len;
 	int r = meta_xattr_get(t, parent, ACL_XATTR_DEFAULT, &val, &len);
@@ -985,7 +995,7 @@ static int mknode_txn(struct store_txn *t, void *arg)
 	memset(&in, 0, sizeof(in));
 	in.ino = a->ino;
 	in.mode = a->mode;
-	if ((r = acl_inherit(t, a->parent, a->c, &in)) < 0)
+	if ((r = acl_inherit(t, a->v, a->parent, a->c, &in)) < 0)
 		return r;
 	in.uid = a->c->uid;
 	in.gid = a->c->gid;
@@ -2044,6 +2054,8 @@ int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
 	if (acl_is_name(name)) {
+		if (!v->acl)
+			return -EOPNOTSUPP; /* -o noacl, or a kernel without them */
 		/* an empty default ACL is a removal; an access ACL never is */
 		if ((r = acl_check(val, size, strcmp(name, ACL_XATTR_ACCESS) != 0)) < 0)
 			return r;
@@ -2080,7 +2092,8 @@ ssize_t vfs_getxattr(struct vfs *v, uint64_t ino, const char *name, void *buf,
 		     size_t size)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
+	if ((r == -EOPNOTSUPP && !strncmp(name, "system.", 7)) ||
+	    (!v->acl && acl_is_name(name)))
 		return -ENODATA; /* no ACL: tools then fall back to the mode */
 	if (r < 0)
 		return r;
@@ -2127,7 +2140,8 @@ static int removexattr_txn(struct store_txn *t, void *arg)
 int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
+	if ((r == -EOPNOTSUPP && !strncmp(name, "system.", 7)) ||
+	    (!v->acl && acl_is_name(name)))
 		return -ENODATA;
 	if (r < 0)
 		return r;

@@ -126,6 +126,7 @@ int vfs_access(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int mask);
 /* system.posix_acl_access / _default are POSIX ACLs (acl.h): setting the
  * access ACL sets the mode's permission bits, chmod updates the ACL, and
  * a directory's default ACL is inherited at create instead of the umask. */
+void vfs_enable_acl(struct vfs *v, int on); /* off until the kernel agrees */
 int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 		 const void *val, size_t size, int flags);
 /* size 0: return the value's size; -ERANGE if size is too small */
