@@ -621,6 +621,23 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 					   offset, length));
 }
 
+static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out,
+			       size_t len, int flags)
+{
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ssize_t n = vfs_copy_range(ll_of(req)->vfs, file_of(fi_in), off_in,
+				   file_of(fi_out), off_out, len);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
 static const struct fuse_lowlevel_ops ll_ops = {
 	.init = ll_init,
 	.destroy = ll_destroy,
@@ -656,6 +673,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
 	.removexattr = ll_removexattr,
 	.access = ll_access,
 	.fallocate = ll_fallocate,
+	.copy_file_range = ll_copy_file_range,
 };
 
 int fuse_ll_mount(struct vfs *v, const char *mountpoint,

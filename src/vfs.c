@@ -1816,6 +1816,122 @@ int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 	return r;
 }
 
+/* ---- copy_file_range: the bytes stay in the daemon ---- */
+
+struct copy_args {
+	struct vfs *v;
+	uint64_t in_ino, out_ino;
+	uint64_t off_in, off_out, len; /* this chunk */
+	uint8_t *blk;                  /* block_size scratch */
+};
+
+/* Bytes [off, off + n) of ino (n <= 2 blocks' worth) into dst; holes and
+ * the ends of short blocks read as zeros. */
+static int read_bytes(struct store_txn *t, uint32_t bs, uint64_t ino,
+		      uint64_t off, uint8_t *dst, size_t n)
+{
+	for (size_t pos = 0; pos < n;) {
+		uint64_t o = off + pos, idx = o / bs;
+		uint32_t in_blk = (uint32_t)(o % bs);
+		size_t k = bs - in_blk < n - pos ? bs - in_blk : n - pos;
+		const void *d = NULL;
+		size_t len = 0;
+		int r = meta_block_get(t, ino, idx, &d, &len);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		size_t have = r == 0 && len > in_blk ? len - in_blk : 0;
+		if (have > k)
+			have = k;
+		if (have)
+			memcpy(dst + pos, (const uint8_t *)d + in_blk, have);
+		memset(dst + pos + have, 0, k - have);
+		pos += k;
+	}
+	return 0;
+}
+
+static int copy_txn(struct store_txn *t, void *arg)
+{
+	struct copy_args *a = arg;
+	struct meta_inode out;
+	uint32_t bs = a->v->bs;
+	int r = meta_inode_get(t, a->out_ino, &out);
+	if (r < 0)
+		return r;
+	for (uint64_t pos = 0; pos < a->len;) {
+		uint64_t o = a->off_out + pos, idx = o / bs;
+		uint32_t in_blk = (uint32_t)(o % bs);
+		size_t k = bs - in_blk < a->len - pos ? bs - in_blk : (size_t)(a->len - pos);
+		/* the destination block as it is, the source bytes over it */
+		if (k < bs && (r = read_bytes(t, bs, out.ino, idx * bs, a->blk, bs)) < 0)
+			return r;
+		if ((r = read_bytes(t, bs, a->in_ino, a->off_in + pos, a->blk + in_blk, k)) < 0 ||
+		    (r = meta_block_put(t, &out, idx, a->blk, bs)) < 0)
+			return r;
+		pos += k;
+	}
+	if (a->off_out + a->len > out.size)
+		out.size = a->off_out + a->len;
+	out.mtime = out.ctime = now_ts();
+	return meta_inode_put(t, &out);
+}
+
+/* Bytes copied per transaction, and per request at most. */
+#define COPY_CHUNK_BLOCKS 64
+#define COPY_MAX (1ll << 30)
+
+ssize_t vfs_copy_range(struct vfs *v, struct vfs_file *fin, off_t off_in,
+		       struct vfs_file *fout, off_t off_out, size_t len)
+{
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	struct vnode *a = fin->vn, *b = fout->vn;
+	if (a == b && (uint64_t)off_in < (uint64_t)off_out + len &&
+	    (uint64_t)off_out < (uint64_t)off_in + len)
+		return -EINVAL; /* overlapping ranges of one file */
+	if (len > COPY_MAX)
+		len = COPY_MAX;
+	/* both io_locks, in inode order: no new writes meanwhile */
+	struct vnode *first = a->ino <= b->ino ? a : b, *second = first == a ? b : a;
+	pthread_mutex_lock(&first->io_lock);
+	if (second != first)
+		pthread_mutex_lock(&second->io_lock);
+	struct meta_inode src;
+	ssize_t done = 0;
+	int r = flush_locked(v, a);
+	if (r == 0 && b != a)
+		r = flush_locked(v, b);
+	if (r == 0)
+		r = load_inode(v, a->ino, &src);
+	uint64_t n = 0;
+	if (r == 0 && (uint64_t)off_in < src.size)
+		n = src.size - (uint64_t)off_in < len ? src.size - (uint64_t)off_in : len;
+	if (r == 0 && (uint64_t)off_out + n > META_MAX_FILE_SIZE)
+		r = -EFBIG;
+	struct copy_args c = {v, a->ino, b->ino};
+	if (r == 0 && n && !(c.blk = malloc(v->bs)))
+		r = -ENOMEM;
+	while (r == 0 && (uint64_t)done < n) {
+		/* end each chunk on a destination block boundary */
+		uint64_t o = (uint64_t)off_out + (uint64_t)done;
+		uint64_t room = (uint64_t)COPY_CHUNK_BLOCKS * v->bs - o % v->bs;
+		c.off_in = (uint64_t)off_in + (uint64_t)done;
+		c.off_out = o;
+		c.len = n - (uint64_t)done < room ? n - (uint64_t)done : room;
+		if ((r = meta_write(v->meta, copy_txn, &c)) == 0)
+			done += (ssize_t)c.len;
+	}
+	free(c.blk);
+	if (second != first)
+		pthread_mutex_unlock(&second->io_lock);
+	pthread_mutex_unlock(&first->io_lock);
+	if (done)
+		notice(v, b->ino, 0, NULL);
+	log_debug("copy_file_range: %zd bytes from inode %llu to inode %llu in the store",
+		  done, (unsigned long long)a->ino, (unsigned long long)b->ino);
+	return done > 0 ? done : r;
+}
+
 /* ---- directories ---- */
 
 struct readdir_args {

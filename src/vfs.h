@@ -106,6 +106,11 @@ int vfs_release(struct vfs *v, struct vfs_file *f);
 int vfs_fsync(struct vfs *v, struct vfs_file *f, int datasync);
 int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 		  off_t len);
+/* copy_file_range: copy up to len bytes (fewer at the source's end of
+ * file; at most 1 GiB a call) inside the store, no data through FUSE.
+ * Returns the bytes copied. */
+ssize_t vfs_copy_range(struct vfs *v, struct vfs_file *fin, off_t off_in,
+		       struct vfs_file *fout, off_t off_out, size_t len);
 
 /*
  * Directory listing from offset off (0 = start).  fill() is called per

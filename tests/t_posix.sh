@@ -200,7 +200,10 @@ rounds=0
 for i in 1 2 3 4 5; do
 	echo "round $i" >"$mnt/mnt.d/round"
 	umount "$mnt" || { fail "umount(8) $mnt (round $i)"; break; }
-	if "$CASSAFS" mount -o "$mount_opts" "$store" "$mnt" >"$work/mount.log" 2>&1 && wait_mounted; then
+	# the last round logs at debug level (copy_file_range check below)
+	opts=$mount_opts
+	[ "$i" = 5 ] && opts="$mount_opts,log_level=debug,log_file=$work/daemon.log"
+	if "$CASSAFS" mount -o "$opts" "$store" "$mnt" >"$work/mount.log" 2>&1 && wait_mounted; then
 		rounds=$((rounds + 1))
 	else
 		fail "cassafs mount right after umount(8) (round $i): $(tail -n 2 "$work/mount.log")"
@@ -300,6 +303,19 @@ else
 	echo "note: mount(8) -o remount skipped: mount.fuse3 would run ${helper:-no cassafs} (not $CASSAFS; make install first)"
 fi
 rm -rf "$mnt/mnt.d"
+# copy_file_range (cp, xfs_io copy_range) is served inside the daemon: the
+# bytes go from store to store, not through FUSE twice.
+head -c 3000000 /dev/urandom >"$work/rand"
+cp "$work/rand" "$mnt/cp1"
+if command -v xfs_io >/dev/null && xfs_io -f -c "copy_range $mnt/cp1" "$mnt/cp2" &&
+	cmp -s "$work/rand" "$mnt/cp2" &&
+	grep -q "copy_file_range: 3000000 bytes from inode" "$work/daemon.log"; then
+	ok "xfs_io copy_range: exact copy, served in the store by the daemon"
+else
+	fail "copy_range cp1 → cp2: $(cmp "$work/rand" "$mnt/cp2" 2>&1) $(grep copy_file_range "$work/daemon.log" 2>&1 | tail -n 2)"
+fi
+rm -f "$mnt/cp1" "$mnt/cp2"
+
 # fallocate through xfs_io (xfsprogs): allocated space is counted once, and
 # a file preallocated past its end (KEEP_SIZE) stays for fsck to check.
 if command -v xfs_io >/dev/null; then

@@ -2887,6 +2887,124 @@ static void g_acl(void)
 	ERR(getxattr("d/g", ACL_ACCESS, buf, sizeof(buf)), ENODATA, "and no ACL is made");
 }
 
+static char pat_byte(long long i)
+{
+	return (char)('A' + (i * 7) % 53);
+}
+
+static int write_pat(int fd, off_t off, size_t n, long long base)
+{
+	static char b[1 << 16];
+	for (size_t pos = 0; pos < n;) {
+		size_t k = n - pos < sizeof(b) ? n - pos : sizeof(b);
+		for (size_t i = 0; i < k; i++)
+			b[i] = pat_byte(base + (long long)(pos + i));
+		if (pwrite(fd, b, k, off + (off_t)pos) != (ssize_t)k)
+			return -1;
+		pos += k;
+	}
+	return 0;
+}
+
+/* 1 if [off, off+n) of fd holds the pattern from base on */
+static int has_pat(int fd, off_t off, size_t n, long long base)
+{
+	static char b[1 << 16];
+	for (size_t pos = 0; pos < n;) {
+		size_t k = n - pos < sizeof(b) ? n - pos : sizeof(b);
+		if (pread(fd, b, k, off + (off_t)pos) != (ssize_t)k)
+			return 0;
+		for (size_t i = 0; i < k; i++)
+			if (b[i] != pat_byte(base + (long long)(pos + i)))
+				return 0;
+		pos += k;
+	}
+	return 1;
+}
+
+/* copy_file_range until len bytes are copied or it returns 0 / fails */
+static long long cfr_all(int in, off_t off_in, int out, off_t off_out, size_t len)
+{
+	long long total = 0;
+	while ((size_t)total < len) {
+		loff_t i = off_in + total, o = off_out + total;
+		ssize_t n = copy_file_range(in, &i, out, &o, len - (size_t)total, 0);
+		if (n < 0)
+			return total ? total : -1;
+		if (n == 0)
+			break;
+		total += n;
+	}
+	return total;
+}
+
+/*
+ * copy_file_range: data exact at any alignment, short at the source's end,
+ * 0 past it, the destination grows; unflushed writes on both sides count;
+ * same-file copies that do not overlap; EINVAL/EBADF cases.
+ */
+static void g_copy_range(void)
+{
+	int in, out;
+	struct stat s;
+	size_t big = 3 * 65536 + 12345;
+
+	OK(in = open("src", O_CREAT | O_RDWR, 0644), "create source");
+	OK(write_pat(in, 0, big, 0), "write the source");
+	OK(fsync(in), "fsync");
+	OK(out = open("dst", O_CREAT | O_RDWR, 0644), "create destination");
+	EQ(cfr_all(in, 0, out, 0, big), (long long)big, "copy a whole file");
+	TRUE(has_pat(out, 0, big, 0), "copied bytes equal the source");
+	OK(fstat(out, &s), "fstat");
+	EQ(s.st_size, (long long)big, "destination size");
+	close(out);
+
+	/* unaligned source and destination, into an existing file */
+	OK(out = open("dst2", O_CREAT | O_RDWR, 0644), "create");
+	char z[4096];
+	memset(z, 'z', sizeof(z));
+	for (int i = 0; i < 25; i++)
+		pwrite(out, z, sizeof(z), (off_t)i * 4096);
+	EQ(cfr_all(in, 1000, out, 70001, 150000), 150000, "unaligned copy");
+	TRUE(has_pat(out, 70001, 150000, 1000), "unaligned copy: bytes exact");
+	char b[4];
+	EQ(pread(out, b, 1, 70000), 1, "read before the copied range");
+	TRUE(b[0] == 'z', "byte before the copied range kept");
+	OK(fstat(out, &s), "fstat");
+	EQ(s.st_size, 70001 + 150000, "destination grew to the copy's end");
+	/* short at the end, 0 past it */
+	loff_t i0 = (loff_t)big - 10, o0 = 0;
+	EQ(copy_file_range(in, &i0, out, &o0, 1000, 0), 10, "copy is short at the source's end");
+	i0 = (loff_t)big + 5;
+	o0 = 0;
+	EQ(copy_file_range(in, &i0, out, &o0, 1000, 0), 0, "copy past the end returns 0");
+	/* unflushed writes: source and destination */
+	OK(write_pat(in, 100, 50, 777), "buffered write to the source");
+	OK(pwrite(out, "tail", 4, 300000) == 4 ? 0 : -1, "buffered write to the destination");
+	EQ(cfr_all(in, 100, out, 5, 50), 50, "copy right after the writes");
+	TRUE(has_pat(out, 5, 50, 777), "the copy has the source's latest bytes");
+	EQ(pread(out, b, 4, 300000), 4, "read");
+	TRUE(memcmp(b, "tail", 4) == 0, "the destination's own buffered write is kept");
+	close(out);
+	/* same file */
+	EQ(cfr_all(in, 200, in, (off_t)big + 1000, 5000), 5000, "copy within one file");
+	TRUE(has_pat(in, (off_t)big + 1000, 5000, 200), "same-file copy exact");
+	loff_t a1 = 0, a2 = 100;
+	ERR(copy_file_range(in, &a1, in, &a2, 1000, 0), EINVAL, "overlapping ranges of one file");
+	a1 = 0;
+	a2 = 0;
+	OK(out = open("dst", O_RDONLY), "open the destination read-only");
+	ERR(copy_file_range(in, &a1, out, &a2, 10, 0), EBADF, "read-only destination");
+	close(out);
+	OK(out = open("dst", O_WRONLY | O_APPEND), "open the destination O_APPEND");
+	ERR(copy_file_range(in, &a1, out, &a2, 10, 0), EBADF, "O_APPEND destination");
+	close(out);
+	OK(out = open("dst", O_RDWR), "open");
+	ERR(copy_file_range(in, &a1, out, &a2, 10, 1), EINVAL, "unknown flags");
+	close(out);
+	close(in);
+}
+
 /* Shared mappings and read/write see the same bytes. */
 static void g_mmap(void)
 {
@@ -3117,6 +3235,7 @@ static const struct suite_group groups[] = {
 	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr}, {"sync", g_sync},
 	{"fallocate", g_fallocate}, {"falloc_modes", g_falloc_modes}, {"mmap", g_mmap},   {"coherence", g_coherence},
 	{"append", g_append},     {"locks", g_locks},           {"acl", g_acl},
+	{"copy_range", g_copy_range},
 };
 
 static int in_list(const char *list, const char *name)
