@@ -117,24 +117,29 @@ static int mounted_in(pid_t pid, const char *path)
  * mount or did not let go in time.
  */
 #define HOLDER_EXIT_WAIT_MS 30000
-static int wait_for_exiting_holder(int fd, const struct coord_mount_info *h)
+static int wait_for_exiting_holder(int fd, const struct coord_mount_info *first)
 {
 	char host[256] = "";
+	struct coord_mount_info h = *first;
 	gethostname(host, sizeof(host) - 1);
-	if (h->pid <= 0 || !h->mountpoint[0] || strcmp(h->host, host))
-		return -EWOULDBLOCK;
-	for (int ms = 0; ms < HOLDER_EXIT_WAIT_MS; ms += 20) {
-		/* Still mounted (or no longer there to ask): not ours to wait
-		 * for, unless the lock is free by now. */
+	for (int ms = 0;; ms += 20) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			return 0;
-		if (kill(h->pid, 0) < 0 && errno == ESRCH)
-			continue; /* gone: the kernel drops its flock at once */
-		if (mounted_in(h->pid, h->mountpoint) != 0)
+		if (ms >= HOLDER_EXIT_WAIT_MS)
+			return -EWOULDBLOCK;
+		/* An empty record (the holder clears it just before letting
+		 * go, a new holder has not written it yet) or a dead pid (its
+		 * successor is writing its own): look again.  Otherwise wait
+		 * only for a holder on this host whose mount point is no
+		 * longer mounted in its own mount namespace. */
+		if (h.pid > 0 && !(kill(h.pid, 0) < 0 && errno == ESRCH) &&
+		    (strcmp(h.host, host) || !h.mountpoint[0] ||
+		     mounted_in(h.pid, h.mountpoint) != 0))
 			return -EWOULDBLOCK;
 		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+		if (read_holder(fd, &h) < 0)
+			return -EWOULDBLOCK;
 	}
-	return flock(fd, LOCK_EX | LOCK_NB) == 0 ? 0 : -EWOULDBLOCK;
 }
 
 static int local_register_mount(struct coord *base,

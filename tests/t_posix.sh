@@ -211,6 +211,17 @@ for i in 1 2 3 4 5; do
 	fi
 done
 [ "$rounds" -eq 5 ] && ok "5 × umount(8) then cassafs mount at once"
+# ... while a live mount is still refused at once, naming its holder
+mkdir -p "$work/mnt2"
+t0=$(date +%s)
+if "$CASSAFS" mount "$store" "$work/mnt2" >"$work/mount2.log" 2>&1; then
+	fail "a second mount of $store was allowed"
+	"$CASSAFS" umount "$work/mnt2" >/dev/null 2>&1
+elif grep -q "already mounted by pid" "$work/mount2.log" && [ $(($(date +%s) - t0)) -lt 5 ]; then
+	ok "a second mount of a live store is refused at once"
+else
+	fail "second mount: $(($(date +%s) - t0)) s, $(tail -n 2 "$work/mount2.log")"
+fi
 if [ "$(cat "$mnt/mnt.d/keep" 2>&1)" = keep ] && [ "$(cat "$mnt/mnt.d/round" 2>&1)" = "round 5" ]; then
 	ok "data kept across the quick remounts"
 else
