@@ -2,7 +2,10 @@
 # t_posix.sh — run the POSIX suite (build/tests/posix_suite) against a live
 # CassaFS mount: mkfs a fresh embedded LMDB store, mount it with
 # allow_other (cassafs mounts with default_permissions itself), run the
-# suite in it, unmount, and check that fsck finds the store clean.
+# suite in it, then the checks that need the mount itself (umount(8) then
+# mount at once, remount ro/rw, file handles across remounts, setfacl /
+# getfacl, xfs_io copy_range and fallocate), unmount, and check that fsck
+# finds the store clean.
 #
 # Environment:
 #   CASSAFS, TESTBIN        set by tests/run.sh (defaults: build/cassafs, build/tests)
