@@ -248,17 +248,29 @@ fi
 # File handles after the remounts: the kernel no longer holds the inodes
 # and asks the daemon for "." (and ".." to reconnect a directory).
 got=$("$FHANDLE" open "$mnt" "$work/fh.keep" 2>&1)
-[[ $got == "ok "*"data=keep" ]] && ok "file handle of a file after a remount" ||
+if [[ $got == "ok "*"data=keep" ]]; then
+	ok "file handle of a file after a remount"
+else
 	fail "file handle of mnt.d/keep after a remount: $got"
+fi
 got=$("$FHANDLE" open "$mnt" "$work/fh.orig" 2>&1)
-[[ $got == "ok "*"data=linked" ]] && ok "file handle after a hard link (first name removed) and a remount" ||
+if [[ $got == "ok "*"data=linked" ]]; then
+	ok "file handle after a hard link (first name removed) and a remount"
+else
 	fail "file handle of mnt.d/orig (now only mnt.d/link) after a remount: $got"
+fi
 got=$("$FHANDLE" open "$mnt" "$work/fh.a_b" 2>&1)
-[[ $got == "ok "*"path=$mnt/mnt.d/a/b data=-" ]] && ok "file handle of a directory after a remount, reconnected to its path" ||
+if [[ $got == "ok "*"path=$mnt/mnt.d/a/b data=-" ]]; then
+	ok "file handle of a directory after a remount, reconnected to its path"
+else
 	fail "file handle of directory mnt.d/a/b after a remount: $got"
+fi
 got=$("$FHANDLE" open "$mnt" "$work/fh.gone" 2>&1)
-[ "$got" = "error ESTALE" ] && ok "file handle of a removed file: ESTALE" ||
+if [ "$got" = "error ESTALE" ]; then
+	ok "file handle of a removed file: ESTALE"
+else
 	fail "file handle of removed mnt.d/gone after a remount: $got (want error ESTALE)"
+fi
 
 # remount,ro and back: writes get EROFS, then work again.  Through
 # `cassafs mount -o remount,…`, the form mount.fuse3 runs for mount(8)
@@ -295,8 +307,11 @@ else
 fi
 if "$CASSAFS" "$store" "$mnt" -o "ro,nosuid,nodev,relatime,remount,user_id=0,group_id=0,default_permissions" >"$work/remount.log" 2>&1; then
 	check_ro "as mount.fuse3 runs it (cassafs URL MOUNTPOINT -o …,remount)"
-	[[ $(mount_flags) == ro,nosuid,nodev,* ]] && ok "remount keeps nosuid,nodev" ||
+	if [[ $(mount_flags) == ro,nosuid,nodev,* ]]; then
+		ok "remount keeps nosuid,nodev"
+	else
 		fail "remount changed the mount flags to $(mount_flags)"
+	fi
 else
 	fail "cassafs URL MOUNTPOINT -o ...,remount: $(tail -n 2 "$work/remount.log")"
 fi
@@ -304,10 +319,10 @@ fi
 check_rw "cassafs URL MOUNTPOINT -o rw,remount"
 if "$CASSAFS" mount -o remount,attr_timeout=5 "$mnt" 2>"$work/remount.log"; then
 	fail "remount accepted attr_timeout (fixed at mount time)"
+elif grep -q "attr_timeout=5' cannot be changed" "$work/remount.log"; then
+	ok "remount refuses options fixed at mount time, naming them"
 else
-	grep -q "attr_timeout=5' cannot be changed" "$work/remount.log" &&
-		ok "remount refuses options fixed at mount time, naming them" ||
-		fail "remount,attr_timeout=5: $(cat "$work/remount.log")"
+	fail "remount,attr_timeout=5: $(cat "$work/remount.log")"
 fi
 # mount(8) itself: it runs mount.fuse3, which runs `cassafs` from the
 # default PATH.  In a private mount namespace this cassafs is bound over
@@ -318,6 +333,7 @@ mount8() { # ro|rw
 	unshare -m sh -c 'mount --bind "$1" /usr/local/bin && mount -o "remount,$2" "$3"' \
 		sh "$work/bin" "$1" "$mnt" >"$work/remount.log" 2>&1
 }
+e=
 if mount8 ro && e=$( { echo x >"$mnt/mnt.d/keep"; } 2>&1); then
 	fail "mount -o remount,ro (mount(8)): still writable; $(cat "$work/remount.log")"
 elif [[ ${e:-} == *"Read-only file system"* ]]; then
