@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -290,6 +291,7 @@ int cmd_mkfs(int argc, char **argv)
 
 static const char mount_usage[] =
 	"usage: cassafs mount [-f] [-o OPTIONS] [--coord URL] URL MOUNTPOINT\n"
+	"       cassafs mount -o remount,ro|rw[,FLAGS] [URL] MOUNTPOINT\n"
 	"\n"
 	"Mount the filesystem in URL at MOUNTPOINT.  Detaches and logs to\n"
 	"syslog unless -f is given; errors found while mounting are printed\n"
@@ -301,10 +303,14 @@ static const char mount_usage[] =
 	"  -o OPTIONS           comma-separated:\n"
 	"     allow_other, allow_root, ro, rw, nosuid, suid, nodev, dev,\n"
 	"     noexec, exec, noatime, atime, sync, async, dirsync,\n"
-	"     auto_unmount        passed to the kernel mount\n"
+	"     auto_unmount        passed to the kernel mount (a mount is\n"
+	"                         nosuid,nodev unless suid,dev are given)\n"
 	"     relatime (default), noatime, strictatime\n"
 	"                         a read updates atime: if it is older than\n"
 	"                         mtime/ctime or a day; never; always\n"
+	"     remount             change ro/rw, nosuid, nodev, noexec of a\n"
+	"                         live mount (root; also mount -o\n"
+	"                         remount,ro MOUNTPOINT)\n"
 	"     attr_timeout=S      seconds the kernel caches attributes\n"
 	"                         (60; with a distributed coordinator 0,\n"
 	"                         and more is refused: close-to-open)\n"
@@ -316,6 +322,8 @@ static const char mount_usage[] =
 	"                         FUSE threads in turn, and on 2 cores more\n"
 	"                         threads halved serial create/unlink rates)\n"
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
+	"     acl, noacl          POSIX ACLs (system.posix_acl_*, getfacl,\n"
+	"                         setfacl; default acl) or mode bits only\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
 	"     log_file=PATH       log to PATH instead of syslog; SIGHUP reopens it\n"
 	"     coord=URL           same as --coord\n"
@@ -427,6 +435,8 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 				next[-1] = ','; /* undo strtok's cut */
 			}
 			cfg->coord_url = val;
+		} else if (!val && (KEY("acl") || KEY("noacl"))) {
+			cfg->fo.no_acl = KEY("noacl");
 		} else if (!val && KEY("debug")) {
 			cfg->fo.debug = 1;
 			cfg->foreground = 1;
@@ -684,6 +694,121 @@ fail_msg:
 	return exit_code;
 }
 
+/* The fstype of the mount at path ("" if none). */
+static void mount_fstype(const char *path, char *type, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[8192];
+	type[0] = 0;
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096], t[256], *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(sep + 3, "%255s", t) != 1)
+			continue;
+		/* mountinfo escapes space, tab, newline and backslash */
+		char un[4096];
+		size_t j = 0;
+		for (size_t i = 0; mp[i] && j < sizeof(un) - 1; i++) {
+			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
+				un[j++] = (char)(((mp[i + 1] - '0') << 6) |
+						 ((mp[i + 2] - '0') << 3) | (mp[i + 3] - '0'));
+				i += 3;
+			} else {
+				un[j++] = mp[i];
+			}
+		}
+		un[j] = 0;
+		if (!strcmp(un, path))
+			snprintf(type, len, "%s", t); /* the last (top) one wins */
+	}
+	fclose(f);
+}
+
+/*
+ * `-o remount,…`: change the per-mount and read-only flags of a live
+ * mount; the daemon keeps running.  The kernel applies MS_RDONLY to the
+ * FUSE superblock, so every write then fails with EROFS, and takes it
+ * back on remount,rw.  mount(8) reaches here through mount.fuse3
+ * (`cassafs URL MOUNTPOINT -o remount,…` with the mount's current options,
+ * user_id=… included) or mount.cassafs.  Options the daemon fixed at
+ * mount time cannot change.
+ */
+static int do_remount(char *olist, const char *path)
+{
+	static const struct {
+		const char *name;
+		unsigned long set, clear;
+	} flags[] = {
+		{"ro", MS_RDONLY, 0},          {"rw", 0, MS_RDONLY},
+		{"nosuid", MS_NOSUID, 0},      {"suid", 0, MS_NOSUID},
+		{"nodev", MS_NODEV, 0},        {"dev", 0, MS_NODEV},
+		{"noexec", MS_NOEXEC, 0},      {"exec", 0, MS_NOEXEC},
+		{"sync", MS_SYNCHRONOUS, 0},   {"async", 0, MS_SYNCHRONOUS},
+		{"dirsync", MS_DIRSYNC, 0},    {"nodiratime", MS_NODIRATIME, 0},
+		{"diratime", 0, MS_NODIRATIME},
+		{"noatime", MS_NOATIME, MS_RELATIME | MS_STRICTATIME},
+		{"relatime", MS_RELATIME, MS_NOATIME | MS_STRICTATIME},
+		{"strictatime", MS_STRICTATIME, MS_NOATIME | MS_RELATIME},
+		{"atime", 0, MS_NOATIME},      {"remount", 0, 0},
+	};
+	/* What mount(8) repeats from the current mount, or fstab noise. */
+	static const char *const same[] = {
+		"user_id", "group_id", "default_permissions", "allow_other",
+		"allow_root", "fsname", "subtype", "max_read", "blksize",
+		"defaults", "auto", "noauto", "user", "users", "nofail",
+		"_netdev", "auto_unmount", NULL};
+	char mp[PATH_MAX], type[256];
+	struct statvfs sv;
+	if (!realpath(path, mp) || statvfs(mp, &sv) < 0) {
+		die_msg("mount", "remount: %s: %s", path, strerror(errno));
+		return 1;
+	}
+	mount_fstype(mp, type, sizeof(type));
+	if (strcmp(type, "fuse.cassafs")) {
+		die_msg("mount", "remount: %s is not a CassaFS mount point%s%s%s", mp,
+			type[0] ? " (it is " : "", type, type[0] ? ")" : "");
+		return 1;
+	}
+	unsigned long fl = MS_REMOUNT;
+	static const struct { unsigned long st, ms; } cur[] = {
+		{ST_RDONLY, MS_RDONLY},   {ST_NOSUID, MS_NOSUID},
+		{ST_NODEV, MS_NODEV},     {ST_NOEXEC, MS_NOEXEC},
+		{ST_SYNCHRONOUS, MS_SYNCHRONOUS}, {ST_NOATIME, MS_NOATIME},
+		{ST_NODIRATIME, MS_NODIRATIME},   {ST_RELATIME, MS_RELATIME},
+	};
+	for (size_t i = 0; i < sizeof(cur) / sizeof(cur[0]); i++)
+		if (sv.f_flag & cur[i].st)
+			fl |= cur[i].ms;
+	char *save = NULL;
+	for (char *o = strtok_r(olist, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		size_t klen = strcspn(o, "=");
+		int known = !strncmp(o, "x-", 2);
+		for (size_t i = 0; !known && i < sizeof(flags) / sizeof(flags[0]); i++)
+			if (!strcmp(o, flags[i].name)) {
+				fl = (fl & ~flags[i].clear) | flags[i].set;
+				known = 1;
+			}
+		for (int i = 0; !known && same[i]; i++)
+			known = strlen(same[i]) == klen && !strncmp(o, same[i], klen);
+		if (!known) {
+			die_msg("mount", "remount of %s: option '%s' cannot be changed "
+					 "on a live mount (unmount and mount again)", mp, o);
+			return 2;
+		}
+	}
+	if (mount(NULL, mp, NULL, fl, NULL) < 0) {
+		int e = errno;
+		die_msg("mount", "cannot remount %s %s: %s%s", mp,
+			(fl & MS_RDONLY) ? "read-only" : "read-write", strerror(e),
+			e == EPERM ? " (remounting needs root; fusermount3 "
+				     "cannot remount)" : "");
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_mount(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -729,6 +854,13 @@ int cmd_mount(int argc, char **argv)
 		snprintf(olist + n, sizeof(olist) - n, "%s%s", n ? "," : "",
 			 argv[optind + 3]);
 		argc -= 2;
+	}
+	/* -o remount,…: one MOUNTPOINT, or URL MOUNTPOINT as mount(8) gives */
+	if (strstr(olist, "remount") && argc - optind >= 1 && argc - optind <= 2) {
+		char tmp[4096];
+		snprintf(tmp, sizeof(tmp), ",%s,", olist);
+		if (strstr(tmp, ",remount,"))
+			return do_remount(olist, argv[argc - 1]);
 	}
 	if (argc - optind != 2) {
 		fputs(mount_usage, stderr);

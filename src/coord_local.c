@@ -5,7 +5,9 @@
  * for its whole life and writes who it is into the file, so a second mount
  * is refused with a message naming the holder, and `cassafs status` can say
  * who has it mounted.  The kernel drops the flock when the holder dies, so
- * a crashed daemon never leaves a stale lock behind.  Everything else
+ * a crashed daemon never leaves a stale lock behind.  A holder whose mount
+ * the kernel has already ended (umount(8) does not wait for the daemon) is
+ * waited for, up to 30 s, instead of refusing the new mount.  Everything else
  * (record locks, notices) is unnecessary with one mount: the kernel does
  * POSIX locks itself when the filesystem does not implement them.
  */
@@ -16,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "coord.h"
@@ -73,6 +77,71 @@ static int read_holder(int fd, struct coord_mount_info *m)
 	return 0;
 }
 
+/* 1 if path is a mount point in the mount namespace of process pid. */
+static int mounted_in(pid_t pid, const char *path)
+{
+	char fn[64], line[8192];
+	snprintf(fn, sizeof(fn), "/proc/%d/mountinfo", (int)pid);
+	FILE *f = fopen(fn, "r");
+	if (!f)
+		return -1;
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char mp[4096], un[4096];
+		size_t j = 0;
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		/* mountinfo writes space, tab, newline and backslash as \ooo */
+		for (size_t i = 0; mp[i] && j < sizeof(un) - 1; i++) {
+			if (mp[i] == '\\' && mp[i + 1] >= '0' && mp[i + 1] <= '3' &&
+			    mp[i + 2] && mp[i + 3]) {
+				un[j++] = (char)(((mp[i + 1] - '0') << 6) |
+						 ((mp[i + 2] - '0') << 3) | (mp[i + 3] - '0'));
+				i += 3;
+			} else {
+				un[j++] = mp[i];
+			}
+		}
+		un[j] = 0;
+		found = !strcmp(un, path);
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * The holder is a daemon on this host whose mount the kernel has already
+ * ended (umount(8), systemd or a script unmounted it and did not wait):
+ * it is writing its last data and exiting.  Wait for its lock, bounded.
+ * Returns 0 with the lock held, -EWOULDBLOCK if the holder is a live
+ * mount or did not let go in time.
+ */
+#define HOLDER_EXIT_WAIT_MS 30000
+static int wait_for_exiting_holder(int fd, const struct coord_mount_info *first)
+{
+	char host[256] = "";
+	struct coord_mount_info h = *first;
+	gethostname(host, sizeof(host) - 1);
+	for (int ms = 0;; ms += 20) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (ms >= HOLDER_EXIT_WAIT_MS)
+			return -EWOULDBLOCK;
+		/* An empty record (the holder clears it just before letting
+		 * go, a new holder has not written it yet) or a dead pid (its
+		 * successor is writing its own): look again.  Otherwise wait
+		 * only for a holder on this host whose mount point is no
+		 * longer mounted in its own mount namespace. */
+		if (h.pid > 0 && !(kill(h.pid, 0) < 0 && errno == ESRCH) &&
+		    (strcmp(h.host, host) || !h.mountpoint[0] ||
+		     mounted_in(h.pid, h.mountpoint) != 0))
+			return -EWOULDBLOCK;
+		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+		if (read_holder(fd, &h) < 0)
+			return -EWOULDBLOCK;
+	}
+}
+
 static int local_register_mount(struct coord *base,
 				const struct coord_mount_info *m, char *err,
 				size_t err_len)
@@ -85,9 +154,12 @@ static int local_register_mount(struct coord *base,
 			 strerror(e));
 		return -e;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		struct coord_mount_info h;
+	struct coord_mount_info h;
+	int e = flock(fd, LOCK_EX | LOCK_NB) < 0 ? errno : 0;
+	if (e == EWOULDBLOCK && read_holder(fd, &h) == 0 &&
+	    wait_for_exiting_holder(fd, &h) == 0)
+		e = 0; /* the unmounted holder let go */
+	if (e) {
 		read_holder(fd, &h);
 		close(fd);
 		if (e == EWOULDBLOCK) {

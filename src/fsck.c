@@ -174,7 +174,8 @@ static int count_block(void *arg, uint64_t idx, const void *data, size_t len)
 	b->n++;
 	if (len > b->bs)
 		b->oversize = 1;
-	if (idx >= b->eof_idx) {
+	/* fallocate KEEP_SIZE may allocate past the end of file */
+	if (idx >= b->eof_idx && !meta_block_is_mark(data, len)) {
 		if (!b->past_eof)
 			b->first_past = idx;
 		b->past_eof++;

@@ -21,6 +21,7 @@ struct fuse_ll {
 	struct vfs_cache cache; /* what the vfs lets the kernel cache */
 	struct fuse_session *se;
 	char *mountpoint;
+	int dont_mask; /* the kernel leaves the umask to us (POSIX ACLs) */
 };
 
 static struct fuse_ll *ll_of(fuse_req_t req)
@@ -38,6 +39,7 @@ static void get_ctx_groups(fuse_req_t req, struct vfs_ctx *c, int groups)
 	c->uid = fc->uid;
 	c->gid = fc->gid;
 	c->pid = fc->pid;
+	c->umask = ll_of(req)->dont_mask ? fc->umask : 0;
 	c->ngroups = 0;
 	if (groups) {
 		c->ngroups = fuse_req_getgroups(req, 64, c->groups);
@@ -58,6 +60,7 @@ static void fill_entry(struct fuse_ll *f, const struct vfs_entry *ve,
 {
 	memset(e, 0, sizeof(*e));
 	e->ino = ve->ino;
+	e->generation = vfs_generation(f->vfs, ve->ino);
 	e->attr = ve->attr;
 	e->attr_timeout = f->cache.attr_timeout;
 	e->entry_timeout = f->cache.entry_timeout;
@@ -80,13 +83,29 @@ static void reply_entry(fuse_req_t req, int r, const struct vfs_entry *ve)
 static void ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* Kernel caches are coherent for a single mount; the kernel applies
-	 * the umask (no DONT_MASK) and does O_APPEND offsets we override. */
+	 * the umask (unless POSIX ACLs are on, below) and does O_APPEND
+	 * offsets we override. */
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 	conn->time_gran = 1;
+	/* File handles (open_by_handle_at, NFS re-export) for inodes the
+	 * kernel no longer holds: it asks LOOKUP "." / ".." by node id. */
+	if (conn->capable & FUSE_CAP_EXPORT_SUPPORT)
+		conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+	/* POSIX ACLs: the kernel checks them (this implies
+	 * default_permissions) and caches them; vfs stores them, keeps the
+	 * mode in step and inherits default ACLs, so it also applies the
+	 * umask itself (DONT_MASK) where no default ACL rules. */
+	struct fuse_ll *f = userdata;
+	unsigned acl = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+	if (!f->opt.no_acl && (conn->capable & acl) == acl) {
+		conn->want |= acl;
+		f->dont_mask = 1;
+	}
+	vfs_enable_acl(f->vfs, f->dont_mask);
 }
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -588,6 +607,23 @@ static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 					   offset, length));
 }
 
+static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			       struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+			       off_t off_out, struct fuse_file_info *fi_out,
+			       size_t len, int flags)
+{
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	ssize_t n = vfs_copy_range(ll_of(req)->vfs, file_of(fi_in), off_in,
+				   file_of(fi_out), off_out, len);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
 static const struct fuse_lowlevel_ops ll_ops = {
 	/*
 	 * No .destroy: fuse_session_destroy (in fuse_ll_free) would call it
@@ -628,6 +664,7 @@ static const struct fuse_lowlevel_ops ll_ops = {
 	.removexattr = ll_removexattr,
 	.access = ll_access,
 	.fallocate = ll_fallocate,
+	.copy_file_range = ll_copy_file_range,
 };
 
 int fuse_ll_mount(struct vfs *v, const char *mountpoint,

@@ -14,6 +14,7 @@ struct fuse_ll_options {
 	const char *fsname; /* shown as the mount's source */
 	char *fuse_opts;    /* comma-separated options for the kernel mount */
 	int debug;
+	int no_acl;          /* -o noacl: no POSIX ACLs (kernel mode checks only) */
 };
 
 struct fuse_ll;

@@ -43,6 +43,11 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	/* mount.fuse3 (mount(8) for type fuse.cassafs, and every remount of
+	 * a mount, whose type is fuse.cassafs) runs `cassafs URL MOUNTPOINT
+	 * -o OPTIONS`. */
+	if (strstr(argv[1], "://"))
+		return cmd_mount(argc, argv);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].run(argc - 1, argv + 1);

@@ -569,6 +569,28 @@ int meta_block_put(struct store_txn *t, struct meta_inode *in, uint64_t idx,
 	return store_add(t, STORE_SUPER, 0, "blocks", 6, 1);
 }
 
+int meta_block_alloc(struct store_txn *t, struct meta_inode *in, uint64_t idx,
+		     int zero)
+{
+	static const uint8_t mark = 0;
+	uint8_t col[8];
+	const void *old;
+	size_t old_len;
+	store_be64(col, idx);
+	int r = store_get(t, STORE_BLOCK, in->ino, col, 8, &old, &old_len);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	int existed = r == 0;
+	if (existed && (!zero || meta_block_is_mark(old, old_len)))
+		return 0;
+	if ((r = store_put(t, STORE_BLOCK, in->ino, col, 8, &mark, 1)))
+		return r;
+	if (existed)
+		return 0; /* data became a mark: still one block */
+	in->blocks++;
+	return store_add(t, STORE_SUPER, 0, "blocks", 6, 1);
+}
+
 static int collect_idx(void *arg, const void *col, size_t col_len,
 		       const void *val, size_t val_len)
 {

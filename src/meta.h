@@ -18,7 +18,9 @@
  *          entries and is the readdir offset, so an offset stays valid
  *          while other entries come and go (like ext4's hash cookies).
  *   BLOCK  row ino, column be64(index) → data (shorter than a block =
- *          zeros after it; absent = hole)
+ *          zeros after it; absent = hole; one zero byte = allocated by
+ *          fallocate but unwritten: reads zeros, counts as stored, may
+ *          lie past the end of file)
  *   XATTR  row ino, column name → value
  *   ORPHAN row 0, column be64(ino): unlinked while still open
  */
@@ -125,6 +127,15 @@ int meta_block_get(struct store_txn *t, uint64_t ino, uint64_t idx,
  * hole.  Keeps in->blocks and the global block counter right. */
 int meta_block_put(struct store_txn *t, struct meta_inode *in, uint64_t idx,
 		   const void *data, size_t len);
+/* Mark block idx allocated (fallocate): stored as one zero byte if it is a
+ * hole, or, with zero, also if it holds data.  Keeps the counters right. */
+int meta_block_alloc(struct store_txn *t, struct meta_inode *in, uint64_t idx,
+		     int zero);
+/* 1 if a stored block value is such an allocation mark. */
+static inline int meta_block_is_mark(const void *data, size_t len)
+{
+	return len == 1 && !*(const uint8_t *)data;
+}
 /* Drop blocks >= first_idx and zero bytes of block first_idx-1 from
  * keep_bytes on (keep_bytes 0 = keep that block whole). */
 int meta_blocks_truncate(struct store_txn *t, struct meta_inode *in,

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "log.h"
 #include "u64vec.h"
 #include "vfs.h"
@@ -112,6 +113,8 @@ struct vfs {
 	struct vnode *table[TABLE_SIZE];
 	pthread_mutex_t dirty_lock;
 	size_t dirty_total; /* dirty_lock */
+	uint32_t generation; /* of every inode but the root: from the uuid */
+	int acl;             /* POSIX ACLs on (the kernel enforces them) */
 };
 
 static struct timespec now_ts(void)
@@ -278,6 +281,11 @@ static void to_stat(struct vfs *v, const struct meta_inode *in, struct stat *st)
 	uint64_t stored = in->blocks * v->bs;
 	uint64_t rounded = (in->size + 4095) & ~4095ull;
 	st->st_blocks = (blkcnt_t)((stored < rounded ? stored : rounded) / 512);
+	/* More blocks than the file spans: fallocate KEEP_SIZE allocated
+	 * past the end; count those too. */
+	uint64_t span = (in->size + v->bs - 1) / v->bs;
+	if (in->blocks > span)
+		st->st_blocks = (blkcnt_t)((rounded + (in->blocks - span) * v->bs) / 512);
 	st->st_atim = in->atime;
 	st->st_mtim = in->mtime;
 	st->st_ctim = in->ctime;
@@ -316,6 +324,122 @@ static int check_name(const char *name)
 	if (n > META_NAME_MAX)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+/* ---- POSIX ACLs (acl.h) ---- */
+
+void vfs_enable_acl(struct vfs *v, int on)
+{
+	v->acl = on;
+}
+
+/* chmod changed in->mode: bring the access ACL, if any, in step. */
+static int acl_follow_mode(struct store_txn *t, const struct meta_inode *in)
+{
+	const void *val;
+	size_t len;
+	int r = meta_xattr_get(t, in->ino, ACL_XATTR_ACCESS, &val, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, val, len);
+	acl_chmod(copy, len, in->mode);
+	r = meta_xattr_put(t, in->ino, ACL_XATTR_ACCESS, copy, len);
+	free(copy);
+	return r;
+}
+
+/*
+ * A new inode in directory parent: with a default ACL there, the inode
+ * gets it as its access ACL limited by the requested mode (and a new
+ * directory gets it as its default too), and the umask does not apply;
+ * without one the umask does.  Symlinks have neither.
+ */
+static int acl_inherit(struct store_txn *t, struct vfs *v, uint64_t parent,
+		       const struct vfs_ctx *c, struct meta_inode *in)
+{
+	if (S_ISLNK(in->mode))
+		return 0;
+	if (!v->acl) {
+		in->mode &= ~(c->umask & 0777);
+		return 0;
+	}
+	const void *val;
+	size_t len;
+	int r = meta_xattr_get(t, parent, ACL_XATTR_DEFAULT, &val, &len);
+	if (r == -ENOENT || (r == 0 && acl_check(val, len, 0) < 0)) {
+		in->mode &= ~(c->umask & 0777);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	uint8_t *acl = malloc(len);
+	if (!acl)
+		return -ENOMEM;
+	memcpy(acl, val, len);
+	if (S_ISDIR(in->mode) &&
+	    (r = meta_xattr_put(t, in->ino, ACL_XATTR_DEFAULT, acl, len)) < 0)
+		goto out;
+	mode_t mode = in->mode;
+	if (acl_create(acl, len, &mode) == 1)
+		r = meta_xattr_put(t, in->ino, ACL_XATTR_ACCESS, acl, len);
+	in->mode = mode;
+out:
+	free(acl);
+	return r;
+}
+
+struct setacl_args {
+	uint64_t ino;
+	const char *name;
+	const void *val;
+	size_t size;
+	int flags;
+};
+
+/*
+ * Set an ACL: a default ACL only on directories; an access ACL sets the
+ * mode's permission bits, and one the mode says all of is not stored
+ * (as ext4 does: getfacl then shows the mode).
+ */
+static int setacl_txn(struct store_txn *t, void *arg)
+{
+	struct setacl_args *a = arg;
+	struct meta_inode in;
+	const void *old;
+	size_t len;
+	int access = !strcmp(a->name, ACL_XATTR_ACCESS);
+	int r = meta_inode_get(t, a->ino, &in);
+	if (r < 0)
+		return r;
+	if (!access && !S_ISDIR(in.mode))
+		return -EACCES;
+	r = meta_xattr_get(t, a->ino, a->name, &old, &len);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	int exists = r == 0;
+	if (exists && (a->flags & XATTR_CREATE))
+		return -EEXIST;
+	if (!exists && (a->flags & XATTR_REPLACE))
+		return -ENODATA;
+	int store = a->size > 4;
+	if (access) {
+		mode_t perm;
+		store = !acl_mode(a->val, a->size, &perm);
+		in.mode = (in.mode & ~(mode_t)0777) | perm;
+	}
+	if (store)
+		r = meta_xattr_put(t, a->ino, a->name, a->val, a->size);
+	else
+		r = exists ? meta_xattr_del(t, a->ino, a->name) : 0;
+	if (r < 0)
+		return r;
+	in.ctime = now_ts();
+	return meta_inode_put(t, &in);
 }
 
 /* ---- lookup / getattr ---- */
@@ -377,9 +501,57 @@ static int lookup_txn(struct store_txn *t, void *arg)
 	return 0;
 }
 
+/*
+ * "." and ".." by node id: the kernel asks these when it decodes a file
+ * handle (FUSE_CAP_EXPORT_SUPPORT) for an inode it does not hold, e.g.
+ * after a remount or from an NFS client.  Inode numbers are never reused,
+ * so a node id stays valid for the inode's whole life; a removed inode
+ * answers ESTALE.
+ */
+struct lookup_dot_args {
+	struct vfs *v;
+	uint64_t ino;
+	int dotdot;
+	struct vfs_entry *e;
+};
+
+static int lookup_dot_txn(struct store_txn *t, void *arg)
+{
+	struct lookup_dot_args *a = arg;
+	struct meta_inode in;
+	int r = meta_inode_get(t, a->ino, &in);
+	if (r == -ENOENT || (r == 0 && in.nlink == 0))
+		return -ESTALE;
+	if (r < 0)
+		return r;
+	if (a->dotdot) {
+		if (!S_ISDIR(in.mode))
+			return -ENOTDIR;
+		uint64_t p = a->ino == META_ROOT_INO || !in.parent ? META_ROOT_INO
+								      : in.parent;
+		if ((r = meta_inode_get(t, p, &in)) < 0)
+			return r == -ENOENT ? -ESTALE : r;
+	}
+	a->e->ino = in.ino;
+	to_stat(a->v, &in, &a->e->attr);
+	return 0;
+}
+
+uint64_t vfs_generation(const struct vfs *v, uint64_t ino)
+{
+	return ino == META_ROOT_INO ? 0 : v->generation;
+}
+
 int vfs_lookup(struct vfs *v, uint64_t parent, const char *name,
 	       struct vfs_entry *e)
 {
+	if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]))) {
+		struct lookup_dot_args d = {v, parent, name[1] == '.', e};
+		int r = meta_read(v->meta, lookup_dot_txn, &d);
+		if (r == 0)
+			add_lookup(v, e->ino);
+		return r;
+	}
 	int r = check_name(name);
 	if (r < 0)
 		return r;
@@ -943,6 +1115,8 @@ static int setattr_txn(struct store_txn *t, void *arg)
 	int set = a->to_set;
 	if (set & VFS_SET_MODE)
 		in.mode = (in.mode & S_IFMT) | (a->attr->st_mode & 07777);
+	if ((set & VFS_SET_MODE) && (r = acl_follow_mode(t, &in)) < 0)
+		return r;
 	if (set & (VFS_SET_UID | VFS_SET_GID)) {
 		uid_t uid = (set & VFS_SET_UID) ? a->attr->st_uid : in.uid;
 		gid_t gid = (set & VFS_SET_GID) ? a->attr->st_gid : in.gid;
@@ -1060,6 +1234,8 @@ static int mknode_txn(struct store_txn *t, void *arg)
 	memset(&in, 0, sizeof(in));
 	in.ino = a->ino;
 	in.mode = a->mode;
+	if ((r = acl_inherit(t, a->v, a->parent, a->c, &in)) < 0)
+		return r;
 	in.uid = a->c->uid;
 	in.gid = a->c->gid;
 	in.nlink = S_ISDIR(a->mode) ? 2 : 1;
@@ -1719,41 +1895,97 @@ struct falloc_args {
 	uint64_t ino;
 	int mode;
 	uint64_t off, len;
+	uint64_t lo, hi; /* allocate block indices [lo, hi) (alloc_txn) */
+	struct u64vec idx;
 };
 
-static int zero_range(struct store_txn *t, struct vfs *v, struct meta_inode *in,
-		      uint64_t off, uint64_t end)
+static int collect_block_idx(void *arg, uint64_t idx, const void *d, size_t len)
 {
-	uint32_t bs = v->bs;
-	if (end > in->size)
-		end = in->size;
-	for (uint64_t idx = off / bs; idx * bs < end; idx++) {
+	struct falloc_args *a = arg;
+	if (idx >= a->hi)
+		return 1;
+	return u64vec_push(&a->idx, idx);
+}
+
+/* The stored blocks of in with index in [lo, hi), into a->idx. */
+static int stored_blocks(struct store_txn *t, struct falloc_args *a,
+			 uint64_t ino, uint64_t lo, uint64_t hi)
+{
+	a->idx.n = 0; /* the transaction may run again */
+	a->hi = hi;
+	int r = meta_block_scan(t, ino, lo, collect_block_idx, a);
+	return r < 0 ? r : 0;
+}
+
+/*
+ * Zero the bytes [off, end) of in: blocks wholly inside become holes
+ * (keep_alloc: allocation marks, for ZERO_RANGE), blocks partly inside
+ * get their bytes there zeroed.  Past the end of file too, where only
+ * fallocate's marks can be.
+ */
+static int zero_range(struct store_txn *t, struct falloc_args *a,
+		      struct meta_inode *in, uint64_t off, uint64_t end,
+		      int keep_alloc)
+{
+	uint32_t bs = a->v->bs;
+	int r = stored_blocks(t, a, in->ino, off / bs, (end + bs - 1) / bs);
+	for (size_t i = 0; r == 0 && i < a->idx.n; i++) {
+		uint64_t idx = a->idx.v[i];
 		const void *d;
 		size_t len;
-		int r = get_block(t, v, in->ino, idx, &d, &len);
-		if (r == -ENOENT)
+		r = get_block(t, a->v, in->ino, idx, &d, &len);
+		if (r == -ENOENT) { /* gone since the scan */
+			r = 0;
 			continue;
+		}
 		if (r < 0)
-			return r;
+			break;
 		uint64_t bstart = idx * bs;
 		uint64_t zs = off > bstart ? off - bstart : 0;
 		uint64_t ze = end - bstart < bs ? end - bstart : bs;
 		if (zs == 0 && ze >= len) {
-			r = meta_block_put(t, in, idx, NULL, 0);
-		} else {
+			r = keep_alloc ? meta_block_alloc(t, in, idx, 1)
+				       : meta_block_put(t, in, idx, NULL, 0);
+		} else if (zs < len) {
 			uint8_t *copy = malloc(len);
 			if (!copy)
 				return -ENOMEM;
 			memcpy(copy, d, len);
-			if (zs < len)
-				memset(copy + zs, 0, (ze < len ? ze : len) - zs);
+			memset(copy + zs, 0, (ze < len ? ze : len) - zs);
 			r = meta_block_put(t, in, idx, copy, len);
 			free(copy);
+			/* zeroed whole: keep it allocated */
+			if (r == 0 && keep_alloc)
+				r = meta_block_alloc(t, in, idx, 0);
 		}
-		if (r < 0)
-			return r;
 	}
-	return 0;
+	return r;
+}
+
+/* Count the holes among blocks [lo, hi): what fallocate must allocate. */
+static int holes_txn(struct store_txn *t, void *arg)
+{
+	struct falloc_args *a = arg;
+	int r = stored_blocks(t, a, a->ino, a->lo, a->hi);
+	return r;
+}
+
+/* Mark the holes among blocks [lo, hi) allocated (one bounded chunk). */
+static int alloc_txn(struct store_txn *t, void *arg)
+{
+	struct falloc_args *a = arg;
+	struct meta_inode in;
+	int r = meta_inode_get(t, a->ino, &in);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(in.mode))
+		return -ENODEV;
+	uint64_t blocks = in.blocks;
+	for (uint64_t idx = a->lo; r == 0 && idx < a->hi; idx++)
+		r = meta_block_alloc(t, &in, idx, 0);
+	if (r == 0 && in.blocks != blocks)
+		r = meta_inode_put(t, &in);
+	return r;
 }
 
 static int falloc_txn(struct store_txn *t, void *arg)
@@ -1768,38 +2000,190 @@ static int falloc_txn(struct store_txn *t, void *arg)
 	uint64_t end = a->off + a->len;
 	if (end > META_MAX_FILE_SIZE || end < a->off)
 		return -EFBIG;
-	if (a->mode & FALLOC_FL_PUNCH_HOLE) {
-		if ((r = zero_range(t, a->v, &in, a->off, end)) < 0)
+	int changed = 0;
+	if (a->mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		int keep = (a->mode & FALLOC_FL_ZERO_RANGE) != 0;
+		if ((r = zero_range(t, a, &in, a->off, end, keep)) < 0)
 			return r;
-		in.mtime = in.ctime = now_ts();
-	} else if (!(a->mode & FALLOC_FL_KEEP_SIZE) && end > in.size) {
-		/* Blocks are allocated on write; only the size moves. */
-		in.size = end;
-		in.mtime = in.ctime = now_ts();
-	} else {
-		return 0;
+		changed = 1;
 	}
+	if (!(a->mode & FALLOC_FL_KEEP_SIZE) && end > in.size) {
+		in.size = end;
+		changed = 1;
+	}
+	if (changed)
+		in.mtime = in.ctime = now_ts();
 	return meta_inode_put(t, &in);
 }
 
+/* Blocks allocated per transaction: bounds a transaction's size. */
+#define FALLOC_CHUNK 1024
+
+/*
+ * Allocation (mode 0, KEEP_SIZE, ZERO_RANGE) marks every hole in the
+ * range as allocated, so st_blocks and statfs count the space once and a
+ * later write into it does not grow them; a range larger than the free
+ * space answers ENOSPC before anything changes.  The store reserves no
+ * disk for the marks: they say "allocated", the space check is made now.
+ * COLLAPSE_RANGE, INSERT_RANGE and UNSHARE_RANGE never reach a FUSE
+ * filesystem (the kernel answers EOPNOTSUPP itself).
+ */
 int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 		  off_t len)
 {
 	if (off < 0 || len <= 0)
 		return -EINVAL;
-	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE))
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+		     FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))
 		return -EOPNOTSUPP;
 	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
 		return -EINVAL;
+	uint64_t end = (uint64_t)off + (uint64_t)len;
+	if (end > META_MAX_FILE_SIZE || end < (uint64_t)off)
+		return -EFBIG;
 	struct falloc_args a = {v, f->vn->ino, mode, (uint64_t)off, (uint64_t)len};
 	pthread_mutex_lock(&f->vn->io_lock);
 	int r = flush_locked(v, f->vn);
+	if (r == 0 && !(mode & FALLOC_FL_PUNCH_HOLE)) {
+		uint64_t lo = (uint64_t)off / v->bs, hi = (end + v->bs - 1) / v->bs;
+		uint64_t total, avail;
+		a.lo = lo;
+		a.hi = hi;
+		if ((r = meta_read(v->meta, holes_txn, &a)) == 0 &&
+		    store_space(meta_store(v->meta), &total, &avail) == 0 &&
+		    (hi - lo - a.idx.n) * (uint64_t)v->bs > avail)
+			r = -ENOSPC;
+		for (uint64_t c = lo; r == 0 && c < hi; c += FALLOC_CHUNK) {
+			a.lo = c;
+			a.hi = hi - c > FALLOC_CHUNK ? c + FALLOC_CHUNK : hi;
+			r = meta_write(v->meta, alloc_txn, &a);
+		}
+	}
 	if (r == 0)
 		r = meta_write(v->meta, falloc_txn, &a);
 	pthread_mutex_unlock(&f->vn->io_lock);
+	u64vec_free(&a.idx);
 	if (r == 0)
 		notice(v, f->vn->ino, 0, NULL);
 	return r;
+}
+
+/* ---- copy_file_range: the bytes stay in the daemon ---- */
+
+struct copy_args {
+	struct vfs *v;
+	uint64_t in_ino, out_ino;
+	uint64_t off_in, off_out, len; /* this chunk */
+	uint8_t *blk;                  /* block_size scratch */
+};
+
+/* Bytes [off, off + n) of ino (n <= 2 blocks' worth) into dst; holes and
+ * the ends of short blocks read as zeros. */
+static int read_bytes(struct store_txn *t, uint32_t bs, uint64_t ino,
+		      uint64_t off, uint8_t *dst, size_t n)
+{
+	for (size_t pos = 0; pos < n;) {
+		uint64_t o = off + pos, idx = o / bs;
+		uint32_t in_blk = (uint32_t)(o % bs);
+		size_t k = bs - in_blk < n - pos ? bs - in_blk : n - pos;
+		const void *d = NULL;
+		size_t len = 0;
+		int r = meta_block_get(t, ino, idx, &d, &len);
+		if (r < 0 && r != -ENOENT)
+			return r;
+		size_t have = r == 0 && len > in_blk ? len - in_blk : 0;
+		if (have > k)
+			have = k;
+		if (have)
+			memcpy(dst + pos, (const uint8_t *)d + in_blk, have);
+		memset(dst + pos + have, 0, k - have);
+		pos += k;
+	}
+	return 0;
+}
+
+static int copy_txn(struct store_txn *t, void *arg)
+{
+	struct copy_args *a = arg;
+	struct meta_inode out;
+	uint32_t bs = a->v->bs;
+	int r = meta_inode_get(t, a->out_ino, &out);
+	if (r < 0)
+		return r;
+	for (uint64_t pos = 0; pos < a->len;) {
+		uint64_t o = a->off_out + pos, idx = o / bs;
+		uint32_t in_blk = (uint32_t)(o % bs);
+		size_t k = bs - in_blk < a->len - pos ? bs - in_blk : (size_t)(a->len - pos);
+		/* the destination block as it is, the source bytes over it */
+		if (k < bs && (r = read_bytes(t, bs, out.ino, idx * bs, a->blk, bs)) < 0)
+			return r;
+		if ((r = read_bytes(t, bs, a->in_ino, a->off_in + pos, a->blk + in_blk, k)) < 0 ||
+		    (r = meta_block_put(t, &out, idx, a->blk, bs)) < 0)
+			return r;
+		pos += k;
+	}
+	if (a->off_out + a->len > out.size)
+		out.size = a->off_out + a->len;
+	out.mtime = out.ctime = now_ts();
+	return meta_inode_put(t, &out);
+}
+
+/* Bytes copied per transaction, and per request at most. */
+#define COPY_CHUNK_BLOCKS 64
+#define COPY_MAX (1ll << 30)
+
+ssize_t vfs_copy_range(struct vfs *v, struct vfs_file *fin, off_t off_in,
+		       struct vfs_file *fout, off_t off_out, size_t len)
+{
+	if (off_in < 0 || off_out < 0)
+		return -EINVAL;
+	struct vnode *a = fin->vn, *b = fout->vn;
+	if (a == b && (uint64_t)off_in < (uint64_t)off_out + len &&
+	    (uint64_t)off_out < (uint64_t)off_in + len)
+		return -EINVAL; /* overlapping ranges of one file */
+	if (len > COPY_MAX)
+		len = COPY_MAX;
+	/* both io_locks, in inode order: no new writes meanwhile */
+	struct vnode *first = a->ino <= b->ino ? a : b, *second = first == a ? b : a;
+	pthread_mutex_lock(&first->io_lock);
+	if (second != first)
+		pthread_mutex_lock(&second->io_lock);
+	struct meta_inode src;
+	ssize_t done = 0;
+	int r = flush_locked(v, a);
+	if (r == 0 && b != a)
+		r = flush_locked(v, b);
+	if (r == 0)
+		r = load_inode(v, a->ino, &src);
+	uint64_t n = 0;
+	if (r == 0 && (uint64_t)off_in < src.size)
+		n = src.size - (uint64_t)off_in < len ? src.size - (uint64_t)off_in : len;
+	if (r == 0 && (uint64_t)off_out + n > META_MAX_FILE_SIZE)
+		r = -EFBIG;
+	struct copy_args c = {v, a->ino, b->ino};
+	if (r == 0 && n && !(c.blk = malloc(v->bs)))
+		r = -ENOMEM;
+	while (r == 0 && (uint64_t)done < n) {
+		/* end each chunk on a destination block boundary */
+		uint64_t o = (uint64_t)off_out + (uint64_t)done;
+		uint64_t room = (uint64_t)COPY_CHUNK_BLOCKS * v->bs - o % v->bs;
+		c.off_in = (uint64_t)off_in + (uint64_t)done;
+		c.off_out = o;
+		c.len = n - (uint64_t)done < room ? n - (uint64_t)done : room;
+		if ((r = meta_write(v->meta, copy_txn, &c)) == 0)
+			done += (ssize_t)c.len;
+	}
+	free(c.blk);
+	if (second != first)
+		pthread_mutex_unlock(&second->io_lock);
+	pthread_mutex_unlock(&first->io_lock);
+	if (done)
+		notice(v, b->ino, 0, NULL);
+	log_debug("copy_file_range: %zd bytes from inode %llu to inode %llu in the store",
+		  done, (unsigned long long)a->ino, (unsigned long long)b->ino);
+	return done > 0 ? done : r;
 }
 
 /* ---- directories ---- */
@@ -2031,7 +2415,9 @@ static int check_xattr_name(const char *name)
 		if (!strncmp(name, spaces[i], l))
 			return n == l ? -EINVAL : 0;
 	}
-	/* system.* (POSIX ACLs) is not supported; unknown spaces neither. */
+	if (acl_is_name(name))
+		return 0;
+	/* other system.* names and unknown spaces are not supported */
 	return -EOPNOTSUPP;
 }
 
@@ -2077,6 +2463,15 @@ int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 		return -E2BIG;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
+	if (acl_is_name(name)) {
+		if (!v->acl)
+			return -EOPNOTSUPP; /* -o noacl, or a kernel without them */
+		/* an empty default ACL is a removal; an access ACL never is */
+		if ((r = acl_check(val, size, strcmp(name, ACL_XATTR_ACCESS) != 0)) < 0)
+			return r;
+		struct setacl_args sa = {ino, name, val, size, flags};
+		return meta_write(v->meta, setacl_txn, &sa);
+	}
 	struct xattr_args a = {ino, name, val, size, flags};
 	return meta_write(v->meta, setxattr_txn, &a);
 }
@@ -2107,7 +2502,8 @@ ssize_t vfs_getxattr(struct vfs *v, uint64_t ino, const char *name, void *buf,
 		     size_t size)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
+	if ((r == -EOPNOTSUPP && !strncmp(name, "system.", 7)) ||
+	    (!v->acl && acl_is_name(name)))
 		return -ENODATA; /* no ACL: tools then fall back to the mode */
 	if (r < 0)
 		return r;
@@ -2154,7 +2550,8 @@ static int removexattr_txn(struct store_txn *t, void *arg)
 int vfs_removexattr(struct vfs *v, uint64_t ino, const char *name)
 {
 	int r = check_xattr_name(name);
-	if (r == -EOPNOTSUPP && !strncmp(name, "system.", 7))
+	if ((r == -EOPNOTSUPP && !strncmp(name, "system.", 7)) ||
+	    (!v->acl && acl_is_name(name)))
 		return -ENODATA;
 	if (r < 0)
 		return r;
@@ -2683,6 +3080,13 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	v->coord = c;
 	v->bs = meta_super(m)->block_size;
 	v->opt = *o;
+	/* Inode numbers are never reused, so one generation per filesystem
+	 * keeps file handles valid for an inode's life; deriving it from the
+	 * uuid makes a handle from an older filesystem at the same place
+	 * stale instead of naming another file.  (The kernel knows the root
+	 * as generation 0.) */
+	const char *uuid = meta_super(m)->uuid;
+	v->generation = (uint32_t)meta_name_cookie(uuid, strlen(uuid)) | 1;
 	if (v->opt.max_dirty_per_file < v->bs)
 		v->opt.max_dirty_per_file = v->bs;
 	v->shared = c && coord_has_notices(c);

@@ -34,6 +34,8 @@ struct vfs_ctx {
 	pid_t pid;
 	int ngroups; /* supplementary groups filled in (0 if not needed) */
 	gid_t groups[64];
+	mode_t umask; /* to apply at create unless a default ACL rules (0:
+		       * the kernel applied it already) */
 };
 
 struct vfs_entry {
@@ -117,8 +119,13 @@ void vfs_free(struct vfs *v);
 int vfs_purge_orphans(struct vfs *v, uint64_t *purged);
 uint32_t vfs_block_size(const struct vfs *v);
 
+/* name "." or "..": the inode parent itself or its parent directory
+ * (decoding file handles); -ESTALE if that inode is gone. */
 int vfs_lookup(struct vfs *v, uint64_t parent, const char *name,
 	       struct vfs_entry *e);
+/* Generation number of ino for file handles (ino + generation name an
+ * inode for the filesystem's whole life). */
+uint64_t vfs_generation(const struct vfs *v, uint64_t ino);
 /* Undo nlookup lookups of ino (FUSE forget). */
 void vfs_forget(struct vfs *v, uint64_t ino, uint64_t nlookup);
 int vfs_getattr(struct vfs *v, uint64_t ino, struct stat *st);
@@ -157,6 +164,11 @@ int vfs_release(struct vfs *v, struct vfs_file *f, uint64_t flock_owner);
 int vfs_fsync(struct vfs *v, struct vfs_file *f, int datasync);
 int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 		  off_t len);
+/* copy_file_range: copy up to len bytes (fewer at the source's end of
+ * file; at most 1 GiB a call) inside the store, no data through FUSE.
+ * Returns the bytes copied. */
+ssize_t vfs_copy_range(struct vfs *v, struct vfs_file *fin, off_t off_in,
+		       struct vfs_file *fout, off_t off_out, size_t len);
 
 /*
  * Directory listing from offset off (0 = start), at most max_entries
@@ -208,6 +220,10 @@ void vfs_lock_cancel(struct vfs *v, uint64_t ino, uint64_t owner);
  * over: before the adapter that gets those calls goes away. */
 void vfs_end_lock_waits(struct vfs *v);
 
+/* system.posix_acl_access / _default are POSIX ACLs (acl.h): setting the
+ * access ACL sets the mode's permission bits, chmod updates the ACL, and
+ * a directory's default ACL is inherited at create instead of the umask. */
+void vfs_enable_acl(struct vfs *v, int on); /* off until the kernel agrees */
 int vfs_setxattr(struct vfs *v, uint64_t ino, const char *name,
 		 const void *val, size_t size, int flags);
 /* size 0: return the value's size; -ERANGE if size is too small */

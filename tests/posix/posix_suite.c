@@ -40,6 +40,7 @@ static int opt_quiet;
 static long opt_entries = 20000;  /* size of the rm -rf directory */
 static long long opt_max_size = -1; /* filesystem's maximum file size, if known */
 static int noatime_mount;
+static int opt_falloc_full; /* --fallocate-full: ZERO_RANGE and ENOSPC required */
 
 /* ---------- small helpers (all relative to the group's directory) ---------- */
 
@@ -2545,6 +2546,465 @@ static void g_fallocate(void)
 	close(fd);
 }
 
+/* Check that bytes [lo, hi) of fd read as c. */
+static int range_is(int fd, off_t lo, off_t hi, char c)
+{
+	static char buf[1 << 16];
+	for (off_t o = lo; o < hi;) {
+		size_t n = hi - o < (off_t)sizeof(buf) ? (size_t)(hi - o) : sizeof(buf);
+		if (pread(fd, buf, n, o) != (ssize_t)n)
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if (buf[i] != c)
+				return 0;
+		o += (off_t)n;
+	}
+	return 1;
+}
+
+/* Write buf's byte pattern over [0, size) of fd. */
+static void fill_pattern(int fd, off_t size, const char *buf)
+{
+	for (off_t o = 0; o < size; o += 1 << 16) {
+		size_t n = size - o < (1 << 16) ? (size_t)(size - o) : (1 << 16);
+		EQ(pwrite(fd, buf, n, o), (ssize_t)n, "write pattern");
+	}
+}
+
+static long long blocks_of(const char *p)
+{
+	struct stat s;
+	return stat(p, &s) == 0 ? (long long)s.st_blocks * 512 : -1;
+}
+
+/*
+ * The other fallocate modes: ZERO_RANGE (with and without KEEP_SIZE),
+ * PUNCH_HOLE, allocation counted once in st_blocks, ENOSPC beyond the
+ * free space; COLLAPSE_RANGE/INSERT_RANGE follow ext4's alignment rules
+ * where supported (FUSE filesystems: the kernel answers EOPNOTSUPP).
+ */
+static void g_falloc_modes(void)
+{
+	static char buf[1 << 16];
+	struct stat s;
+	struct statvfs sv;
+	int fd;
+
+	OK(fd = open("z", O_CREAT | O_RDWR, 0644), "create");
+	OK(fstat(fd, &s), "fstat");
+	off_t bs = s.st_blksize >= 4096 ? s.st_blksize : 4096;
+	off_t size = 4 * bs;
+	memset(buf, 'a', sizeof(buf));
+	fill_pattern(fd, size, buf);
+	OK(fsync(fd), "fsync");
+	/* ZERO_RANGE inside the file, across a block boundary (tmpfs has
+	 * none: required only with --fallocate-full) */
+	errno = 0;
+	int zr = fallocate(fd, FALLOC_FL_ZERO_RANGE, bs - 1000, 3000);
+	if (zr < 0 && errno == EOPNOTSUPP && !opt_falloc_full)
+		printf("   note: ZERO_RANGE not supported here: skipped\n");
+	else {
+	OK(zr, "ZERO_RANGE inside");
+	TRUE(range_is(fd, 0, bs - 1000, 'a') && range_is(fd, bs - 1000, bs + 2000, 0) &&
+	     range_is(fd, bs + 2000, size, 'a'), "ZERO_RANGE zeroes exactly its range");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size, "ZERO_RANGE inside keeps the size");
+	/* a whole block, then past the end with and without KEEP_SIZE */
+	OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, 2 * bs, bs), "ZERO_RANGE of a whole block");
+	TRUE(range_is(fd, 2 * bs, 3 * bs, 0) && range_is(fd, 3 * bs, size, 'a'),
+	     "whole-block ZERO_RANGE reads zeros, the next block is kept");
+	OK(fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, size - 10, 100),
+	   "ZERO_RANGE|KEEP_SIZE past the end");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size, "ZERO_RANGE|KEEP_SIZE leaves the size");
+	TRUE(range_is(fd, size - 10, size, 0), "ZERO_RANGE|KEEP_SIZE zeroed the tail");
+	OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, size - 10, 100), "ZERO_RANGE past the end");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size + 90, "ZERO_RANGE past the end extends the size");
+	TRUE(range_is(fd, size - 10, size + 90, 0), "extended range reads zeros");
+	}
+	/* PUNCH_HOLE */
+	OK(ftruncate(fd, size), "truncate back");
+	memset(buf, 'b', sizeof(buf));
+	fill_pattern(fd, size, buf);
+	close(fd);
+	long long before = blocks_of("z");
+	OK(fd = open("z", O_RDWR), "open");
+	OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, bs, 2 * bs),
+	   "PUNCH_HOLE|KEEP_SIZE of two blocks");
+	OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10, 20),
+	   "PUNCH_HOLE|KEEP_SIZE inside a block");
+	TRUE(range_is(fd, 0, 10, 'b') && range_is(fd, 10, 30, 0) && range_is(fd, 30, bs, 'b') &&
+	     range_is(fd, bs, 3 * bs, 0) && range_is(fd, 3 * bs, size, 'b'),
+	     "punched ranges read zeros, the rest is kept");
+	OK(fstat(fd, &s), "fstat");
+	EQ(s.st_size, size, "PUNCH_HOLE keeps the size");
+	ERR(fallocate(fd, FALLOC_FL_PUNCH_HOLE, 0, bs), EOPNOTSUPP, "PUNCH_HOLE without KEEP_SIZE");
+	ERR(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, 0, bs),
+	    EOPNOTSUPP, "PUNCH_HOLE with ZERO_RANGE");
+	close(fd);
+	long long after = blocks_of("z");
+	TRUE(after <= before - 2 * bs, "punching two blocks frees them (st_blocks %lld -> %lld)",
+	     before, after);
+
+	/* Allocation is counted once: writing into it does not grow st_blocks. */
+	OK(fd = open("p", O_CREAT | O_RDWR, 0644), "create");
+	OK(fallocate(fd, 0, 0, 16 * bs), "fallocate 16 blocks");
+	close(fd);
+	long long alloc = blocks_of("p");
+	TRUE(alloc >= 16 * bs, "st_blocks counts the allocated range (%lld bytes for %lld)",
+	     alloc, (long long)(16 * bs));
+	OK(fd = open("p", O_RDWR), "open");
+	EQ(pwrite(fd, "xy", 2, 5 * bs + 7), 2, "write 2 bytes into the allocated range");
+	close(fd);
+	EQ(blocks_of("p"), alloc, "st_blocks after writing into the allocated range");
+	OK(fd = open("p", O_RDWR), "open");
+	EQ(pread(fd, buf, 2, 5 * bs + 7), 2, "read back");
+	TRUE(memcmp(buf, "xy", 2) == 0 && range_is(fd, 0, 5 * bs + 7, 0), "data and zeros");
+	OK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 16 * bs, 8 * bs), "KEEP_SIZE 8 blocks past the end");
+	close(fd);
+	TRUE(blocks_of("p") >= alloc + 8 * bs, "KEEP_SIZE past the end is counted (%lld -> %lld)",
+	     alloc, blocks_of("p"));
+	EQ(f_size("p"), 16 * bs, "KEEP_SIZE past the end leaves the size");
+	OK(truncate("p", 4 * bs), "truncate below the allocation");
+	TRUE(blocks_of("p") <= 4 * bs, "truncate frees allocation past the new end (%lld)",
+	     blocks_of("p"));
+
+	/* Far beyond the free space: ENOSPC, nothing changed.  Only with
+	 * --fallocate-full: ext4 and tmpfs allocate all the free space before
+	 * they fail, and keep it until the file is removed. */
+	OK(fd = open("big", O_CREAT | O_RDWR, 0644), "create");
+	OK(fstatvfs(fd, &sv), "fstatvfs");
+	long long free_b = (long long)sv.f_bavail * (long long)sv.f_frsize;
+	long long want = 2 * (long long)sv.f_blocks * (long long)sv.f_frsize + (1ll << 30);
+	struct statfs sf;
+	int fuse_fs = fstatfs(fd, &sf) == 0 && sf.f_type == 0x65735546; /* FUSE_SUPER_MAGIC */
+	if (opt_falloc_full && !fuse_fs)
+		printf("   note: --fallocate-full ENOSPC checks run on FUSE mounts only "
+		       "(a local filesystem would fill its disk): skipped\n");
+	if (opt_falloc_full && fuse_fs && want < (1ll << 49)) {
+		ERR(fallocate(fd, 0, 0, want), ENOSPC,
+		    "fallocate of %lld bytes with %lld free", want, free_b);
+		OK(fstat(fd, &s), "fstat");
+		EQ(s.st_size, 0, "failed fallocate leaves the size");
+		EQ(s.st_blocks, 0, "failed fallocate allocates nothing");
+		ERR(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, want), ENOSPC, "KEEP_SIZE beyond the free space");
+	}
+	close(fd);
+
+	/* COLLAPSE_RANGE / INSERT_RANGE: ext4's rules where supported. */
+	OK(fd = open("c", O_CREAT | O_RDWR, 0644), "create");
+	for (int i = 0; i < 4; i++) {
+		memset(buf, 'A' + i, (size_t)bs < sizeof(buf) ? (size_t)bs : sizeof(buf));
+		for (off_t o = 0; o < bs; o += (off_t)sizeof(buf))
+			pwrite(fd, buf, (size_t)(bs - o) < sizeof(buf) ? (size_t)(bs - o) : sizeof(buf),
+			       i * bs + o);
+	}
+	errno = 0;
+	int rc = fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, bs, bs);
+	int rc_errno = errno;
+	if (rc < 0 && rc_errno == EOPNOTSUPP) {
+		ERR(fallocate(fd, FALLOC_FL_INSERT_RANGE, bs, bs), EOPNOTSUPP,
+		    "INSERT_RANGE where COLLAPSE_RANGE is unsupported");
+	} else {
+		errno = rc_errno;
+		OK(rc, "COLLAPSE_RANGE of block 1");
+		OK(fstat(fd, &s), "fstat");
+		EQ(s.st_size, 3 * bs, "COLLAPSE_RANGE shrinks the size");
+		TRUE(range_is(fd, 0, bs, 'A') && range_is(fd, bs, 2 * bs, 'C') &&
+		     range_is(fd, 2 * bs, 3 * bs, 'D'), "COLLAPSE_RANGE shifts the rest down");
+		ERR(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 1, bs), EINVAL, "unaligned COLLAPSE_RANGE");
+		ERR(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, 3 * bs), EINVAL,
+		    "COLLAPSE_RANGE reaching the end of file");
+		OK(fallocate(fd, FALLOC_FL_INSERT_RANGE, bs, bs), "INSERT_RANGE at block 1");
+		OK(fstat(fd, &s), "fstat");
+		EQ(s.st_size, 4 * bs, "INSERT_RANGE grows the size");
+		TRUE(range_is(fd, 0, bs, 'A') && range_is(fd, bs, 2 * bs, 0) &&
+		     range_is(fd, 2 * bs, 3 * bs, 'C'), "INSERT_RANGE leaves a hole and shifts up");
+		ERR(fallocate(fd, FALLOC_FL_INSERT_RANGE, 1, bs), EINVAL, "unaligned INSERT_RANGE");
+		ERR(fallocate(fd, FALLOC_FL_INSERT_RANGE, 4 * bs, bs), EINVAL,
+		    "INSERT_RANGE at the end of file");
+	}
+	ERR2(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE, bs, bs), EINVAL,
+	     EOPNOTSUPP, "COLLAPSE_RANGE with another flag");
+	close(fd);
+}
+
+/* ---- POSIX ACLs through their xattrs (the kernel's format) ---- */
+
+enum { A_UO = 0x01, A_U = 0x02, A_GO = 0x04, A_G = 0x08, A_M = 0x10, A_O = 0x20 };
+struct acl_e {
+	unsigned tag, perm, id;
+};
+#define ACL_ACCESS "system.posix_acl_access"
+#define ACL_DEFAULT "system.posix_acl_default"
+
+static int acl_set(const char *p, const char *name, const struct acl_e *e, int n)
+{
+	unsigned char buf[4 + 8 * 32];
+	uint32_t v = 2;
+	memcpy(buf, &v, 4); /* little-endian host */
+	for (int i = 0; i < n; i++) {
+		uint16_t t = (uint16_t)e[i].tag, pm = (uint16_t)e[i].perm;
+		uint32_t id = e[i].tag == A_U || e[i].tag == A_G ? e[i].id : 0xffffffffu;
+		memcpy(buf + 4 + 8 * i, &t, 2);
+		memcpy(buf + 6 + 8 * i, &pm, 2);
+		memcpy(buf + 8 + 8 * i, &id, 4);
+	}
+	return setxattr(p, name, buf, 4 + 8 * (size_t)n, 0);
+}
+
+/* The ACL's perm for tag (and id for named entries); -1 if absent,
+ * -2 if the ACL cannot be read. */
+static int acl_perm(const char *p, const char *name, unsigned tag, unsigned id)
+{
+	unsigned char buf[4 + 8 * 64];
+	ssize_t n = getxattr(p, name, buf, sizeof(buf));
+	if (n < 4)
+		return -2;
+	for (ssize_t o = 4; o + 8 <= n; o += 8) {
+		uint16_t t, pm;
+		uint32_t i;
+		memcpy(&t, buf + o, 2);
+		memcpy(&pm, buf + o + 2, 2);
+		memcpy(&i, buf + o + 4, 4);
+		if (t == tag && ((tag != A_U && tag != A_G) || i == id))
+			return pm;
+	}
+	return -1;
+}
+
+static int can_open(const char *p, int flags)
+{
+	int fd = open(p, flags);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0 ? 0 : -1;
+}
+
+/*
+ * Access and default ACLs: the kernel enforces them, the access ACL and
+ * the mode stay in step both ways, an ACL the mode says all of is not
+ * kept, default ACLs are inherited at create (mask limited by the mode,
+ * umask not applied) and by subdirectories as their default too.
+ */
+static void g_acl(void)
+{
+	struct acl_e a[] = {{A_UO, 6}, {A_U, 4, 1000}, {A_GO, 0}, {A_M, 4}, {A_O, 0}};
+	char buf[64];
+
+	OK(mkfile("f", 0600, "acl"), "setup");
+	errno = 0;
+	if (acl_set("f", ACL_ACCESS, a, 5) < 0 && errno == EOPNOTSUPP) {
+		FAILHDR("POSIX ACLs not supported");
+		fprintf(stderr, ": setxattr %s: EOPNOTSUPP\n", ACL_ACCESS);
+		return;
+	}
+	EQO(f_mode("f") & 07777, 0640, "access ACL sets the group bits to the mask");
+	EQ(acl_perm("f", ACL_ACCESS, A_U, 1000), 4, "named user entry reads back");
+	EQ(acl_perm("f", ACL_ACCESS, A_M, 0), 4, "mask reads back");
+	EQ(listxattr("f", buf, sizeof(buf)) > 0 && memmem(buf, sizeof(buf), ACL_ACCESS,
+							   strlen(ACL_ACCESS)) != NULL, 1,
+	   "listxattr names the access ACL");
+	AS(1000) {
+		OK(can_open("f", O_RDONLY), "named user with r reads a 0600 file");
+		ERR(can_open("f", O_WRONLY), EACCES, "named user without w cannot write");
+	}
+	AS(1001) {
+		ERR(can_open("f", O_RDONLY), EACCES, "a user not in the ACL gets other (none)");
+	}
+	OK(chmod("f", 0660), "chmod 0660");
+	EQ(acl_perm("f", ACL_ACCESS, A_M, 0), 6, "chmod sets the mask from the group bits");
+	EQ(acl_perm("f", ACL_ACCESS, A_U, 1000), 4, "chmod keeps the named entry");
+	EQ(acl_perm("f", ACL_ACCESS, A_GO, 0), 0, "chmod keeps the owning group entry");
+	AS(1000) {
+		ERR(can_open("f", O_WRONLY), EACCES, "the mask does not add to an entry");
+	}
+	OK(chmod("f", 0600), "chmod 0600");
+	EQ(acl_perm("f", ACL_ACCESS, A_M, 0), 0, "chmod 0600 empties the mask");
+	AS(1000) {
+		ERR(can_open("f", O_RDONLY), EACCES, "an empty mask limits the named user");
+	}
+	OK(chmod("f", 0754), "chmod 0754");
+	EQ(acl_perm("f", ACL_ACCESS, A_UO, 0), 7, "chmod sets the owner entry");
+	EQ(acl_perm("f", ACL_ACCESS, A_O, 0), 4, "chmod sets the other entry");
+	OK(removexattr("f", ACL_ACCESS), "remove the access ACL");
+	ERR(getxattr("f", ACL_ACCESS, buf, sizeof(buf)), ENODATA, "access ACL gone");
+	EQO(f_mode("f") & 07777, 0754, "removing the ACL keeps the mode");
+
+	/* An ACL the mode says all of becomes the mode. */
+	struct acl_e base[] = {{A_UO, 7}, {A_GO, 5}, {A_O, 1}};
+	OK(acl_set("f", ACL_ACCESS, base, 3), "set a three-entry ACL");
+	EQO(f_mode("f") & 07777, 0751, "three-entry ACL sets the mode");
+	ERR(getxattr("f", ACL_ACCESS, buf, sizeof(buf)), ENODATA,
+	    "a three-entry ACL is kept as the mode only");
+	struct acl_e bad[] = {{A_UO, 7}, {A_U, 7, 1000}, {A_GO, 5}, {A_O, 1}};
+	ERR(acl_set("f", ACL_ACCESS, bad, 4), EINVAL, "named entry without a mask");
+	ERR(acl_set("f", ACL_DEFAULT, base, 3), EACCES, "default ACL on a file");
+
+	/* Default ACLs */
+	struct acl_e d[] = {{A_UO, 7}, {A_U, 7, 1000}, {A_GO, 5}, {A_M, 7}, {A_O, 0}};
+	OK(mkdir("d", 0755), "mkdir");
+	OK(acl_set("d", ACL_DEFAULT, d, 5), "set a default ACL");
+	EQO(f_mode("d") & 07777, 0755, "a default ACL leaves the mode");
+	EQ(acl_perm("d", ACL_DEFAULT, A_U, 1000), 7, "default ACL reads back");
+	umask(077);
+	int fd;
+	OK(fd = open("d/f", O_CREAT | O_WRONLY, 0666), "create under a default ACL");
+	if (fd >= 0)
+		close(fd);
+	EQO(f_mode("d/f") & 07777, 0660, "new file: mode limited by the ACL, umask 077 not applied");
+	EQ(acl_perm("d/f", ACL_ACCESS, A_U, 1000), 7, "new file inherits the named entry");
+	EQ(acl_perm("d/f", ACL_ACCESS, A_M, 0), 6, "new file's mask limited by the mode");
+	EQ(acl_perm("d/f", ACL_ACCESS, A_O, 0), 0, "new file's other entry from the default");
+	ERR(getxattr("d/f", ACL_DEFAULT, buf, sizeof(buf)), ENODATA, "a file gets no default ACL");
+	OK(mkdir("d/s", 0777), "mkdir under a default ACL");
+	EQO(f_mode("d/s") & 07777, 0770, "new directory: mode from the ACL, umask not applied");
+	EQ(acl_perm("d/s", ACL_DEFAULT, A_U, 1000), 7, "new directory inherits the default ACL");
+	EQ(acl_perm("d/s", ACL_ACCESS, A_U, 1000), 7, "new directory's access ACL too");
+	OK(mkfifo("d/p", 0644), "mkfifo under a default ACL");
+	EQO(f_mode("d/p") & 07777, 0640, "fifo: mode limited by the ACL");
+	OK(mkdir("d/s/t", 0700), "mkdir two levels down");
+	EQO(f_mode("d/s/t") & 07777, 0700, "requested mode limits the inherited ACL");
+	EQ(acl_perm("d/s/t", ACL_ACCESS, A_M, 0), 0, "mask limited to the mode's group bits");
+	EQ(acl_perm("d/s/t", ACL_DEFAULT, A_M, 0), 7, "the inherited default ACL is whole");
+	umask(022);
+	/* the named user may create (through the directory's access ACL)
+	 * and its file inherits too */
+	struct acl_e da[] = {{A_UO, 7}, {A_U, 7, 1000}, {A_GO, 5}, {A_M, 7}, {A_O, 5}};
+	OK(acl_set("d", ACL_ACCESS, da, 5), "access ACL on the directory");
+	AS(1000) {
+		OK(mkfile("d/by1000", 0644, "x"), "named user creates in a 0755 root directory");
+	}
+	EQ(f_uid("d/by1000"), 1000, "owned by its creator");
+	EQ(acl_perm("d/by1000", ACL_ACCESS, A_U, 1000), 7, "and inherits the default ACL");
+	OK(removexattr("d", ACL_DEFAULT), "remove the default ACL");
+	ERR(getxattr("d", ACL_DEFAULT, buf, sizeof(buf)), ENODATA, "default ACL gone");
+	OK(fd = open("d/g", O_CREAT | O_WRONLY, 0666), "create without a default ACL");
+	if (fd >= 0)
+		close(fd);
+	EQO(f_mode("d/g") & 07777, 0644, "without a default ACL the umask applies");
+	ERR(getxattr("d/g", ACL_ACCESS, buf, sizeof(buf)), ENODATA, "and no ACL is made");
+}
+
+static char pat_byte(long long i)
+{
+	return (char)('A' + (i * 7) % 53);
+}
+
+static int write_pat(int fd, off_t off, size_t n, long long base)
+{
+	static char b[1 << 16];
+	for (size_t pos = 0; pos < n;) {
+		size_t k = n - pos < sizeof(b) ? n - pos : sizeof(b);
+		for (size_t i = 0; i < k; i++)
+			b[i] = pat_byte(base + (long long)(pos + i));
+		if (pwrite(fd, b, k, off + (off_t)pos) != (ssize_t)k)
+			return -1;
+		pos += k;
+	}
+	return 0;
+}
+
+/* 1 if [off, off+n) of fd holds the pattern from base on */
+static int has_pat(int fd, off_t off, size_t n, long long base)
+{
+	static char b[1 << 16];
+	for (size_t pos = 0; pos < n;) {
+		size_t k = n - pos < sizeof(b) ? n - pos : sizeof(b);
+		if (pread(fd, b, k, off + (off_t)pos) != (ssize_t)k)
+			return 0;
+		for (size_t i = 0; i < k; i++)
+			if (b[i] != pat_byte(base + (long long)(pos + i)))
+				return 0;
+		pos += k;
+	}
+	return 1;
+}
+
+/* copy_file_range until len bytes are copied or it returns 0 / fails */
+static long long cfr_all(int in, off_t off_in, int out, off_t off_out, size_t len)
+{
+	long long total = 0;
+	while ((size_t)total < len) {
+		loff_t i = off_in + total, o = off_out + total;
+		ssize_t n = copy_file_range(in, &i, out, &o, len - (size_t)total, 0);
+		if (n < 0)
+			return total ? total : -1;
+		if (n == 0)
+			break;
+		total += n;
+	}
+	return total;
+}
+
+/*
+ * copy_file_range: data exact at any alignment, short at the source's end,
+ * 0 past it, the destination grows; unflushed writes on both sides count;
+ * same-file copies that do not overlap; EINVAL/EBADF cases.
+ */
+static void g_copy_range(void)
+{
+	int in, out;
+	struct stat s;
+	size_t big = 3 * 65536 + 12345;
+
+	OK(in = open("src", O_CREAT | O_RDWR, 0644), "create source");
+	OK(write_pat(in, 0, big, 0), "write the source");
+	OK(fsync(in), "fsync");
+	OK(out = open("dst", O_CREAT | O_RDWR, 0644), "create destination");
+	EQ(cfr_all(in, 0, out, 0, big), (long long)big, "copy a whole file");
+	TRUE(has_pat(out, 0, big, 0), "copied bytes equal the source");
+	OK(fstat(out, &s), "fstat");
+	EQ(s.st_size, (long long)big, "destination size");
+	close(out);
+
+	/* unaligned source and destination, into an existing file */
+	OK(out = open("dst2", O_CREAT | O_RDWR, 0644), "create");
+	char z[4096];
+	memset(z, 'z', sizeof(z));
+	for (int i = 0; i < 25; i++)
+		pwrite(out, z, sizeof(z), (off_t)i * 4096);
+	EQ(cfr_all(in, 1000, out, 70001, 150000), 150000, "unaligned copy");
+	TRUE(has_pat(out, 70001, 150000, 1000), "unaligned copy: bytes exact");
+	char b[4];
+	EQ(pread(out, b, 1, 70000), 1, "read before the copied range");
+	TRUE(b[0] == 'z', "byte before the copied range kept");
+	OK(fstat(out, &s), "fstat");
+	EQ(s.st_size, 70001 + 150000, "destination grew to the copy's end");
+	/* short at the end, 0 past it */
+	loff_t i0 = (loff_t)big - 10, o0 = 0;
+	EQ(copy_file_range(in, &i0, out, &o0, 1000, 0), 10, "copy is short at the source's end");
+	i0 = (loff_t)big + 5;
+	o0 = 0;
+	EQ(copy_file_range(in, &i0, out, &o0, 1000, 0), 0, "copy past the end returns 0");
+	/* unflushed writes: source and destination */
+	OK(write_pat(in, 100, 50, 777), "buffered write to the source");
+	OK(pwrite(out, "tail", 4, 300000) == 4 ? 0 : -1, "buffered write to the destination");
+	EQ(cfr_all(in, 100, out, 5, 50), 50, "copy right after the writes");
+	TRUE(has_pat(out, 5, 50, 777), "the copy has the source's latest bytes");
+	EQ(pread(out, b, 4, 300000), 4, "read");
+	TRUE(memcmp(b, "tail", 4) == 0, "the destination's own buffered write is kept");
+	close(out);
+	/* same file */
+	EQ(cfr_all(in, 200, in, (off_t)big + 1000, 5000), 5000, "copy within one file");
+	TRUE(has_pat(in, (off_t)big + 1000, 5000, 200), "same-file copy exact");
+	loff_t a1 = 0, a2 = 100;
+	ERR(copy_file_range(in, &a1, in, &a2, 1000, 0), EINVAL, "overlapping ranges of one file");
+	a1 = 0;
+	a2 = 0;
+	OK(out = open("dst", O_RDONLY), "open the destination read-only");
+	ERR(copy_file_range(in, &a1, out, &a2, 10, 0), EBADF, "read-only destination");
+	close(out);
+	OK(out = open("dst", O_WRONLY | O_APPEND), "open the destination O_APPEND");
+	ERR(copy_file_range(in, &a1, out, &a2, 10, 0), EBADF, "O_APPEND destination");
+	close(out);
+	OK(out = open("dst", O_RDWR), "open");
+	ERR(copy_file_range(in, &a1, out, &a2, 10, 1), EINVAL, "unknown flags");
+	close(out);
+	close(in);
+}
+
 /* Shared mappings and read/write see the same bytes. */
 static void g_mmap(void)
 {
@@ -2773,8 +3233,9 @@ static const struct suite_group groups[] = {
 	{"perm_file", g_perm_file}, {"perm_dir", g_perm_dir},   {"perm_owner", g_perm_owner},
 	{"sticky", g_sticky},     {"sgid", g_sgid},             {"owner", g_owner},
 	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr}, {"sync", g_sync},
-	{"fallocate", g_fallocate}, {"mmap", g_mmap},   {"coherence", g_coherence},
-	{"append", g_append},     {"locks", g_locks},
+	{"fallocate", g_fallocate}, {"falloc_modes", g_falloc_modes}, {"mmap", g_mmap},   {"coherence", g_coherence},
+	{"append", g_append},     {"locks", g_locks},           {"acl", g_acl},
+	{"copy_range", g_copy_range},
 };
 
 static int in_list(const char *list, const char *name)
@@ -2794,7 +3255,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: posix_suite [-q] [--only G1,G2] [--skip G1,G2] [--entries N]\n"
-		"                   [--max-file-size BYTES] [--list] DIR\n"
+		"                   [--max-file-size BYTES] [--fallocate-full] [--list] DIR\n"
 		"Runs POSIX checks in a scratch directory under DIR (must run as root).\n");
 }
 
@@ -2814,6 +3275,8 @@ int main(int argc, char **argv)
 			opt_entries = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--max-file-size") && i + 1 < argc)
 			opt_max_size = atoll(argv[++i]);
+		else if (!strcmp(argv[i], "--fallocate-full"))
+			opt_falloc_full = 1;
 		else if (!strcmp(argv[i], "--list")) {
 			for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
 				puts(groups[g].name);
