@@ -11,6 +11,7 @@
  * retry whole operations the way callers above the store do.  Nothing here
  * asks which engine it talks to.
  */
+#define _GNU_SOURCE /* pthread_timedjoin_np */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -953,6 +954,61 @@ out:
 	return NULL;
 }
 
+static void *live_writer(void *arg)
+{
+	uint8_t two[8];
+	store_be64(two, 2);
+	int *res = arg;
+	res[0] = put1(STORE_DIR, 7707, "live-a", 6, two, 8);
+	res[1] = put1(STORE_DIR, 7707, "live-c", 6, two, 8);
+	return NULL;
+}
+
+/*
+ * STORE_LIVE: read-only and not validated.  A live transaction whose rows
+ * another client changes meanwhile still commits (a validated read-only
+ * one may not), reads the other client's committed value when it reads
+ * after the change, and cannot write.
+ */
+static void t_live(void)
+{
+	uint8_t one[8];
+	store_be64(one, 1);
+	CHECK_EQ(put1(STORE_DIR, 7707, "live-a", 6, one, 8), 0);
+	CHECK_EQ(put1(STORE_DIR, 7707, "live-b", 6, one, 8), 0);
+	struct store_txn *t = begin(STORE_LIVE);
+	if (!t)
+		return;
+	const void *v;
+	size_t vl;
+	CHECK_EQ(store_get(t, STORE_DIR, 7707, "live-a", 6, &v, &vl), 0);
+	CHECK_EQ(be_val(v, vl), 1);
+	static struct scan_out o;
+	memset(&o, 0, sizeof(o));
+	CHECK_EQ(store_scan(t, STORE_DIR, 7707, NULL, 0, collect, &o), 0);
+	CHECK_EQ(o.n, 2);
+	scan_out_free(&o);
+	CHECK(store_put(t, STORE_DIR, 7707, "live-d", 6, one, 8) < 0,
+	      "a live transaction cannot write");
+	/* another client (thread) changes both rows read so far; an engine
+	 * that runs one process's transactions one at a time (LMDB) lets it
+	 * in only after this one ends */
+	pthread_t th;
+	int res[2] = {-1, -1};
+	pthread_create(&th, NULL, live_writer, res);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	int joined = pthread_timedjoin_np(th, NULL, &until) == 0;
+	if (joined)
+		CHECK_EQ(store_get(t, STORE_DIR, 7707, "live-b", 6, &v, &vl), 0);
+	CHECK_EQ(store_commit(t), 0);
+	if (!joined)
+		pthread_join(th, NULL);
+	CHECK_EQ(res[0], 0);
+	CHECK_EQ(res[1], 0);
+}
+
 static void t_lost_update(void)
 {
 	uint8_t zero[8] = {0};
@@ -1055,6 +1111,7 @@ int main(int argc, char **argv)
 		{"many rows, wide row", t_many},
 		{"concurrency", t_concurrency},
 		{"lost update", t_lost_update},
+		{"live reads", t_live},
 		{"sync and reopen", t_reopen_sync},
 	};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
