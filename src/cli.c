@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "cli.h"
 #include "coord.h"
 #include "fsck.h"
@@ -525,6 +527,11 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	log_info("mounted %s at %s (block size %u)", s->url, cfg->mountpoint,
 		 meta_super(m)->block_size);
+	/* systemd (Type=notify): the kernel mount exists and the loop starts
+	 * next; a request sent now waits for it rather than failing.  No-op
+	 * without $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=mounted %s at %s",
+		   (int)getpid(), s->url, cfg->mountpoint);
 	if (status_fd >= 0) {
 		report_parent(status_fd, "");
 		status_fd = -1;
@@ -542,6 +549,8 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	r = fuse_ll_run(f);
 	exit_code = r < 0 ? 1 : 0;
+	sd_notifyf(0, "STOPPING=1\nSTATUS=unmounted from %s, writing buffered data",
+		   cfg->mountpoint);
 	unlink(pidfile);
 	if ((r = vfs_flush_all(v)) < 0 || (r = store_sync(s)) < 0) {
 		log_error("unmount of %s: could not write buffered data: %s",

@@ -20,6 +20,7 @@ struct fuse_ll {
 	struct fuse_ll_options opt;
 	struct fuse_session *se;
 	char *mountpoint;
+	int loop_ended; /* fuse_ll_run returned: the vfs may be gone */
 };
 
 static struct fuse_ll *ll_of(fuse_req_t req)
@@ -91,7 +92,11 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
 static void ll_destroy(void *userdata)
 {
 	struct fuse_ll *f = userdata;
-	vfs_flush_all(f->vfs);
+	/* fuse_session_destroy calls this in fuse_ll_free, after the caller
+	 * has flushed and freed the vfs (the coordinator's notice thread
+	 * keeps the adapter alive longer than the vfs). */
+	if (!f->loop_ended)
+		vfs_flush_all(f->vfs);
 }
 
 static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -715,6 +720,7 @@ int fuse_ll_run(struct fuse_ll *f)
 	int r = fuse_session_loop_mt(f->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	fuse_session_unmount(f->se);
+	f->loop_ended = 1;
 	return r;
 }
 

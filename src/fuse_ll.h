@@ -22,7 +22,8 @@ struct fuse_ll;
 int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 		  const struct fuse_ll_options *o, struct fuse_ll **out,
 		  char *err, size_t err_len);
-/* Serve requests until unmounted or signalled; then unmount. */
+/* Serve requests until unmounted or signalled; then unmount.  Afterwards
+ * the caller flushes the vfs itself (fuse_ll_free no longer touches it). */
 int fuse_ll_run(struct fuse_ll *f);
 void fuse_ll_free(struct fuse_ll *f);
 
