@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <systemd/sd-daemon.h>
 
 #include "cli.h"
@@ -769,9 +770,13 @@ int cmd_umount(int argc, char **argv)
 /* ---- status ---- */
 
 static const char status_usage[] =
-	"usage: cassafs status [--coord URL] URL\n"
+	"usage: cassafs status [--json] [--coord URL] URL\n"
 	"\n"
-	"Show the filesystem's format, block size, usage and live mounts.\n";
+	"Show the filesystem's format, block size, usage and live mounts.\n"
+	"\n"
+	"  --json      the same facts as one JSON object (docs/status-json.md)\n"
+	"  --coord URL coordinator to ask for live mounts\n"
+	"  -h, --help  show this help\n";
 
 static int print_mount(void *arg, const struct coord_mount_info *mi)
 {
@@ -825,12 +830,108 @@ static int parse_url_cmd(int argc, char **argv, const char *usage,
 	return -1;
 }
 
+/* A JSON string of text that may hold bytes that are not UTF-8 (a
+ * mount point's name): those become '?'. */
+static json_t *text_json(const char *text)
+{
+	json_t *j = json_string(text);
+	if (j)
+		return j;
+	char *copy = strdup(text);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static int json_mount(void *arg, const struct coord_mount_info *mi)
+{
+	json_t *o = json_pack("{s:o, s:i, s:o, s:I, s:o}", "host",
+			      text_json(mi->host), "pid", (int)mi->pid,
+			      "mountpoint", text_json(mi->mountpoint), "since",
+			      (json_int_t)mi->since, "version",
+			      text_json(mi->version));
+	if (!o || json_array_append_new(arg, o) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void iso_time(int64_t secs, char *out, size_t len)
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+/* status --json: one object, keys documented in docs/status-json.md. */
+static int print_status_json(struct store *s, struct meta *m, struct coord *c,
+			     const struct usage *u)
+{
+	const struct meta_super *sb = meta_super(m);
+	char created[32];
+	iso_time(sb->created, created, sizeof(created));
+	json_t *mounts = json_array();
+	json_t *o = json_pack(
+		"{s:i, s:o, s:s, s:i, s:i, s:I, s:s, s:I, s:I, s:I, s:I}",
+		"status_version", 1, "filesystem", text_json(s->url), "uuid", sb->uuid,
+		"format", (int)sb->format, "block_size", (int)sb->block_size,
+		"created", (json_int_t)sb->created, "created_utc", created,
+		"inodes_used", (json_int_t)u->inodes, "bytes_used",
+		(json_int_t)(u->blocks * sb->block_size), "blocks_used",
+		(json_int_t)u->blocks, "next_inode", (json_int_t)u->next_ino);
+	if (!o || !mounts) {
+		json_decref(o);
+		json_decref(mounts);
+		return -ENOMEM;
+	}
+	int r = coord_list_mounts(c, json_mount, mounts);
+	if (r < 0) {
+		json_decref(mounts);
+		json_object_set_new(o, "mounted", json_null());
+		json_object_set_new(o, "mounts", json_null());
+		json_object_set_new(o, "mounts_error", json_string(strerror(-r)));
+	} else {
+		json_object_set_new(o, "mounted",
+				    json_boolean(json_array_size(mounts) > 0));
+		json_object_set_new(o, "mounts", mounts);
+	}
+	r = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(o);
+	return r < 0 ? -EIO : 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{"coord", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
 	const char *coord_url = NULL;
-	int r = parse_url_cmd(argc, argv, status_usage, &coord_url, NULL, NULL);
-	if (r >= 0)
-		return r;
+	int json = 0, ch, r;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'c')
+			coord_url = optarg;
+		else if (ch == 'j')
+			json = 1;
+		else if (ch == 'h') {
+			fputs(status_usage, stdout);
+			return 0;
+		} else {
+			fputs(status_usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(status_usage, stderr);
+		return 2;
+	}
 	const char *url = argv[optind];
 	struct store *s;
 	struct meta *m;
@@ -843,6 +944,13 @@ int cmd_status(int argc, char **argv)
 		die_msg("status", "cannot read usage of %s: %s", url, strerror(-r));
 		close_fs(s, m, c);
 		return 1;
+	}
+	if (json) {
+		r = print_status_json(s, m, c, &u);
+		close_fs(s, m, c);
+		if (r < 0)
+			die_msg("status", "cannot write JSON: %s", strerror(-r));
+		return r < 0;
 	}
 	char when[64];
 	time_t t = (time_t)sb->created;
