@@ -1027,3 +1027,21 @@ int cmd_fsck(int argc, char **argv)
 		return 0;
 	return rep.repaired >= rep.problems ? 1 : 4;
 }
+
+/* ---- shared with the other command files (dump_cli.c) ---- */
+
+int cli_open_fs(const char *cmd, const char *url, const char *coord_url,
+		struct store **s, struct meta **m, struct coord **c)
+{
+	return open_fs(cmd, url, coord_url, s, m, c);
+}
+
+void cli_close_fs(struct store *s, struct meta *m, struct coord *c)
+{
+	close_fs(s, m, c);
+}
+
+int cli_default_coord_url(const char *store_url, char *out, size_t len)
+{
+	return default_coord_url(store_url, out, len);
+}

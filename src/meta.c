@@ -319,6 +319,15 @@ int meta_alloc_ino(struct meta *m, uint64_t *ino)
 	return r;
 }
 
+int meta_reserve_inos(struct store_txn *t, uint64_t upto)
+{
+	uint64_t cur;
+	int r = get_counter(t, "next_ino", &cur);
+	if (r < 0 || cur >= upto)
+		return r;
+	return put_counter(t, "next_ino", upto);
+}
+
 int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino)
 {
 	uint64_t cur;
