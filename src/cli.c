@@ -27,6 +27,8 @@
 #include "fuse_ll.h"
 #include "log.h"
 #include "meta.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "store.h"
 #include "vfs.h"
 
@@ -256,6 +258,10 @@ static const char mount_usage[] =
 	"     log_level=L         error, warn, info (default) or debug\n"
 	"     log_file=PATH       log to PATH instead of syslog\n"
 	"     coord=URL           same as --coord\n"
+	"     metrics=[HOST:]PORT serve Prometheus metrics (/metrics), JSON\n"
+	"                         (/stats.json) and a status page (/) on\n"
+	"                         HOST (127.0.0.1 unless given; port 0 picks\n"
+	"                         one); 'cassafs stats MOUNTPOINT' reads it\n"
 	"     debug               print every FUSE request (implies -f)\n"
 	"     defaults, auto, noauto, user, users, nofail, _netdev, x-*:\n"
 	"                         accepted for /etc/fstab and ignored\n"
@@ -270,6 +276,7 @@ struct mount_cfg {
 	struct vfs_options vo;
 	enum log_level level;
 	const char *log_file;
+	const char *metrics; /* -o metrics=[HOST:]PORT */
 	char fuse_opts[1024];
 	int timeouts_set, threads_set;
 };
@@ -343,6 +350,8 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 				goto bad;
 		} else if (val && KEY("log_file")) {
 			cfg->log_file = val;
+		} else if (val && KEY("metrics")) {
+			cfg->metrics = val;
 		} else if (val && KEY("coord")) {
 			/* zk://h1:p,h2:p/CHROOT holds commas: take the
 			 * following pieces until the path starts. */
@@ -458,6 +467,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	struct coord *c = NULL;
 	struct vfs *v = NULL;
 	struct fuse_ll *f = NULL;
+	struct metrics_http *mh = NULL;
 	int r, exit_code = 1;
 
 	if (!cfg->foreground && !cfg->log_file)
@@ -515,6 +525,14 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	if (coord_has_plocks(c) && !cfg->threads_set)
 		cfg->fo.max_threads = 32;
+	if (cfg->metrics) {
+		metrics_enable(); /* before fuse_ll_mount: it times requests */
+		if ((r = metrics_http_start(cfg->metrics, m, c, cfg->mountpoint,
+					    &mh, err, sizeof(err))) < 0) {
+			snprintf(msg, sizeof(msg), "%s", err);
+			goto fail_msg;
+		}
+	}
 	if ((r = fuse_ll_mount(v, cfg->mountpoint, &cfg->fo, &f, err,
 			       sizeof(err))) < 0) {
 		snprintf(msg, sizeof(msg), "%s", err);
@@ -559,6 +577,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		exit_code = 1;
 	}
 	log_info("unmounted %s from %s", s->url, cfg->mountpoint);
+	metrics_http_stop(mh);
 	/*
 	 * Tear down in this order: the vfs may still publish notices, and
 	 * the coordinator's notice thread calls into the FUSE adapter until
@@ -576,6 +595,7 @@ fail_msg:
 	}
 	/* "\n" tells the parent it failed when the reason is already out */
 	report_parent(status_fd, msg[0] ? msg : "\n");
+	metrics_http_stop(mh);
 	vfs_free(v);
 	if (c)
 		close_fs(s, m, c);

@@ -22,6 +22,7 @@ int cmd_fsck(int argc, char **argv);
 int cmd_ring(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_load(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 struct store;
 struct meta;

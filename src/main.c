@@ -14,6 +14,7 @@ static const struct cli_command commands[] = {
 	{"fsck", cmd_fsck, "check (and repair) a filesystem"},
 	{"dump", cmd_dump, "write a whole filesystem to stdout (docs/dump-format.md)"},
 	{"load", cmd_load, "fill an empty filesystem from a dump on stdin"},
+	{"stats", cmd_stats, "live per-operation counters of a mount"},
 	{"ring", cmd_ring, "build and query Swift-compatible rings"},
 };
 
