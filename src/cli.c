@@ -1003,7 +1003,8 @@ static const char fsck_usage[] =
 	"blocks past end of file, unreachable inodes, usage counters.\n"
 	"--repair fixes them (refused while the filesystem is mounted).\n"
 	"Exit status: 0 clean, 1 problems repaired, 4 problems left,\n"
-	"8 the check could not run.\n";
+	"8 the check could not run.  Progress goes to stderr when it is a\n"
+	"terminal.\n";
 
 int cmd_fsck(int argc, char **argv)
 {
@@ -1029,6 +1030,7 @@ int cmd_fsck(int argc, char **argv)
 		fprintf(stderr, "cassafs fsck: warning: %s is mounted; results "
 				"may be out of date\n", url);
 	struct fsck_report rep;
+	fsck_set_progress(isatty(2));
 	r = fsck_run(m, repair, stdout, &rep);
 	close_fs(s, m, c);
 	if (r < 0) {
