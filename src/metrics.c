@@ -21,6 +21,7 @@ const char *const metrics_counter_names[MC_COUNT] = {
 	"read_bytes_total", "written_bytes_total",
 	"store_read_transactions_total", "store_write_transactions_total",
 	"store_conflicts_total", "store_failed_transactions_total",
+	"store_round_trips_total",
 };
 
 const char *const metrics_counter_help[MC_COUNT] = {
@@ -30,6 +31,7 @@ const char *const metrics_counter_help[MC_COUNT] = {
 	"Read-write store transactions run (each retry counts).",
 	"Store transactions run again because another writer conflicted.",
 	"Store transactions whose commit failed (not counting conflicts).",
+	"Round trips to the store server (pipelines to Redis).",
 };
 
 const uint64_t metrics_bucket_ns[METRICS_BUCKETS - 1] = {
@@ -58,9 +60,21 @@ uint64_t metrics_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void observe(struct metrics_op_stat *s, uint64_t ns);
+
 void metrics_op_done(enum metrics_op op, uint64_t ns)
 {
-	struct metrics_op_stat *s = &live.op[op];
+	observe(&live.op[op], ns);
+}
+
+void metrics_round_trip(uint64_t ns)
+{
+	observe(&live.round_trip, ns);
+	metrics_add(MC_ROUND_TRIPS, 1);
+}
+
+static void observe(struct metrics_op_stat *s, uint64_t ns)
+{
 	int b = 0;
 	while (b < METRICS_BUCKETS - 1 && ns > metrics_bucket_ns[b])
 		b++;

@@ -34,6 +34,7 @@ enum metrics_counter {
 	MC_TXN_WRITE,      /* read-write store transactions run */
 	MC_TXN_CONFLICT,   /* transactions run again after a conflict */
 	MC_TXN_FAILED,     /* transactions that ended in an error */
+	MC_ROUND_TRIPS,    /* requests to a store server answered (Redis) */
 	MC_COUNT
 };
 extern const char *const metrics_counter_names[MC_COUNT];
@@ -50,12 +51,15 @@ struct metrics_op_stat {
 
 struct metrics_snapshot {
 	struct metrics_op_stat op[MOP_COUNT];
+	struct metrics_op_stat round_trip;
 	uint64_t counter[MC_COUNT];
 };
 
 void metrics_enable(void);
 int metrics_enabled(void);
 void metrics_op_done(enum metrics_op op, uint64_t ns);
+/* One round trip to a store server took ns (counts MC_ROUND_TRIPS). */
+void metrics_round_trip(uint64_t ns);
 void metrics_add(enum metrics_counter c, uint64_t n);
 void metrics_snapshot(struct metrics_snapshot *out);
 uint64_t metrics_now_ns(void);

@@ -130,7 +130,36 @@ static json_t *stats_json(struct metrics_http *h)
 					      "buckets", b));
 	}
 	json_object_set_new(o, "ops", ops);
+	json_t *rb = json_array();
+	for (int i = 0; i < METRICS_BUCKETS; i++)
+		json_array_append_new(rb, json_integer((json_int_t)s.round_trip.bucket[i]));
+	json_object_set_new(o, "round_trip",
+			    json_pack("{s:I, s:I, s:o}", "count",
+				      (json_int_t)s.round_trip.count, "sum_ns",
+				      (json_int_t)s.round_trip.sum_ns, "buckets", rb));
 	return o;
+}
+
+/* One histogram's _bucket (cumulative), _sum and _count lines. */
+static void write_histogram(FILE *f, const char *name, const char *label,
+			    const struct metrics_op_stat *h)
+{
+	uint64_t acc = 0;
+	const char *sep = *label ? "," : "";
+	for (int i = 0; i < METRICS_BUCKETS; i++) {
+		acc += h->bucket[i];
+		if (i < METRICS_BUCKETS - 1)
+			fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, label,
+				sep, metrics_bucket_ns[i] / 1e9,
+				(unsigned long long)acc);
+		else
+			fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, label,
+				sep, (unsigned long long)acc);
+	}
+	fprintf(f, "%s_sum%s%s%s %.9f\n%s_count%s%s%s %llu\n", name,
+		*label ? "{" : "", label, *label ? "}" : "", h->sum_ns / 1e9, name,
+		*label ? "{" : "", label, *label ? "}" : "",
+		(unsigned long long)h->count);
 }
 
 /* Prometheus text exposition format 0.0.4 */
@@ -185,27 +214,16 @@ static char *prometheus_text(struct metrics_http *h, size_t *len)
 	fprintf(f, "# HELP cassafs_fuse_request_duration_seconds Time to serve a FUSE request, by operation.\n"
 		   "# TYPE cassafs_fuse_request_duration_seconds histogram\n");
 	for (int op = 0; op < MOP_COUNT; op++) {
+		char label[64];
 		if (!s.op[op].count)
 			continue;
-		uint64_t acc = 0;
-		for (int i = 0; i < METRICS_BUCKETS; i++) {
-			acc += s.op[op].bucket[i];
-			if (i < METRICS_BUCKETS - 1)
-				fprintf(f, "cassafs_fuse_request_duration_seconds_bucket"
-					   "{op=\"%s\",le=\"%g\"} %llu\n",
-					metrics_op_names[op],
-					metrics_bucket_ns[i] / 1e9,
-					(unsigned long long)acc);
-			else
-				fprintf(f, "cassafs_fuse_request_duration_seconds_bucket"
-					   "{op=\"%s\",le=\"+Inf\"} %llu\n",
-					metrics_op_names[op], (unsigned long long)acc);
-		}
-		fprintf(f, "cassafs_fuse_request_duration_seconds_sum{op=\"%s\"} %.9f\n"
-			   "cassafs_fuse_request_duration_seconds_count{op=\"%s\"} %llu\n",
-			metrics_op_names[op], s.op[op].sum_ns / 1e9,
-			metrics_op_names[op], (unsigned long long)s.op[op].count);
+		snprintf(label, sizeof(label), "op=\"%s\"", metrics_op_names[op]);
+		write_histogram(f, "cassafs_fuse_request_duration_seconds", label,
+				&s.op[op]);
 	}
+	fprintf(f, "# HELP cassafs_store_round_trip_seconds Time of a round trip to the store server.\n"
+		   "# TYPE cassafs_store_round_trip_seconds histogram\n");
+	write_histogram(f, "cassafs_store_round_trip_seconds", "", &s.round_trip);
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;
@@ -251,7 +269,8 @@ static const char page_html[] =
 "['bytes used',bytes(s.bytes_used||0)],"
 "['read',bytes(c.read_bytes_total)+(pc?' ('+bytes(rate(c.read_bytes_total,pc.read_bytes_total))+'/s)':'')],"
 "['written',bytes(c.written_bytes_total)+(pc?' ('+bytes(rate(c.written_bytes_total,pc.written_bytes_total))+'/s)':'')],"
-"['store transactions',(c.store_read_transactions_total+c.store_write_transactions_total)+' ('+c.store_conflicts_total+' conflicts, '+c.store_failed_transactions_total+' failed)']];\n"
+"['store transactions',(c.store_read_transactions_total+c.store_write_transactions_total)+' ('+c.store_conflicts_total+' conflicts, '+c.store_failed_transactions_total+' failed)'],"
+"['store round trips',s.round_trip.count?(s.round_trip.count+' (p50 '+dur(quant(s.round_trip.buckets,s.bucket_bounds_ns,.5))+', p99 '+dur(quant(s.round_trip.buckets,s.bucket_bounds_ns,.99))+')'):'none (embedded store)']];\n"
 " $('fs').innerHTML=rows.map(r=>'<tr><th>'+esc(r[0])+'<td>'+esc(r[1])).join('');\n"
 " const m=s.mounts||[];\n"
 " $('mounts').innerHTML='<tr><th>host<th>pid<th>mount point<th>since<th>version'+m.map(x=>'<tr><td>'+esc(x.host)+'<td>'+x.pid+'<td>'+esc(x.mountpoint)+'<td>'+new Date(x.since*1000).toLocaleString()+'<td>'+esc(x.version)).join('');\n"

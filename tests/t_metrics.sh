@@ -97,6 +97,26 @@ else
 	echo "(no chromium: status page not rendered)"
 fi
 
+# a Redis store: round trips are counted and timed
+RPORT=6498
+if command -v redis-server >/dev/null; then
+	redis-server --port $RPORT --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+		--dir "$T_TMP" --pidfile "$T_TMP/redis.pid" --logfile "$T_TMP/redis.log"
+	for _ in $(seq 100); do redis-cli -p $RPORT ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+	RURL="redis://127.0.0.1:$RPORT/0?name=metrics"
+	mkdir -p "$T_TMP/rmnt" "$T_TMP/rcoord"
+	"$CASSAFS" mkfs "$RURL" >/dev/null || fail "mkfs on Redis"
+	check "mount Redis with metrics" mount_fs "$RURL" "$T_TMP/rmnt" --coord "local://$T_TMP/rcoord" -o metrics=127.0.0.1:$((PORT + 1))
+	for i in $(seq 10); do echo "$i" >"$T_TMP/rmnt/r$i"; done
+	curl -sf "http://127.0.0.1:$((PORT + 1))/metrics" >"$T_TMP/rm"
+	rt=$(value cassafs_store_round_trips_total "$T_TMP/rm")
+	check "Redis round trips counted ($rt)" test "${rt:-0}" -ge 10
+	check "round-trip histogram count = counter" test "$(value cassafs_store_round_trip_seconds_count "$T_TMP/rm")" = "$rt"
+	check "embedded store: no round trips" test "$(value cassafs_store_round_trips_total "$T_TMP/m1")" = 0
+	"$CASSAFS" umount "$T_TMP/rmnt" || fail "umount Redis"
+	kill "$(cat "$T_TMP/redis.pid")" 2>/dev/null
+fi
+
 af=$(ls /run/cassafs/*.metrics /tmp/cassafs-$(id -u)/*.metrics 2>/dev/null | head -1)
 check "umount" "$CASSAFS" umount "$MP"
 check "endpoint gone after unmount" bash -c "! curl -sf http://127.0.0.1:$PORT/metrics >/dev/null"
