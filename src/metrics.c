@@ -21,7 +21,17 @@ const char *const metrics_counter_names[MC_COUNT] = {
 	"read_bytes_total", "written_bytes_total",
 	"store_read_transactions_total", "store_write_transactions_total",
 	"store_conflicts_total", "store_failed_transactions_total",
-	"store_round_trips_total",
+	"store_round_trips_total", "notices_sent_total",
+	"notices_received_total", "notices_lost_total",
+	"coordinator_session_events_total",
+};
+
+const char *const metrics_gauge_names[MG_COUNT] = {
+	"coordinator_session_state",
+};
+
+const char *const metrics_gauge_help[MG_COUNT] = {
+	"ZooKeeper session: 1 connected, 0 connecting, -1 expired or refused.",
 };
 
 const char *const metrics_counter_help[MC_COUNT] = {
@@ -32,6 +42,10 @@ const char *const metrics_counter_help[MC_COUNT] = {
 	"Store transactions run again because another writer conflicted.",
 	"Store transactions whose commit failed (not counting conflicts).",
 	"Round trips to the store server (pipelines to Redis).",
+	"Change notices published for other mounts.",
+	"Change notices from other mounts applied to this mount's caches.",
+	"Times notices were missed, so every cache was dropped.",
+	"Coordinator session state changes (connect, loss, expiry).",
 };
 
 const uint64_t metrics_bucket_ns[METRICS_BUCKETS - 1] = {
@@ -86,6 +100,12 @@ static void observe(struct metrics_op_stat *s, uint64_t ns)
 void metrics_add(enum metrics_counter c, uint64_t n)
 {
 	__atomic_fetch_add(&live.counter[c], n, __ATOMIC_RELAXED);
+}
+
+void metrics_gauge_set(enum metrics_gauge g, int64_t v)
+{
+	__atomic_store_n(&live.gauge[g], v, __ATOMIC_RELAXED);
+	__atomic_store_n(&live.gauge_set[g], 1, __ATOMIC_RELAXED);
 }
 
 void metrics_snapshot(struct metrics_snapshot *out)

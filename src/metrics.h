@@ -35,10 +35,22 @@ enum metrics_counter {
 	MC_TXN_CONFLICT,   /* transactions run again after a conflict */
 	MC_TXN_FAILED,     /* transactions that ended in an error */
 	MC_ROUND_TRIPS,    /* requests to a store server answered (Redis) */
+	MC_NOTICES_SENT,   /* change notices published to other mounts */
+	MC_NOTICES_RECEIVED, /* change notices from other mounts applied */
+	MC_NOTICES_LOST,   /* times notices were missed: every cache dropped */
+	MC_COORD_SESSION_EVENTS, /* coordinator session state changes */
 	MC_COUNT
 };
 extern const char *const metrics_counter_names[MC_COUNT];
 extern const char *const metrics_counter_help[MC_COUNT];
+
+/* Gauges: exported only once set */
+enum metrics_gauge {
+	MG_COORD_SESSION, /* 1 connected, 0 connecting, -1 expired / refused */
+	MG_COUNT
+};
+extern const char *const metrics_gauge_names[MG_COUNT];
+extern const char *const metrics_gauge_help[MG_COUNT];
 
 /* Latency buckets: upper bounds in ns; the last bucket is +Inf. */
 #define METRICS_BUCKETS 17
@@ -53,6 +65,8 @@ struct metrics_snapshot {
 	struct metrics_op_stat op[MOP_COUNT];
 	struct metrics_op_stat round_trip;
 	uint64_t counter[MC_COUNT];
+	int64_t gauge[MG_COUNT];
+	uint64_t gauge_set[MG_COUNT];
 };
 
 void metrics_enable(void);
@@ -61,6 +75,7 @@ void metrics_op_done(enum metrics_op op, uint64_t ns);
 /* One round trip to a store server took ns (counts MC_ROUND_TRIPS). */
 void metrics_round_trip(uint64_t ns);
 void metrics_add(enum metrics_counter c, uint64_t n);
+void metrics_gauge_set(enum metrics_gauge g, int64_t v);
 void metrics_snapshot(struct metrics_snapshot *out);
 uint64_t metrics_now_ns(void);
 

@@ -117,6 +117,10 @@ static json_t *stats_json(struct metrics_http *h)
 		json_object_set_new(ctr, metrics_counter_names[i],
 				    json_integer((json_int_t)s.counter[i]));
 	json_object_set_new(o, "counters", ctr);
+	for (int i = 0; i < MG_COUNT; i++)
+		if (s.gauge_set[i])
+			json_object_set_new(o, metrics_gauge_names[i],
+					    json_integer(s.gauge[i]));
 	for (int op = 0; op < MOP_COUNT; op++) {
 		if (!s.op[op].count)
 			continue;
@@ -204,6 +208,13 @@ static char *prometheus_text(struct metrics_http *h, size_t *len)
 			metrics_counter_names[i], metrics_counter_help[i],
 			metrics_counter_names[i], metrics_counter_names[i],
 			(unsigned long long)s.counter[i]);
+	for (int i = 0; i < MG_COUNT; i++)
+		if (s.gauge_set[i])
+			fprintf(f, "# HELP cassafs_%s %s\n# TYPE cassafs_%s gauge\n"
+				   "cassafs_%s %lld\n",
+				metrics_gauge_names[i], metrics_gauge_help[i],
+				metrics_gauge_names[i], metrics_gauge_names[i],
+				(long long)s.gauge[i]);
 	fprintf(f, "# HELP cassafs_fuse_requests_total FUSE requests served, by operation.\n"
 		   "# TYPE cassafs_fuse_requests_total counter\n");
 	for (int op = 0; op < MOP_COUNT; op++)
@@ -270,6 +281,7 @@ static const char page_html[] =
 "['read',bytes(c.read_bytes_total)+(pc?' ('+bytes(rate(c.read_bytes_total,pc.read_bytes_total))+'/s)':'')],"
 "['written',bytes(c.written_bytes_total)+(pc?' ('+bytes(rate(c.written_bytes_total,pc.written_bytes_total))+'/s)':'')],"
 "['store transactions',(c.store_read_transactions_total+c.store_write_transactions_total)+' ('+c.store_conflicts_total+' conflicts, '+c.store_failed_transactions_total+' failed)'],"
+"['coordinator',s.coordinator_session_state===undefined?'local (one mount at a time)':(['expired or refused','connecting','connected'][s.coordinator_session_state+1]+'; notices '+c.notices_sent_total+' sent, '+c.notices_received_total+' received, '+c.notices_lost_total+' lost')],"
 "['store round trips',s.round_trip.count?(s.round_trip.count+' (p50 '+dur(quant(s.round_trip.buckets,s.bucket_bounds_ns,.5))+', p99 '+dur(quant(s.round_trip.buckets,s.bucket_bounds_ns,.99))+')'):'none (embedded store)']];\n"
 " $('fs').innerHTML=rows.map(r=>'<tr><th>'+esc(r[0])+'<td>'+esc(r[1])).join('');\n"
 " const m=s.mounts||[];\n"

@@ -113,7 +113,36 @@ if command -v redis-server >/dev/null; then
 	check "Redis round trips counted ($rt)" test "${rt:-0}" -ge 10
 	check "round-trip histogram count = counter" test "$(value cassafs_store_round_trip_seconds_count "$T_TMP/rm")" = "$rt"
 	check "embedded store: no round trips" test "$(value cassafs_store_round_trips_total "$T_TMP/m1")" = 0
+	check "embedded store: no coordinator session gauge" bash -c "! grep -q coordinator_session_state '$T_TMP/m1'"
 	"$CASSAFS" umount "$T_TMP/rmnt" || fail "umount Redis"
+
+	# two mounts with ZooKeeper: session state and change notices
+	ZKS=$ROOT/tests/scripts/zk_server.sh ZPORT=22391
+	if [ -f /usr/share/java/zookeeper.jar ] && "$ZKS" start "$T_TMP/zk" $ZPORT >/dev/null 2>&1; then
+		ZURL="zk://127.0.0.1:$ZPORT/cassafs-metrics"
+		export CASSAFS_ZK_AUTH=metrics:test-secret
+		mkdir -p "$T_TMP/za" "$T_TMP/zb"
+		check "mount A with zk" mount_fs "$RURL" "$T_TMP/za" --coord "$ZURL" -o metrics=127.0.0.1:$((PORT + 2))
+		check "mount B with zk" mount_fs "$RURL" "$T_TMP/zb" --coord "$ZURL" -o metrics=127.0.0.1:$((PORT + 3))
+		ls "$T_TMP/zb" >/dev/null; cat "$T_TMP/zb/r1" >/dev/null
+		for i in $(seq 5); do mv "$T_TMP/za/r$i" "$T_TMP/za/moved$i"; done
+		for _ in $(seq 50); do
+			curl -sf "http://127.0.0.1:$((PORT + 3))/metrics" >"$T_TMP/zbm"
+			[ "$(value cassafs_notices_received_total "$T_TMP/zbm")" -ge 5 ] 2>/dev/null && break
+			sleep 0.1
+		done
+		curl -sf "http://127.0.0.1:$((PORT + 2))/metrics" >"$T_TMP/zam"
+		check "A: session connected" test "$(value cassafs_coordinator_session_state "$T_TMP/zam")" = 1
+		check "A: notices sent ($(value cassafs_notices_sent_total "$T_TMP/zam"))" test "$(value cassafs_notices_sent_total "$T_TMP/zam")" -ge 5
+		check "B: notices received ($(value cassafs_notices_received_total "$T_TMP/zbm"))" test "$(value cassafs_notices_received_total "$T_TMP/zbm")" -ge 5
+		check "B: session events counted" test "$(value cassafs_coordinator_session_events_total "$T_TMP/zbm")" -ge 1
+		check "B: live mounts 2" test "$(value cassafs_live_mounts "$T_TMP/zbm")" = 2
+		"$CASSAFS" umount "$T_TMP/za" || fail "umount A"
+		"$CASSAFS" umount "$T_TMP/zb" || fail "umount B"
+		"$ZKS" stop "$T_TMP/zk" >/dev/null 2>&1
+	else
+		echo "(no ZooKeeper: coordinator metrics not checked)"
+	fi
 	kill "$(cat "$T_TMP/redis.pid")" 2>/dev/null
 fi
 
