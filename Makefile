@@ -54,7 +54,8 @@ install: $(B)/cassafs
 	install -D -m 0644 man/cassafs.8 $(DESTDIR)$(MANDIR)/man8/cassafs.8
 	install -D -m 0644 man/mount.cassafs.8 $(DESTDIR)$(MANDIR)/man8/mount.cassafs.8
 	ln -sf mount.cassafs.8 $(DESTDIR)$(MANDIR)/man8/mount.fuse.cassafs.8
-	install -D -m 0644 tools/cassafs@.service $(DESTDIR)$(UNITDIR)/cassafs@.service
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/bin/cassafs|$(PREFIX)/bin/cassafs|' tools/cassafs@.service >$(DESTDIR)$(UNITDIR)/cassafs@.service
 	install -d -m 0700 $(DESTDIR)/etc/cassafs
 
 clean:

@@ -10,6 +10,15 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 for tool in dpkg-buildpackage dh lintian; do
 	command -v $tool >/dev/null || { fail "$tool missing (.ci/packages.d/deb)"; finish; exit; }
 done
+# make install (what the README's commands use) into a staging root
+make -s -C "$ROOT" install DESTDIR="$T_TMP/inst" PREFIX=/opt/cfs >"$T_TMP/inst.log" 2>&1
+check "make install DESTDIR=" test $? -eq 0
+check "make install: helpers run the installed binary" grep -qx 'BINDIR=/opt/cfs/bin' "$T_TMP/inst/sbin/mount.cassafs"
+check "make install: mount.fuse.cassafs" test "$(readlink "$T_TMP/inst/sbin/mount.fuse.cassafs")" = mount.cassafs
+check "make install: the unit runs the installed binary" grep -q '^ExecStart=/opt/cfs/bin/cassafs mount -f ' "$T_TMP/inst/etc/systemd/system/cassafs@.service"
+check "make install: /etc/cassafs 0700" test "$(stat -c %a "$T_TMP/inst/etc/cassafs")" = 700
+check "make install: man pages" test -f "$T_TMP/inst/opt/cfs/share/man/man8/cassafs.8" -a -f "$T_TMP/inst/opt/cfs/share/man/man8/mount.cassafs.8"
+
 W=$T_TMP/pkg/cassafs
 mkdir -p "$W"
 tar -C "$ROOT" --exclude=./build --exclude=./.git -cf - . | tar -C "$W" -xf -
