@@ -27,11 +27,13 @@ const char *const metrics_counter_names[MC_COUNT] = {
 };
 
 const char *const metrics_gauge_names[MG_COUNT] = {
-	"coordinator_session_state",
+	"coordinator_session_state", "open_handles", "dirty_bytes",
 };
 
 const char *const metrics_gauge_help[MG_COUNT] = {
 	"ZooKeeper session: 1 connected, 0 connecting, -1 expired or refused.",
+	"Open files and directories.",
+	"Write buffers (whole blocks) holding data not yet committed to the store, in bytes.",
 };
 
 const char *const metrics_counter_help[MC_COUNT] = {
@@ -60,6 +62,8 @@ static int enabled;
 void metrics_enable(void)
 {
 	enabled = 1;
+	/* kept from the start even while 0 */
+	live.gauge_set[MG_OPEN_HANDLES] = live.gauge_set[MG_DIRTY_BYTES] = 1;
 }
 
 int metrics_enabled(void)
@@ -106,6 +110,11 @@ void metrics_gauge_set(enum metrics_gauge g, int64_t v)
 {
 	__atomic_store_n(&live.gauge[g], v, __ATOMIC_RELAXED);
 	__atomic_store_n(&live.gauge_set[g], 1, __ATOMIC_RELAXED);
+}
+
+void metrics_gauge_add(enum metrics_gauge g, int64_t delta)
+{
+	__atomic_fetch_add(&live.gauge[g], delta, __ATOMIC_RELAXED);
 }
 
 void metrics_snapshot(struct metrics_snapshot *out)

@@ -47,6 +47,8 @@ extern const char *const metrics_counter_help[MC_COUNT];
 /* Gauges: exported only once set */
 enum metrics_gauge {
 	MG_COORD_SESSION, /* 1 connected, 0 connecting, -1 expired / refused */
+	MG_OPEN_HANDLES,  /* open files and directories (vfs) */
+	MG_DIRTY_BYTES,   /* bytes written but not yet committed (vfs) */
 	MG_COUNT
 };
 extern const char *const metrics_gauge_names[MG_COUNT];
@@ -76,6 +78,7 @@ void metrics_op_done(enum metrics_op op, uint64_t ns);
 void metrics_round_trip(uint64_t ns);
 void metrics_add(enum metrics_counter c, uint64_t n);
 void metrics_gauge_set(enum metrics_gauge g, int64_t v);
+void metrics_gauge_add(enum metrics_gauge g, int64_t delta);
 void metrics_snapshot(struct metrics_snapshot *out);
 uint64_t metrics_now_ns(void);
 

@@ -281,6 +281,7 @@ static const char page_html[] =
 "['read',bytes(c.read_bytes_total)+(pc?' ('+bytes(rate(c.read_bytes_total,pc.read_bytes_total))+'/s)':'')],"
 "['written',bytes(c.written_bytes_total)+(pc?' ('+bytes(rate(c.written_bytes_total,pc.written_bytes_total))+'/s)':'')],"
 "['store transactions',(c.store_read_transactions_total+c.store_write_transactions_total)+' ('+c.store_conflicts_total+' conflicts, '+c.store_failed_transactions_total+' failed)'],"
+"['open files',(s.open_handles||0)+' ('+bytes(s.dirty_bytes||0)+' of write buffers not yet committed)'],"
 "['coordinator',s.coordinator_session_state===undefined?'local (one mount at a time)':(['expired or refused','connecting','connected'][s.coordinator_session_state+1]+'; notices '+c.notices_sent_total+' sent, '+c.notices_received_total+' received, '+c.notices_lost_total+' lost')],"
 "['store round trips',s.round_trip.count?(s.round_trip.count+' (p50 '+dur(quant(s.round_trip.buckets,s.bucket_bounds_ns,.5))+', p99 '+dur(quant(s.round_trip.buckets,s.bucket_bounds_ns,.99))+')'):'none (embedded store)']];\n"
 " $('fs').innerHTML=rows.map(r=>'<tr><th>'+esc(r[0])+'<td>'+esc(r[1])).join('');\n"

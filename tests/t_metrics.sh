@@ -97,6 +97,24 @@ else
 	echo "(no chromium: status page not rendered)"
 fi
 
+# open handles and dirty bytes: a file held open with unflushed writes
+# (python, so that no shell dup-and-close flushes it)
+scrape >"$T_TMP/m1b"
+check "no open handles at rest" test "$(value cassafs_open_handles "$T_TMP/m1b")" = 0
+python3 -c "
+import os, sys, time
+fd = os.open('$MP/held', os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b'buffered bytes'); open('$T_TMP/held.ready', 'w').close()
+time.sleep(4); os.close(fd)" &
+HP=$!
+for _ in $(seq 50); do [ -e "$T_TMP/held.ready" ] && break; sleep 0.1; done
+scrape >"$T_TMP/m2"
+check "open handles while a file is open ($(value cassafs_open_handles "$T_TMP/m2"))" test "$(value cassafs_open_handles "$T_TMP/m2")" -ge 1
+check "dirty bytes while its writes are buffered ($(value cassafs_dirty_bytes "$T_TMP/m2"))" test "$(value cassafs_dirty_bytes "$T_TMP/m2")" -ge 14
+wait $HP
+for _ in $(seq 50); do scrape >"$T_TMP/m3"; [ "$(value cassafs_open_handles "$T_TMP/m3")" = 0 ] && break; sleep 0.1; done
+check "handles and dirty bytes back to 0 after close" test "$(value cassafs_open_handles "$T_TMP/m3") $(value cassafs_dirty_bytes "$T_TMP/m3")" = "0 0"
+
 # a Redis store: round trips are counted and timed
 RPORT=6498
 if command -v redis-server >/dev/null; then
