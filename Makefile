@@ -1,6 +1,6 @@
 # CassaFS — plain make + pkg-config.  `make` builds build/cassafs,
 # `make test` builds and runs every test and ends with "N passed, N failed".
-PKGS     := fuse3 lmdb hiredis libcrypto zlib
+PKGS     := fuse3 lmdb hiredis libcrypto zlib libsystemd jansson libmicrohttpd libcurl
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -pthread -MMD -MP
@@ -9,6 +9,10 @@ CPPFLAGS += -DTHREADED -I/usr/include/zookeeper -Isrc \
 LDLIBS   += $(shell pkg-config --libs $(PKGS)) -lzookeeper_mt -lpthread
 VERSION  := 0.1.0
 PREFIX   ?= /usr/local
+# mount(8) looks for mount.TYPE helpers in /sbin (= /usr/sbin on Debian 12)
+SBINDIR  ?= /sbin
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= /etc/systemd/system
 
 B        := build
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -43,7 +47,16 @@ test: tests
 
 install: $(B)/cassafs
 	install -D -m 0755 $(B)/cassafs $(DESTDIR)$(PREFIX)/bin/cassafs
-	install -D -m 0755 tools/mount.cassafs $(DESTDIR)/sbin/mount.cassafs
+	install -d $(DESTDIR)$(SBINDIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|' tools/mount.cassafs >$(DESTDIR)$(SBINDIR)/mount.cassafs
+	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.cassafs
+	ln -sf mount.cassafs $(DESTDIR)$(SBINDIR)/mount.fuse.cassafs
+	install -D -m 0644 man/cassafs.8 $(DESTDIR)$(MANDIR)/man8/cassafs.8
+	install -D -m 0644 man/mount.cassafs.8 $(DESTDIR)$(MANDIR)/man8/mount.cassafs.8
+	ln -sf mount.cassafs.8 $(DESTDIR)$(MANDIR)/man8/mount.fuse.cassafs.8
+	install -d $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/bin/cassafs|$(PREFIX)/bin/cassafs|' tools/cassafs@.service >$(DESTDIR)$(UNITDIR)/cassafs@.service
+	install -d -m 0700 $(DESTDIR)/etc/cassafs
 
 clean:
 	rm -rf $(B)

@@ -19,12 +19,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
+
 #include "cli.h"
 #include "coord.h"
 #include "fsck.h"
 #include "fuse_ll.h"
 #include "log.h"
 #include "meta.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "store.h"
 #include "vfs.h"
 
@@ -327,6 +332,10 @@ static const char mount_usage[] =
 	"     log_level=L         error, warn, info (default) or debug\n"
 	"     log_file=PATH       log to PATH instead of syslog; SIGHUP reopens it\n"
 	"     coord=URL           same as --coord\n"
+	"     metrics=[HOST:]PORT serve Prometheus metrics (/metrics), JSON\n"
+	"                         (/stats.json) and a status page (/) on\n"
+	"                         HOST (127.0.0.1 unless given; port 0 picks\n"
+	"                         one); 'cassafs stats MOUNTPOINT' reads it\n"
 	"     debug               print every FUSE request (implies -f)\n"
 	"     defaults, auto, noauto, user, users, nofail, _netdev, x-*:\n"
 	"                         accepted for /etc/fstab and ignored\n"
@@ -344,6 +353,7 @@ struct mount_cfg {
 	struct vfs_options vo;
 	enum log_level level;
 	const char *log_file;
+	const char *metrics; /* -o metrics=[HOST:]PORT */
 	char fuse_opts[1024];
 	int threads_set;
 };
@@ -424,6 +434,8 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 				goto bad;
 		} else if (val && KEY("log_file")) {
 			cfg->log_file = val;
+		} else if (val && KEY("metrics")) {
+			cfg->metrics = val;
 		} else if (val && KEY("coord")) {
 			/* zk://h1:p,h2:p/CHROOT holds commas: take the
 			 * following pieces until the path starts. */
@@ -579,6 +591,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	struct coord *c = NULL;
 	struct vfs *v = NULL;
 	struct fuse_ll *f = NULL;
+	struct metrics_http *mh = NULL;
 	int r, exit_code = 1;
 
 	if (!cfg->foreground && !cfg->log_file)
@@ -617,6 +630,14 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	 * threads keep several in flight. */
 	if (coord_has_notices(c) && !cfg->threads_set)
 		cfg->fo.max_threads = 32;
+	if (cfg->metrics) {
+		metrics_enable(); /* before fuse_ll_mount: it times requests */
+		if ((r = metrics_http_start(cfg->metrics, m, c, cfg->mountpoint,
+					    &mh, err, sizeof(err))) < 0) {
+			snprintf(msg, sizeof(msg), "%s", err);
+			goto fail_msg;
+		}
+	}
 	if ((r = fuse_ll_mount(v, cfg->mountpoint, &cfg->fo, &f, err,
 			       sizeof(err))) < 0) {
 		snprintf(msg, sizeof(msg), "%s", err);
@@ -641,6 +662,11 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	log_info("mounted %s at %s (block size %u)", s->url, cfg->mountpoint,
 		 meta_super(m)->block_size);
+	/* systemd (Type=notify): the kernel mount exists and the loop starts
+	 * next; a request sent now waits for it rather than failing.  No-op
+	 * without $NOTIFY_SOCKET. */
+	sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=mounted %s at %s",
+		   (int)getpid(), s->url, cfg->mountpoint);
 	if (status_fd >= 0) {
 		report_parent(status_fd, "");
 		status_fd = -1;
@@ -658,6 +684,8 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 	}
 	r = fuse_ll_run(f);
 	exit_code = r < 0 ? 1 : 0;
+	sd_notifyf(0, "STOPPING=1\nSTATUS=unmounted from %s, writing buffered data",
+		   cfg->mountpoint);
 	if (pidfile[0])
 		unlink(pidfile);
 	if ((r = vfs_flush_all(v)) < 0 || (r = store_sync(s)) < 0) {
@@ -666,6 +694,7 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 		exit_code = 1;
 	}
 	log_info("unmounted %s from %s", s->url, cfg->mountpoint);
+	metrics_http_stop(mh);
 	/*
 	 * Tear down in this order: the adapter first (fuse_session_destroy
 	 * calls the destroy operation, which flushes through the vfs; no
@@ -684,6 +713,7 @@ fail_msg:
 	}
 	/* "\n" tells the parent it failed when the reason is already out */
 	report_parent(status_fd, msg[0] ? msg : "\n");
+	metrics_http_stop(mh);
 	vfs_free(v);
 	if (c)
 		close_fs(s, m, c);
@@ -1004,9 +1034,13 @@ int cmd_umount(int argc, char **argv)
 /* ---- status ---- */
 
 static const char status_usage[] =
-	"usage: cassafs status [--coord URL] URL\n"
+	"usage: cassafs status [--json] [--coord URL] URL\n"
 	"\n"
-	"Show the filesystem's format, block size, usage and live mounts.\n";
+	"Show the filesystem's format, block size, usage and live mounts.\n"
+	"\n"
+	"  --json      the same facts as one JSON object (docs/status-json.md)\n"
+	"  --coord URL coordinator to ask for live mounts\n"
+	"  -h, --help  show this help\n";
 
 static int print_mount(void *arg, const struct coord_mount_info *mi)
 {
@@ -1072,12 +1106,108 @@ static int parse_url_cmd(int argc, char **argv, const char *usage,
 	return -1;
 }
 
+/* A JSON string of text that may hold bytes that are not UTF-8 (a
+ * mount point's name): those become '?'. */
+static json_t *text_json(const char *text)
+{
+	json_t *j = json_string(text);
+	if (j)
+		return j;
+	char *copy = strdup(text);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static int json_mount(void *arg, const struct coord_mount_info *mi)
+{
+	json_t *o = json_pack("{s:o, s:i, s:o, s:I, s:o}", "host",
+			      text_json(mi->host), "pid", (int)mi->pid,
+			      "mountpoint", text_json(mi->mountpoint), "since",
+			      (json_int_t)mi->since, "version",
+			      text_json(mi->version));
+	if (!o || json_array_append_new(arg, o) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+static void iso_time(int64_t secs, char *out, size_t len)
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+/* status --json: one object, keys documented in docs/status-json.md. */
+static int print_status_json(struct store *s, struct meta *m, struct coord *c,
+			     const struct usage *u)
+{
+	const struct meta_super *sb = meta_super(m);
+	char created[32];
+	iso_time(sb->created, created, sizeof(created));
+	json_t *mounts = json_array();
+	json_t *o = json_pack(
+		"{s:i, s:o, s:s, s:i, s:i, s:I, s:s, s:I, s:I, s:I, s:I}",
+		"status_version", 1, "filesystem", text_json(s->url), "uuid", sb->uuid,
+		"format", (int)sb->format, "block_size", (int)sb->block_size,
+		"created", (json_int_t)sb->created, "created_utc", created,
+		"inodes_used", (json_int_t)u->inodes, "bytes_used",
+		(json_int_t)(u->blocks * sb->block_size), "blocks_used",
+		(json_int_t)u->blocks, "next_inode", (json_int_t)u->next_ino);
+	if (!o || !mounts) {
+		json_decref(o);
+		json_decref(mounts);
+		return -ENOMEM;
+	}
+	int r = coord_list_mounts(c, json_mount, mounts);
+	if (r < 0) {
+		json_decref(mounts);
+		json_object_set_new(o, "mounted", json_null());
+		json_object_set_new(o, "mounts", json_null());
+		json_object_set_new(o, "mounts_error", json_string(strerror(-r)));
+	} else {
+		json_object_set_new(o, "mounted",
+				    json_boolean(json_array_size(mounts) > 0));
+		json_object_set_new(o, "mounts", mounts);
+	}
+	r = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	putchar('\n');
+	json_decref(o);
+	return r < 0 ? -EIO : 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
+	static const struct option opts[] = {
+		{"coord", required_argument, NULL, 'c'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0}};
 	const char *coord_url = NULL;
-	int r = parse_url_cmd(argc, argv, status_usage, &coord_url, NULL, NULL);
-	if (r >= 0)
-		return r;
+	int json = 0, ch, r;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (ch == 'c')
+			coord_url = optarg;
+		else if (ch == 'j')
+			json = 1;
+		else if (ch == 'h') {
+			fputs(status_usage, stdout);
+			return 0;
+		} else {
+			fputs(status_usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(status_usage, stderr);
+		return 2;
+	}
 	const char *url = argv[optind];
 	struct store *s;
 	struct meta *m;
@@ -1090,6 +1220,13 @@ int cmd_status(int argc, char **argv)
 		die_msg("status", "cannot read usage of %s: %s", url, strerror(-r));
 		close_fs(s, m, c);
 		return 1;
+	}
+	if (json) {
+		r = print_status_json(s, m, c, &u);
+		close_fs(s, m, c);
+		if (r < 0)
+			die_msg("status", "cannot write JSON: %s", strerror(-r));
+		return r < 0;
 	}
 	char when[64];
 	time_t t = (time_t)sb->created;
@@ -1138,7 +1275,8 @@ static const char fsck_usage[] =
 	"blocks past end of file, unreachable inodes, usage counters.\n"
 	"--repair fixes them (refused while the filesystem is mounted).\n"
 	"Exit status: 0 clean, 1 problems repaired, 4 problems left,\n"
-	"8 the check could not run.\n";
+	"8 the check could not run.  Progress goes to stderr when it is a\n"
+	"terminal.\n";
 
 int cmd_fsck(int argc, char **argv)
 {
@@ -1169,6 +1307,7 @@ int cmd_fsck(int argc, char **argv)
 		fprintf(stderr, "cassafs fsck: warning: %s is mounted; results "
 				"may be out of date\n", url);
 	struct fsck_report rep;
+	fsck_set_progress(isatty(2));
 	r = fsck_run(m, repair, stdout, &rep);
 	close_fs(s, m, c);
 	if (r < 0) {
@@ -1186,4 +1325,22 @@ int cmd_fsck(int argc, char **argv)
 	if (rep.problems == 0)
 		return 0;
 	return rep.repaired >= rep.problems ? 1 : 4;
+}
+
+/* ---- shared with the other command files (dump_cli.c) ---- */
+
+int cli_open_fs(const char *cmd, const char *url, const char *coord_url,
+		struct store **s, struct meta **m, struct coord **c)
+{
+	return open_fs(cmd, url, coord_url, s, m, c);
+}
+
+void cli_close_fs(struct store *s, struct meta *m, struct coord *c)
+{
+	close_fs(s, m, c);
+}
+
+int cli_default_coord_url(const char *store_url, char *out, size_t len)
+{
+	return default_coord_url(store_url, out, len);
 }

@@ -6,6 +6,8 @@
 #ifndef CASSAFS_CLI_H
 #define CASSAFS_CLI_H
 
+#include <stddef.h>
+
 struct cli_command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -18,5 +20,20 @@ int cmd_umount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_ring(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+struct store;
+struct meta;
+struct coord;
+/* Open store, filesystem and coordinator (the default one for lmdb:///DIR
+ * when coord_url is NULL); prints the reason on failure. */
+int cli_open_fs(const char *cmd, const char *url, const char *coord_url,
+		struct store **s, struct meta **m, struct coord **c);
+void cli_close_fs(struct store *s, struct meta *m, struct coord *c);
+/* local://DIR for lmdb:///DIR…; -1 for stores that need --coord. */
+int cli_default_coord_url(const char *store_url, char *out, size_t len);
 
 #endif

@@ -70,6 +70,7 @@
 
 #include "coord.h"
 #include "log.h"
+#include "metrics.h"
 
 #define ZK_DEFAULT_SESSION_MS 10000
 #define ZK_DEFAULT_CONNECT_MS 15000
@@ -264,6 +265,13 @@ static void zk_watcher(zhandle_t *zh, int type, int state, const char *path,
 	if (c->zh == NULL || zh == c->zh) {
 		if (type == ZOO_SESSION_EVENT) {
 			c->state = state;
+			metrics_add(MC_COORD_SESSION_EVENTS, 1);
+			metrics_gauge_set(MG_COORD_SESSION,
+					  state == ZOO_CONNECTED_STATE ? 1
+					  : state == ZOO_EXPIRED_SESSION_STATE ||
+							  state == ZOO_AUTH_FAILED_STATE
+						  ? -1
+						  : 0);
 			if (state == ZOO_EXPIRED_SESSION_STATE ||
 			    state == ZOO_AUTH_FAILED_STATE)
 				c->expired = 1;
@@ -1794,6 +1802,8 @@ static int zk_publish(struct coord *base, uint64_t ino, uint64_t parent,
 	int rc = zoo_acreate(zh, path, NULL, -1, &c->acl,
 			     ZOO_PERSISTENT_SEQUENTIAL, publish_done, NULL);
 	zk_release(c);
+	if (rc == ZOK)
+		metrics_add(MC_NOTICES_SENT, 1);
 	return zk_errno(rc);
 }
 
@@ -1914,12 +1924,16 @@ static void zk_pump_notices(struct coord_zk *c)
 	pthread_mutex_unlock(&c->mu);
 	/* ino 0: notices were lost (session replaced, or trimmed before we
 	 * read them) — drop every cache. */
-	if (reset && fn)
+	if (reset && fn) {
 		fn(arg, 0, 0, NULL, 0);
+		metrics_add(MC_NOTICES_LOST, 1);
+	}
 	for (int i = 0; i < n && fn; i++)
-		if (v[i].seq > prev && strcmp(v[i].guid, c->guid))
+		if (v[i].seq > prev && strcmp(v[i].guid, c->guid)) {
 			fn(arg, v[i].ino, v[i].parent,
 			   v[i].name_len ? v[i].name : NULL, v[i].name_len);
+			metrics_add(MC_NOTICES_RECEIVED, 1);
+		}
 	pthread_mutex_lock(&c->mu);
 	c->last_seq = last;
 	pthread_mutex_unlock(&c->mu);

@@ -58,6 +58,31 @@ struct fsck {
 	size_t nents, capents;
 };
 
+static int show_progress;
+
+void fsck_set_progress(int on)
+{
+	show_progress = on;
+}
+
+/* "\rfsck: PASS, inode I of N" on stderr, at most four times a second;
+ * done = 1 ends the line. */
+static void progress(const char *pass, uint64_t i, uint64_t n, int done)
+{
+	static struct timespec last;
+	struct timespec now;
+	if (!show_progress)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!done && (now.tv_sec - last.tv_sec) * 1000 +
+			     (now.tv_nsec - last.tv_nsec) / 1000000 < 250)
+		return;
+	last = now;
+	fprintf(stderr, "\rfsck: %s, inode %" PRIu64 " of %" PRIu64 "%s", pass,
+		i, n, done ? "\n" : "   ");
+	fflush(stderr);
+}
+
 static void problem(struct fsck *f, int fixed, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void problem(struct fsck *f, int fixed, const char *fmt, ...)
@@ -81,6 +106,7 @@ static int load_inode(void *arg, uint64_t ino)
 	if (r < 0)
 		return r;
 	struct ientry *e = &f->in[ino];
+	progress("reading inodes", ino, f->max_ino, 0);
 	e->exists = 1;
 	e->mode = mi.mode;
 	e->nlink = mi.nlink;
@@ -275,14 +301,17 @@ static int fsck_txn(struct store_txn *t, void *arg)
 	if ((r = meta_orphan_scan(t, mark_orphan, f)) < 0)
 		return r;
 
-	for (uint64_t ino = 1; ino <= f->max_ino; ino++)
+	for (uint64_t ino = 1; ino <= f->max_ino; ino++) {
+		progress("checking directories", ino, f->max_ino, 0);
 		if (f->in[ino].exists && S_ISDIR(f->in[ino].mode) &&
 		    (r = check_dir(f, ino)) < 0)
 			return r;
+	}
 
 	uint64_t live = 0, blocks = 0;
 	for (uint64_t ino = 1; ino <= f->max_ino; ino++) {
 		struct ientry *e = &f->in[ino];
+		progress("checking inodes", ino, f->max_ino, 0);
 		if (!e->exists) {
 			/* rows left behind by an inode that is gone */
 			static const int fams[] = {STORE_BLOCK, STORE_XATTR, STORE_DIR,
@@ -458,6 +487,7 @@ int fsck_run(struct meta *m, int repair, FILE *out, struct fsck_report *rep)
 {
 	struct fsck f = {m, NULL, repair, out, rep};
 	int r = repair ? meta_write(m, fsck_txn, &f) : meta_read(m, fsck_txn, &f);
+	progress(r < 0 ? "stopped" : "done", f.max_ino, f.max_ino, 1);
 	if (r == 0 && repair)
 		r = store_sync(meta_store(m));
 	free(f.in);

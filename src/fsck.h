@@ -18,5 +18,7 @@ struct fsck_report {
 /* Check (and with repair, fix) the filesystem; print each problem to out.
  * Returns 0 or a negative errno if the check itself could not run. */
 int fsck_run(struct meta *m, int repair, FILE *out, struct fsck_report *rep);
+/* Report progress on stderr while running (the CLI: when it is a tty). */
+void fsck_set_progress(int on);
 
 #endif

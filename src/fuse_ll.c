@@ -13,6 +13,7 @@
 #include <sys/file.h>
 
 #include "fuse_ll.h"
+#include "metrics.h"
 #include "log.h"
 
 struct fuse_ll {
@@ -289,6 +290,8 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+	if (n > 0)
+		metrics_add(MC_READ_BYTES, (uint64_t)n);
 	free(buf);
 }
 
@@ -300,6 +303,8 @@ static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		fuse_reply_err(req, (int)-n);
 	else
 		fuse_reply_write(req, (size_t)n);
+	if (n > 0)
+		metrics_add(MC_WRITE_BYTES, (uint64_t)n);
 }
 
 static void ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -703,6 +708,8 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 		ops.setlk = ll_setlk;
 		ops.flock = ll_flock;
 	}
+	if (metrics_enabled())
+		metrics_wrap_fuse_ops(&ops);
 	f->se = fuse_session_new(&args, &ops, sizeof(ops), f);
 	if (!f->se) {
 		snprintf(err, err_len, "cannot start a FUSE session (options %s)",

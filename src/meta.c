@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "meta.h"
+#include "metrics.h"
 #include "u64vec.h"
 
 #define INO_RANGE 1024      /* numbers taken per allocation transaction */
@@ -147,6 +148,7 @@ static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 		int r = store_txn_begin(s, flags, &t);
 		if (r < 0)
 			return r;
+		metrics_add(flags & STORE_RDONLY ? MC_TXN_READ : MC_TXN_WRITE, 1);
 		r = fn(t, arg);
 		int c;
 		if (r < 0) {
@@ -157,8 +159,12 @@ static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 		}
 		if (c == 0)
 			return r;
-		if (c != -EAGAIN)
+		if (c != -EAGAIN) {
+			if (r >= 0) /* the commit failed, not the operation */
+				metrics_add(MC_TXN_FAILED, 1);
 			return c;
+		}
+		metrics_add(MC_TXN_CONFLICT, 1);
 		if (attempt >= MAX_ATTEMPTS) {
 			log_error("transaction still conflicting after %d attempts",
 				  attempt);
@@ -322,6 +328,15 @@ int meta_alloc_ino(struct meta *m, uint64_t *ino)
 		*ino = m->next_ino++;
 	pthread_mutex_unlock(&m->ino_lock);
 	return r;
+}
+
+int meta_reserve_inos(struct store_txn *t, uint64_t upto)
+{
+	uint64_t cur;
+	int r = get_counter(t, "next_ino", &cur);
+	if (r < 0 || cur >= upto)
+		return r;
+	return put_counter(t, "next_ino", upto);
 }
 
 int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino)

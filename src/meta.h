@@ -90,6 +90,9 @@ int meta_read_live(struct meta *m, meta_txn_fn fn, void *arg);
 /* Take a fresh inode number (never reused); call outside transactions. */
 int meta_alloc_ino(struct meta *m, uint64_t *ino);
 
+/* Never hand out inode numbers <= upto (load keeps the dump's numbers). */
+int meta_reserve_inos(struct store_txn *t, uint64_t upto);
+
 /* Take one inode number inside a read-write transaction (fsck). */
 int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino);
 

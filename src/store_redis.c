@@ -65,6 +65,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define NAME_MAX_LEN 64
@@ -631,6 +632,7 @@ static int reply_err(struct rstore *s, redisReply *r)
 static int pipe_run(struct rconn *c, int n, const struct cmd *cmds,
 		    redisReply **rep)
 {
+	uint64_t t0 = metrics_now_ns();
 	for (int i = 0; i < n; i++)
 		rep[i] = NULL;
 	if (c->unwatch) {
@@ -663,6 +665,7 @@ static int pipe_run(struct rconn *c, int n, const struct cmd *cmds,
 			c->broken = 1;
 			return -EIO;
 		}
+	metrics_round_trip(metrics_now_ns() - t0);
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 
 #include "acl.h"
 #include "log.h"
+#include "metrics.h"
 #include "u64vec.h"
 #include "vfs.h"
 
@@ -600,6 +601,7 @@ static void dirty_account(struct vfs *v, ssize_t delta)
 	pthread_mutex_lock(&v->dirty_lock);
 	v->dirty_total += (size_t)delta;
 	pthread_mutex_unlock(&v->dirty_lock);
+	metrics_gauge_add(MG_DIRTY_BYTES, delta);
 }
 
 static size_t dirty_total(struct vfs *v)
@@ -895,6 +897,7 @@ static struct vfs_file *file_new(struct vfs *v, uint64_t ino, int flags)
 	pthread_mutex_lock(&v->table_lock);
 	f->vn->nopen++;
 	pthread_mutex_unlock(&v->table_lock);
+	metrics_gauge_add(MG_OPEN_HANDLES, 1);
 	return f;
 }
 
@@ -1054,6 +1057,7 @@ static int hold_locked(struct vfs *v, struct vnode *vn)
 /* Drop one open reference (file or directory handle). */
 static void close_vnode(struct vfs *v, struct vnode *vn)
 {
+	metrics_gauge_add(MG_OPEN_HANDLES, -1);
 	pthread_mutex_lock(&vn->hold_lock);
 	pthread_mutex_lock(&v->table_lock);
 	vn->nopen--;
