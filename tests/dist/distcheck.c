@@ -44,6 +44,8 @@
  *   shared             (create/unlink/rename/link/mkdir/rmdir/read races
  *                       in distcheck/shared)
  *   sreaddir           (listing distcheck/shared while others change it)
+ *   xrename            (two files renamed onto one cached name through two
+ *                       other mounts, then that name opened everywhere)
  *
  * Exit status: 0 no divergence, 1 divergence, 2 usage or setup error.
  */
@@ -73,14 +75,15 @@
 enum cls {
 	C_CREATE, C_WRITE, C_READ, C_TRUNCATE, C_RENAME, C_LINK, C_UNLINK,
 	C_MKDIR, C_RMDIR, C_READDIR, C_FSYNC, C_OPENUNLINK, C_SHARED,
-	C_SREADDIR, NCLS
+	C_SREADDIR, C_XRENAME, NCLS
 };
 static const char *cls_name[NCLS] = {
 	"create", "write", "read", "truncate", "rename", "link", "unlink",
-	"mkdir", "rmdir", "readdir", "fsync", "openunlink", "shared", "sreaddir"
+	"mkdir", "rmdir", "readdir", "fsync", "openunlink", "shared", "sreaddir",
+	"xrename"
 };
 /* relative frequency of each class */
-static const int cls_weight[NCLS] = { 8, 14, 8, 5, 8, 4, 5, 4, 3, 4, 3, 3, 12, 3 };
+static const int cls_weight[NCLS] = { 8, 14, 8, 5, 8, 4, 5, 4, 3, 4, 3, 3, 12, 3, 2 };
 
 /* ------------------------------------------------------------ shared state */
 
@@ -507,15 +510,10 @@ static void pick(int dir, char *out)
 	else rand_file(out);
 }
 
-static int op_create(int m)
+/* O_CREAT|O_EXCL p through mount m, then len bytes, close */
+static int create_at(int m, const char *p, unsigned len)
 {
-	char p[48], b[512];
-	/* mostly a fresh name in an existing directory: creating is the point */
-	for (int t = 0; t < 4; t++) {
-		rand_file(p);
-		if (parent_ok(p) && findn(p) < 0) break;
-	}
-	unsigned len = rn(4) ? rn(MAXSZ / 4) : 0;
+	char b[512];
 	if (settle(m, p)) return -1;
 	int want = !parent_ok(p) ? ENOENT : findn(p) >= 0 ? EEXIST : 0;
 	note("create %s on m%d (+%u bytes)", p, m, len);
@@ -534,6 +532,17 @@ static int op_create(int m)
 	}
 	if (close(fd)) { diverge("close %s: %s", b, ename(errno)); return -1; }
 	return 0;
+}
+
+static int op_create(int m)
+{
+	char p[48];
+	/* mostly a fresh name in an existing directory: creating is the point */
+	for (int t = 0; t < 4; t++) {
+		rand_file(p);
+		if (parent_ok(p) && findn(p) < 0) break;
+	}
+	return create_at(m, p, rn(4) ? rn(MAXSZ / 4) : 0);
 }
 
 /* A random write: offsets often next to a 64 KiB block edge. */
@@ -623,13 +632,10 @@ static void model_move(const char *from, const char *to, int m)
 	}
 }
 
-static int op_rename(int m)
+/* rename(p, q) through mount m, checked against the model */
+static int rename_at(int m, const char *p, const char *q, int dir)
 {
-	char p[48], q[48], b[512], c[512];
-	int dir = rn(4) == 0;
-	pick(dir, p);
-	pick(dir, q);
-	if (rn(2) && !dir) rand_file(q);       /* often a fresh name */
+	char b[512], c[512];
 	if (settle(m, p) || settle(m, q)) return -1;
 	int np = findn(p), nq = findn(q), want = 0, alt = 0;
 	size_t lp = strlen(p), lq = strlen(q);
@@ -637,7 +643,7 @@ static int op_rename(int m)
 	for (int i = 0; i < MAXN; i++)
 		if (np >= 0 && N[i].used && !strncmp(N[i].path, p, lp) && (N[i].path[lp] == '/' || !N[i].path[lp]) &&
 		    strlen(N[i].path) - lp + lq > 40)
-			return 0;
+			return 1;
 	if (np < 0 || !parent_ok(q)) want = ENOENT;
 	else if (!strcmp(p, q)) want = 0;
 	else if (dir && !strncmp(q, p, lp) && q[lp] == '/') want = EINVAL;
@@ -650,9 +656,90 @@ static int op_rename(int m)
 	if (expect(what, r, e, want, alt)) return -1;
 	if (r || !strcmp(p, q)) return 0;
 	if (nq >= 0 && N[nq].inode == N[np].inode) return 0;  /* two links: no-op */
-	if (nq >= 0) del_name(nq);
+	long long since = 0;
+	if (nq >= 0) { since = N[nq].appeared_ms; del_name(nq); }
 	model_move(p, q, m);
+	if (nq >= 0)                    /* q was never absent: no ENOENT excused */
+		N[findn(q)].appeared_ms = since;
 	ns_changed(m);
+	return 0;
+}
+
+static int op_rename(int m)
+{
+	char p[48], q[48];
+	int dir = rn(4) == 0;
+	pick(dir, p);
+	pick(dir, q);
+	if (rn(2) && !dir) rand_file(q);       /* often a fresh name */
+	return rename_at(m, p, q, dir);
+}
+
+/* Issue 7 item 2: files renamed onto one name through different mounts
+ * while every mount has that name cached.  The name exists throughout, so
+ * no mount may answer ENOENT for it; a mount still holding the replaced
+ * inode must look the name up again. */
+static int op_xrename(int m)
+{
+	char t[48], x[48], y[48];
+	/* t must have existed for longer than the grace period: then nothing
+	 * excuses an ENOENT for it.  Without such a file, make one. */
+	int nt = -1;
+	for (int k = 0; k < 8 && nt < 0; k++) {
+		pick(0, t);
+		nt = findn(t);
+		if (nt >= 0 && now_ms() - N[nt].appeared_ms <= grace_ms) nt = -1;
+	}
+	if (nt < 0) {
+		rand_file(t);
+		return parent_ok(t) && findn(t) < 0 ? create_at(m, t, rn(5000)) : 1;
+	}
+	char dir[48];                   /* x and y: fresh names beside t */
+	parent_of(t, dir);
+	for (int k = 0; k < 8; k++) {
+		snprintf(x, sizeof x, "%s%sf%u", dir, dir[0] ? "/" : "", rn(NFILE));
+		snprintf(y, sizeof y, "%s%sf%u", dir, dir[0] ? "/" : "", rn(NFILE));
+		if (findn(x) < 0 && findn(y) < 0 && strcmp(x, y)) break;
+		x[0] = 0;
+	}
+	if (!x[0]) return 1;
+	int m1 = (m + 1) % nmnt, m2 = (m + 2) % nmnt;
+	note("xrename %s and %s onto %s via m%d, m%d", x, y, t, m1, m2);
+	if (create_at(m, x, rn(5000)) || create_at(m, y, rn(5000))) return -1;
+	for (int k = 0; k < nmnt; k++)
+		if (settle(k, t)) return -1;           /* every mount caches t */
+	if (rename_at(m1, x, t, 0)) return -1;
+	/* the second rename at once (no settling in between), then t opened
+	 * through every mount at once: the window the issue measured */
+	char b[512], c[512];
+	if (rename(rp(m2, y, b), rp(m2, t, c))) { diverge("rename(%s, %s): %s", b, c, ename(errno)); return -1; }
+	long long since = N[findn(t)].appeared_ms;
+	del_name(findn(t));
+	model_move(y, t, m2);
+	N[findn(t)].appeared_ms = since;
+	ns_changed(m2);
+	int in = N[findn(t)].inode;
+	for (int k = 0; k < nmnt; k++) {
+		long long start = now_ms();
+		for (;;) {
+			int fd = open(rp(k, t, b), O_RDONLY);
+			if (fd < 0) {
+				diverge("open %s right after renames onto it via m%d and m%d: %s (the name existed throughout)",
+					b, m1, m2, ename(errno));
+				return -1;
+			}
+			struct stat st;
+			int same = !fstat(fd, &st) && st.st_ino == I[in].ino;
+			if (same || now_ms() - start > grace_ms) {
+				int r = verify_fd(fd, in, b);
+				close(fd);
+				if (r) return -1;
+				break;
+			}
+			close(fd);              /* the replaced file: a stale dentry */
+			usleep(5000);
+		}
+	}
 	return 0;
 }
 
@@ -820,7 +907,7 @@ static int op_openunlink(int mb)
 	pick(0, p);
 	pick(0, o);
 	int n = findn(p), no = findn(o);
-	if (n < 0) return 0;
+	if (n < 0) return 1;            /* skipped */
 	if (over && (no < 0 || N[no].inode == N[n].inode)) over = 0;
 	if (settle(mb, p) || settle(ma, p) || (over && settle(ma, o))) return -1;
 	int in = N[n].inode;
@@ -831,7 +918,11 @@ static int op_openunlink(int mb)
 	if (r) { diverge("%s %s on m%d: %s", over ? "rename over" : "unlink", a, ma, ename(errno)); close(fd); return -1; }
 	I[in].nlink++;                  /* the open file holds it */
 	del_name(n);
-	if (over) model_move(o, p, ma);
+	if (over) {                     /* p was never absent */
+		long long since = N[n].appeared_ms;
+		model_move(o, p, ma);
+		N[findn(p)].appeared_ms = since;
+	}
 	ns_changed(ma);
 	for (int k = 0; k < 3; k++) {
 		size_t off, len;
@@ -1173,7 +1264,8 @@ static int pick_class(void)
 
 static int (*const OPS[NCLS])(int) = {
 	op_create, op_write, op_read, op_truncate, op_rename, op_link, op_unlink,
-	op_mkdir, op_rmdir, op_readdir, op_fsync, op_openunlink, op_shared, op_sreaddir
+	op_mkdir, op_rmdir, op_readdir, op_fsync, op_openunlink, op_shared, op_sreaddir,
+	op_xrename
 };
 
 static void worker(int w, uint64_t seed, long ops, int round, int rounds)
@@ -1193,10 +1285,14 @@ static void worker(int w, uint64_t seed, long ops, int round, int rounds)
 		for (int i = 0; i < round && opno < (unsigned long)ops && !S->stop && !S->timeup; i++) {
 			int c = pick_class(), m = rn(nmnt);
 			opno++;
+			/* 0 done, 1 skipped (nothing to do it on), -1 divergence */
 			if (OPS[c](m) == 0)
 				__atomic_add_fetch(&S->ops[c], 1, __ATOMIC_RELAXED);
 		}
-		if (barrier(nworkers + 1)) _exit(1);
+		/* stop; the parent compares the mounts alone (even reads write
+		 * atime, which would make this a concurrent test again); then
+		 * each worker checks its own subtree */
+		if (barrier(nworkers + 1) || barrier(nworkers + 1)) _exit(1);
 		int bad = S->stop ? 0 : verify_subtree();
 		if (barrier(nworkers + 1)) _exit(1);
 		if (bad && !keep_going) _exit(1);
@@ -1240,7 +1336,7 @@ static void usage(void)
 		"  -c LIST      only these classes; -x LIST all but these (comma lists)\n"
 		"  -k           keep going after a divergence; -v progress per round\n"
 		"classes: create write read truncate rename link unlink mkdir rmdir readdir\n"
-		"         fsync openunlink shared sreaddir\n", MAXW);
+		"         fsync openunlink shared sreaddir xrename\n", MAXW);
 	exit(2);
 }
 
@@ -1312,7 +1408,7 @@ int main(int argc, char **argv)
 		S->rounds = r + 1;
 		int n = compare_mounts();
 		if (n >= 0) entries = n;
-		if (barrier(nworkers + 1)) break;
+		if (barrier(nworkers + 1) || barrier(nworkers + 1)) break;
 		if (verbose) {
 			unsigned long tot = 0;
 			for (int c = 0; c < NCLS; c++) tot += S->ops[c];
