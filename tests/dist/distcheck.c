@@ -40,7 +40,8 @@
  *
  * Operation classes (-c takes only these, -x all but these; comma lists):
  *   create write read truncate rename link unlink mkdir rmdir readdir
- *   fsync openunlink   (private subtree, exact model)
+ *   fsync openunlink replace   (private subtree, exact model; rename is
+ *                       onto a fresh name, replace onto an existing one)
  *   shared             (create/unlink/rename/link/mkdir/rmdir/read races
  *                       in distcheck/shared)
  *   sreaddir           (listing distcheck/shared while others change it)
@@ -75,15 +76,15 @@
 enum cls {
 	C_CREATE, C_WRITE, C_READ, C_TRUNCATE, C_RENAME, C_LINK, C_UNLINK,
 	C_MKDIR, C_RMDIR, C_READDIR, C_FSYNC, C_OPENUNLINK, C_SHARED,
-	C_SREADDIR, C_XRENAME, NCLS
+	C_SREADDIR, C_XRENAME, C_REPLACE, NCLS
 };
 static const char *cls_name[NCLS] = {
 	"create", "write", "read", "truncate", "rename", "link", "unlink",
 	"mkdir", "rmdir", "readdir", "fsync", "openunlink", "shared", "sreaddir",
-	"xrename"
+	"xrename", "replace"
 };
 /* relative frequency of each class */
-static const int cls_weight[NCLS] = { 8, 14, 8, 5, 8, 4, 5, 4, 3, 4, 3, 3, 12, 3, 2 };
+static const int cls_weight[NCLS] = { 8, 14, 8, 5, 6, 4, 5, 4, 3, 4, 3, 3, 12, 3, 2, 3 };
 
 /* ------------------------------------------------------------ shared state */
 
@@ -550,8 +551,8 @@ static void rand_extent(size_t *off, size_t *len)
 {
 	*len = 1 + rn(rn(4) ? 9000 : 70000);
 	if (rn(3) == 0) {
-		size_t edge = 65536 * (1 + rn(4));
-		*off = edge - rn(*len + 1);
+		size_t edge = 65536 * (1 + rn(4)), back = rn(*len + 1);
+		*off = back < edge ? edge - back : 0;
 	} else
 		*off = rn(MAXSZ);
 	if (*off + *len > MAXSZ) *len = MAXSZ - *off;
@@ -665,13 +666,30 @@ static int rename_at(int m, const char *p, const char *q, int dir)
 	return 0;
 }
 
+/* rename to a name that does not exist (mostly) */
 static int op_rename(int m)
 {
 	char p[48], q[48];
 	int dir = rn(4) == 0;
 	pick(dir, p);
+	for (int k = 0; k < 4; k++) {
+		if (dir) snprintf(q, sizeof q, "%s", DIRS[1 + rn(NDIRS - 1)]);
+		else rand_file(q);
+		if (findn(q) < 0) break;
+	}
+	if (findn(q) >= 0) return 1;
+	return rename_at(m, p, q, dir);
+}
+
+/* rename onto an existing name: the replaced inode vanishes while other
+ * mounts may hold a dentry for it */
+static int op_replace(int m)
+{
+	char p[48], q[48];
+	int dir = rn(4) == 0;
+	pick(dir, p);
 	pick(dir, q);
-	if (rn(2) && !dir) rand_file(q);       /* often a fresh name */
+	if (findn(q) < 0) return 1;
 	return rename_at(m, p, q, dir);
 }
 
@@ -1265,7 +1283,7 @@ static int pick_class(void)
 static int (*const OPS[NCLS])(int) = {
 	op_create, op_write, op_read, op_truncate, op_rename, op_link, op_unlink,
 	op_mkdir, op_rmdir, op_readdir, op_fsync, op_openunlink, op_shared, op_sreaddir,
-	op_xrename
+	op_xrename, op_replace
 };
 
 static void worker(int w, uint64_t seed, long ops, int round, int rounds)
@@ -1336,7 +1354,7 @@ static void usage(void)
 		"  -c LIST      only these classes; -x LIST all but these (comma lists)\n"
 		"  -k           keep going after a divergence; -v progress per round\n"
 		"classes: create write read truncate rename link unlink mkdir rmdir readdir\n"
-		"         fsync openunlink shared sreaddir xrename\n", MAXW);
+		"         fsync openunlink shared sreaddir xrename replace\n", MAXW);
 	exit(2);
 }
 
