@@ -32,7 +32,7 @@ done
 make -C "$ROOT" -s build/cassafs build/tests/distcheck || exit 2
 start=$(date +%s)
 DISTCHECK_OPS=$ops DISTCHECK_SECS=$secs DISTCHECK_ROUND=$round DISTCHECK_PARTS=$parts \
-	DISTCHECK_SEED=$seed DISTCHECK_OPTS=${excl:+-x $excl} \
+	DISTCHECK_SEED=$seed DISTCHECK_OPTS="-v${excl:+ -x $excl}" \
 	"$ROOT/tests/t_distcheck.sh"
 rc=$?
 echo "bench/distcheck.sh: $(( $(date +%s) - start )) s in all, exit $rc"

@@ -82,7 +82,8 @@ umount_all() {
 run_check() {
 	local name=$1; shift
 	timeout $((SECS + 120)) "$DC" "$@" >"$D/$name.out" 2>&1; local rc=$?
-	head -n 60 "$D/$name.out"
+	grep '^distcheck: round ' "$D/$name.out" | tail -n 2   # progress with -v
+	grep -v '^distcheck: round ' "$D/$name.out" | head -n 60
 	if [ "$rc" -eq 0 ]; then ok; else fail "$name: distcheck exit $rc (above: the first divergence and how to rerun it)"; fi
 }
 
