@@ -102,6 +102,7 @@ struct shm {
 	unsigned long ops[NCLS];        /* operations done per class */
 	unsigned long failed_ok;        /* operations that failed as expected */
 	unsigned long stale_retries;    /* mismatches that cleared within grace */
+	long long stale_max_ms;         /* the longest of them */
 	unsigned long rounds;
 	char report[16384];             /* the first divergence, in full */
 };
@@ -404,6 +405,14 @@ static int observe(int m, const char *p, char *why, size_t wsz, int *hard)
 	return 0;
 }
 
+static void note_stale(long long ms)
+{
+	__atomic_add_fetch(&S->stale_retries, 1, __ATOMIC_RELAXED);
+	long long old = __atomic_load_n(&S->stale_max_ms, __ATOMIC_RELAXED);
+	while (ms > old && !__atomic_compare_exchange_n(&S->stale_max_ms, &old, ms, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 /* Before an operation through mount m: the path and its ancestors must
  * look as the model says.  Mismatches that a recent change on another
  * mount explains are waited out (GRACE_MS); others are divergences.
@@ -423,7 +432,7 @@ static int settle(int m, const char *p)
 		}
 		if (!bad) {
 			if (retried) {
-				__atomic_add_fetch(&S->stale_retries, 1, __ATOMIC_RELAXED);
+				note_stale(now_ms() - start);
 				if (verbose)
 					fprintf(stderr, "distcheck: w%d op %lu: stale view on mount %d cleared after %lld ms: %s\n",
 						me, opno, m, now_ms() - start, first);
@@ -1106,11 +1115,14 @@ static int verify_subtree(void)
 	char why[600];
 	for (int m = 0; m < nmnt; m++) {
 		long long start = now_ms();
-		for (;;) {
+		for (int retried = 0;; retried = 1) {
 			int bad = 0, hard = 0;
 			for (int i = 0; i < MAXN && !bad; i++)
 				if (N[i].used && observe(m, N[i].path, why, sizeof why, &hard)) bad = 1;
-			if (!bad) break;
+			if (!bad) {
+				if (retried) note_stale(now_ms() - start);
+				break;
+			}
 			if (hard || !other_changed_recently(m) || now_ms() - start > 10 * grace_ms + 1000) {
 				diverge("quiescent point, worker %d subtree, mount %d: %s", me, m, why);
 				return -1;
@@ -1251,7 +1263,7 @@ static int compare_mounts(void)
 		}
 		if (!bad) {
 			if (retried) {
-				__atomic_add_fetch(&S->stale_retries, 1, __ATOMIC_RELAXED);
+				note_stale(now_ms() - start);
 				if (verbose)
 					fprintf(stderr, "distcheck: quiescent point: stale view cleared after %lld ms\n", now_ms() - start);
 			}
@@ -1300,13 +1312,19 @@ static void worker(int w, uint64_t seed, long ops, int round, int rounds)
 	int root = new_inode(1, st.st_ino);
 	add_name("", root);
 	N[findn("")].appeared_ms = 0;
+	long done = 0;
 	for (int r = 0; r < rounds; r++) {
-		for (int i = 0; i < round && opno < (unsigned long)ops && !S->stop && !S->timeup; i++) {
+		/* count operations done, not skipped ones (nothing to do them
+		 * on); the attempt limit only guards against a model that can
+		 * do nothing at all */
+		for (int i = 0; i < round && done < ops && opno < 4UL * ops && !S->stop && !S->timeup;) {
 			int c = pick_class(), m = rn(nmnt);
 			opno++;
-			/* 0 done, 1 skipped (nothing to do it on), -1 divergence */
-			if (OPS[c](m) == 0)
+			/* 0 done, 1 skipped, -1 divergence */
+			if (OPS[c](m) == 0) {
 				__atomic_add_fetch(&S->ops[c], 1, __ATOMIC_RELAXED);
+				i++, done++;
+			}
 		}
 		/* stop; the parent compares the mounts alone (even reads write
 		 * atime, which would make this a concurrent test again); then
@@ -1442,8 +1460,9 @@ int main(int argc, char **argv)
 	}
 	unsigned long tot = 0;
 	for (int c = 0; c < NCLS; c++) tot += S->ops[c];
-	printf("distcheck: %lu operations in %.1f s over %d mounts (%lu failed as the model expected, %lu stale views waited out), %lu quiescent checks, %d entries at the end%s\n",
-	       tot, (now_ms() - t0) / 1000.0, nmnt, S->failed_ok, S->stale_retries, S->rounds, entries, S->timeup ? " (time limit reached)" : "");
+	printf("distcheck: %lu operations in %.1f s over %d mounts (%lu failed as the model expected, %lu stale views waited out, longest %lld ms), %lu quiescent checks, %d entries at the end%s\n",
+	       tot, (now_ms() - t0) / 1000.0, nmnt, S->failed_ok, S->stale_retries, S->stale_max_ms, S->rounds, entries,
+	       S->timeup ? " (time limit reached)" : "");
 	printf("distcheck: per class:");
 	for (int c = 0; c < NCLS; c++) if (enabled[c]) printf(" %s %lu", cls_name[c], S->ops[c]);
 	printf("\n");
