@@ -62,6 +62,7 @@ fg_mount() {
 		sleep 0.1
 	done
 	echo "mount of $mp did not appear; its log:"; tail -n 5 "$log"
+	kill "$pid" 2>/dev/null
 	return 1
 }
 # umount_all: `cassafs umount` every mount, then every daemon's exit status
