@@ -1175,6 +1175,31 @@ static int print_status_json(struct store *s, struct meta *m, struct coord *c,
 				    json_boolean(json_array_size(mounts) > 0));
 		json_object_set_new(o, "mounts", mounts);
 	}
+	uint64_t orphans = 0;
+	if (meta_read(m, count_orphans_txn, &orphans) == 0)
+		json_object_set_new(o, "orphans", json_integer((json_int_t)orphans));
+	char warn[ERRLEN];
+	json_object_set_new(o, "durability_warning",
+			    store_durability(s, warn, sizeof(warn)) > 0
+				    ? text_json(warn)
+				    : json_null());
+	static struct session_list l;
+	json_t *recs = json_array();
+	if (recs && meta_read(m, sessions_txn, &l) == 0) {
+		for (int i = 0; i < l.n; i++) {
+			json_t *rec = json_pack(
+				"{s:o, s:i, s:o, s:I, s:b}", "host",
+				text_json(l.m[i].host), "pid", (int)l.m[i].pid,
+				"mountpoint", text_json(l.m[i].mountpoint), "seen",
+				(json_int_t)l.m[i].seen, "ended",
+				(int64_t)time(NULL) - l.m[i].seen > SESSION_STALE);
+			if (rec)
+				json_array_append_new(recs, rec);
+		}
+		json_object_set_new(o, "mount_records", recs);
+	} else {
+		json_decref(recs);
+	}
 	r = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(o);

@@ -15,10 +15,11 @@ for t in "write big file" "read big file" "write small files" "read small files"
 	check "row '$t' with a positive figure" bash -c "awk -F'|' -v t='$t' '{gsub(/^ +| +\$/, \"\", \$2)} \$2==t && \$3+0 > 0 && \$5+0 > 0' '$T_TMP/out' | grep -q ."
 done
 check "nothing left behind" test "$(ls -A "$MP")" = keep
-check "fsck clean after bench" bash -c "'$CASSAFS' umount '$MP' && '$CASSAFS' fsck '$URL' >/dev/null"
+check "umount after bench" umount_fs "$MP"
+check "fsck clean after bench" bash -c "'$CASSAFS' fsck '$URL' >/dev/null"
 mount_fs "$URL" "$MP" -o ro || fail "mount ro"
 expect_error "read-only mount" "cannot make .*Read-only file system" "$CASSAFS" bench "$MP"
-"$CASSAFS" umount "$MP"
+umount_fs "$MP"
 expect_error "bad size" "bad value '12Q' for --big" "$CASSAFS" bench --big 12Q "$MP"
 expect_error "not a directory" "not a directory" "$CASSAFS" bench /etc/passwd
 expect_error "missing" "No such file" "$CASSAFS" bench "$T_TMP/nowhere"

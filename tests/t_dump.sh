@@ -78,7 +78,7 @@ check "tree built" test $? -eq 0
 sync "$MP/dir/file" "$MP/sparse"
 $LIST --hash "$MP" >"$T_TMP/list.a" || fail "list A"
 $LIST --atime "$MP" >"$T_TMP/stat.a"           # atimes after the reads
-"$CASSAFS" umount "$MP" || fail "umount A"
+umount_fs "$MP" || fail "umount A"
 check "tree listing has every name" test "$(wc -l <"$T_TMP/list.a")" -eq 24
 
 # compare LISTING-NAME STEP: list the mount now and compare with A
@@ -102,7 +102,7 @@ check "load into Redis" test $? -eq 0
 check "fsck Redis copy" "$CASSAFS" fsck --coord "$RCOORD" "$R"
 mount_fs "$R" "$MP" --coord "$RCOORD" || fail "mount R"
 compare_tree r "LMDB → Redis"
-"$CASSAFS" umount "$MP" || fail "umount R"
+umount_fs "$MP" || fail "umount R"
 
 # --- Redis → LMDB (load makes the filesystem itself) ---
 "$CASSAFS" dump "$R" >"$T_TMP/d2" || fail "dump R"
@@ -119,7 +119,7 @@ check "new files get fresh inode numbers" bash -c "touch '$MP/new' && [ \$(stat 
 
 # --- refusals ---
 expect_error "load into a mounted filesystem" "is mounted" "$CASSAFS" load "$C" <"$T_TMP/d1"
-"$CASSAFS" umount "$MP" || fail "umount C"
+umount_fs "$MP" || fail "umount C"
 expect_error "load into a non-empty filesystem" "is not empty \([0-9]+ inodes\).*mkfs --force" "$CASSAFS" load "$C" <"$T_TMP/d1"
 "$CASSAFS" mkfs --force "$C" >/dev/null
 expect_error "load of a cut dump" "without its end record" "$CASSAFS" load "$C" < <(head -n -1 "$T_TMP/d1")
@@ -142,7 +142,7 @@ W=$!
 sleep 0.3
 "$CASSAFS" dump "$A" >"$T_TMP/live" || fail "dump while mounted"
 wait $W
-"$CASSAFS" umount "$MP" || fail "umount A after the live dump"
+umount_fs "$MP" || fail "umount A after the live dump"
 "$CASSAFS" load "$C" <"$T_TMP/live" || fail "load the live dump"
 check "the live dump is consistent (fsck clean)" "$CASSAFS" fsck "$C"
 
@@ -154,7 +154,7 @@ W=$!
 sleep 0.3
 "$CASSAFS" dump "$R" >"$T_TMP/rlive" 2>"$T_TMP/rlive.err"; rc=$?
 wait $W
-"$CASSAFS" umount "$MP" || fail "umount R after the live dump"
+umount_fs "$MP" || fail "umount R after the live dump"
 echo "live dump of Redis: exit $rc $(cat "$T_TMP/rlive.err")"
 if [ $rc -eq 0 ]; then
 	"$CASSAFS" load "lmdb://$T_TMP/rlive-copy" <"$T_TMP/rlive" || fail "load the live Redis dump"
@@ -172,7 +172,7 @@ RB2="redis://127.0.0.1:$RPORT/0?name=big2"
 "$CASSAFS" mkfs "$RB" >/dev/null || fail "mkfs RB"
 mount_fs "$RB" "$MP" --coord "$RCOORD" || fail "mount RB for the big file"
 head -c $((96 << 20)) /dev/urandom >"$MP/big"
-"$CASSAFS" umount "$MP"
+umount_fs "$MP"
 rss=$(python3 -c "
 import resource, subprocess, sys
 with open('$T_TMP/big.dump', 'wb') as out:
@@ -197,7 +197,7 @@ for line in sys.stdin:
         out.write(bytes(r['off'] - pos)); d = base64.b64decode(r['data_b64']); out.write(d); pos = r['off'] + len(d)
     elif r['t'] == 'inode' and r['ino'] != 1: size = r['size']
 out.write(bytes(size - pos))"))"
-"$CASSAFS" umount "$MP"
+umount_fs "$MP"
 rm -f "$T_TMP/big.dump"
 
 # --- progress: asked for, or on a terminal ---

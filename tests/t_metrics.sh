@@ -62,9 +62,10 @@ check "stats.json names the mount" python3 -c "
 import json,sys; j=json.load(open('$T_TMP/s.json'))
 sys.exit(not (j['mountpoint']=='$(realpath "$MP")' and j['ops']['create']['count']==20 and j['counters']['written_bytes_total']==200000))"
 ( sleep 0.5; for i in $(seq 40); do echo "$i" >"$MP/g$i"; done ) &
+GPID=$!
 "$CASSAFS" stats --interval 1.5 --count 1 "$MP" >"$T_TMP/stats.out" 2>&1
 check "cassafs stats exit 0" test $? -eq 0
-wait
+wait $GPID # never a bare wait: the mount daemons are children too
 cat "$T_TMP/stats.out"
 check "cassafs stats shows the creates of the interval" bash -c "awk '\$1==\"create\" && \$2+0 > 0 && \$NF >= 40' '$T_TMP/stats.out' | grep -q ."
 check "cassafs stats shows data and store lines" bash -c "grep -q '^data ' '$T_TMP/stats.out' && grep -q '^store txns' '$T_TMP/stats.out'"
@@ -132,7 +133,7 @@ if command -v redis-server >/dev/null; then
 	check "round-trip histogram count = counter" test "$(value cassafs_store_round_trip_seconds_count "$T_TMP/rm")" = "$rt"
 	check "embedded store: no round trips" test "$(value cassafs_store_round_trips_total "$T_TMP/m1")" = 0
 	check "embedded store: no coordinator session gauge" bash -c "! grep -q coordinator_session_state '$T_TMP/m1'"
-	"$CASSAFS" umount "$T_TMP/rmnt" || fail "umount Redis"
+	umount_fs "$T_TMP/rmnt" || fail "umount Redis"
 
 	# two mounts with ZooKeeper: session state and change notices
 	ZKS=$ROOT/tests/scripts/zk_server.sh ZPORT=22391
@@ -155,8 +156,8 @@ if command -v redis-server >/dev/null; then
 		check "B: notices received ($(value cassafs_notices_received_total "$T_TMP/zbm"))" test "$(value cassafs_notices_received_total "$T_TMP/zbm")" -ge 5
 		check "B: session events counted" test "$(value cassafs_coordinator_session_events_total "$T_TMP/zbm")" -ge 1
 		check "B: live mounts 2" test "$(value cassafs_live_mounts "$T_TMP/zbm")" = 2
-		"$CASSAFS" umount "$T_TMP/za" || fail "umount A"
-		"$CASSAFS" umount "$T_TMP/zb" || fail "umount B"
+		umount_fs "$T_TMP/za" || fail "umount A"
+		umount_fs "$T_TMP/zb" || fail "umount B"
 		"$ZKS" stop "$T_TMP/zk" >/dev/null 2>&1
 	else
 		echo "(no ZooKeeper: coordinator metrics not checked)"
@@ -165,7 +166,7 @@ if command -v redis-server >/dev/null; then
 fi
 
 af=$(ls /run/cassafs/*.metrics /tmp/cassafs-$(id -u)/*.metrics 2>/dev/null | head -1)
-check "umount" "$CASSAFS" umount "$MP"
+check "umount" umount_fs "$MP"
 check "endpoint gone after unmount" bash -c "! curl -sf http://127.0.0.1:$PORT/metrics >/dev/null"
 check "address file removed" test ! -e "$af"
 finish

@@ -8,7 +8,7 @@ command -v script >/dev/null || { fail "script(1) missing (util-linux)"; finish;
 "$CASSAFS" mkfs "$URL" >/dev/null || fail "mkfs"
 mount_fs "$URL" "$MP" || fail "mount"
 mkdir "$MP/d"; for i in $(seq 200); do echo "$i" >"$MP/d/f$i"; done
-"$CASSAFS" umount "$MP" || fail "umount"
+umount_fs "$MP" || fail "umount"
 
 # tty RESULT-FILE COMMAND: run COMMAND with a terminal as stdin/stdout/stderr
 tty() { local out=$1; shift; script -qec "$*" /dev/null >"$out" 2>&1; }

@@ -54,7 +54,7 @@ check "mounted: JSON matches the text status" compare mounted
 check "mounted: our pid and mountpoint" python3 -c "
 import json,sys; j=json.load(open('$T_TMP/s.json')); m=j['mounts'][0]
 sys.exit(not (m['mountpoint']=='$(realpath "$MP")' and m['pid']==int('$(daemon_pid "$MP")') and j['inodes_used']==3 and j['blocks_used']==3))"
-"$CASSAFS" umount "$MP" || fail "umount"
+umount_fs "$MP" || fail "umount"
 
 expect_error "missing store" "mkfs" "$CASSAFS" status --json "lmdb://$T_TMP/none"
 out=$("$CASSAFS" status --json "lmdb://$T_TMP/none" 2>/dev/null)
