@@ -579,10 +579,32 @@ static int getattr_txn(struct store_txn *t, void *arg)
 	return r;
 }
 
+/* Is ino open on this mount? */
+static int open_here(struct vfs *v, uint64_t ino)
+{
+	pthread_mutex_lock(&v->table_lock);
+	struct vnode *vn = find_locked(v, ino);
+	int open = vn && vn->nopen > 0;
+	pthread_mutex_unlock(&v->table_lock);
+	return open;
+}
+
 int vfs_getattr(struct vfs *v, uint64_t ino, struct stat *st)
 {
 	struct getattr_args a = {v, ino, st};
-	return meta_read(v->meta, getattr_txn, &a);
+	int r = meta_read(v->meta, getattr_txn, &a);
+	/*
+	 * Several mounts: a file with no link left is kept only for the
+	 * mounts that hold it open.  Where it is open, fstat shows nlink 0
+	 * (the kernel's getattr does not say whether it comes from fstat or
+	 * from a name); where it is not, only a stale dentry can lead here
+	 * (the name was unlinked or replaced on another mount): ESTALE makes
+	 * the kernel look the name up again.
+	 */
+	if (r == 0 && v->shared && a.in.nlink == 0 && !S_ISDIR(a.in.mode) &&
+	    !open_here(v, ino))
+		return -ESTALE;
+	return r;
 }
 
 static int load_inode(struct vfs *v, uint64_t ino, struct meta_inode *in)

@@ -104,6 +104,13 @@ for i in $(seq 10); do
 done
 check "B writes and reads its open file after A unlinks it (10 of 10)" [ $fails -eq 0 ]
 check "the unlinked files are gone from every mount" [ -z "$(ls "$A" "$C" | grep '^uo')" ]
+# a name cached on B, unlinked on A while C holds the file open: B never
+# shows that name with a link count of 0 (ESTALE → a fresh lookup)
+mkdir "$A/sn"
+out=$(timeout 120 "$TOOL" stale_nlink "$A/sn" "$B/sn" "$C/sn" 100 2>&1); rc=$?
+echo "$out" | tail -n 4
+check "a stale name never shows an unlinked file (nlink 0)" [ $rc -eq 0 ]
+rm -rf "$A/sn"
 
 # held open on B while B's daemon dies: the inode lives until B's session
 # expires, then a live mount reclaims it

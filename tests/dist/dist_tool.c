@@ -37,6 +37,12 @@
  *                             then each opens that name through its own
  *                             mount at once: every open must succeed and
  *                             every mount must read the same winner.
+ *   stale_nlink DIR_A DIR_B DIR_C ROUNDS   each round: a file made on A,
+ *                             held open on C, stat'ed on B (B caches the
+ *                             name), unlinked on A, stat'ed on B at once: B
+ *                             must answer ENOENT (or, before the change
+ *                             notice, the file with nlink >= 1), never a
+ *                             name that leads to nlink 0.
  *   unlink_open PATH_B PATH_A SIZE   open PATH_B (mount B) and write SIZE
  *                             bytes, unlink the file through mount A, write
  *                             SIZE more, fsync, read all back through B's
@@ -483,6 +489,44 @@ static int cmd_onto(int argc, char **argv)
 	return bad ? 1 : 0;
 }
 
+static int cmd_stale_nlink(char **argv)
+{
+	int rounds = atoi(argv[3]), bad = 0, gone = 0;
+	for (int r = 0; r < rounds; r++) {
+		char a[4096], b[4096], c[4096];
+		struct stat st;
+		snprintf(a, sizeof(a), "%s/sn%d", argv[0], r);
+		snprintf(b, sizeof(b), "%s/sn%d", argv[1], r);
+		snprintf(c, sizeof(c), "%s/sn%d", argv[2], r);
+		if (make_file(a))
+			die("create on A");
+		int fd = open(c, O_RDONLY);
+		if (fd < 0)
+			die("open on C");
+		if (stat(b, &st))
+			die("stat on B");
+		if (unlink(a))
+			die("unlink on A");
+		if (stat(b, &st) == 0) {
+			if (st.st_nlink == 0) {
+				fprintf(stderr, "stale_nlink round %d: B shows the name "
+					"with nlink 0\n", r);
+				bad++;
+			}
+		} else if (errno == ENOENT) {
+			gone++;
+		} else {
+			fprintf(stderr, "stale_nlink round %d: stat on B: %s\n", r,
+				strerror(errno));
+			bad++;
+		}
+		close(fd);
+	}
+	printf("stale_nlink: %d rounds, %d bad, %d already gone on B\n", rounds,
+	       bad, gone);
+	return bad ? 1 : 0;
+}
+
 static int cmd_unlink_open(char **argv)
 {
 	size_t size = (size_t)atol(argv[2]);
@@ -556,6 +600,8 @@ int main(int argc, char **argv)
 		return cmd_rename_seen(argv);
 	if (!strcmp(c, "onto") && argc >= 3)
 		return cmd_onto(argc, argv);
+	if (!strcmp(c, "stale_nlink") && argc == 4)
+		return cmd_stale_nlink(argv);
 	if (!strcmp(c, "unlink_open") && argc == 3)
 		return cmd_unlink_open(argv);
 usage:
