@@ -149,6 +149,26 @@ static int sessions_txn(struct store_txn *t, void *arg)
 	return meta_session_scan(t, collect_record, l);
 }
 
+int cli_live_mount_record(struct meta *m, char *who, size_t len)
+{
+	static struct session_list l;
+	int r = meta_read(m, sessions_txn, &l);
+	if (r < 0)
+		return r;
+	for (int i = 0; i < l.n; i++) {
+		long long ago = (long long)(time(NULL) - l.m[i].seen);
+		if (ago > SESSION_STALE)
+			continue;
+		snprintf(who, len, "host %s pid %d at %s (seen %lld s ago; a "
+				   "mount that died is forgotten %d s after its "
+				   "last sign of life)",
+			 l.m[i].host, (int)l.m[i].pid, l.m[i].mountpoint, ago,
+			 SESSION_STALE);
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * mkfs --force: refuse to wipe a filesystem that is mounted anywhere.  The
  * store's own mount records say so without a coordinator URL; the embedded
@@ -157,7 +177,6 @@ static int sessions_txn(struct store_txn *t, void *arg)
  */
 static int check_unmounted(const char *url)
 {
-	static struct session_list l;
 	char err[ERRLEN], curl[PATH_MAX + 16];
 	struct store *s;
 	struct meta *m;
@@ -169,18 +188,13 @@ static int check_unmounted(const char *url)
 		store_close(s);
 		return 0;
 	}
-	if ((r = meta_read(m, sessions_txn, &l)) < 0)
+	char who[600];
+	if ((r = cli_live_mount_record(m, who, sizeof(who))) < 0)
 		die_msg("mkfs", "cannot tell whether %s is mounted: %s; nothing "
 				"changed", url, strerror(-r));
-	for (int i = 0; r == 0 && i < l.n; i++) {
-		long long ago = (long long)(time(NULL) - l.m[i].seen);
-		if (ago > SESSION_STALE)
-			continue;
-		die_msg("mkfs", "%s is mounted by host %s pid %d at %s (seen "
-				"%lld s ago); unmount it first (a mount that died "
-				"is forgotten %d s after its last sign of life)",
-			s->url, l.m[i].host, (int)l.m[i].pid, l.m[i].mountpoint,
-			ago, SESSION_STALE);
+	else if (r > 0) {
+		die_msg("mkfs", "%s is mounted by %s; unmount it first", s->url,
+			who);
 		r = -EBUSY;
 	}
 	if (r == 0 && default_coord_url(url, curl, sizeof(curl)) == 0 &&

@@ -33,6 +33,9 @@ struct coord;
 int cli_open_fs(const char *cmd, const char *url, const char *coord_url,
 		struct store **s, struct meta **m, struct coord **c);
 void cli_close_fs(struct store *s, struct meta *m, struct coord *c);
+/* 1 if the store holds the record of a live mount (each mount refreshes
+ * its record every few seconds; who names it), 0 if none, or -errno. */
+int cli_live_mount_record(struct meta *m, char *who, size_t len);
 /* local://DIR for lmdb:///DIR…; -1 for stores that need --coord. */
 int cli_default_coord_url(const char *store_url, char *out, size_t len);
 

@@ -48,9 +48,9 @@ static const char load_usage[] =
 	"uuid.  Not atomic: after a failure run 'cassafs mkfs --force URL' and\n"
 	"load again.  Progress goes to stderr when it is a terminal.\n"
 	"\n"
-	"  --coord URL  coordinator, to refuse a mounted filesystem (default\n"
-	"               for lmdb:///DIR: its lock file; other stores without\n"
-	"               it are not checked for mounts)\n"
+	"  --coord URL  coordinator, to refuse a mounted filesystem (the\n"
+	"               store's own mount records are checked without it;\n"
+	"               default for lmdb:///DIR: its lock file)\n"
 	"  --progress   report progress on stderr even if it is no terminal\n"
 	"  --quiet      never report progress\n"
 	"  -h, --help   show this help\n";
@@ -163,6 +163,16 @@ int cmd_load(int argc, char **argv)
 		    meta_open(s, &m, err, sizeof(err)) < 0)
 			goto fail;
 	} else if (r < 0) {
+		goto fail;
+	}
+	char who[600];
+	if ((r = cli_live_mount_record(m, who, sizeof(who))) != 0) {
+		if (r < 0)
+			snprintf(err, sizeof(err), "cannot tell whether %s is "
+				 "mounted: %s", url, strerror(-r));
+		else
+			snprintf(err, sizeof(err), "%s is mounted by %s; unmount "
+				 "it before loading into it", url, who);
 		goto fail;
 	}
 	if (!coord_url && cli_default_coord_url(url, curl, sizeof(curl)) == 0)

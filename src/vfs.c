@@ -594,15 +594,14 @@ int vfs_getattr(struct vfs *v, uint64_t ino, struct stat *st)
 	struct getattr_args a = {v, ino, st};
 	int r = meta_read(v->meta, getattr_txn, &a);
 	/*
-	 * Several mounts: a file with no link left is kept only for the
-	 * mounts that hold it open.  Where it is open, fstat shows nlink 0
+	 * Several mounts: a file or directory with no link left is kept only
+	 * while some mount uses it.  Where it is open, fstat shows nlink 0
 	 * (the kernel's getattr does not say whether it comes from fstat or
 	 * from a name); where it is not, only a stale dentry can lead here
 	 * (the name was unlinked or replaced on another mount): ESTALE makes
 	 * the kernel look the name up again.
 	 */
-	if (r == 0 && v->shared && a.in.nlink == 0 && !S_ISDIR(a.in.mode) &&
-	    !open_here(v, ino))
+	if (r == 0 && v->shared && a.in.nlink == 0 && !open_here(v, ino))
 		return -ESTALE;
 	return r;
 }
