@@ -27,6 +27,7 @@
 #include "fsck.h"
 #include "fuse_ll.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "meta.h"
 #include "metrics.h"
 #include "metrics_http.h"
@@ -483,33 +484,7 @@ bad:
 /* 1 if path is already a mount point. */
 static int is_mount_point(const char *path)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[8192];
-	int found = 0;
-	if (!f)
-		return 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char mp[4096];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
-			continue;
-		/* mountinfo escapes space, tab, newline and backslash */
-		char un[4096];
-		size_t j = 0;
-		for (size_t i = 0; mp[i] && j < sizeof(un) - 1; i++) {
-			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
-				un[j++] = (char)strtol((char[]){mp[i + 1], mp[i + 2],
-								mp[i + 3], 0},
-						       NULL, 8);
-				i += 3;
-			} else {
-				un[j++] = mp[i];
-			}
-		}
-		un[j] = 0;
-		found = !strcmp(un, path);
-	}
-	fclose(f);
-	return found;
+	return mountinfo_find(0, path, NULL, 0) > 0;
 }
 
 /*
@@ -741,33 +716,8 @@ fail_msg:
 /* The fstype of the mount at path ("" if none). */
 static void mount_fstype(const char *path, char *type, size_t len)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[8192];
-	type[0] = 0;
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char mp[4096], t[256], *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
-		    sscanf(sep + 3, "%255s", t) != 1)
-			continue;
-		/* mountinfo escapes space, tab, newline and backslash */
-		char un[4096];
-		size_t j = 0;
-		for (size_t i = 0; mp[i] && j < sizeof(un) - 1; i++) {
-			if (mp[i] == '\\' && mp[i + 1] && mp[i + 2] && mp[i + 3]) {
-				un[j++] = (char)(((mp[i + 1] - '0') << 6) |
-						 ((mp[i + 2] - '0') << 3) | (mp[i + 3] - '0'));
-				i += 3;
-			} else {
-				un[j++] = mp[i];
-			}
-		}
-		un[j] = 0;
-		if (!strcmp(un, path))
-			snprintf(type, len, "%s", t); /* the last (top) one wins */
-	}
-	fclose(f);
+	if (mountinfo_find(0, path, type, len) <= 0)
+		type[0] = 0;
 }
 
 /*

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "coord.h"
+#include "mountinfo.h"
 
 struct coord_local {
 	struct coord base;
@@ -80,33 +81,8 @@ static int read_holder(int fd, struct coord_mount_info *m)
 /* 1 if path is a mount point in the mount namespace of process pid. */
 static int mounted_in(pid_t pid, const char *path)
 {
-	char fn[64], line[8192];
-	snprintf(fn, sizeof(fn), "/proc/%d/mountinfo", (int)pid);
-	FILE *f = fopen(fn, "r");
-	if (!f)
-		return -1;
-	int found = 0;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char mp[4096], un[4096];
-		size_t j = 0;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
-			continue;
-		/* mountinfo writes space, tab, newline and backslash as \ooo */
-		for (size_t i = 0; mp[i] && j < sizeof(un) - 1; i++) {
-			if (mp[i] == '\\' && mp[i + 1] >= '0' && mp[i + 1] <= '3' &&
-			    mp[i + 2] && mp[i + 3]) {
-				un[j++] = (char)(((mp[i + 1] - '0') << 6) |
-						 ((mp[i + 2] - '0') << 3) | (mp[i + 3] - '0'));
-				i += 3;
-			} else {
-				un[j++] = mp[i];
-			}
-		}
-		un[j] = 0;
-		found = !strcmp(un, path);
-	}
-	fclose(f);
-	return found;
+	int r = mountinfo_find(pid, path, NULL, 0);
+	return r < 0 ? -1 : r;
 }
 
 /*
