@@ -102,6 +102,26 @@ daemon_pid() { # MOUNTPOINT -> pid of its daemon
 	if [ -n "${T_DAEMON[$mp]:-}" ]; then echo "${T_DAEMON[$mp]}"; else pid_file_pid "$mp"; fi
 }
 
+# need COMMAND HINT: stop the test (one failure) when COMMAND is missing
+need() { command -v "$1" >/dev/null || { echo "FAIL: $1 missing ($2)"; echo "RESULT 0 passed, 1 failed"; exit 1; }; }
+
+# redis_start PORT DIR [EXTRA CONFIG LINES]: a private Redis on 127.0.0.1
+# (AOF, appendfsync always), answering when this returns 0.  A password, if
+# any, goes in the config lines, never on a command line.
+redis_start() {
+	local p=$1 d=$2
+	mkdir -p "$d"
+	printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly yes\nappendfsync always\ndir %s\ndaemonize yes\npidfile %s/pid\nlogfile %s/log\n%s\n' \
+		"$p" "$d" "$d" "$d" "${3:-}" >"$d/redis.conf"
+	redis-server "$d/redis.conf" || return 1
+	for _ in $(seq 50); do
+		[ -s "$d/pid" ] && redis-cli -p "$p" ping 2>/dev/null | grep -qE 'PONG|NOAUTH' && return 0
+		sleep 0.1
+	done
+	return 1
+}
+redis_kill() { [ -s "$1/pid" ] && kill -9 "$(cat "$1/pid")" 2>/dev/null; rm -f "$1/pid"; }
+
 cleanup() {
 	local mp
 	for mp in "${T_MOUNTS[@]}"; do

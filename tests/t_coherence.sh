@@ -23,25 +23,13 @@ ZKS=$PWD/tests/scripts/zk_server.sh
 D=$T_TMP
 RPORT=6601 ZPORT=25181
 
-need() { command -v "$1" >/dev/null || { echo "FAIL: $1 missing ($2)"; echo "RESULT 0 passed, 1 failed"; exit 1; }; }
 need redis-server "apt-get install redis-server"
 need java "apt-get install zookeeper default-jre-headless"
 [ -x "$TOOL" ] || { echo "FAIL: $TOOL not built"; echo "RESULT 0 passed, 1 failed"; exit 1; }
 
-redis_start() { # PORT DIR
-	mkdir -p "$2"
-	printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly yes\nappendfsync always\ndir %s\ndaemonize yes\npidfile %s/pid\nlogfile %s/log\n' \
-		"$1" "$2" "$2" "$2" >"$2/redis.conf"
-	redis-server "$2/redis.conf" || return 1
-	for _ in $(seq 50); do
-		[ -s "$2/pid" ] && redis-cli -p "$1" ping 2>/dev/null | grep -q PONG && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 t_cleanup() {
-	[ -s "$D/redis/pid" ] && kill -9 "$(cat "$D/redis/pid")" 2>/dev/null
+	redis_kill "$D/redis"
 	"$ZKS" stop "$D/zk" >/dev/null 2>&1
 	[ -n "${DIST_KEEP:-}" ] && mkdir -p "$DIST_KEEP" && cp "$D"/*.err "$DIST_KEEP/" 2>/dev/null
 	T_MOUNTS=()

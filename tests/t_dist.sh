@@ -22,25 +22,10 @@ ZKS=$PWD/tests/scripts/zk_server.sh
 D=$T_TMP
 RPORT=6401 RPORT2=6402 ZPORT=23181 ZBASE=23190
 
-need() { command -v "$1" >/dev/null || { echo "FAIL: $1 missing ($2)"; echo "RESULT 0 passed, 1 failed"; exit 1; }; }
 need redis-server "apt-get install redis-server"
 need java "apt-get install zookeeper default-jre-headless"
 [ -x "$TOOL" ] || { echo "FAIL: $TOOL not built"; echo "RESULT 0 passed, 1 failed"; exit 1; }
 
-redis_start() { # PORT DIR [extra config lines]
-	local p=$1 d=$2
-	mkdir -p "$d"
-	# the password (if any) lives in the config file, not on the command line
-	printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly yes\nappendfsync always\ndir %s\ndaemonize yes\npidfile %s/pid\nlogfile %s/log\n%s\n' \
-		"$p" "$d" "$d" "$d" "${3:-}" >"$d/redis.conf"
-	redis-server "$d/redis.conf" || return 1
-	for _ in $(seq 50); do
-		[ -s "$d/pid" ] && redis-cli -p "$p" ping 2>/dev/null | grep -qE 'PONG|NOAUTH' && return 0
-		sleep 0.1
-	done
-	return 1
-}
-redis_kill() { [ -s "$1/pid" ] && kill -9 "$(cat "$1/pid")" 2>/dev/null; rm -f "$1/pid"; }
 
 t_cleanup() {
 	local mp

@@ -15,8 +15,6 @@
 #   DISTCHECK_SEED=N     the seed (default: a new one, printed)
 #   DISTCHECK_OPTS       more checker options, e.g. "-x openunlink" to leave
 #                        out a class known to fail (docs/distributed.md)
-#   DISTCHECK_EXIT_OK    daemon exit statuses taken as success ("0"; only
-#                        to see the rest green while a crash is being fixed)
 # Ports (this script only): Redis 6501, ZooKeeper 24181.
 set -u
 cd "$(dirname "$0")/.."
@@ -26,58 +24,33 @@ ZKS=$PWD/tests/scripts/zk_server.sh
 D=$T_TMP
 RPORT=6501 ZPORT=24181
 OPS=${DISTCHECK_OPS:-2400} SECS=${DISTCHECK_SECS:-100} ROUND=${DISTCHECK_ROUND:-200}
-PARTS=${DISTCHECK_PARTS:-redis lmdb} EXIT_OK=${DISTCHECK_EXIT_OK:-0}
+PARTS=${DISTCHECK_PARTS:-redis lmdb}
 # shellcheck disable=SC2206
 XOPTS=(${DISTCHECK_OPTS:-} ${DISTCHECK_SEED:+-s $DISTCHECK_SEED})
 
-need() { command -v "$1" >/dev/null || { echo "FAIL: $1 missing ($2)"; echo "RESULT 0 passed, 1 failed"; exit 1; }; }
 need redis-server "apt-get install redis-server"
 need java "apt-get install zookeeper default-jre-headless"
 [ -x "$DC" ] || { echo "FAIL: $DC not built"; echo "RESULT 0 passed, 1 failed"; exit 1; }
 
-DPIDS=()                # daemons started with -f: "pid mountpoint"
 t_cleanup() {
 	local mp
 	for mp in "${T_MOUNTS[@]}"; do
 		grep -q " $mp fuse" /proc/mounts && { timeout 20 "$CASSAFS" umount "$mp" >/dev/null 2>&1 || umount -l "$mp" 2>/dev/null; }
 	done
 	T_MOUNTS=()
-	[ -s "$D/redis/pid" ] && kill -9 "$(cat "$D/redis/pid")" 2>/dev/null
+	redis_kill "$D/redis"
 	"$ZKS" stop "$D/zk" >/dev/null 2>&1
-	[ -n "${DIST_KEEP:-}" ] && mkdir -p "$DIST_KEEP" && cp -r "$D"/log* "$D"/*.out "$DIST_KEEP/" 2>/dev/null
+	[ -n "${DIST_KEEP:-}" ] && mkdir -p "$DIST_KEEP" && cp -r "$D"/*.err "$D"/*.out "$DIST_KEEP/" 2>/dev/null
 	cleanup
 }
 trap t_cleanup EXIT
 
-# fg_mount URL MOUNTPOINT LOG [OPTIONS...]: a daemon in the foreground (-f)
-# in the background; waits until the mount is there
-fg_mount() {
-	local url=$1 mp=$2 log=$3; shift 3
-	mkdir -p "$mp"
-	"$CASSAFS" mount -f "$@" "$url" "$mp" 2>"$log" &
-	local pid=$!
-	for _ in $(seq 100); do
-		grep -q " $mp fuse" /proc/mounts && { DPIDS+=("$pid $mp"); T_MOUNTS+=("$mp"); return 0; }
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "mount of $mp did not appear; its log:"; tail -n 5 "$log"
-	kill "$pid" 2>/dev/null
-	return 1
-}
-# umount_all: `cassafs umount` every mount, then every daemon's exit status
+# umount_all: unmount every mount; each daemon must exit 0 (lib.sh)
 umount_all() {
-	local e pid mp rc
-	for e in "${DPIDS[@]}"; do
-		mp=${e#* }
-		check "cassafs umount $mp" timeout 60 "$CASSAFS" umount "$mp"
+	local mp
+	for mp in "${!T_DAEMON[@]}"; do
+		check "daemon of $mp exits 0 at unmount" umount_fs "$mp"
 	done
-	for e in "${DPIDS[@]}"; do
-		pid=${e%% *} mp=${e#* }
-		wait "$pid"; rc=$?
-		if grep -qw -- "$rc" <<<"$EXIT_OK"; then ok; else fail "daemon of $mp exited with status $rc"; fi
-	done
-	DPIDS=() T_MOUNTS=()
 }
 # run_check NAME ARGS...: the checker; its output is kept in $D/NAME.out
 run_check() {
@@ -97,18 +70,14 @@ umask 022
 
 if grep -qw redis <<<"$PARTS"; then
 echo "== 1. Redis + ZooKeeper, 3 mounts"
-mkdir -p "$D/redis"
-printf 'port %s\nbind 127.0.0.1\nsave ""\nappendonly yes\nappendfsync always\ndir %s\ndaemonize yes\npidfile %s/pid\nlogfile %s/log\n' \
-	$RPORT "$D/redis" "$D/redis" "$D/redis" >"$D/redis/redis.conf"
-redis-server "$D/redis/redis.conf" || { fail "redis-server on $RPORT"; finish; exit 1; }
-for _ in $(seq 50); do redis-cli -p $RPORT ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+redis_start $RPORT "$D/redis" || { fail "redis-server on $RPORT"; finish; exit 1; }
 "$ZKS" start "$D/zk" $ZPORT || { fail "ZooKeeper on $ZPORT"; finish; exit 1; }
 STORE="redis://127.0.0.1:$RPORT/0?timeout=5&connect_timeout=1"
 COORD="zk://127.0.0.1:$ZPORT/cfs?session_timeout=4000"
 check "mkfs $STORE" "$CASSAFS" mkfs "$STORE"
 up=1
 for m in A B C; do
-	fg_mount "$STORE" "$D/m$m" "$D/log$m" --coord "$COORD" || { fail "mount $m"; up=0; }
+	mount_fs "$STORE" "$D/m$m" --coord "$COORD" || { fail "mount $m"; up=0; }
 done
 if [ $up = 1 ]; then
 	run_check redis -n "$OPS" -w 3 -q "$ROUND" -t "$SECS" "${XOPTS[@]}" "$D/mA" "$D/mB" "$D/mC"
@@ -123,7 +92,7 @@ if grep -qw lmdb <<<"$PARTS"; then
 echo "== 2. LMDB, one mount, 3 worker processes"
 LSTORE="lmdb://$D/lmdb"
 check "mkfs $LSTORE" "$CASSAFS" mkfs "$LSTORE"
-if fg_mount "$LSTORE" "$D/mL" "$D/logL"; then
+if mount_fs "$LSTORE" "$D/mL"; then
 	run_check lmdb -n "$OPS" -w 3 -q "$ROUND" -t "$SECS" "${XOPTS[@]}" "$D/mL"
 else
 	fail "mount $LSTORE"
