@@ -19,14 +19,18 @@ done
 # exit status (a detached mount, one started by mount(8)): the kernel logs
 # every segfault, and a test during which a cassafs process logged one
 # fails.  Where the kernel log cannot be read, this check is skipped.
-crashes() { dmesg 2>/dev/null | grep -cE 'cassafs[^:]*\[[0-9]+\]: segfault|traps: cassafs'; }
+# The kernel's ring buffer drops old lines, so crashes are told apart by
+# their timestamps (seconds since boot), not counted.
+crash_lines() { dmesg 2>/dev/null | grep -E 'cassafs[^:]*\[[0-9]+\]: segfault|traps: cassafs'; }
+last_crash() { crash_lines | tail -n 1 | sed -E 's/^\[ *([0-9.]+)\].*/\1/'; }
+crashes_since() { crash_lines | awk -v t="${1:-0}" '{ s = $0; sub(/^\[ */, "", s); sub(/\].*/, "", s); if (s + 0 > t + 0) print }'; }
 dmesg >/dev/null 2>&1 && can_dmesg=1 || can_dmesg=0
 for f in "${list[@]}"; do
 	name=$(basename "$f" .sh)
 	log=build/test-logs/$name.log
 	mkdir -p build/test-logs
 	start=$(date +%s)
-	[ $can_dmesg = 1 ] && c0=$(crashes)
+	[ $can_dmesg = 1 ] && c0=$(last_crash)
 	timeout --kill-after=10 "${TEST_TIMEOUT:-1200}" "$f" >"$log" 2>&1
 	rc=$?
 	line=$(grep -E '^RESULT [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
@@ -36,9 +40,9 @@ for f in "${list[@]}"; do
 	else
 		p=0 fl=1
 	fi
-	if [ $can_dmesg = 1 ] && [ "$(crashes)" -gt "$c0" ]; then
+	if [ $can_dmesg = 1 ] && [ -n "$(crashes_since "$c0")" ]; then
 		echo "FAIL: a cassafs process crashed during $name (kernel log):" >>"$log"
-		dmesg | grep -E 'cassafs[^:]*\[[0-9]+\]: segfault|traps: cassafs' | tail -n 5 >>"$log"
+		crashes_since "$c0" | tail -n 5 >>"$log"
 		fl=$((fl + 1))
 	fi
 	passed=$((passed + p)) failed=$((failed + fl))
