@@ -125,28 +125,38 @@ static int count_mount(void *arg, const struct coord_mount_info *mi)
  */
 #define SESSION_STALE 30 /* seconds without a refresh: the mount died */
 
+/* The first 64 records (for display), how many more, and the first live
+ * one among all of them (mkfs and load must not miss one). */
 struct session_list {
 	struct coord_mount_info m[64];
-	int n;
+	int n, more;
+	struct coord_mount_info live;
+	int has_live;
 };
 
 static int collect_record(void *arg, uint64_t id, const char *rec, size_t len)
 {
 	struct session_list *l = arg;
+	struct coord_mount_info mi;
 	char buf[2048];
-	if (l->n >= 64)
-		return 0;
 	snprintf(buf, sizeof(buf), "%.*s", (int)len, rec);
-	coord_parse_mount_info(buf, &l->m[l->n]);
-	l->m[l->n].id = id;
-	l->n++;
+	coord_parse_mount_info(buf, &mi);
+	mi.id = id;
+	if (!l->has_live && mi.seen + SESSION_STALE >= (int64_t)time(NULL)) {
+		l->live = mi;
+		l->has_live = 1;
+	}
+	if (l->n < 64)
+		l->m[l->n++] = mi;
+	else
+		l->more++;
 	return 0;
 }
 
 static int sessions_txn(struct store_txn *t, void *arg)
 {
 	struct session_list *l = arg;
-	l->n = 0;
+	l->n = l->more = l->has_live = 0;
 	return meta_session_scan(t, collect_record, l);
 }
 
@@ -154,20 +164,13 @@ int cli_live_mount_record(struct meta *m, char *who, size_t len)
 {
 	static struct session_list l;
 	int r = meta_read(m, sessions_txn, &l);
-	if (r < 0)
+	if (r < 0 || !l.has_live)
 		return r;
-	for (int i = 0; i < l.n; i++) {
-		long long ago = (long long)(time(NULL) - l.m[i].seen);
-		if (ago > SESSION_STALE)
-			continue;
-		snprintf(who, len, "host %s pid %d at %s (seen %lld s ago; a "
-				   "mount that died is forgotten %d s after its "
-				   "last sign of life)",
-			 l.m[i].host, (int)l.m[i].pid, l.m[i].mountpoint, ago,
-			 SESSION_STALE);
-		return 1;
-	}
-	return 0;
+	snprintf(who, len, "host %s pid %d at %s (seen %lld s ago; a mount that "
+			   "died is forgotten %d s after its last sign of life)",
+		 l.live.host, (int)l.live.pid, l.live.mountpoint,
+		 (long long)(time(NULL) - l.live.seen), SESSION_STALE);
+	return 1;
 }
 
 /*
@@ -1251,6 +1254,8 @@ int cmd_status(int argc, char **argv)
 			       ago > SESSION_STALE ? " (ended without unmounting)"
 						   : "");
 		}
+	if (l.more)
+		printf("mount record %d more not shown\n", l.more);
 	close_fs(s, m, c);
 	return 0;
 }
