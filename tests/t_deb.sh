@@ -51,8 +51,9 @@ apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "$DEB" 
 check "package installs" test $? -eq 0 || cat "$T_TMP/install.log"
 check "installed /usr/bin/cassafs runs" bash -c "/usr/bin/cassafs --version | grep -qx 'cassafs $VER'"
 check "/etc/cassafs mode 0700" test "$(stat -c %a /etc/cassafs)" = 700
-check "man cassafs" bash -c "man -w cassafs | grep -q /usr/share/man/man8/cassafs.8.gz"
-check "man mount.cassafs" bash -c "man -w mount.cassafs | grep -q /usr/share/man/man8/mount.cassafs.8.gz"
+# -a: a `make install` page under /usr/local comes first in man's path
+check "man cassafs" bash -c "man -aw cassafs | grep -qx /usr/share/man/man8/cassafs.8.gz"
+check "man mount.cassafs" bash -c "man -aw mount.cassafs | grep -qx /usr/share/man/man8/mount.cassafs.8.gz"
 check "man page renders without warnings" bash -c "! man --warnings -l /usr/share/man/man8/cassafs.8.gz 2>&1 >/dev/null | grep ."
 # every subcommand and every option of its --help is in cassafs(8)
 page=$(MANWIDTH=200 man -l /usr/share/man/man8/cassafs.8.gz 2>/dev/null)
