@@ -24,8 +24,10 @@
 
 #include "cli.h"
 #include "coord.h"
+#include "data.h"
 #include "fsck.h"
 #include "fuse_ll.h"
+#include "layout.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "meta.h"
@@ -218,13 +220,20 @@ static int check_unmounted(const char *url)
 /* ---- mkfs ---- */
 
 static const char mkfs_usage[] =
-	"usage: cassafs mkfs [--block-size N] [--force] URL\n"
+	"usage: cassafs mkfs [--block-size N] [--data URL] [--force] URL\n"
 	"\n"
 	"Create a new, empty CassaFS filesystem in the store named by URL\n"
 	"(lmdb:///ABSOLUTE/DIR creates DIR).\n"
 	"\n"
-	"  -b, --block-size N  size of a data block: a power of two from 4K to\n"
-	"                      1M (suffixes K, M); default 64K\n"
+	"  -b, --block-size N  unit of allocation (st_blocks, fallocate): a\n"
+	"                      power of two from 4K to 1M (suffixes K, M);\n"
+	"                      default 64K\n"
+	"  -d, --data URL      where file contents live, as objects: store\n"
+	"                      (in the metadata store; the default),\n"
+	"                      file:///DIR, or an object store (swift://,\n"
+	"                      s3://, ring://); recorded in the superblock\n"
+	"                      without credentials (give those to each mount\n"
+	"                      with -o data_secrets=FILE or the environment)\n"
 	"  -f, --force         replace a filesystem already in the store\n"
 	"                      (refused while it is mounted)\n"
 	"  -h, --help          show this help\n";
@@ -250,15 +259,20 @@ int cmd_mkfs(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"block-size", required_argument, NULL, 'b'},
+		{"data", required_argument, NULL, 'd'},
 		{"force", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	uint64_t bs = META_DEFAULT_BLOCK_SIZE;
 	int force = 0, ch;
+	const char *data_arg = "store";
 	char err[ERRLEN];
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "b:fh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "b:d:fh", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'd':
+			data_arg = optarg;
+			break;
 		case 'b':
 			if (parse_size(optarg, &bs) < 0 || bs > UINT32_MAX) {
 				die_msg("mkfs", "bad block size '%s'", optarg);
@@ -294,7 +308,21 @@ int cmd_mkfs(int argc, char **argv)
 		die_msg("mkfs", "%s", err);
 		return 1;
 	}
-	int r = meta_mkfs(s, (uint32_t)bs, getuid(), getgid(), err, sizeof(err));
+	/* the tier first: a URL that does not work makes no filesystem */
+	struct data *d = NULL;
+	struct data_opts dopt = {.store = s,
+				 .secrets_file = getenv("CASSAFS_DATA_SECRETS")};
+	int r = data_open(data_arg, &dopt, &d, err, sizeof(err));
+	if (r == 0 && (r = data_prepare(d, err, sizeof(err))) < 0)
+		data_close(d);
+	if (r < 0) {
+		die_msg("mkfs", "%s", err);
+		store_close(s);
+		return r == -EINVAL ? 2 : 1;
+	}
+	r = meta_mkfs_data(s, (uint32_t)bs, getuid(), getgid(), data_url(d),
+			   err, sizeof(err));
+	data_close(d);
 	if (r < 0) {
 		die_msg("mkfs", "%s", err);
 		store_close(s);
@@ -302,8 +330,9 @@ int cmd_mkfs(int argc, char **argv)
 	}
 	struct meta *m;
 	if (meta_open(s, &m, err, sizeof(err)) == 0) {
-		printf("created CassaFS filesystem %s in %s (block size %u)\n",
-		       meta_super(m)->uuid, s->url, meta_super(m)->block_size);
+		printf("created CassaFS filesystem %s in %s (block size %u, "
+		       "data in %s)\n", meta_super(m)->uuid, s->url,
+		       meta_super(m)->block_size, meta_super(m)->data_url);
 		meta_close(m);
 	}
 	store_close(s);
@@ -345,6 +374,8 @@ static const char mount_usage[] =
 	"                         FUSE threads in turn, and on 2 cores more\n"
 	"                         threads halved serial create/unlink rates)\n"
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
+	"     data_secrets=FILE   credentials of the data tier (KEY=VALUE\n"
+	"                         lines; default: CASSAFS_DATA_* variables)\n"
 	"     acl, noacl          POSIX ACLs (system.posix_acl_*, getfacl,\n"
 	"                         setfacl; default acl) or mode bits only\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
@@ -442,6 +473,8 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 			cfg->fo.max_threads = atoi(val);
 			if (cfg->fo.max_threads < 1 || cfg->fo.max_threads > 1024)
 				goto bad;
+		} else if (val && KEY("data_secrets")) {
+			cfg->vo.data_secrets = val;
 		} else if (val && KEY("max_dirty")) {
 			uint64_t v;
 			if (parse_size(val, &v) < 0 || v < 4096)
