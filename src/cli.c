@@ -1056,6 +1056,7 @@ static int print_mount(void *arg, const struct coord_mount_info *mi)
 
 struct usage {
 	uint64_t inodes, blocks, next_ino;
+	uint64_t objects, obj_bytes; /* the data tier's referenced objects */
 };
 
 static int count_orphan(void *arg, uint64_t ino)
@@ -1073,7 +1074,8 @@ static int count_orphans_txn(struct store_txn *t, void *arg)
 static int usage_txn(struct store_txn *t, void *arg)
 {
 	struct usage *u = arg;
-	return meta_usage(t, &u->inodes, &u->blocks, &u->next_ino);
+	int r = meta_usage(t, &u->inodes, &u->blocks, &u->next_ino);
+	return r < 0 ? r : layout_usage_txn(t, &u->objects, &u->obj_bytes);
 }
 
 static int parse_url_cmd(int argc, char **argv, const char *usage,
@@ -1175,6 +1177,15 @@ static int print_status_json(struct store *s, struct meta *m, struct coord *c,
 				    json_boolean(json_array_size(mounts) > 0));
 		json_object_set_new(o, "mounts", mounts);
 	}
+	if (sb->data_url[0]) {
+		json_object_set_new(o, "data_tier", text_json(sb->data_url));
+		json_object_set_new(o, "data_objects",
+				    json_integer((json_int_t)u->objects));
+		json_object_set_new(o, "data_bytes",
+				    json_integer((json_int_t)u->obj_bytes));
+	} else {
+		json_object_set_new(o, "data_tier", json_null());
+	}
 	uint64_t orphans = 0;
 	if (meta_read(m, count_orphans_txn, &orphans) == 0)
 		json_object_set_new(o, "orphans", json_integer((json_int_t)orphans));
@@ -1266,6 +1277,13 @@ int cmd_status(int argc, char **argv)
 	printf("bytes used   %llu (%llu blocks)\n",
 	       (unsigned long long)(u.blocks * sb->block_size),
 	       (unsigned long long)u.blocks);
+	if (sb->data_url[0])
+		printf("data tier    %s: %llu objects, %llu bytes\n", sb->data_url,
+		       (unsigned long long)u.objects,
+		       (unsigned long long)u.obj_bytes);
+	else
+		printf("data tier    none: blocks in the store (format 1; "
+		       "'cassafs migrate-data' moves them)\n");
 	uint64_t orphans = 0;
 	if (meta_read(m, count_orphans_txn, &orphans) == 0)
 		printf("orphans      %llu (unlinked, still open on a mount)\n",
@@ -1299,11 +1317,60 @@ static const char fsck_usage[] =
 	"usage: cassafs fsck [--repair] [--coord URL] URL\n"
 	"\n"
 	"Check the filesystem: dangling entries, wrong link counts, orphans,\n"
-	"blocks past end of file, unreachable inodes, usage counters.\n"
+	"blocks past end of file, unreachable inodes, usage counters; with a\n"
+	"data tier, objects referenced but missing, objects nothing refers\n"
+	"to, and reference counts.\n"
 	"--repair fixes them (refused while the filesystem is mounted).\n"
 	"Exit status: 0 clean, 1 problems repaired, 4 problems left,\n"
 	"8 the check could not run.  Progress goes to stderr when it is a\n"
 	"terminal.\n";
+
+/*
+ * The data tier against the references: objects referenced but missing
+ * (their ranges read as EIO), objects nothing refers to (left by a crash
+ * between upload and commit: 'cassafs gc' deletes them; not counted as a
+ * problem, like orphans), and reference counts that differ from the
+ * slices (repaired).
+ */
+static int fsck_data(struct meta *m, int repair, struct fsck_report *rep)
+{
+	char err[ERRLEN];
+	struct layout *l;
+	struct data_opts o = {.secrets_file = getenv("CASSAFS_DATA_SECRETS")};
+	int r = layout_open(m, meta_super(m)->data_url, &o, &l, err, sizeof(err));
+	if (r < 0) {
+		printf("cannot open the data tier: %s\n", err);
+		return r;
+	}
+	struct layout_gc_report g;
+	r = layout_check(l, repair, &g);
+	layout_close(l);
+	if (r < 0)
+		return r;
+	if (g.missing) {
+		printf("%llu referenced objects are missing from the data tier "
+		       "%s (their bytes are lost)\n",
+		       (unsigned long long)g.missing, meta_super(m)->data_url);
+		rep->problems += g.missing;
+	}
+	if (g.bad_refs) {
+		printf("%llu objects have a wrong reference count%s\n",
+		       (unsigned long long)g.bad_refs, repair ? " (repaired)" : "");
+		rep->problems += g.bad_refs;
+		if (repair)
+			rep->repaired += g.bad_refs;
+	}
+	printf("data tier %s: %llu objects, %llu bytes referenced",
+	       meta_super(m)->data_url, (unsigned long long)g.objects,
+	       (unsigned long long)g.bytes);
+	if (g.leaked)
+		printf("; %llu objects (%llu bytes) without references "
+		       "('cassafs gc' deletes them)",
+		       (unsigned long long)g.leaked,
+		       (unsigned long long)g.leaked_bytes);
+	printf("\n");
+	return 0;
+}
 
 int cmd_fsck(int argc, char **argv)
 {
@@ -1336,6 +1403,8 @@ int cmd_fsck(int argc, char **argv)
 	struct fsck_report rep;
 	fsck_set_progress(isatty(2));
 	r = fsck_run(m, repair, stdout, &rep);
+	if (r == 0 && meta_super(m)->data_url[0])
+		r = fsck_data(m, repair, &rep);
 	close_fs(s, m, c);
 	if (r < 0) {
 		die_msg("fsck", "cannot check %s: %s", url, strerror(-r));
