@@ -1650,6 +1650,12 @@ int layout_gc(struct layout *l, int sweep, int dry_run,
 				goto out;
 			if (!p.n)
 				break;
+			/* An object goes from the tier only once the state that
+			 * let it go is durable: the embedded store commits in
+			 * batches, and a crash that undid the release would
+			 * leave references to deleted objects (t_crash_file). */
+			if ((r = store_sync(meta_store(l->meta))) < 0)
+				goto out;
 			for (size_t i = 0; i < p.n; i++) {
 				char key[KEY_LEN];
 				obj_key(l, store_get_be64(p.cols[i]), key);

@@ -38,9 +38,16 @@
 #include "data.h"
 #include "meta.h"
 
+/* Compile-time sizes (bench/data_tier.sh --sizes builds variants). */
+#ifndef LAYOUT_CHUNK
 #define LAYOUT_CHUNK (16u << 20)
+#endif
+#ifndef LAYOUT_OBJECT_MAX
 #define LAYOUT_OBJECT_MAX (4u << 20)
+#endif
+#ifndef LAYOUT_COMPACT_SLICES
 #define LAYOUT_COMPACT_SLICES 256
+#endif
 
 struct layout;
 
