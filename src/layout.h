@@ -46,7 +46,7 @@
 #define LAYOUT_OBJECT_MAX (4u << 20)
 #endif
 #ifndef LAYOUT_COMPACT_SLICES
-#define LAYOUT_COMPACT_SLICES 256
+#define LAYOUT_COMPACT_SLICES 1024
 #endif
 
 struct layout;
