@@ -233,7 +233,9 @@ static const char mkfs_usage[] =
 	"                      file:///DIR, or an object store (swift://,\n"
 	"                      s3://, ring://); recorded in the superblock\n"
 	"                      without credentials (give those to each mount\n"
-	"                      with -o data_secrets=FILE or the environment)\n"
+	"                      with -o data_secrets=FILE or the environment);\n"
+	"                      blocks: format 1, blocks in the store as before\n"
+	"                      the data tier ('cassafs migrate-data' moves them)\n"
 	"  -f, --force         replace a filesystem already in the store\n"
 	"                      (refused while it is mounted)\n"
 	"  -h, --help          show this help\n";
@@ -312,16 +314,17 @@ int cmd_mkfs(int argc, char **argv)
 	struct data *d = NULL;
 	struct data_opts dopt = {.store = s,
 				 .secrets_file = getenv("CASSAFS_DATA_SECRETS")};
-	int r = data_open(data_arg, &dopt, &d, err, sizeof(err));
-	if (r == 0 && (r = data_prepare(d, err, sizeof(err))) < 0)
+	int blocks = !strcmp(data_arg, "blocks"); /* format 1 */
+	int r = blocks ? 0 : data_open(data_arg, &dopt, &d, err, sizeof(err));
+	if (r == 0 && d && (r = data_prepare(d, err, sizeof(err))) < 0)
 		data_close(d);
 	if (r < 0) {
 		die_msg("mkfs", "%s", err);
 		store_close(s);
 		return r == -EINVAL ? 2 : 1;
 	}
-	r = meta_mkfs_data(s, (uint32_t)bs, getuid(), getgid(), data_url(d),
-			   err, sizeof(err));
+	r = meta_mkfs_data(s, (uint32_t)bs, getuid(), getgid(),
+			   d ? data_url(d) : NULL, err, sizeof(err));
 	data_close(d);
 	if (r < 0) {
 		die_msg("mkfs", "%s", err);
@@ -332,7 +335,9 @@ int cmd_mkfs(int argc, char **argv)
 	if (meta_open(s, &m, err, sizeof(err)) == 0) {
 		printf("created CassaFS filesystem %s in %s (block size %u, "
 		       "data in %s)\n", meta_super(m)->uuid, s->url,
-		       meta_super(m)->block_size, meta_super(m)->data_url);
+		       meta_super(m)->block_size,
+		       blocks ? "the store's blocks, format 1"
+			      : meta_super(m)->data_url);
 		meta_close(m);
 	}
 	store_close(s);
@@ -1278,9 +1283,11 @@ int cmd_status(int argc, char **argv)
 	       (unsigned long long)(u.blocks * sb->block_size),
 	       (unsigned long long)u.blocks);
 	if (sb->data_url[0])
-		printf("data tier    %s: %llu objects, %llu bytes\n", sb->data_url,
-		       (unsigned long long)u.objects,
-		       (unsigned long long)u.obj_bytes);
+		printf("data tier    %s: %llu objects, %llu bytes%s\n",
+		       sb->data_url, (unsigned long long)u.objects,
+		       (unsigned long long)u.obj_bytes,
+		       sb->migrating ? " (migrate-data not finished: run it "
+				       "again)" : "");
 	else
 		printf("data tier    none: blocks in the store (format 1; "
 		       "'cassafs migrate-data' moves them)\n");

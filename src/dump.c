@@ -327,6 +327,13 @@ int dump_write(struct meta *m, FILE *out, int progress,
 			      "blocks", (json_int_t)blocks);
 	if ((r = emit(&d, h)) < 0)
 		goto fail;
+	if (sb->migrating) {
+		snprintf(err, err_len, "%s is being moved into a data tier: run "
+			 "'cassafs migrate-data' again to finish first",
+			 meta_store(m)->url);
+		r = -EBUSY;
+		goto fail_msg;
+	}
 	if (sb->data_url[0]) {
 		struct data_opts o = {.secrets_file = getenv("CASSAFS_DATA_SECRETS")};
 		if ((r = layout_open(m, sb->data_url, &o, &d.layout, err,

@@ -406,11 +406,13 @@ static int fsck_txn(struct store_txn *t, void *arg)
 		struct block_count bc = {0, 0, 0, (in.size + bs - 1) / bs, bs, 0};
 		if ((r = meta_block_scan(t, ino, 0, count_block, &bc)) < 0)
 			return r;
-		/* format 2: blocks are counted by the layout records (past
-		 * the end only allocation can be: a truncate drops the rest) */
+		/* with a data tier the layout records count blocks too (all
+		 * of them in format 2; the moved ones during migrate-data) */
+		uint64_t lblocks = 0;
 		if (meta_super(f->m)->data_url[0] &&
-		    (r = layout_blocks_txn(t, ino, &bc.n)) < 0)
+		    (r = layout_blocks_txn(t, ino, &lblocks)) < 0)
 			return r;
+		bc.n += lblocks;
 		if (bc.oversize)
 			problem(f, 0, "inode %" PRIu64 " has blocks larger than the "
 				"block size", ino);

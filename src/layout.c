@@ -536,6 +536,7 @@ int layout_open(struct meta *m, const char *data_url,
 }
 
 struct data *layout_data(const struct layout *l) { return l->data; }
+struct meta *layout_meta(const struct layout *l) { return l->meta; }
 
 static void *gc_main(void *arg)
 {

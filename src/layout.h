@@ -57,6 +57,7 @@ int layout_open(struct meta *m, const char *data_url,
 /* Stop the background gc (after one last pass) and close the tier. */
 void layout_close(struct layout *l);
 struct data *layout_data(const struct layout *l);
+struct meta *layout_meta(const struct layout *l);
 /* Start the background gc thread (a mount does; the CLI does not). */
 int layout_start_gc(struct layout *l);
 /* Ask the background gc to run soon. */

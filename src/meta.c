@@ -290,10 +290,9 @@ int meta_open(struct store *s, struct meta **out, char *err, size_t err_len)
 			 "%d and %d", s->url, m->super.format,
 			 META_FORMAT_BLOCKS, META_FORMAT);
 		r = -EPROTONOSUPPORT;
-	} else if ((m->super.format == META_FORMAT) != !!m->super.data_url[0]) {
-		snprintf(err, err_len, "%s: corrupt superblock (format %u %s a "
-			 "data tier)", s->url, m->super.format,
-			 m->super.data_url[0] ? "with" : "without");
+	} else if (m->super.format == META_FORMAT && !m->super.data_url[0]) {
+		snprintf(err, err_len, "%s: corrupt superblock (format %u "
+			 "without a data tier)", s->url, m->super.format);
 		r = -EUCLEAN;
 	} else if (m->super.block_size < META_MIN_BLOCK_SIZE ||
 		   m->super.block_size > META_MAX_BLOCK_SIZE ||
@@ -306,6 +305,8 @@ int meta_open(struct store *s, struct meta **out, char *err, size_t err_len)
 		free(m);
 		return r;
 	}
+	m->super.migrating = m->super.format == META_FORMAT_BLOCKS &&
+			     m->super.data_url[0];
 	m->store = s;
 	pthread_mutex_init(&m->ino_lock, NULL);
 	*out = m;
@@ -515,6 +516,25 @@ int meta_layout_release(struct store_txn *t, uint64_t ino)
 		r = store_del_row(t, STORE_LAYOUT, ino);
 	free(a.buf);
 	return r < 0 ? r : 0;
+}
+
+int meta_super_set_data(struct store_txn *t, const char *data_url,
+			uint32_t format)
+{
+	const void *v;
+	size_t len;
+	int r = store_get(t, STORE_SUPER, 0, "sb", 2, &v, &len);
+	if (r < 0)
+		return r;
+	struct meta_super_disk d;
+	if (len < sizeof(d))
+		return -EIO;
+	memcpy(&d, v, sizeof(d));
+	put_le(d.format, format, 4);
+	if ((r = store_put(t, STORE_SUPER, 0, "sb", 2, &d, sizeof(d))) < 0)
+		return r;
+	return store_put(t, STORE_SUPER, 0, "data", 4, data_url,
+			 strlen(data_url));
 }
 
 int meta_count_blocks(struct store_txn *t, int64_t delta)

@@ -58,6 +58,9 @@ struct meta_super {
 	char uuid[37];
 	int64_t created;
 	char data_url[META_DATA_URL_MAX]; /* "" in format 1 */
+	/* format 1 with a data URL: `cassafs migrate-data` is moving its
+	 * blocks into that tier (not mountable until it ends) */
+	int migrating;
 };
 
 struct meta_inode {
@@ -159,6 +162,11 @@ typedef int (*meta_block_fn)(void *arg, uint64_t idx, const void *data,
 			     size_t len);
 int meta_block_scan(struct store_txn *t, uint64_t ino, uint64_t from_idx,
 		    meta_block_fn fn, void *arg);
+
+/* Record the data tier and the format in the superblock (migrate-data:
+ * format 1 with a URL while moving, then format 2). */
+int meta_super_set_data(struct store_txn *t, const char *data_url,
+			uint32_t format);
 
 /* Move ino's layout records (STORE_LAYOUT) to gc's released list. */
 int meta_layout_release(struct store_txn *t, uint64_t ino);

@@ -3345,6 +3345,13 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	if (v->opt.max_dirty_per_file < v->bs)
 		v->opt.max_dirty_per_file = v->bs;
 	v->shared = c && coord_has_notices(c);
+	if (meta_super(m)->migrating) {
+		log_error("%s is being moved into the data tier %s: run "
+			  "'cassafs migrate-data' again to finish before mounting",
+			  meta_store(m)->url, meta_super(m)->data_url);
+		free(v);
+		return -EBUSY;
+	}
 	if (meta_super(m)->data_url[0]) {
 		char err[512];
 		struct data_opts dopt = {.store = meta_store(m),

@@ -139,4 +139,38 @@ umount_fs "$MP" || fail "umount"
 check "store tier: objects counted" grep -q "store: 2 objects, 6291456 bytes" <<<"$("$CASSAFS" status "$URL2")"
 out=$("$CASSAFS" fsck "$URL2"); rc=$?
 check "store tier: fsck clean ($out)" test "$rc" -eq 0
+
+# migrate-data: a format-1 filesystem (blocks in the store) moved into a
+# file:// tier, sparse and preallocated files included
+URL3="lmdb://$T_TMP/store3"
+OBJ3=$T_TMP/objects3
+check "mkfs --data blocks (format 1)" "$CASSAFS" mkfs --data blocks "$URL3"
+check "status: format 1" grep -q "^format       1" <<<"$("$CASSAFS" status "$URL3")"
+mount_fs "$URL3" "$MP" || { finish; exit; }
+cp "$T_TMP/t" "$MP/f"
+python3 -c '
+import os, sys
+f = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+os.pwrite(f, b"tail", (50 << 20) - 4)
+os.posix_fallocate(f, 1 << 20, 1 << 20)
+os.close(f)' "$MP/sp"
+mkdir "$MP/d" && echo small >"$MP/d/s"
+st_before=$(stat -c '%s %b' "$MP/sp")
+expect_error "migrate-data refuses a mounted filesystem" "mounted" \
+	"$CASSAFS" migrate-data --data "file://$OBJ3" "$URL3"
+umount_fs "$MP" || fail "umount"
+out=$("$CASSAFS" migrate-data --data "file://$OBJ3" "$URL3"); rc=$?
+check "migrate-data ($out)" test "$rc" -eq 0
+check "it says what it moved" grep -q "format 2 now" <<<"$out"
+check "status: format 2 in the tier" grep -q "data tier    file://$OBJ3" <<<"$("$CASSAFS" status "$URL3")"
+out=$("$CASSAFS" fsck "$URL3"); rc=$?
+check "fsck clean after migrate-data ($out)" test "$rc" -eq 0
+expect_error "a second migrate-data says it is done" "already" \
+	"$CASSAFS" migrate-data "$URL3"
+mount_fs "$URL3" "$MP" || { finish; exit; }
+check "migrated file reads back" cmp "$T_TMP/t" "$MP/f"
+check "migrated small file" grep -qx small "$MP/d/s"
+check "migrated sparse file: size and blocks kept ($st_before)" test "$(stat -c '%s %b' "$MP/sp")" = "$st_before"
+check "migrated sparse file: tail" test "$(tail -c 4 "$MP/sp")" = tail
+umount_fs "$MP" || fail "umount"
 finish
