@@ -175,7 +175,7 @@ int main(void)
 		if (op < 70) { /* write */
 			for (size_t k = 0; k < len; k++)
 				src[k] = (uint8_t)rnd();
-			r = vfs_write(v, f[i], (char *)src, len, (off_t)off) ==
+			r = vfs_write(v, &root_ctx, f[i], (char *)src, len, (off_t)off) ==
 					    (ssize_t)len ? 0 : -1;
 			memcpy(model[i] + off, src, len);
 			if (off + len > msize[i])
@@ -185,26 +185,26 @@ int main(void)
 			r = vfs_setattr(v, &root_ctx, e[i].ino, &st, VFS_SET_SIZE, NULL);
 			model_size(i, off);
 		} else if (op < 82) { /* punch */
-			r = vfs_fallocate(v, f[i], FALLOC_FL_PUNCH_HOLE |
+			r = vfs_fallocate(v, &root_ctx, f[i], FALLOC_FL_PUNCH_HOLE |
 					  FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
 			if (off < msize[i])
 				memset(model[i] + off, 0,
 				       (off + len < msize[i] ? off + len : msize[i]) - off);
 		} else if (op < 88) { /* zero range (grows the size) */
-			r = vfs_fallocate(v, f[i], FALLOC_FL_ZERO_RANGE, (off_t)off,
+			r = vfs_fallocate(v, &root_ctx, f[i], FALLOC_FL_ZERO_RANGE, (off_t)off,
 					  (off_t)len);
 			memset(model[i] + off, 0, len);
 			if (off + len > msize[i])
 				msize[i] = off + len;
 		} else if (op < 92) { /* allocate (keeps data) */
-			r = vfs_fallocate(v, f[i], 0, (off_t)off, (off_t)len);
+			r = vfs_fallocate(v, &root_ctx, f[i], 0, (off_t)off, (off_t)len);
 			if (off + len > msize[i])
 				msize[i] = off + len;
 		} else { /* copy a range of one file into the other */
 			uint64_t off2 = rnd_off();
 			if (off2 + len > SPAN)
 				len = SPAN - off2;
-			ssize_t n = vfs_copy_range(v, f[i], (off_t)off, f[1 - i],
+			ssize_t n = vfs_copy_range(v, &root_ctx, f[i], (off_t)off, f[1 - i],
 						   (off_t)off2, len);
 			uint64_t want = off < msize[i] ? (msize[i] - off < len
 							  ? msize[i] - off : len) : 0;
@@ -231,7 +231,7 @@ int main(void)
 		uint64_t off = rnd() % (1u << 20);
 		for (size_t q = 0; q < 100; q++)
 			src[q] = (uint8_t)rnd();
-		CHECK_EQ(vfs_write(v, f[0], (char *)src, 100, (off_t)off), 100);
+		CHECK_EQ(vfs_write(v, &root_ctx, f[0], (char *)src, 100, (off_t)off), 100);
 		memcpy(model[0] + off, src, 100);
 		if (off + 100 > msize[0])
 			msize[0] = off + 100;
@@ -288,7 +288,7 @@ int main(void)
 	struct vfs_file *fc;
 	struct vfs_entry ec;
 	CHECK_EQ(vfs_create(v, &root_ctx, 1, "c", 0644, O_RDWR, &ec, &fc), 0);
-	CHECK_EQ(vfs_write(v, fc, "hello", 5, 0), 5);
+	CHECK_EQ(vfs_write(v, &root_ctx, fc, "hello", 5, 0), 5);
 	CHECK_EQ(vfs_flush(v, fc, 0), 0);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "find %s -type f -delete", objdir);
