@@ -44,15 +44,29 @@ declare -A VALS MP
 TARGETS=(passthrough store file)
 [ -n "$BLOCKS" ] && TARGETS+=(blocks)
 
-cleanup() {
-	local rc=$?
-	unmount_quietly "$BASE/pt-mnt"
-	for t in store file blocks; do
-		unmount_quietly "$BASE/$t-mnt" "$CASSAFS" umount
+# pid of the daemon serving mount point $1 (from its pid file)
+daemon_of() {
+	local f
+	for f in /run/cassafs/*.pid /tmp/cassafs-$(id -u)/*.pid; do
+		[ -f "$f" ] && [ "$(sed -n 2p "$f")" = "$1" ] && { sed -n 1p "$f"; return; }
 	done
+}
+# A process that entered another mount namespace meanwhile (ip netns exec,
+# unshare: other sessions on this machine) keeps a copy of these mounts,
+# so an unmount here does not end the daemons: they are stopped by pid.
+cleanup() {
+	local rc=$? t pid
+	for t in store file blocks; do
+		[ -n "${DPID[$t]:-}" ] || continue
+		umount -l "$BASE/$t-mnt" 2>/dev/null
+		kill "${DPID[$t]}" 2>/dev/null
+	done
+	[ -n "${PTPID:-}" ] && { umount -l "$BASE/pt-mnt" 2>/dev/null; kill "$PTPID" 2>/dev/null; }
+	sleep 1
 	rm -rf "$BASE"
 	exit "$rc"
 }
+declare -A DPID
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -61,8 +75,8 @@ cc -O2 -o "$PT" /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
 	$(pkg-config --cflags --libs fuse3) 2>"$BASE/cc.err" ||
 	die "cannot build passthrough_ll: $(tail -3 "$BASE/cc.err")"
 mkdir -p "$BASE/pt-src" "$BASE/pt-mnt"
-"$PT" -o source="$BASE/pt-src",default_permissions "$BASE/pt-mnt" ||
-	die "passthrough_ll did not mount"
+"$PT" -f -o source="$BASE/pt-src",default_permissions "$BASE/pt-mnt" &
+PTPID=$!
 wait_mounted "$BASE/pt-mnt" 10 || die "passthrough_ll did not mount"
 MP[passthrough]=$BASE/pt-mnt
 
@@ -76,6 +90,7 @@ mount_cassafs() { # target binary data-url
 	fi || die "$t: mkfs failed"
 	"$bin" mount "lmdb://$BASE/$t-store" "$BASE/$t-mnt" || die "$t: mount failed"
 	wait_mounted "$BASE/$t-mnt" 10 || die "$t: not mounted"
+	DPID[$t]=$(daemon_of "$BASE/$t-mnt")
 	MP[$t]=$BASE/$t-mnt
 }
 mount_cassafs store "$CASSAFS" store
