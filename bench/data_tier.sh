@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data tier benchmark (issue 9): sequential write and random 4 KiB write,
+# Data tier benchmark (issue 9): sequential write and read, random 4 KiB write,
 # side by side in one run, on
 #   passthrough  libfuse's passthrough_ll (built from
 #                /usr/share/doc/libfuse3-dev/examples) over a plain
@@ -107,6 +107,10 @@ for ((i = 1; i <= R; i++)); do
 		v=$(run_fio "$t" 48 seqwrite --filename="$f" --rw=write --bs=1M \
 			--size="${SEQ_MIB}M" --end_fsync=1) &&
 			add seqwrite "$t" "$(awk -v k="$v" 'BEGIN { printf "%.1f", k / 1024 }')"
+		drop_caches
+		v=$(run_fio "$t" 7 seqread --filename="$f" --rw=read --bs=128k \
+			--size="${SEQ_MIB}M") &&
+			add seqread "$t" "$(awk -v k="$v" 'BEGIN { printf "%.1f", k / 1024 }')"
 		rm -f "$f"
 		v=$(run_fio "$t" 49 randwrite --filename="${MP[$t]}/bench.rand" \
 			--rw=randwrite --bs=4k --size="${RAND_MIB}M" --time_based \
@@ -122,8 +126,8 @@ table() {
 	printf '\n|---|'
 	for _ in "${TARGETS[@]}" "${TARGETS[@]:1}"; do printf -- '---:|'; done
 	printf '\n'
-	for w in seqwrite randwrite; do
-		case $w in seqwrite) printf '| seq write MiB/s |' ;; randwrite) printf '| rand write 4K IOPS |' ;; esac
+	for w in seqwrite seqread randwrite; do
+		case $w in seqwrite) printf '| seq write MiB/s |' ;; seqread) printf '| seq read MiB/s (128k, cold) |' ;; randwrite) printf '| rand write 4K IOPS |' ;; esac
 		local base m
 		# shellcheck disable=SC2086
 		base=$(median ${VALS["$w|passthrough"]:-})
@@ -143,13 +147,13 @@ table() {
 out=$(
 	echo "Command: \`$CMDLINE\` ($(date -u +%Y-%m-%d), $(nproc) cores shared)."
 	echo
-	echo "fio psync iodepth 1; sequential write ${SEQ_MIB} MiB bs=1M end_fsync;"
+	echo "fio psync iodepth 1; sequential write ${SEQ_MIB} MiB bs=1M end_fsync, then read bs=128k after dropping caches;"
 	echo "random 4 KiB write on a ${RAND_MIB} MiB file for ${RAND_SECS} s with a final fsync;"
 	echo "medians of $R runs, targets alternating. Raw values:"
 	echo
 	table
 	echo
-	for w in seqwrite randwrite; do
+	for w in seqwrite seqread randwrite; do
 		for t in "${TARGETS[@]}"; do echo "- $w $t: ${VALS["$w|$t"]:-}"; done
 	done
 	echo "- objects left in the file tier after the run: $objs"
