@@ -1609,6 +1609,20 @@ static int release_txn(struct store_txn *t, void *arg)
 	return r;
 }
 
+static int first_col(void *arg, const void *col, size_t col_len,
+		     const void *val, size_t val_len)
+{
+	*(int *)arg = 1;
+	return 1;
+}
+
+static int any_released_txn(struct store_txn *t, void *arg)
+{
+	*(int *)arg = 0;
+	int r = store_scan(t, STORE_OBJREF, 1, NULL, 0, first_col, arg);
+	return r < 0 ? r : 0;
+}
+
 static int dead_list_txn(struct store_txn *t, void *arg)
 {
 	struct gc_page *p = arg;
@@ -1756,13 +1770,19 @@ int layout_gc(struct layout *l, int sweep, int dry_run,
 		r = -ENOMEM;
 		goto out;
 	}
+	int any = 0;
+	if (!dry_run && (r = meta_read_live(l->meta, any_released_txn, &any)) < 0)
+		goto out;
 	if (!dry_run) {
 		struct release_args ra = {&p, 0};
-		do {
+		/* (an idle mount's gc writes nothing: no empty transactions
+		 * for the store to commit) */
+		while (any) {
 			if ((r = meta_write(l->meta, release_txn, &ra)) < 0)
 				goto out;
 			rep->released += ra.done;
-		} while (ra.done == GC_PAGE);
+			any = ra.done == GC_PAGE;
+		}
 		gc_page_clear(&p);
 		for (;;) {
 			if ((r = meta_read_live(l->meta, dead_list_txn, &p)) < 0)
