@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "data.h"
 #include "data_remote.h"
 
 static char *trim(char *s)
@@ -196,4 +197,15 @@ int rurl_uint(const struct rurl *u, const char *key, unsigned dflt,
 	}
 	*out = (unsigned)n;
 	return 0;
+}
+
+int rkey_ok(const char *key)
+{
+	size_t n = strlen(key);
+	if (!n || n > DATA_MAX_KEY || strstr(key, "//"))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			return 0;
+	return 1;
 }

@@ -41,4 +41,7 @@ int rurl_uint(const struct rurl *u, const char *key, unsigned dflt,
 	      unsigned lo, unsigned hi, unsigned *out, char *err,
 	      size_t err_len);
 
+/* A key data.h allows: 1..DATA_MAX_KEY bytes of '!'..'~', no "//". */
+int rkey_ok(const char *key);
+
 #endif

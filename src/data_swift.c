@@ -328,8 +328,7 @@ fail:
 static int make_url(struct swift *s, const char *key, char *out, size_t len)
 {
 	char ek[3 * DATA_MAX_KEY + 1];
-	if (key && (strlen(key) > DATA_MAX_KEY ||
-		    http_escape(key, 1, ek, sizeof(ek)) < 0))
+	if (key && (!rkey_ok(key) || http_escape(key, 1, ek, sizeof(ek)) < 0))
 		return -EINVAL;
 	pthread_mutex_lock(&s->mu);
 	int n = snprintf(out, len, "%s/%s%s%s", s->storage_url, s->container,
