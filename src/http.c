@@ -211,7 +211,9 @@ static size_t write_cb(char *src, size_t size, size_t nmemb, void *arg)
 	struct xfer *x = arg;
 	struct http_req *r = x->r;
 	size_t n = size * nmemb;
-	if (r->buf) {
+	long st = 0;
+	curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &st);
+	if (r->buf && st >= 200 && st < 300) {
 		size_t room = r->buf_len - r->got, k = n < room ? n : room;
 		memcpy((char *)r->buf + r->got, src, k);
 		r->got += k;
@@ -305,8 +307,10 @@ static int setup_try(struct xfer *x, uint64_t now)
 	x->hdrs = NULL;
 	for (const char *const *p = r->headers; p && *p; p++)
 		x->hdrs = curl_slist_append(x->hdrs, *p);
-	/* no "Expect: 100-continue" round trip before bodies */
-	x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+	/* no "Expect: 100-continue" round trip before bodies; not with
+	 * SigV4, where libcurl 7.88 would sign the header it then drops */
+	if (!r->aws_sigv4)
+		x->hdrs = curl_slist_append(x->hdrs, "Expect:");
 	if (h->o.auth && x->auth_line[0])
 		x->hdrs = curl_slist_append(x->hdrs, x->auth_line);
 	if (!x->hdrs) {
@@ -374,7 +378,12 @@ static int setup_try(struct xfer *x, uint64_t now)
 	}
 	if (r->aws_sigv4) {
 		curl_easy_setopt(e, CURLOPT_AWS_SIGV4, r->aws_sigv4);
-		curl_easy_setopt(e, CURLOPT_USERPWD, r->userpwd);
+		if (r->user) {
+			curl_easy_setopt(e, CURLOPT_USERNAME, r->user);
+			curl_easy_setopt(e, CURLOPT_PASSWORD, r->password);
+		} else {
+			curl_easy_setopt(e, CURLOPT_USERPWD, r->userpwd);
+		}
 	}
 	return 0;
 }

@@ -61,12 +61,13 @@ struct http_req {
 	const char *const *headers; /* "Name: value" lines, NULL-terminated */
 	const void *body;	   /* PUT/POST body (body_len bytes) */
 	size_t body_len;
-	void *buf;		   /* response body goes here, at most buf_len
-				      bytes (the rest is dropped, overflow set);
-				      NULL: kept in resp */
+	void *buf;		   /* a 2xx response's body goes here, at most
+				      buf_len bytes (the rest is dropped,
+				      overflow set); NULL, or an error
+				      answer's body: kept in resp */
 	size_t buf_len;
 	const char *aws_sigv4;	   /* CURLOPT_AWS_SIGV4 ("aws:amz:REGION:s3") */
-	const char *userpwd;	   /* with aws_sigv4: "ACCESS:SECRET" */
+	const char *userpwd;	   /* with aws_sigv4: "ACCESS:SECRET" … */
 	/* --- out --- */
 	int res;		   /* 0 or -errno, as above */
 	long status;		   /* last HTTP status, 0 if none */
@@ -77,6 +78,9 @@ struct http_req {
 	size_t resp_len;
 	char *resp_headers;	   /* header lines of the last response */
 	char err[512];		   /* why res < 0, one line */
+	/* --- in (added after http.h was first published) --- */
+	const char *user;	   /* … or these two, when ACCESS has a ':' */
+	const char *password;	   /*   (user set: userpwd is ignored) */
 };
 
 /* NULL on out of memory. */
