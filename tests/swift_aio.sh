@@ -5,6 +5,9 @@
 #   swift_aio_start DIR [BASE_PORT]   start it under DIR (ports BASE..BASE+4)
 #   swift_aio_stop                    stop everything it started
 #   swift_proxy_stop / swift_proxy_start   stop / restart the proxy alone
+#   swift_server_stop / swift_server_start NAME   the same for the object,
+#                                     container or account server
+#   swift_flush_tokens                forget every TempAuth token (memcached)
 #
 # After swift_aio_start:
 #   SWIFT_AUTH_URL  http://127.0.0.1:PORT/auth/v1.0 (TempAuth v1)
@@ -20,6 +23,7 @@
 # with Debian's defaults is written only if none exists.
 
 SWIFT_AIO_PIDS=()
+declare -A SWIFT_SERVER_PID=()
 SWIFT_PROXY_PID=
 SWIFT_USER=test:tester
 SWIFT_KEY=testing
@@ -123,10 +127,10 @@ EOF
 	memcached -l 127.0.0.1 -p $pmc -U 0 -m 32 -u "$(id -un)" \
 		>"$dir/log/memcached.log" 2>&1 &
 	SWIFT_AIO_PIDS+=($!)
+	SWIFT_MC_PORT=$pmc
 	local s
 	for s in object container account; do
-		swift-$s-server "$dir/etc/$s-server.conf" >"$dir/log/$s.log" 2>&1 &
-		SWIFT_AIO_PIDS+=($!)
+		swift_server_start $s
 	done
 	swift_proxy_start || return 1
 	# ready: the proxy answers, TempAuth gives a token and the account
@@ -143,7 +147,7 @@ EOF
 			return 0
 		fi
 		local p
-		for p in "${SWIFT_AIO_PIDS[@]}" $SWIFT_PROXY_PID; do
+		for p in "${SWIFT_AIO_PIDS[@]}" "${SWIFT_SERVER_PID[@]}" $SWIFT_PROXY_PID; do
 			kill -0 "$p" 2>/dev/null || {
 				echo "swift_aio: a server (pid $p) died; logs:" >&2
 				tail -n 5 "$dir"/log/*.log >&2
@@ -186,8 +190,48 @@ swift_proxy_stop() {
 	SWIFT_PROXY_PID=
 }
 
+# swift_server_start NAME [wait]: with wait, until it answers HTTP
+swift_server_start() {
+	swift-$1-server "$SWIFT_DIR/etc/$1-server.conf" >>"$SWIFT_DIR/log/$1.log" 2>&1 &
+	SWIFT_SERVER_PID[$1]=$!
+	[ -n "${2:-}" ] || return 0
+	local port i
+	case $1 in object) port=$SWIFT_BASE ;; container) port=$((SWIFT_BASE + 1)) ;;
+		account) port=$((SWIFT_BASE + 2)) ;; esac
+	for i in $(seq 1 1200); do
+		[ "$(curl -s -m 1 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" 2>/dev/null)" != 000 ] &&
+			return 0
+		kill -0 "${SWIFT_SERVER_PID[$1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "swift_aio: the $1 server did not start" >&2
+	return 1
+}
+
+swift_server_stop() {
+	local p=${SWIFT_SERVER_PID[$1]:-}
+	[ -n "$p" ] || return 0
+	kill "$p" 2>/dev/null
+	local i
+	for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+	kill -9 "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	unset "SWIFT_SERVER_PID[$1]"
+}
+
+swift_flush_tokens() {
+	local reply
+	exec 9<>"/dev/tcp/127.0.0.1/$SWIFT_MC_PORT" || return 1
+	printf 'flush_all\r\n' >&9
+	read -r -t 5 reply <&9
+	exec 9>&-
+	[ "${reply%$'\r'}" = OK ]
+}
+
 swift_aio_stop() {
 	swift_proxy_stop
+	local s
+	for s in "${!SWIFT_SERVER_PID[@]}"; do swift_server_stop "$s"; done
 	local p
 	for p in "${SWIFT_AIO_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${SWIFT_AIO_PIDS[@]}"; do
