@@ -12,12 +12,17 @@
 #    also for a whole batch; proxy back → the next call succeeds; object
 #    server stopped (the proxy answers 503) → EIO after retries, back →
 #    success; every TempAuth token forgotten → the next call re-authenticates
-#    and succeeds.
+#    and succeeds;
+#  - Keystone v3 (tests/keystone_aio.sh: a real Keystone and a second proxy
+#    with authtoken + keystoneauth): conformance with the storage URL from
+#    the catalog, a wrong password → EACCES, and the fallback storage URL
+#    (proxy + AUTH_<project id>) when the catalog has no such endpoint.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 . "$HERE/swift_aio.sh"
-trap 'exec 2>/dev/null; probe_stop; swift_aio_stop; cleanup' EXIT
+. "$HERE/keystone_aio.sh"
+trap 'exec 2>/dev/null; probe_stop; keystone_stop; swift_aio_stop; cleanup' EXIT
 need swift-proxy-server "apt-get install swift-proxy (see .ci/packages.d/data_remote)"
 need memcached "apt-get install memcached"
 need curl "apt-get install curl"
@@ -168,6 +173,34 @@ for url in "swift://$HP/faults?timeout=$TMO" "s3://$HP/faults3?timeout=$TMO"; do
 	[[ $PLINE == count=8* ]] && ok || fail "$e: list b/ after the faults: $PLINE"
 	probe_stop
 done
+# ---- Keystone v3 ----
+t_start=$SECONDS
+if keystone_start "$T_TMP/keystone" $((BASE + 10)) $((BASE + 11)); then
+	echo "Keystone and its proxy ready in $((SECONDS - t_start)) s"
+	KS=$T_TMP/ks.secrets
+	printf 'CASSAFS_DATA_USER=demo\nCASSAFS_DATA_KEY=demopass\nCASSAFS_DATA_PROJECT=demo\n' >"$KS"
+	chmod 600 "$KS"
+	KSURL="swift://$SWIFT_KS_HOSTPORT/conf-ks?auth=keystone&auth_url=$KEYSTONE_URL"
+	CASSAFS_DATA_SECRETS=$KS conformance "$KSURL"
+	KSBAD=$T_TMP/ks.bad
+	printf 'CASSAFS_DATA_USER=demo\nCASSAFS_DATA_KEY=wrong\nCASSAFS_DATA_PROJECT=demo\n' >"$KSBAD"
+	chmod 600 "$KSBAD"
+	open_error "keystone, wrong password" "$KSURL" -13 "Keystone at .* refused user 'demo' of project 'demo'" CASSAFS_DATA_SECRETS="$KSBAD"
+	open_error "keystone, no project" "$KSURL" -22 "no CASSAFS_DATA_PROJECT" CASSAFS_DATA_SECRETS="$SECRETS"
+	# no internal endpoint in the catalog: the proxy of the URL, AUTH_<project>
+	out=$(printf 'put fb 5000 9\nget fb 0 5000 9\n' |
+		CASSAFS_DATA_SECRETS=$KS "$PROBE" --prepare "$KSURL&interface=internal" 2>&1)
+	if [ "$(grep -c '^rc=0' <<<"$out")" -eq 2 ] &&
+	   curl -sf -o /dev/null -H "X-Auth-Token: $(ks_token demo demopass demo)" \
+		"http://$SWIFT_KS_HOSTPORT/v1/AUTH_$KEYSTONE_DEMO_PROJECT_ID/conf-ks/fb"; then
+		ok
+	else
+		fail "keystone without a catalog endpoint: $out"
+	fi
+else
+	fail "Keystone did not start (python3-keystone python3-keystonemiddleware)"
+fi
+
 grep -q . "$T_TMP/probe.err" && { echo "--- the engines' messages during the faults:"; sort "$T_TMP/probe.err" | uniq -c | sort -rn | head -n 8; }
 
 finish
