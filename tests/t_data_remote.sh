@@ -13,6 +13,10 @@
 #    server stopped (the proxy answers 503) → EIO after retries, back →
 #    success; every TempAuth token forgotten → the next call re-authenticates
 #    and succeeds;
+#  - a real mount on each tier (mkfs --data, -o data_secrets=): files
+#    round-trip across a remount, status counts the objects, fsck is
+#    clean, unlink frees the objects (gc); with the proxy stopped a read
+#    gives EIO within the bound and the mount serves it once it is back;
 #  - Keystone v3 (tests/keystone_aio.sh: a real Keystone and a second proxy
 #    with authtoken + keystoneauth): conformance with the storage URL from
 #    the catalog, a wrong password → EACCES, and the fallback storage URL
@@ -173,6 +177,53 @@ for url in "swift://$HP/faults?timeout=$TMO" "s3://$HP/faults3?timeout=$TMO"; do
 	[[ $PLINE == count=8* ]] && ok || fail "$e: list b/ after the faults: $PLINE"
 	probe_stop
 done
+# ---- a mount on each remote tier ----
+# nobj CONTAINER: objects in it, as Swift's listing says
+nobj() { "${SW[@]}" list "$1" 2>/dev/null | wc -l; }
+wait_nobj() { # CONTAINER N
+	local i
+	for i in $(seq 100); do [ "$(nobj "$1")" -eq "$2" ] && return 0; sleep 0.2; done
+	echo "objects in $1: $(nobj "$1"), want $2" >&2; return 1
+}
+SW=(swift -A "$SWIFT_AUTH_URL" -U "$SWIFT_USER" -K "$SWIFT_KEY")
+head -c $((20 << 20)) /dev/urandom >"$T_TMP/big"
+for tier in "swift://$HP/fs-swift?timeout=$TMO" "s3://$HP/fs-s3?timeout=$TMO"; do
+	e=${tier%%:*} cont=fs-$e
+	STORE="lmdb://$T_TMP/store-$e" MP=$T_TMP/mnt-$e
+	check "$e: mkfs --data $tier" "$CASSAFS" mkfs --data "$tier" "$STORE"
+	out=$("$CASSAFS" status "$STORE" 2>&1)
+	check "$e: status names the tier without secrets" grep -q "data tier *${tier%%\?*}" <<<"$out"
+	mount_fs "$STORE" "$MP" -o "data_secrets=$SECRETS" || { fail "$e: mount"; continue; }
+	cp "$T_TMP/big" "$MP/big" && echo small >"$MP/small" && mkdir "$MP/d" &&
+		printf 'x%.0s' $(seq 5000) >"$MP/d/f" && sync
+	check "$e: files read back" cmp "$T_TMP/big" "$MP/big"
+	n=$(nobj "$cont")
+	check "$e: the container holds the objects ($n)" [ "$n" -ge 5 ]
+	umount_fs "$MP" || fail "$e: umount"
+	mount_fs "$STORE" "$MP" -o "data_secrets=$SECRETS" || { fail "$e: remount"; continue; }
+	check "$e: after a remount: big" cmp "$T_TMP/big" "$MP/big"
+	check "$e: after a remount: small" grep -qx small "$MP/small"
+	check "$e: after a remount: d/f" [ "$(wc -c <"$MP/d/f")" -eq 5000 ]
+	# the store is down: a read not in the page cache gives EIO in the bound
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+	swift_proxy_stop
+	t0=$(date +%s%N)
+	dd if="$MP/big" of=/dev/null bs=1M 2>"$T_TMP/dd.err"; rc=$?
+	t_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "  $e mount: proxy stopped: read → exit $rc after $t_ms ms ($(tail -n1 "$T_TMP/dd.err"))"
+	check "$e mount: proxy stopped → read fails with EIO" grep -q "Input/output error" "$T_TMP/dd.err"
+	check "$e mount: ... within 2 × timeout ($t_ms ms)" [ "$t_ms" -le $((2 * TMO * 1000 + 1000)) ]
+	swift_proxy_start || fail "proxy did not come back"
+	check "$e mount: proxy back → the file reads back" cmp "$T_TMP/big" "$MP/big"
+	out=$("$CASSAFS" status "$STORE" 2>&1)
+	check "$e: status counts objects" grep -qE "data tier .*: [1-9][0-9]* objects" <<<"$out"
+	rm -f "$MP/big" "$MP/small" "$MP/d/f" && sync
+	check "$e: unlink frees the objects (gc)" wait_nobj "$cont" 0
+	umount_fs "$MP" || fail "$e: umount"
+	out=$("$CASSAFS" fsck "$STORE" 2>&1); rc=$?
+	check "$e: fsck clean ($(tail -n1 <<<"$out"))" [ $rc -eq 0 ]
+done
+
 # ---- Keystone v3 ----
 t_start=$SECONDS
 if keystone_start "$T_TMP/keystone" $((BASE + 10)) $((BASE + 11)); then
