@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Data tier benchmark (issue 9): sequential write and random 4 KiB write,
+# Data tier benchmark (issue 9): sequential write and read, random 4 KiB write,
 # side by side in one run, on
 #   passthrough  libfuse's passthrough_ll (built from
 #                /usr/share/doc/libfuse3-dev/examples) over a plain
@@ -44,15 +44,29 @@ declare -A VALS MP
 TARGETS=(passthrough store file)
 [ -n "$BLOCKS" ] && TARGETS+=(blocks)
 
-cleanup() {
-	local rc=$?
-	unmount_quietly "$BASE/pt-mnt"
-	for t in store file blocks; do
-		unmount_quietly "$BASE/$t-mnt" "$CASSAFS" umount
+# pid of the daemon serving mount point $1 (from its pid file)
+daemon_of() {
+	local f
+	for f in /run/cassafs/*.pid /tmp/cassafs-$(id -u)/*.pid; do
+		[ -f "$f" ] && [ "$(sed -n 2p "$f")" = "$1" ] && { sed -n 1p "$f"; return; }
 	done
+}
+# A process that entered another mount namespace meanwhile (ip netns exec,
+# unshare: other sessions on this machine) keeps a copy of these mounts,
+# so an unmount here does not end the daemons: they are stopped by pid.
+cleanup() {
+	local rc=$? t pid
+	for t in store file blocks; do
+		[ -n "${DPID[$t]:-}" ] || continue
+		umount -l "$BASE/$t-mnt" 2>/dev/null
+		kill "${DPID[$t]}" 2>/dev/null
+	done
+	[ -n "${PTPID:-}" ] && { umount -l "$BASE/pt-mnt" 2>/dev/null; kill "$PTPID" 2>/dev/null; }
+	sleep 1
 	rm -rf "$BASE"
 	exit "$rc"
 }
+declare -A DPID
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -61,8 +75,8 @@ cc -O2 -o "$PT" /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c \
 	$(pkg-config --cflags --libs fuse3) 2>"$BASE/cc.err" ||
 	die "cannot build passthrough_ll: $(tail -3 "$BASE/cc.err")"
 mkdir -p "$BASE/pt-src" "$BASE/pt-mnt"
-"$PT" -o source="$BASE/pt-src",default_permissions "$BASE/pt-mnt" ||
-	die "passthrough_ll did not mount"
+"$PT" -f -o source="$BASE/pt-src",default_permissions "$BASE/pt-mnt" &
+PTPID=$!
 wait_mounted "$BASE/pt-mnt" 10 || die "passthrough_ll did not mount"
 MP[passthrough]=$BASE/pt-mnt
 
@@ -76,6 +90,7 @@ mount_cassafs() { # target binary data-url
 	fi || die "$t: mkfs failed"
 	"$bin" mount "lmdb://$BASE/$t-store" "$BASE/$t-mnt" || die "$t: mount failed"
 	wait_mounted "$BASE/$t-mnt" 10 || die "$t: not mounted"
+	DPID[$t]=$(daemon_of "$BASE/$t-mnt")
 	MP[$t]=$BASE/$t-mnt
 }
 mount_cassafs store "$CASSAFS" store
@@ -92,6 +107,10 @@ for ((i = 1; i <= R; i++)); do
 		v=$(run_fio "$t" 48 seqwrite --filename="$f" --rw=write --bs=1M \
 			--size="${SEQ_MIB}M" --end_fsync=1) &&
 			add seqwrite "$t" "$(awk -v k="$v" 'BEGIN { printf "%.1f", k / 1024 }')"
+		drop_caches
+		v=$(run_fio "$t" 7 seqread --filename="$f" --rw=read --bs=128k \
+			--size="${SEQ_MIB}M") &&
+			add seqread "$t" "$(awk -v k="$v" 'BEGIN { printf "%.1f", k / 1024 }')"
 		rm -f "$f"
 		v=$(run_fio "$t" 49 randwrite --filename="${MP[$t]}/bench.rand" \
 			--rw=randwrite --bs=4k --size="${RAND_MIB}M" --time_based \
@@ -107,8 +126,8 @@ table() {
 	printf '\n|---|'
 	for _ in "${TARGETS[@]}" "${TARGETS[@]:1}"; do printf -- '---:|'; done
 	printf '\n'
-	for w in seqwrite randwrite; do
-		case $w in seqwrite) printf '| seq write MiB/s |' ;; randwrite) printf '| rand write 4K IOPS |' ;; esac
+	for w in seqwrite seqread randwrite; do
+		case $w in seqwrite) printf '| seq write MiB/s |' ;; seqread) printf '| seq read MiB/s (128k, cold) |' ;; randwrite) printf '| rand write 4K IOPS |' ;; esac
 		local base m
 		# shellcheck disable=SC2086
 		base=$(median ${VALS["$w|passthrough"]:-})
@@ -128,13 +147,13 @@ table() {
 out=$(
 	echo "Command: \`$CMDLINE\` ($(date -u +%Y-%m-%d), $(nproc) cores shared)."
 	echo
-	echo "fio psync iodepth 1; sequential write ${SEQ_MIB} MiB bs=1M end_fsync;"
+	echo "fio psync iodepth 1; sequential write ${SEQ_MIB} MiB bs=1M end_fsync, then read bs=128k after dropping caches;"
 	echo "random 4 KiB write on a ${RAND_MIB} MiB file for ${RAND_SECS} s with a final fsync;"
 	echo "medians of $R runs, targets alternating. Raw values:"
 	echo
 	table
 	echo
-	for w in seqwrite randwrite; do
+	for w in seqwrite seqread randwrite; do
 		for t in "${TARGETS[@]}"; do echo "- $w $t: ${VALS["$w|$t"]:-}"; done
 	done
 	echo "- objects left in the file tier after the run: $objs"

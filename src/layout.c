@@ -40,6 +40,13 @@
 #define KEY_LEN 64
 #define GC_PAGE 256
 #define GC_PERIOD_S 2
+/* Read-ahead: a sequential reader's piece of an object is fetched up to
+ * RA_BYTES at once (to the end of its slice), kept in one of RA_SLOTS
+ * buffers (objects never change, so a buffer is never stale): 8 MiB at
+ * most per mount. */
+#define RA_BYTES (1u << 20)
+#define RA_SLOTS 8
+#define RA_STREAMS 64
 
 enum { K_DATA = 0, K_ZERO = 1, K_HOLE = 2 };
 
@@ -61,6 +68,16 @@ struct layout {
 	pthread_cond_t gc_cond;
 	int gc_running, gc_stop, gc_kicked; /* gc_lock */
 	pthread_t gc_thread;
+	pthread_mutex_t ra_lock; /* the fields below */
+	struct {
+		uint64_t obj, off, used;
+		size_t len;
+		uint8_t *buf;
+	} ra[RA_SLOTS];
+	uint64_t ra_tick;
+	struct {
+		uint64_t ino, next;
+	} streams[RA_STREAMS];
 };
 
 /* ---- encoding ---- */
@@ -531,6 +548,7 @@ int layout_open(struct meta *m, const char *data_url,
 	pthread_mutex_init(&l->compact_lock, NULL);
 	pthread_mutex_init(&l->gc_lock, NULL);
 	pthread_cond_init(&l->gc_cond, NULL);
+	pthread_mutex_init(&l->ra_lock, NULL);
 	*out = l;
 	return 0;
 }
@@ -593,6 +611,9 @@ void layout_close(struct layout *l)
 		layout_gc(l, 0, 0, &rep);
 	}
 	data_close(l->data);
+	for (int i = 0; i < RA_SLOTS; i++)
+		free(l->ra[i].buf);
+	pthread_mutex_destroy(&l->ra_lock);
 	pthread_mutex_destroy(&l->id_lock);
 	pthread_mutex_destroy(&l->compact_lock);
 	pthread_mutex_destroy(&l->gc_lock);
@@ -846,8 +867,62 @@ struct fetch {
 	uint64_t chunk_off;
 	struct data_io *io;
 	char (*keys)[KEY_LEN];
+	struct ra_want {
+		uint64_t obj, end; /* the object; where its slice ends in it */
+		uint8_t *dst;      /* read-ahead: where the asked bytes go */
+		size_t want;
+	} *w;
 	size_t n, cap;
 };
+
+/* Is this read where the inode's last read ended?  Notes where it ends. */
+static int ra_sequential(struct layout *l, uint64_t ino, uint64_t off,
+			 size_t len)
+{
+	size_t h = (size_t)(ino * 0x9E3779B97F4A7C15ull >> 58) % RA_STREAMS;
+	pthread_mutex_lock(&l->ra_lock);
+	int seq = l->streams[h].ino == ino && l->streams[h].next == off;
+	l->streams[h].ino = ino;
+	l->streams[h].next = off + len;
+	pthread_mutex_unlock(&l->ra_lock);
+	return seq;
+}
+
+/* Copy [off, off+len) of object obj from a read-ahead buffer: 1 if it
+ * was there. */
+static int ra_lookup(struct layout *l, uint64_t obj, uint64_t off, size_t len,
+		     uint8_t *dst)
+{
+	int hit = 0;
+	pthread_mutex_lock(&l->ra_lock);
+	for (int i = 0; i < RA_SLOTS && !hit; i++)
+		if (l->ra[i].buf && l->ra[i].obj == obj && l->ra[i].off <= off &&
+		    off + len <= l->ra[i].off + l->ra[i].len) {
+			memcpy(dst, l->ra[i].buf + (off - l->ra[i].off), len);
+			l->ra[i].used = ++l->ra_tick;
+			hit = 1;
+		}
+	pthread_mutex_unlock(&l->ra_lock);
+	return hit;
+}
+
+/* Keep buf (len bytes of obj from off) in the least recently used slot. */
+static void ra_keep(struct layout *l, uint64_t obj, uint64_t off,
+		    uint8_t *buf, size_t len)
+{
+	pthread_mutex_lock(&l->ra_lock);
+	int v = 0;
+	for (int i = 1; i < RA_SLOTS; i++)
+		if (l->ra[i].used < l->ra[v].used)
+			v = i;
+	free(l->ra[v].buf);
+	l->ra[v].obj = obj;
+	l->ra[v].off = off;
+	l->ra[v].len = len;
+	l->ra[v].buf = buf;
+	l->ra[v].used = ++l->ra_tick;
+	pthread_mutex_unlock(&l->ra_lock);
+}
 
 static int fetch_seg(void *arg, uint32_t lo, uint32_t hi, const struct slice *s)
 {
@@ -867,11 +942,16 @@ static int fetch_seg(void *arg, uint32_t lo, uint32_t hi, const struct slice *s)
 		if (!k)
 			return -ENOMEM;
 		f->keys = k;
+		struct ra_want *w = realloc(f->w, cap * sizeof(*w));
+		if (!w)
+			return -ENOMEM;
+		f->w = w;
 		f->cap = cap;
 	}
 	obj_key(f->l, s->obj, f->keys[f->n]);
 	f->io[f->n] = (struct data_io){NULL, dst, hi - lo,
 				       (uint64_t)s->off + (lo - s->pos), 0, 0};
+	f->w[f->n] = (struct ra_want){s->obj, (uint64_t)s->off + s->len, NULL, 0};
 	f->n++;
 	return 0;
 }
@@ -895,19 +975,57 @@ static int read_once(struct layout *l, uint64_t ino, uint64_t off,
 		f.chunk_off = c0;
 		r = resolve(&sn.recs[i], (uint32_t)lo, (uint32_t)hi, fetch_seg, &f);
 	}
+	/* pieces a read-ahead buffer holds are copied; a sequential reader's
+	 * other pieces are fetched further, to a buffer kept for the next
+	 * reads */
+	int seq = r == 0 && ra_sequential(l, ino, off, len);
+	size_t k = 0;
+	for (size_t i = 0; r == 0 && i < f.n; i++) {
+		struct data_io *io = &f.io[i];
+		if (ra_lookup(l, f.w[i].obj, io->off, io->len, io->buf))
+			continue;
+		if (seq && io->len < RA_BYTES && f.w[i].end > io->off + io->len) {
+			size_t n = f.w[i].end - io->off < RA_BYTES
+					   ? (size_t)(f.w[i].end - io->off) : RA_BYTES;
+			uint8_t *b = malloc(n);
+			if (b) {
+				f.w[i].dst = io->buf;
+				f.w[i].want = io->len;
+				io->buf = b;
+				io->len = n;
+			}
+		}
+		f.io[k] = *io;
+		f.w[k] = f.w[i];
+		memcpy(f.keys[k], f.keys[i], KEY_LEN);
+		k++;
+	}
+	f.n = r == 0 ? k : f.n;
 	for (size_t i = 0; i < f.n; i++)
 		f.io[i].key = f.keys[i];
 	if (r == 0 && f.n)
 		r = data_get_batch(l->data, f.io, f.n);
-	for (size_t i = 0; r == 0 && i < f.n; i++)
-		if (f.io[i].got < f.io[i].len) {
+	for (size_t i = 0; i < f.n; i++) {
+		struct data_io *io = &f.io[i];
+		size_t need = f.w[i].dst ? f.w[i].want : io->len;
+		if (r == 0 && io->got < need) {
 			log_error("inode %" PRIu64 ": object %s is shorter than "
 				  "its layout says (run cassafs fsck)", ino,
-				  f.io[i].key);
+				  io->key);
 			r = -EIO;
 		}
+		if (!f.w[i].dst)
+			continue;
+		if (r == 0) {
+			memcpy(f.w[i].dst, io->buf, need);
+			ra_keep(l, f.w[i].obj, io->off, io->buf, io->got);
+		} else {
+			free(io->buf);
+		}
+	}
 	free(f.io);
 	free(f.keys);
+	free(f.w);
 	snap_free(&sn);
 	return r;
 }
@@ -1491,6 +1609,20 @@ static int release_txn(struct store_txn *t, void *arg)
 	return r;
 }
 
+static int first_col(void *arg, const void *col, size_t col_len,
+		     const void *val, size_t val_len)
+{
+	*(int *)arg = 1;
+	return 1;
+}
+
+static int any_released_txn(struct store_txn *t, void *arg)
+{
+	*(int *)arg = 0;
+	int r = store_scan(t, STORE_OBJREF, 1, NULL, 0, first_col, arg);
+	return r < 0 ? r : 0;
+}
+
 static int dead_list_txn(struct store_txn *t, void *arg)
 {
 	struct gc_page *p = arg;
@@ -1638,13 +1770,19 @@ int layout_gc(struct layout *l, int sweep, int dry_run,
 		r = -ENOMEM;
 		goto out;
 	}
+	int any = 0;
+	if (!dry_run && (r = meta_read_live(l->meta, any_released_txn, &any)) < 0)
+		goto out;
 	if (!dry_run) {
 		struct release_args ra = {&p, 0};
-		do {
+		/* (an idle mount's gc writes nothing: no empty transactions
+		 * for the store to commit) */
+		while (any) {
 			if ((r = meta_write(l->meta, release_txn, &ra)) < 0)
 				goto out;
 			rep->released += ra.done;
-		} while (ra.done == GC_PAGE);
+			any = ra.done == GC_PAGE;
+		}
 		gc_page_clear(&p);
 		for (;;) {
 			if ((r = meta_read_live(l->meta, dead_list_txn, &p)) < 0)

@@ -22,10 +22,12 @@
  *
  * One flush packs every dirty range of the file into objects of up to
  * LAYOUT_OBJECT_MAX bytes: a 4 KiB random write costs 4 KiB in a shared
- * object, a long sequential write becomes few large objects.  A chunk with
- * more than LAYOUT_COMPACT_SLICES slices is compacted: its visible bytes
- * are read, written as new objects, and the record replaced by one slice
- * per object (only if nobody changed it meanwhile).
+ * object, a long sequential write becomes few large objects.  A chunk that
+ * gained LAYOUT_COMPACT_SLICES slices since its last compaction is
+ * compacted: its visible bytes are read, packed into new objects, and the
+ * record replaced by one slice per run (only if nobody changed it
+ * meanwhile).  A sequential reader's pieces are fetched ahead (1 MiB, to
+ * the end of the slice) into a few buffers shared by the mount.
  *
  * Sizes and their reasons: docs/data.md.
  */

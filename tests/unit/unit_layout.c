@@ -65,6 +65,23 @@ static int same(struct vfs_file *f, int i)
 	return 1;
 }
 
+/* The same, read as a sequential reader does (128 KiB at a time: the
+ * read-ahead path). */
+static int same_seq(struct vfs_file *f, int i)
+{
+	for (uint64_t off = 0; off < msize[i]; off += 128 << 10) {
+		ssize_t n = vfs_read(v, f, (char *)buf, 128 << 10, (off_t)off);
+		uint64_t want = msize[i] - off < (128 << 10) ? msize[i] - off
+							     : 128 << 10;
+		if (n != (ssize_t)want || memcmp(buf, model[i] + off, want)) {
+			fprintf(stderr, "file %d: sequential read at %llu differs\n",
+				i, (unsigned long long)off);
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static void model_size(int i, uint64_t size)
 {
 	if (size < msize[i])
@@ -222,6 +239,8 @@ int main(void)
 		if (step % 40 == 39) {
 			CHECK(same(f[0], 0), "file a after step %d", step);
 			CHECK(same(f[1], 1), "file b after step %d", step);
+			CHECK(same_seq(f[step % 80 == 39], step % 80 == 39),
+			      "sequential reads after step %d", step);
 		}
 	}
 	CHECK_EQ(bad_steps, 0);
