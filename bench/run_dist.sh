@@ -83,7 +83,7 @@ fi
 for v in FILES R LAT_FILES SEQ_MIB RAND_MIB RAND_SECS PORT0; do
 	case "${!v}" in ''|*[!0-9]*|0) echo "$ME: $v='${!v}' is not a positive integer" >&2; exit 2 ;; esac
 done
-REDIS_PORT=$PORT0 ZK_PORT=$((PORT0 + 1)) SSH_PORT=$((PORT0 + 2))
+REDIS_PORT=$PORT0 ZK_PORT=$((PORT0 + 1)) SSH_PORT=$((PORT0 + 2)) METRICS_PORT=$((PORT0 + 3))
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
@@ -279,7 +279,8 @@ setup_cassafs() {
 	fi
 	err=$(cfs_mount "$BASE/cfs-a") || { STATUS[cassafs]="n/a: $(oneline "$err")"; return; }
 	err=$(cfs_mount "$BASE/cfs-b") || { STATUS[cassafs]="n/a: second mount: $(oneline "$err")"; return; }
-	err=$(cfs_mount "$BASE/cfs-lat" "$LAT_OPTS") || { STATUS[cassafs]="n/a: latency mount: $(oneline "$err")"; return; }
+	# the latency mount serves metrics: the engine's own round-trip counts
+	err=$(cfs_mount "$BASE/cfs-lat" "$LAT_OPTS,metrics=127.0.0.1:$METRICS_PORT") || { STATUS[cassafs]="n/a: latency mount: $(oneline "$err")"; return; }
 	DIR[cassafs]=$BASE/cfs-a DIR2[cassafs]=$BASE/cfs-b DIRL[cassafs]=$BASE/cfs-lat STATUS[cassafs]=ok
 }
 
@@ -483,7 +484,10 @@ for ((r = 1; r <= R; r++)); do
 	done
 done
 
-# Where CassaFS's latency goes: requests its servers received per
+# Where CassaFS's latency goes: the engine's own round trips per phase
+# (store_round_trips_total of the latency mount's /stats.json; all kernel
+# requests of the phase: the create phase is LOOKUP + CREATE + FLUSH +
+# RELEASE), and the requests its servers received per
 # operation, from Redis's INFO commandstats and ZooKeeper's srvr counters,
 # read by meta_bench's -x hook before and after each phase of one run over
 # ACCT_N files on the latency mount, once they have settled (so that change
@@ -512,25 +516,32 @@ for i in \$(seq 30); do
 	r=\$r2 z=\$z2
 	[ \$quiet -ge 2 ] && break
 done
-echo "\$MB_PHASE \$r \${z:-?}" >>"$BASE/acct.log"
+rt=\$(curl -sf http://127.0.0.1:$METRICS_PORT/stats.json | jq '.counters.store_round_trips_total' 2>/dev/null)
+echo "\$MB_PHASE \$r \${z:-?} \${rt:-?}" >>"$BASE/acct.log"
 EOF
 	rm -f "$BASE/acct.log"
-	if out=$(timeout --kill-after=10 300 "$META_BENCH" -n "$ACCT_N" -o create,lookup,getattr \
+	if out=$(timeout --kill-after=10 300 "$META_BENCH" -n "$ACCT_N" -o create,stat,open,lookup,getattr,rename,unlink,mkdir,rmdir \
 		-x "cd / && exec bash $BASE/acct-hook.sh" "${DIRL[cassafs]}" 2>&1); then
-		# acct.log: "phase redis zk" lines: start, create, lookup, getattr
+		# acct.log: "phase redis zk roundtrips" lines: start, then
+		# one per phase
 		while read -r op v; do
 			ACCT[$op]=$v
 		done < <(awk -v n="$ACCT_N" '
-			{ ph[NR] = $1; r[NR] = $2; z[NR] = $3 }
+			{ ph[NR] = $1; r[NR] = $2; z[NR] = $3; t[NR] = $4 }
 			END {
 				for (i = 2; i <= NR; i++) {
 					dr[ph[i]] = (r[i] - r[i - 1]) / n
-					dz[ph[i]] = (z[i] == "?" || z[i - 1] == "?") ? "?" : (z[i] - z[i - 1]) / n
+					dt[ph[i]] = (t[i] == "?" || t[i - 1] == "?") ? -1 : (t[i] - t[i - 1]) / n
 				}
-				if (("lookup" in dr) && ("getattr" in dr)) dr["getattr"] -= dr["lookup"]
+				if (("lookup" in dr) && ("getattr" in dr)) { dr["getattr"] -= dr["lookup"]; dt["getattr"] -= dt["lookup"] }
 				for (p in dr) printf "%s %.1f\n", p, dr[p]
+				for (p in dt) if (dt[p] >= 0) printf "rt_%s %.2f\n", p, dt[p]
 				if (NR >= 2) printf "zk %s\n", (z[NR] == "?" || z[1] == "?") ? "?" : sprintf("%.1f", (z[NR] - z[1]) / n)
 			}' "$BASE/acct.log")
+		# and per FUSE request type, from the same mount's counters
+		ACCT[per_request]=$(curl -sf "http://127.0.0.1:$METRICS_PORT/stats.json" |
+			jq -r '[.ops | to_entries[] | select(.value.count > 0 and (.key | test("^(lookup|getattr|create|open|release|flush|unlink|rename|mkdir|rmdir|readdirplus|readdir|opendir|releasedir)$")))
+				| "\(.key) \(.value.round_trips / .value.count * 100 | round / 100)"] | join(", ")' 2>/dev/null)
 	else
 		log "cassafs: accounting run failed: $out"
 	fi
@@ -687,11 +698,21 @@ report() {
 		[ "${STATUS[cassafs]}" = ok ] || { [ "$kind" = - ] || mark="n/a (CassaFS not measured)"; }
 		echo "| $label | $unit | $(fmt "$c") | $(fmt "$g") | $(fmt "$s") | $ratio | $target | $mark |"
 	done <<<"$WORKLOADS"
+	if [ -n "${ACCT[rt_create]:-}" ]; then
+		echo
+		echo "Store round trips counted by CassaFS's engine (latency mount, every kernel cache timeout 0, $ACCT_N files;" \
+			"per file, all kernel requests of the phase): create ${ACCT[rt_create]} (LOOKUP + CREATE + FLUSH + RELEASE)," \
+			"stat ${ACCT[rt_stat]:-?}, open + close ${ACCT[rt_open]:-?}, lookup ${ACCT[rt_lookup]:-?}," \
+			"getattr ${ACCT[rt_getattr]:-?}, rename ${ACCT[rt_rename]:-?}, unlink ${ACCT[rt_unlink]:-?}," \
+			"mkdir ${ACCT[rt_mkdir]:-?}, rmdir ${ACCT[rt_rmdir]:-?}.  Per FUSE request: ${ACCT[per_request]:-?}."
+	fi
 	if [ -n "${ACCT[getattr]:-}" ]; then
 		echo
 		echo "CassaFS's requests to its servers, from Redis's INFO commandstats and ZooKeeper's srvr counters read" \
 			"(once settled) around each phase of a meta_bench run over $ACCT_N files on the latency mount: Redis" \
-			"commands per create ${ACCT[create]}, per lookup ${ACCT[lookup]}, per getattr ${ACCT[getattr]};" \
+			"commands per create ${ACCT[create]}, per lookup ${ACCT[lookup]}, per getattr ${ACCT[getattr]}," \
+			"per open + close ${ACCT[open]:-?}, per rename ${ACCT[rename]:-?}, per unlink ${ACCT[unlink]:-?}," \
+			"per mkdir ${ACCT[mkdir]:-?}, per rmdir ${ACCT[rmdir]:-?};" \
 			"ZooKeeper requests per file over the whole run (create + lookup + getattr, from all three mounts, mostly" \
 			"change notices) ${ACCT[zk]:-?}."
 	fi
