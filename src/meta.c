@@ -152,8 +152,16 @@ static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 		r = fn(t, arg);
 		int c;
 		if (r < 0) {
-			store_abort(t);
+			/* the failure may rest on a stale cached value: check
+			 * before reporting it (failures of the store itself
+			 * and conflicts need no check) */
 			c = r;
+			if (r != -EAGAIN && r != -EIO && r != -ENOMEM) {
+				int v = store_validate(t);
+				if (v < 0)
+					c = v;
+			}
+			store_abort(t);
 		} else {
 			c = store_commit(t);
 		}

@@ -127,6 +127,11 @@ int store_commit(struct store_txn *t)
 	return t->store->ops->commit(t);
 }
 
+int store_validate(struct store_txn *t)
+{
+	return t->store->ops->validate ? t->store->ops->validate(t) : 0;
+}
+
 void store_abort(struct store_txn *t)
 {
 	t->store->ops->abort(t);

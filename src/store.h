@@ -26,6 +26,9 @@
  *     body must tolerate that and will be retried.
  *   - Read-only transactions are validated too: meta_read() retries them;
  *     STORE_LIVE transactions (meta_read_live) are not.
+ *   - A value may come from a client cache (Redis engine) and be stale;
+ *     commit and store_validate check it, so only a body that ends
+ *     without either may act on a stale value.
  *   - Therefore a transaction body may run several times.  It must have
  *     no effect outside the transaction: everything it gathers (a reply
  *     buffer, a list of inodes, a lookup count, a log line) is reset at
@@ -98,6 +101,8 @@ struct store_ops {
 	int (*add)(struct store_txn *t, int fam, uint64_t row, const void *col,
 		   size_t col_len, int64_t delta);
 	int (*commit)(struct store_txn *t);
+	/* optional (NULL: every read is current when made) */
+	int (*validate)(struct store_txn *t);
 	void (*abort)(struct store_txn *t);
 	int (*sync)(struct store *s);
 	/* optional: 1 and a warning in warn when acknowledged (synced)
@@ -155,6 +160,14 @@ int store_add(struct store_txn *t, int fam, uint64_t row, const void *col,
 /* 0 on success, -EAGAIN on conflict (nothing applied), other -errno.
  * The transaction is freed in every case. */
 int store_commit(struct store_txn *t);
+/*
+ * 0 if every read of the transaction still holds, -EAGAIN if one changed
+ * (run the operation again), other -errno; applies nothing and leaves the
+ * transaction open.  For an operation that fails on what it read (ENOENT,
+ * EEXIST, ENOTEMPTY, …) and so ends in store_abort: an engine that serves
+ * reads from a client cache checks them here, as commit would.
+ */
+int store_validate(struct store_txn *t);
 /* Drop every change; the transaction is freed. */
 void store_abort(struct store_txn *t);
 /* Make every committed transaction durable, as far as the engine can:

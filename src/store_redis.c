@@ -67,6 +67,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "store_redis_cache.h"
 
 #define NAME_MAX_LEN 64
 #define MAX_NODES 32
@@ -119,6 +120,7 @@ struct rstore {
 	unsigned long refresh_gen; /* cluster_refreshes finished */
 	int refresh_rc;            /* and the last one's outcome */
 	char refresh_err[512];
+	struct rcache cache; /* small values, validated at every commit */
 };
 
 enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD };
@@ -148,6 +150,21 @@ struct rtxn {
 	size_t nov, cap;
 	redisReply **keep; /* replies that get() pointers point into */
 	size_t nkeep, capkeep;
+	struct rread *rd;  /* the reads: values served from the cache are
+			    * checked by the commit function */
+	size_t nrd, caprd;
+	int validated;     /* redis_validate found every cached read current */
+};
+
+/* One read of a transaction. */
+struct rread {
+	char *key;
+	size_t kl;
+	int cached;  /* served from the cache: validated by value at commit;
+		      * else read from the server under WATCH */
+	int present;
+	uint8_t *val; /* cached: what the transaction saw */
+	size_t vl;
 };
 
 /* One command for a pipeline. */
@@ -960,6 +977,7 @@ static void rstore_free(struct rstore *s)
 	}
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->refresh_mu);
+	rcache_free(&s->cache);
 	memset(s->pass, 0, sizeof(s->pass));
 	free(s);
 }
@@ -972,6 +990,12 @@ static int rstore_new(const char *url, int cluster, struct rstore **out,
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->refresh_mu, NULL);
+	if (rcache_init(&s->cache)) {
+		pthread_mutex_destroy(&s->mu);
+		pthread_mutex_destroy(&s->refresh_mu);
+		free(s);
+		return -ENOMEM;
+	}
 	s->base.url = redact(url);
 	int r = s->base.url ? parse_url(s, url, cluster, err, err_len) : -ENOMEM;
 	if (r) {
@@ -1082,6 +1106,9 @@ static redisReply *simple_cmd(struct rstore *s, int *rc, char *err,
 	return NULL;
 }
 
+static int load_functions(struct rstore *s, struct rconn *c, char *err,
+			  size_t err_len);
+
 static int open_common(const char *url, int cluster, int flags,
 		       struct store **out, char *err, size_t err_len)
 {
@@ -1106,6 +1133,15 @@ static int open_common(const char *url, int cluster, int flags,
 		rc = -ENOENT;
 		goto fail;
 	}
+	/* the commit function, loaded once per server (a library of this
+	 * version that is there already is kept) */
+	struct rconn *fc = conn_get(s, &rc, err, err_len);
+	if (!fc)
+		goto fail;
+	rc = load_functions(s, fc, err, err_len);
+	conn_put(s, fc);
+	if (rc)
+		goto fail;
 	if (!exists) {
 		argv[0] = "SET";
 		len[0] = 3;
@@ -1431,6 +1467,11 @@ static void txn_free(struct rtxn *t)
 {
 	drop_kept(t);
 	free(t->keep);
+	for (size_t i = 0; i < t->nrd; i++) {
+		free(t->rd[i].key);
+		free(t->rd[i].val);
+	}
+	free(t->rd);
 	for (size_t i = 0; i < t->nov; i++) {
 		free(t->ov[i].col);
 		free(t->ov[i].val);
@@ -1528,6 +1569,37 @@ static int ov_find(struct rtxn *t, int fam, uint64_t row, const void *col,
 	return 0;
 }
 
+/* Note a read; val (cached reads only) is taken over by the record. */
+static struct rread *rd_add(struct rtxn *t, const char *key, size_t kl,
+			    int cached, int present, uint8_t *val, size_t vl)
+{
+	if (t->nrd == t->caprd) {
+		size_t n = t->caprd ? 2 * t->caprd : 8;
+		struct rread *d = realloc(t->rd, n * sizeof(*d));
+		if (!d)
+			return NULL;
+		t->rd = d;
+		t->caprd = n;
+	}
+	char *k = malloc(kl);
+	if (!k)
+		return NULL;
+	memcpy(k, key, kl);
+	struct rread *d = &t->rd[t->nrd++];
+	*d = (struct rread){k, kl, cached, present, val, vl};
+	return d;
+}
+
+/* The transaction's earlier cached read of key, if any. */
+static struct rread *rd_find_cached(struct rtxn *t, const char *key, size_t kl)
+{
+	for (size_t i = 0; i < t->nrd; i++)
+		if (t->rd[i].cached && t->rd[i].kl == kl &&
+		    !memcmp(t->rd[i].key, key, kl))
+			return &t->rd[i];
+	return NULL;
+}
+
 static int redis_get(struct store_txn *base, int fam, uint64_t row,
 		     const void *col, size_t col_len, const void **val,
 		     size_t *val_len)
@@ -1547,6 +1619,33 @@ static int redis_get(struct store_txn *base, int fam, uint64_t row,
 	}
 	char key[KEY_BUF];
 	size_t kl = vkey(t->s, key, fam, row, col, col_len);
+	/*
+	 * A validated transaction may take the value from the cache: its
+	 * commit (or redis_validate) checks it against the server.  A live
+	 * one is never validated, so it always asks the server.
+	 */
+	if (!t->live) {
+		struct rread *d = rd_find_cached(t, key, kl);
+		if (!d) {
+			int present;
+			uint8_t *v;
+			size_t vl;
+			int h = rcache_get(&t->s->cache, key, kl, &present, &v, &vl);
+			if (h < 0)
+				return h;
+			if (h == 1 && !(d = rd_add(t, key, kl, 1, present, v, vl))) {
+				free(v);
+				return -ENOMEM;
+			}
+		}
+		if (d) {
+			if (!d->present)
+				return -ENOENT;
+			*val = d->val;
+			*val_len = d->vl;
+			return 0;
+		}
+	}
 	const char *wa[2] = {"WATCH", key}, *ga[2] = {"GET", key};
 	size_t wl[2] = {5, kl}, gl[2] = {3, kl};
 	struct cmd cmds[2] = {{2, wa, wl}, {2, ga, gl}};
@@ -1555,17 +1654,26 @@ static int redis_get(struct store_txn *base, int fam, uint64_t row,
 			: txn_run(t, 2, cmds, rep);
 	if (r)
 		return r;
-	if (!t->live)
+	if (!t->live) {
 		t->watched++;
+		/* remembered so that a failed commit can drop it */
+		if (!rd_add(t, key, kl, 0, 0, NULL, 0)) {
+			freeReplyObject(rep[0]);
+			freeReplyObject(rep[1]);
+			return -ENOMEM;
+		}
+	}
 	freeReplyObject(rep[0]);
 	if (rep[1]->type == REDIS_REPLY_NIL) {
 		freeReplyObject(rep[1]);
+		rcache_put(&t->s->cache, key, kl, 0, NULL, 0);
 		return -ENOENT;
 	}
 	if (rep[1]->type != REDIS_REPLY_STRING) {
 		freeReplyObject(rep[1]);
 		return t->err = -EIO;
 	}
+	rcache_put(&t->s->cache, key, kl, 1, rep[1]->str, rep[1]->len);
 	if ((r = keep_reply(t, rep[1]))) {
 		freeReplyObject(rep[1]);
 		return r;
@@ -1896,193 +2004,437 @@ out:
 
 /* ---- commit ------------------------------------------------------------ */
 
-/* KEYS[1] value key, KEYS[2] member set, ARGV[1] 8-byte big-endian delta,
- * ARGV[2] column.  Adds bytewise with carry: exact for all of int64 (Lua
- * numbers are doubles). */
-static const char add_lua[] =
-	"local cur = redis.call('GET', KEYS[1])\n"
-	"if not cur or #cur ~= 8 then cur = string.char(0,0,0,0,0,0,0,0) end\n"
-	"local d, out, carry = ARGV[1], {}, 0\n"
-	"for i = 8, 1, -1 do\n"
-	"  local s = string.byte(cur, i) + string.byte(d, i) + carry\n"
-	"  out[i] = s % 256\n"
-	"  carry = math.floor(s / 256)\n"
+/*
+ * The server side of a commit, one Redis 7 function library (FUNCTION LOAD
+ * once; unlike EVALSHA's script cache it survives a restart and a failover
+ * and replicates).  The version is in the library's and the function's
+ * names, so mounts of different builds can share a server.
+ *
+ * FCALL cassafs_commit_v1 NKEYS KEY… N [PRESENT VALUE]×N [OP …]…
+ * The first N keys are values the transaction read from the client cache:
+ * PRESENT "1" with the VALUE it saw, or "0" (it saw none).  If any differs
+ * from what the server holds, nothing is written and the answer is
+ * {check number, current value or nil, …} so that the client refreshes
+ * those entries; else the writes follow, each with two keys (value key,
+ * member set):
+ *   S COL VALUE   set a column        D COL        delete a column
+ *   A COL DELTA8  add to a counter    R PREFIX     delete the row (the
+ *                                                  value keys share the tag,
+ *                                                  so they are in one slot)
+ * and the answer is 1.  Everything is checked before the first write: a
+ * function is atomic but not rolled back on error.  Counters add bytewise
+ * with carry, exact for all of int64 (Lua numbers are doubles).
+ */
+#define FN_COMMIT "cassafs_commit_v1"
+static const char fn_library[] =
+	"#!lua name=cassafs_v1\n"
+	"local function add8(cur, d)\n"
+	"  if not cur or #cur ~= 8 then cur = string.char(0,0,0,0,0,0,0,0) end\n"
+	"  local out, carry = {}, 0\n"
+	"  for i = 8, 1, -1 do\n"
+	"    local s = string.byte(cur, i) + string.byte(d, i) + carry\n"
+	"    out[i] = s % 256\n"
+	"    carry = math.floor(s / 256)\n"
+	"  end\n"
+	"  return string.char(unpack(out))\n"
 	"end\n"
-	"redis.call('SET', KEYS[1], string.char(unpack(out)))\n"
-	"redis.call('ZADD', KEYS[2], 0, ARGV[2])\n"
-	"return 1\n";
-
-/* KEYS[1] member set, ARGV[1] value-key prefix: delete a whole row.  The
- * value keys share the tag, so they live in the same slot. */
-static const char delrow_lua[] =
-	"local n = 0\n"
-	"while true do\n"
-	"  local m = redis.call('ZRANGE', KEYS[1], 0, 999)\n"
-	"  if #m == 0 then break end\n"
-	"  for i = 1, #m do redis.call('UNLINK', ARGV[1] .. m[i]) end\n"
-	"  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #m - 1)\n"
-	"  n = n + #m\n"
+	"local function commit(keys, args)\n"
+	"  local n = tonumber(args[1])\n"
+	"  local bad, a = {}, 2\n"
+	"  for c = 1, n do\n"
+	"    local cur = redis.call('GET', keys[c])\n"
+	"    if (args[a] == '1' and cur ~= args[a + 1]) or (args[a] ~= '1' and cur) then\n"
+	"      bad[#bad + 1] = c\n"
+	"      bad[#bad + 1] = cur\n"
+	"    end\n"
+	"    a = a + 2\n"
+	"  end\n"
+	"  if #bad > 0 then return bad end\n"
+	"  local k = n + 1\n"
+	"  while a <= #args do\n"
+	"    local op, v, z = args[a], keys[k], keys[k + 1]\n"
+	"    if op == 'S' then\n"
+	"      redis.call('SET', v, args[a + 2])\n"
+	"      redis.call('ZADD', z, 0, args[a + 1])\n"
+	"      a = a + 3\n"
+	"    elseif op == 'D' then\n"
+	"      redis.call('UNLINK', v)\n"
+	"      redis.call('ZREM', z, args[a + 1])\n"
+	"      a = a + 2\n"
+	"    elseif op == 'A' then\n"
+	"      redis.call('SET', v, add8(redis.call('GET', v), args[a + 2]))\n"
+	"      redis.call('ZADD', z, 0, args[a + 1])\n"
+	"      a = a + 3\n"
+	"    else\n"
+	"      while true do\n"
+	"        local m = redis.call('ZRANGE', z, 0, 999)\n"
+	"        if #m == 0 then break end\n"
+	"        for i = 1, #m do redis.call('UNLINK', args[a + 1] .. m[i]) end\n"
+	"        redis.call('ZREMRANGEBYRANK', z, 0, #m - 1)\n"
+	"      end\n"
+	"      a = a + 2\n"
+	"    end\n"
+	"    k = k + 2\n"
+	"  end\n"
+	"  return 1\n"
 	"end\n"
-	"return n\n";
+	"redis.register_function('" FN_COMMIT "', commit)\n";
 
-/* Storage for the argv of the commit pipeline. */
-struct cbuf {
-	struct cmd *cmds;
+/* Load the library on c's server: 0, or -EIO with the server's answer. */
+static int load_functions(struct rstore *s, struct rconn *c, char *err,
+			  size_t err_len)
+{
+	const char *a[3] = {"FUNCTION", "LOAD", fn_library};
+	size_t l[3] = {8, 4, sizeof(fn_library) - 1};
+	struct cmd cmd = {3, a, l};
+	redisReply *rep;
+	int r = pipe_run(c, 1, &cmd, &rep);
+	if (r)
+		return r;
+	if (rep->type == REDIS_REPLY_ERROR && !strstr(rep->str, "already exists")) {
+		if (err)
+			snprintf(err, err_len,
+				 "redis store %s: cannot load the cassafs functions "
+				 "(FUNCTION LOAD needs Redis 7 and the @scripting "
+				 "commands): %s",
+				 s->base.url, rep->str);
+		else
+			log_error("store %s: cannot load the cassafs functions: %s",
+				  s->base.url, rep->str);
+		r = -EIO;
+	}
+	freeReplyObject(rep);
+	return r;
+}
+
+/* A reply that says the server has no cassafs functions (restarted
+ * without persistence, a new master after a slot moved): load them. */
+static int missing_function(struct rstore *s, struct rconn *c, redisReply *r)
+{
+	if (!r || r->type != REDIS_REPLY_ERROR ||
+	    !strstr(r->str, "Function not found"))
+		return 0;
+	log_info("store %s: loading the cassafs functions again", s->base.url);
+	if (load_functions(s, c, NULL, 0))
+		c->broken = 1;
+	return 1;
+}
+
+/* The argv of one FCALL, and of MULTI/EXEC around it. */
+struct fbuf {
 	const char **argv;
 	size_t *len;
-	char *keys;
-	int ncmd, nargv, nkeys;
+	char *keys;   /* KEY_BUF each */
+	int nargv, nkeys;
+	char numkeys[24], nchecks[24];
 };
 
+static int fbuf_init(struct fbuf *b, size_t nkeys, size_t nargs)
+{
+	memset(b, 0, sizeof(*b));
+	b->argv = malloc((nargs + 8) * sizeof(*b->argv));
+	b->len = malloc((nargs + 8) * sizeof(*b->len));
+	b->keys = malloc((nkeys + 1) * KEY_BUF);
+	return b->argv && b->len && b->keys ? 0 : -ENOMEM;
+}
+
+static void fbuf_free(struct fbuf *b)
+{
+	free(b->argv);
+	free(b->len);
+	free(b->keys);
+}
+
+static void arg(struct fbuf *b, const void *p, size_t n)
+{
+	b->argv[b->nargv] = p;
+	b->len[b->nargv++] = n;
+}
+
+/*
+ * Build FCALL for the transaction's cached reads (checks) and, unless
+ * checks_only, its writes: keys first (checks, then two per write), then
+ * the arguments, as the function above reads them.
+ */
+static int build_fcall(struct rtxn *t, int checks_only, struct fbuf *b,
+		       size_t *nchecks)
+{
+	struct rstore *s = t->s;
+	size_t nc = 0, nov = checks_only ? 0 : t->nov;
+	for (size_t i = 0; i < t->nrd; i++)
+		nc += t->rd[i].cached;
+	*nchecks = nc;
+	size_t nkeys = nc + 2 * nov;
+	int r = fbuf_init(b, nkeys, 4 + nkeys + 2 * nc + 3 * nov);
+	if (r)
+		return r;
+	arg(b, "FCALL", 5);
+	arg(b, FN_COMMIT, sizeof(FN_COMMIT) - 1);
+	arg(b, b->numkeys, (size_t)sprintf(b->numkeys, "%zu", nkeys));
+	for (size_t i = 0; i < t->nrd; i++)
+		if (t->rd[i].cached)
+			arg(b, t->rd[i].key, t->rd[i].kl);
+	for (size_t i = 0; i < nov; i++) {
+		struct ov *o = &t->ov[i];
+		char *vk = b->keys + (b->nkeys++) * KEY_BUF;
+		char *zk = b->keys + (b->nkeys++) * KEY_BUF;
+		size_t zl = zkey(s, zk, o->fam, o->row);
+		size_t vl = o->kind == OV_DELROW ? zl
+						 : vkey(s, vk, o->fam, o->row, o->col, o->col_len);
+		arg(b, o->kind == OV_DELROW ? zk : vk, vl);
+		arg(b, zk, zl);
+	}
+	arg(b, b->nchecks, (size_t)sprintf(b->nchecks, "%zu", nc));
+	for (size_t i = 0; i < t->nrd; i++) {
+		struct rread *d = &t->rd[i];
+		if (!d->cached)
+			continue;
+		arg(b, d->present ? "1" : "0", 1);
+		arg(b, d->present ? (const char *)d->val : "", d->present ? d->vl : 0);
+	}
+	for (size_t i = 0; i < nov; i++) {
+		struct ov *o = &t->ov[i];
+		/* the delta sits in the spare end of the value key's buffer */
+		uint8_t *delta = (uint8_t *)b->keys + (2 * i + 1) * KEY_BUF - 8;
+		char *pre = b->keys + 2 * i * KEY_BUF;
+		switch (o->kind) {
+		case OV_PUT:
+			arg(b, "S", 1), arg(b, o->col, o->col_len);
+			arg(b, o->val, o->val_len);
+			break;
+		case OV_DEL:
+			arg(b, "D", 1), arg(b, o->col, o->col_len);
+			break;
+		case OV_ADD:
+			store_be64(delta, (uint64_t)o->delta);
+			arg(b, "A", 1), arg(b, o->col, o->col_len), arg(b, delta, 8);
+			break;
+		case OV_DELROW:
+			arg(b, "R", 1);
+			arg(b, pre, vprefix(s, pre, o->fam, o->row));
+			break;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The function's answer: 0 = applied, -EAGAIN = a cached read was stale
+ * (those cache entries are refreshed from the answer), -EIO otherwise.
+ */
+static int fcall_result(struct rtxn *t, redisReply *r)
+{
+	struct rstore *s = t->s;
+	if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+		return 0;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0 && r->elements) {
+		for (size_t i = 0; i + 1 < r->elements; i += 2) {
+			long long c = r->element[i]->integer;
+			redisReply *v = r->element[i + 1];
+			/* check c is the c-th cached read */
+			for (size_t j = 0; j < t->nrd; j++) {
+				if (!t->rd[j].cached || --c)
+					continue;
+				rcache_put(&s->cache, t->rd[j].key, t->rd[j].kl,
+					   v->type == REDIS_REPLY_STRING, v->str,
+					   v->type == REDIS_REPLY_STRING ? v->len : 0);
+				break;
+			}
+		}
+		return -EAGAIN;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		if (missing_function(s, t->conn, r))
+			return -EAGAIN;
+		int e = reply_err(s, r);
+		if (e == REDIRECTED) {
+			t->conn->broken = 1;
+			return -EAGAIN;
+		}
+		if (e == -EIO)
+			log_error("store %s: commit failed: %s", s->base.url, r->str);
+		return e ? e : -EIO;
+	}
+	log_error("store %s: commit answered an unexpected reply (type %d)",
+		  s->base.url, r->type);
+	return -EIO;
+}
+
+/* After a commit: the cache takes the values the transaction wrote. */
+static void cache_writes(struct rtxn *t)
+{
+	struct rstore *s = t->s;
+	for (size_t i = 0; i < t->nov; i++) {
+		struct ov *o = &t->ov[i];
+		char key[KEY_BUF];
+		if (o->kind == OV_DELROW)
+			continue; /* stale entries of the row fail their checks */
+		size_t kl = vkey(s, key, o->fam, o->row, o->col, o->col_len);
+		if (o->kind == OV_ADD)
+			rcache_drop(&s->cache, key, kl);
+		else
+			rcache_put(&s->cache, key, kl, o->kind == OV_PUT, o->val,
+				   o->val_len);
+	}
+}
+
+/* The transaction's reads may be stale: forget them. */
+static void uncache_reads(struct rtxn *t)
+{
+	for (size_t i = 0; i < t->nrd; i++)
+		rcache_drop(&t->s->cache, t->rd[i].key, t->rd[i].kl);
+}
+
+/* The connection died while a commit was in flight: we cannot know whether
+ * it ran. */
+static void commit_lost(struct rstore *s)
+{
+	if (s->cluster) {
+		pthread_mutex_lock(&s->mu);
+		s->stale = 1;
+		pthread_mutex_unlock(&s->mu);
+	}
+}
+
+/*
+ * Commit in one round trip: FCALL checks the cached reads and applies the
+ * writes atomically.  Server reads are WATCHed; when there are any, the
+ * FCALL goes inside MULTI/EXEC in the same pipeline, so a changed watched
+ * key makes EXEC answer nil and nothing runs.
+ */
 static int redis_commit(struct store_txn *base)
 {
 	struct rtxn *t = (struct rtxn *)base;
 	struct rstore *s = t->s;
 	int r = t->err;
-	redisReply **rep = NULL;
-	struct cbuf b = {0};
+	redisReply *rep[3] = {NULL, NULL, NULL};
+	struct fbuf b = {0};
+	size_t nchecks = 0;
 	if (r)
 		goto out;
-	/* Nothing written and at most one key read: that one GET saw one
-	 * state by itself, so there is nothing to validate (one round trip
-	 * less for every getattr). */
-	if (!t->nov && t->watched <= 1)
+	for (size_t i = 0; i < t->nrd; i++)
+		nchecks += t->rd[i].cached;
+	/* Nothing written, nothing from the cache and at most one key read:
+	 * that one GET saw one state by itself, so there is nothing to
+	 * validate (no round trip for a getattr that missed the cache). */
+	if (!t->nov && !nchecks && t->watched <= 1)
 		goto out;
-	/* per op at most 2 commands of at most 5 arguments and 2 keys */
-	size_t maxcmd = 2 + 2 * t->nov;
-	b.cmds = malloc(maxcmd * sizeof(*b.cmds));
-	b.argv = malloc(maxcmd * 5 * sizeof(*b.argv));
-	b.len = malloc(maxcmd * 5 * sizeof(*b.len));
-	b.keys = malloc((2 * t->nov + 1) * KEY_BUF);
-	rep = calloc(maxcmd, sizeof(*rep));
-	if (!b.cmds || !b.argv || !b.len || !b.keys || !rep) {
-		r = -ENOMEM;
-		goto out;
-	}
-#define ARG(p, n) (b.argv[b.nargv] = (const char *)(p), b.len[b.nargv++] = (n))
-#define CMD_BEGIN() (b.cmds[b.ncmd] = (struct cmd){0, b.argv + b.nargv, b.len + b.nargv})
-#define CMD_END() (b.cmds[b.ncmd].argc = (int)(b.argv + b.nargv - b.cmds[b.ncmd].argv), b.ncmd++)
-	CMD_BEGIN();
-	ARG("MULTI", 5);
-	CMD_END();
-	for (size_t i = 0; i < t->nov; i++) {
-		struct ov *o = &t->ov[i];
-		char *vk = b.keys + (b.nkeys++) * KEY_BUF;
-		char *zk = b.keys + (b.nkeys++) * KEY_BUF;
-		size_t zl = zkey(s, zk, o->fam, o->row), vl;
-		uint8_t *delta = (uint8_t *)vk + KEY_BUF - 8; /* spare room */
-		switch (o->kind) {
-		case OV_PUT:
-			vl = vkey(s, vk, o->fam, o->row, o->col, o->col_len);
-			CMD_BEGIN();
-			ARG("SET", 3), ARG(vk, vl), ARG(o->val, o->val_len);
-			CMD_END();
-			CMD_BEGIN();
-			ARG("ZADD", 4), ARG(zk, zl), ARG("0", 1), ARG(o->col, o->col_len);
-			CMD_END();
-			break;
-		case OV_DEL:
-			vl = vkey(s, vk, o->fam, o->row, o->col, o->col_len);
-			CMD_BEGIN();
-			ARG("UNLINK", 6), ARG(vk, vl);
-			CMD_END();
-			CMD_BEGIN();
-			ARG("ZREM", 4), ARG(zk, zl), ARG(o->col, o->col_len);
-			CMD_END();
-			break;
-		case OV_DELROW:
-			vl = vprefix(s, vk, o->fam, o->row);
-			CMD_BEGIN();
-			ARG("EVAL", 4), ARG(delrow_lua, sizeof(delrow_lua) - 1),
-				ARG("1", 1), ARG(zk, zl), ARG(vk, vl);
-			CMD_END();
-			break;
-		case OV_ADD:
-			vl = vkey(s, vk, o->fam, o->row, o->col, o->col_len);
-			store_be64(delta, (uint64_t)o->delta);
-			CMD_BEGIN();
-			/* EVAL script 2 vkey zkey delta col: 7 args, so the
-			 * second slot of this op is used as well */
-			ARG("EVAL", 4), ARG(add_lua, sizeof(add_lua) - 1),
-				ARG("2", 1), ARG(vk, vl), ARG(zk, zl);
-			ARG(delta, 8), ARG(o->col, o->col_len);
-			CMD_END();
-			break;
-		}
-	}
-	CMD_BEGIN();
-	ARG("EXEC", 4);
-	CMD_END();
-#undef ARG
-#undef CMD_BEGIN
-#undef CMD_END
 	if (!t->conn) {
 		r = -EIO;
 		goto out;
 	}
-	r = pipe_run(t->conn, b.ncmd, b.cmds, rep);
-	if (r) {
-		/* the connection died while MULTI…EXEC was in flight: we
-		 * cannot know whether EXEC ran */
-		if (s->cluster) {
-			pthread_mutex_lock(&s->mu);
-			s->stale = 1;
-			pthread_mutex_unlock(&s->mu);
+	const char *ma[1] = {"MULTI"}, *ea[1] = {"EXEC"};
+	size_t ml[1] = {5}, el[1] = {4};
+	struct cmd cmds[3];
+	int n = 0;
+	if (t->watched)
+		cmds[n++] = (struct cmd){1, ma, ml};
+	if (t->nov || nchecks) {
+		if ((r = build_fcall(t, 0, &b, &nchecks)))
+			goto out;
+		cmds[n++] = (struct cmd){b.nargv, b.argv, b.len};
+	}
+	if (t->watched)
+		cmds[n++] = (struct cmd){1, ea, el};
+	if ((r = pipe_run(t->conn, n, cmds, rep))) {
+		commit_lost(s);
+		goto out;
+	}
+	redisReply *fr;
+	if (t->watched) {
+		t->watched = 0; /* EXEC (even a failed one) drops the watches */
+		redisReply *ex = rep[n - 1];
+		if (ex->type == REDIS_REPLY_NIL) {
+			r = -EAGAIN; /* a watched key changed */
+			uncache_reads(t);
+			goto out;
 		}
-		goto out;
-	}
-	t->watched = 0; /* EXEC (even a failed one) drops the watches */
-	redisReply *ex = rep[b.ncmd - 1];
-	if (ex->type == REDIS_REPLY_NIL) {
-		r = -EAGAIN; /* a watched key changed */
-		goto out;
-	}
-	if (ex->type == REDIS_REPLY_ERROR) {
-		/* EXECABORT: a command was refused while queueing (MOVED,
-		 * OOM, …); nothing ran.  Report the first cause. */
-		r = -EIO;
-		for (int i = 0; i < b.ncmd - 1; i++)
-			if (rep[i]->type == REDIS_REPLY_ERROR) {
-				r = reply_err(s, rep[i]);
-				break;
-			}
-		if (r == REDIRECTED) {
-			t->conn->broken = 1;
-			r = -EAGAIN;
-		}
-		if (r == -EIO)
-			log_warn("store %s: commit refused: %s", s->base.url, rtext(ex));
-		goto out;
-	}
-	if (ex->type != REDIS_REPLY_ARRAY) {
-		r = -EIO;
-		goto out;
-	}
-	/* run-time errors do not roll back in Redis; none are expected from
-	 * these commands, but say so loudly if one happens */
-	for (size_t i = 0; i < ex->elements; i++)
-		if (ex->element[i]->type == REDIS_REPLY_ERROR) {
-			log_error("store %s: commit partly failed: %s", s->base.url,
-				  ex->element[i]->str);
+		if (ex->type == REDIS_REPLY_ERROR) {
+			/* EXECABORT: a command was refused while queueing
+			 * (MOVED, OOM, …); nothing ran.  Report the cause. */
 			r = -EIO;
+			for (int i = 0; i < n - 1; i++)
+				if (rep[i]->type == REDIS_REPLY_ERROR) {
+					r = missing_function(s, t->conn, rep[i])
+						    ? -EAGAIN
+						    : reply_err(s, rep[i]);
+					break;
+				}
+			if (r == REDIRECTED) {
+				t->conn->broken = 1;
+				r = -EAGAIN;
+			}
+			if (r == -EIO)
+				log_warn("store %s: commit refused: %s", s->base.url,
+					 rtext(ex));
+			goto out;
 		}
-out:
-	if (rep) {
-		free_replies(b.ncmd, rep);
-		free(rep);
+		if (ex->type != REDIS_REPLY_ARRAY ||
+		    ex->elements != (size_t)(n - 2)) {
+			r = -EIO;
+			goto out;
+		}
+		if (n == 2)
+			goto applied; /* validation only */
+		fr = ex->element[0];
+	} else {
+		fr = rep[0];
 	}
-	free(b.cmds);
-	free(b.argv);
-	free(b.len);
-	free(b.keys);
+	if ((r = fcall_result(t, fr)))
+		goto out;
+applied:
+	cache_writes(t);
+out:
+	free_replies(3, rep);
+	fbuf_free(&b);
 	txn_release(t);
 	txn_free(t);
+	return r;
+}
+
+/*
+ * Check, without writing, that every value the transaction took from the
+ * cache is still current: the caller is about to act on a failed
+ * operation's reads (ENOENT, EEXIST, …) without committing.
+ */
+static int redis_validate(struct store_txn *base)
+{
+	struct rtxn *t = (struct rtxn *)base;
+	struct fbuf b;
+	size_t nchecks;
+	redisReply *rep = NULL;
+	if (t->err)
+		return t->err;
+	int r = 0;
+	for (size_t i = 0; i < t->nrd; i++)
+		r |= t->rd[i].cached;
+	if (!r)
+		return 0; /* every read was live */
+	if (!t->conn)
+		return -EIO;
+	if ((r = build_fcall(t, 1, &b, &nchecks)))
+		goto out;
+	struct cmd cmd = {b.nargv, b.argv, b.len};
+	if ((r = pipe_run(t->conn, 1, &cmd, &rep)))
+		goto out;
+	if ((r = fcall_result(t, rep)) == 0)
+		t->validated = 1;
+out:
+	if (rep)
+		freeReplyObject(rep);
+	fbuf_free(&b);
 	return r;
 }
 
 static void redis_abort(struct store_txn *base)
 {
 	struct rtxn *t = (struct rtxn *)base;
+	/* an operation that failed on values nobody validated may have
+	 * failed because they were stale (a retry must not see them again) */
+	if (!t->validated)
+		for (size_t i = 0; i < t->nrd; i++)
+			if (t->rd[i].cached)
+				rcache_drop(&t->s->cache, t->rd[i].key, t->rd[i].kl);
 	txn_release(t);
 	txn_free(t);
 }
@@ -2099,6 +2451,7 @@ const struct store_ops store_redis_ops = {
 	.scan = redis_scan,
 	.add = redis_add,
 	.commit = redis_commit,
+	.validate = redis_validate,
 	.abort = redis_abort,
 	.sync = redis_sync,
 	.durability = redis_durability,
@@ -2118,6 +2471,7 @@ const struct store_ops store_redis_cluster_ops = {
 	.scan = redis_scan,
 	.add = redis_add,
 	.commit = redis_commit,
+	.validate = redis_validate,
 	.abort = redis_abort,
 	.sync = redis_sync,
 	.durability = redis_durability,
