@@ -153,10 +153,12 @@ static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 		int c;
 		if (r < 0) {
 			/* the failure may rest on a stale cached value: check
-			 * before reporting it (failures of the store itself
-			 * and conflicts need no check) */
+			 * before reporting it (conflicts need no check; a
+			 * failed store answers the check with its error).
+			 * -EIO included: a body that finds its reads
+			 * inconsistent (a dangling entry) says so. */
 			c = r;
-			if (r != -EAGAIN && r != -EIO && r != -ENOMEM) {
+			if (r != -EAGAIN && r != -ENOMEM) {
 				int v = store_validate(t);
 				if (v < 0)
 					c = v;
