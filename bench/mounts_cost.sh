@@ -58,15 +58,23 @@ dpid() { # the daemon's pid, from the pid file that names its mountpoint
 mnt A
 ZP=$(cat "$(find "$D/zk" -name pid | head -1)")
 PA=$(dpid A)
+# ZooKeeper's packet counters: "received sent"
+zkp() { "$ZKS" cmd $((PORT + 1)) srvr | awk '/^Received:/ { r = $2 } /^Sent:/ { s = $2 } END { print r + 0, s + 0 }'; }
 run() { # label
-	local z0 a0 b0=0 c0=0 out z1 a1 b1=0 c1=0
+	local z0 a0 b0=0 c0=0 out z1 a1 b1=0 c1=0 p0 p1
+	read -r -a p0 <<<"$(zkp)"
+	local w0 w1
+	w0=$(awk '/^wchar/ { print $2 }' "/proc/$ZP/io")
 	z0=$(cpu "$ZP") a0=$(cpu "$PA")
 	[ -n "${PB:-}" ] && b0=$(cpu "$PB") c0=$(cpu "$PC")
 	out=$("$MB" -n "$N" -o "$OPS" "$D/mA" | awk '{ split($2, o, "="); split($5, r, "="); printf "%s %.0f  ", o[2], r[2] }')
 	z1=$(cpu "$ZP") a1=$(cpu "$PA")
 	[ -n "${PB:-}" ] && b1=$(cpu "$PB") c1=$(cpu "$PC")
-	printf '%-16s %s| CPU s: ZooKeeper %.2f, A %.2f, B+C %.2f\n' "$1" "$out" \
-		"$(echo "$z1 - $z0" | bc)" "$(echo "$a1 - $a0" | bc)" "$(echo "$b1 - $b0 + $c1 - $c0" | bc)"
+	read -r -a p1 <<<"$(zkp)"
+	w1=$(awk '/^wchar/ { print $2 }' "/proc/$ZP/io")
+	printf '%-16s %s| CPU s: ZooKeeper %.2f, A %.2f, B+C %.2f | ZooKeeper packets in %d, out %d, %.1f MB written\n' "$1" "$out" \
+		"$(echo "$z1 - $z0" | bc)" "$(echo "$a1 - $a0" | bc)" "$(echo "$b1 - $b0 + $c1 - $c0" | bc)" \
+		$((p1[0] - p0[0])) $((p1[1] - p0[1])) "$(echo "($w1 - $w0) / 1000000" | bc -l)"
 }
 echo "meta_bench -n $N -o $OPS on mount A (ops/s)"
 for ((i = 1; i <= R; i++)); do
