@@ -123,7 +123,7 @@ struct rstore {
 	struct rcache cache; /* small values, validated at every commit */
 };
 
-enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD };
+enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD, OV_MAXTIME };
 
 /* One buffered write. */
 struct ov {
@@ -134,7 +134,7 @@ struct ov {
 	size_t col_len;
 	uint8_t *val;
 	size_t val_len;
-	int64_t delta;
+	int64_t delta; /* OV_ADD; OV_MAXTIME: the byte offset */
 };
 
 struct rtxn {
@@ -165,6 +165,10 @@ struct rread {
 	int present;
 	uint8_t *val; /* cached: what the transaction saw */
 	size_t vl;
+	int empty;   /* key is a row's member set, seen empty in the cache */
+	size_t skip_off, skip_len; /* get_except: bytes the check ignores */
+	int hint;    /* store_hint_empty: key is a member set to be noted
+		      * empty after commit; no read */
 };
 
 /* One command for a pipeline. */
@@ -1532,7 +1536,8 @@ static int ov_add(struct rtxn *t, int kind, int fam, uint64_t row,
 	o->col_len = col_len;
 	o->val_len = val_len;
 	if ((col_len && !(o->col = malloc(col_len))) ||
-	    (kind == OV_PUT && !(o->val = malloc(val_len ? val_len : 1)))) {
+	    ((kind == OV_PUT || kind == OV_MAXTIME) &&
+	     !(o->val = malloc(val_len ? val_len : 1)))) {
 		free(o->col);
 		return -ENOMEM;
 	}
@@ -1560,7 +1565,8 @@ static int ov_find(struct rtxn *t, int fam, uint64_t row, const void *col,
 			*o = NULL;
 			return 1;
 		}
-		if (e->kind == OV_ADD || e->col_len != col_len ||
+		if (e->kind == OV_ADD || e->kind == OV_MAXTIME ||
+		    e->col_len != col_len ||
 		    memcmp(e->col, col, col_len))
 			continue;
 		*o = e->kind == OV_PUT ? e : NULL;
@@ -1600,11 +1606,10 @@ static struct rread *rd_find_cached(struct rtxn *t, const char *key, size_t kl)
 	return NULL;
 }
 
-static int redis_get(struct store_txn *base, int fam, uint64_t row,
-		     const void *col, size_t col_len, const void **val,
-		     size_t *val_len)
+static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
+		      size_t col_len, size_t skip_off, size_t skip_len,
+		      const void **val, size_t *val_len)
 {
-	struct rtxn *t = (struct rtxn *)base;
 	if (bad_args(fam, col_len) || !col_len)
 		return -EINVAL;
 	if (t->err)
@@ -1637,14 +1642,58 @@ static int redis_get(struct store_txn *base, int fam, uint64_t row,
 				free(v);
 				return -ENOMEM;
 			}
+			if (d) {
+				d->skip_off = skip_off;
+				d->skip_len = skip_len;
+			}
 		}
 		if (d) {
+			if (d->skip_len < skip_len || (d->skip_len && skip_len &&
+						       d->skip_off != skip_off))
+				d->skip_len = 0; /* read in full as well */
 			if (!d->present)
 				return -ENOENT;
 			*val = d->val;
 			*val_len = d->vl;
 			return 0;
 		}
+	}
+	if (skip_len && !t->live) {
+		/* not WATCHed (a change in the skipped bytes must not
+		 * conflict): checked by value at commit like a cached read */
+		const char *ga[2] = {"GET", key};
+		size_t gl[2] = {3, kl};
+		struct cmd cmd = {2, ga, gl};
+		redisReply *rep = NULL;
+		int r = txn_run(t, 1, &cmd, &rep);
+		if (r)
+			return r;
+		if (rep->type != REDIS_REPLY_NIL && rep->type != REDIS_REPLY_STRING) {
+			freeReplyObject(rep);
+			return t->err = -EIO;
+		}
+		int present = rep->type == REDIS_REPLY_STRING;
+		uint8_t *v = present ? malloc(rep->len ? rep->len : 1) : NULL;
+		if (present && !v) {
+			freeReplyObject(rep);
+			return -ENOMEM;
+		}
+		if (present)
+			memcpy(v, rep->str, rep->len);
+		rcache_put(&t->s->cache, key, kl, present, rep->str, present ? rep->len : 0);
+		struct rread *d = rd_add(t, key, kl, 1, present, v, present ? rep->len : 0);
+		freeReplyObject(rep);
+		if (!d) {
+			free(v);
+			return -ENOMEM;
+		}
+		d->skip_off = skip_off;
+		d->skip_len = skip_len;
+		if (!present)
+			return -ENOENT;
+		*val = d->val;
+		*val_len = d->vl;
+		return 0;
 	}
 	const char *wa[2] = {"WATCH", key}, *ga[2] = {"GET", key};
 	size_t wl[2] = {5, kl}, gl[2] = {3, kl};
@@ -1681,6 +1730,32 @@ static int redis_get(struct store_txn *base, int fam, uint64_t row,
 	*val = rep[1]->str;
 	*val_len = rep[1]->len;
 	return 0;
+}
+
+static int redis_get(struct store_txn *base, int fam, uint64_t row,
+		     const void *col, size_t col_len, const void **val,
+		     size_t *val_len)
+{
+	return get_common((struct rtxn *)base, fam, row, col, col_len, 0, 0, val,
+			  val_len);
+}
+
+static int redis_get_except(struct store_txn *base, int fam, uint64_t row,
+			    const void *col, size_t col_len, size_t skip_off,
+			    size_t skip_len, const void **val, size_t *val_len)
+{
+	return get_common((struct rtxn *)base, fam, row, col, col_len, skip_off,
+			  skip_len, val, val_len);
+}
+
+static int redis_put_max_time(struct store_txn *base, int fam, uint64_t row,
+			      const void *col, size_t col_len, size_t off,
+			      const uint8_t time[12])
+{
+	if (bad_args(fam, col_len) || !col_len || off > STORE_MAX_VALUE - 12)
+		return -EINVAL;
+	return ov_add((struct rtxn *)base, OV_MAXTIME, fam, row, col, col_len, time,
+		      12, (int64_t)off);
 }
 
 static int redis_put(struct store_txn *base, int fam, uint64_t row,
@@ -1956,11 +2031,34 @@ static int redis_scan(struct store_txn *base, int fam, uint64_t row,
 	struct srv_iter it = {.t = t, .fam = fam, .row = row, .start = start,
 			      .start_len = start_len, .first = 1};
 	it.zkl = zkey(t->s, it.zk, fam, row);
-	if (row_deleted) {
+	/* A row the cache knows to be empty costs no round trip: the commit
+	 * checks that its member set still does not exist. */
+	struct rread *d = NULL;
+	if (!row_deleted && !t->live && !(d = rd_find_cached(t, it.zk, it.zkl))) {
+		int present;
+		uint8_t *v;
+		size_t vl;
+		int h = rcache_get(&t->s->cache, it.zk, it.zkl, &present, &v, &vl);
+		free(v);
+		if (h < 0) {
+			r = h;
+			goto out;
+		}
+		if (h == 1 && !present) {
+			if (!(d = rd_add(t, it.zk, it.zkl, 1, 0, NULL, 0))) {
+				r = -ENOMEM;
+				goto out;
+			}
+			d->empty = 1;
+		}
+	}
+	if (row_deleted || d) {
 		it.done = 1;
 		it.first = 0;
 	} else if ((r = srv_fetch_members(&it))) {
 		goto out;
+	} else if (!start_len && it.done && !it.members->elements) {
+		rcache_put(&t->s->cache, it.zk, it.zkl, 0, NULL, 0);
 	}
 	for (;;) {
 		/* refill the server side */
@@ -2012,22 +2110,28 @@ out:
  *
  * FCALL cassafs_commit_v1 NKEYS KEY… N [PRESENT VALUE]×N [OP …]…
  * The first N keys are values the transaction read from the client cache:
- * PRESENT "1" with the VALUE it saw, or "0" (it saw none).  If any differs
+ * PRESENT "1" with the VALUE it saw, "0" (it saw none), or "E" for a
+ * row's member set that it saw empty (VALUE ""), or "MOFF:LEN" with the
+ * VALUE it saw, compared except for LEN bytes at OFF.  If any differs
  * from what the server holds, nothing is written and the answer is
  * {check number, current value or nil, …} so that the client refreshes
  * those entries; else the writes follow, each with two keys (value key,
  * member set):
  *   S COL VALUE   set a column        D COL        delete a column
+ *   T OFF TIME12  the 12 bytes at OFF, a time (le64 seconds, le32 ns),
+ *                 become TIME if it is later
  *   A COL DELTA8  add to a counter    R PREFIX     delete the row (the
  *                                                  value keys share the tag,
  *                                                  so they are in one slot)
- * and the answer is 1.  Everything is checked before the first write: a
+ * and the answer is a string of one letter per write: "e" if the row has
+ * no column left after it, else "n" (so the client knows which rows are
+ * empty without asking).  Everything is checked before the first write: a
  * function is atomic but not rolled back on error.  Counters add bytewise
  * with carry, exact for all of int64 (Lua numbers are doubles).
  */
-#define FN_COMMIT "cassafs_commit_v1"
+#define FN_COMMIT "cassafs_commit_v3"
 static const char fn_library[] =
-	"#!lua name=cassafs_v1\n"
+	"#!lua name=cassafs_v3\n"
 	"local function add8(cur, d)\n"
 	"  if not cur or #cur ~= 8 then cur = string.char(0,0,0,0,0,0,0,0) end\n"
 	"  local out, carry = {}, 0\n"
@@ -2038,19 +2142,44 @@ static const char fn_library[] =
 	"  end\n"
 	"  return string.char(unpack(out))\n"
 	"end\n"
+	"local function le(s, i, n)\n"
+	"  local x = 0\n"
+	"  for j = i + n - 1, i, -1 do x = x * 256 + string.byte(s, j) end\n"
+	"  return x\n"
+	"end\n"
+	"local function newer(a, b)\n"
+	"  local as, bs = le(a, 1, 8), le(b, 1, 8)\n"
+	"  return as > bs or (as == bs and le(a, 9, 4) > le(b, 9, 4))\n"
+	"end\n"
 	"local function commit(keys, args)\n"
 	"  local n = tonumber(args[1])\n"
 	"  local bad, a = {}, 2\n"
 	"  for c = 1, n do\n"
-	"    local cur = redis.call('GET', keys[c])\n"
-	"    if (args[a] == '1' and cur ~= args[a + 1]) or (args[a] ~= '1' and cur) then\n"
-	"      bad[#bad + 1] = c\n"
-	"      bad[#bad + 1] = cur\n"
+	"    if args[a] == 'E' then\n"
+	"      if redis.call('EXISTS', keys[c]) == 1 then\n"
+	"        bad[#bad + 1] = c\n"
+	"        bad[#bad + 1] = false\n"
+	"      end\n"
+	"    elseif string.byte(args[a]) == 77 then\n" /* 'M' */
+	"      local cur, v = redis.call('GET', keys[c]), args[a + 1]\n"
+	"      local o, l = string.match(args[a], '^M(%d+):(%d+)$')\n"
+	"      o, l = tonumber(o), tonumber(l)\n"
+	"      if not cur or #cur ~= #v or string.sub(cur, 1, o) ~= string.sub(v, 1, o)\n"
+	"         or string.sub(cur, o + l + 1) ~= string.sub(v, o + l + 1) then\n"
+	"        bad[#bad + 1] = c\n"
+	"        bad[#bad + 1] = cur\n"
+	"      end\n"
+	"    else\n"
+	"      local cur = redis.call('GET', keys[c])\n"
+	"      if (args[a] == '1' and cur ~= args[a + 1]) or (args[a] ~= '1' and cur) then\n"
+	"        bad[#bad + 1] = c\n"
+	"        bad[#bad + 1] = cur\n"
+	"      end\n"
 	"    end\n"
 	"    a = a + 2\n"
 	"  end\n"
 	"  if #bad > 0 then return bad end\n"
-	"  local k = n + 1\n"
+	"  local k, flags = n + 1, {}\n"
 	"  while a <= #args do\n"
 	"    local op, v, z = args[a], keys[k], keys[k + 1]\n"
 	"    if op == 'S' then\n"
@@ -2061,6 +2190,12 @@ static const char fn_library[] =
 	"      redis.call('UNLINK', v)\n"
 	"      redis.call('ZREM', z, args[a + 1])\n"
 	"      a = a + 2\n"
+	"    elseif op == 'T' then\n"
+	"      local cur, o, t = redis.call('GET', v), tonumber(args[a + 1]), args[a + 2]\n"
+	"      if cur and #cur >= o + 12 and newer(t, string.sub(cur, o + 1, o + 12)) then\n"
+	"        redis.call('SET', v, string.sub(cur, 1, o) .. t .. string.sub(cur, o + 13))\n"
+	"      end\n"
+	"      a = a + 3\n"
 	"    elseif op == 'A' then\n"
 	"      redis.call('SET', v, add8(redis.call('GET', v), args[a + 2]))\n"
 	"      redis.call('ZADD', z, 0, args[a + 1])\n"
@@ -2074,9 +2209,10 @@ static const char fn_library[] =
 	"      end\n"
 	"      a = a + 2\n"
 	"    end\n"
+	"    flags[#flags + 1] = redis.call('EXISTS', z) == 0 and 'e' or 'n'\n"
 	"    k = k + 2\n"
 	"  end\n"
-	"  return 1\n"
+	"  return table.concat(flags)\n"
 	"end\n"
 	"redis.register_function('" FN_COMMIT "', commit)\n";
 
@@ -2127,6 +2263,7 @@ struct fbuf {
 	char *keys;   /* KEY_BUF each */
 	int nargv, nkeys;
 	char numkeys[24], nchecks[24];
+	void *owned[2]; /* freed with it */
 };
 
 static int fbuf_init(struct fbuf *b, size_t nkeys, size_t nargs)
@@ -2140,6 +2277,8 @@ static int fbuf_init(struct fbuf *b, size_t nkeys, size_t nargs)
 
 static void fbuf_free(struct fbuf *b)
 {
+	free(b->owned[0]);
+	free(b->owned[1]);
 	free(b->argv);
 	free(b->len);
 	free(b->keys);
@@ -2166,6 +2305,11 @@ static int build_fcall(struct rtxn *t, int checks_only, struct fbuf *b,
 	*nchecks = nc;
 	size_t nkeys = nc + 2 * nov;
 	int r = fbuf_init(b, nkeys, 4 + nkeys + 2 * nc + 3 * nov);
+	char *kinds = NULL, *offs = NULL;
+	if (!r && (!(kinds = calloc(nc + 1, 48)) || !(offs = calloc(nov + 1, 24))))
+		r = -ENOMEM;
+	b->owned[0] = kinds;
+	b->owned[1] = offs;
 	if (r)
 		return r;
 	arg(b, "FCALL", 5);
@@ -2185,11 +2329,16 @@ static int build_fcall(struct rtxn *t, int checks_only, struct fbuf *b,
 		arg(b, zk, zl);
 	}
 	arg(b, b->nchecks, (size_t)sprintf(b->nchecks, "%zu", nc));
-	for (size_t i = 0; i < t->nrd; i++) {
+	for (size_t i = 0, c = 0; i < t->nrd; i++) {
 		struct rread *d = &t->rd[i];
 		if (!d->cached)
 			continue;
-		arg(b, d->present ? "1" : "0", 1);
+		if (d->skip_len && d->present) {
+			char *k = kinds + 48 * c++;
+			arg(b, k, (size_t)sprintf(k, "M%zu:%zu", d->skip_off, d->skip_len));
+		} else {
+			arg(b, d->empty ? "E" : d->present ? "1" : "0", 1);
+		}
 		arg(b, d->present ? (const char *)d->val : "", d->present ? d->vl : 0);
 	}
 	for (size_t i = 0; i < nov; i++) {
@@ -2213,6 +2362,12 @@ static int build_fcall(struct rtxn *t, int checks_only, struct fbuf *b,
 			arg(b, "R", 1);
 			arg(b, pre, vprefix(s, pre, o->fam, o->row));
 			break;
+		case OV_MAXTIME: {
+			char *n = offs + 24 * i;
+			arg(b, "T", 1), arg(b, n, (size_t)sprintf(n, "%lld", (long long)o->delta));
+			arg(b, o->val, 12);
+			break;
+		}
 		}
 	}
 	return 0;
@@ -2225,7 +2380,7 @@ static int build_fcall(struct rtxn *t, int checks_only, struct fbuf *b,
 static int fcall_result(struct rtxn *t, redisReply *r)
 {
 	struct rstore *s = t->s;
-	if (r->type == REDIS_REPLY_INTEGER && r->integer == 1)
+	if (r->type == REDIS_REPLY_STRING)
 		return 0;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0 && r->elements) {
 		for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -2235,9 +2390,12 @@ static int fcall_result(struct rtxn *t, redisReply *r)
 			for (size_t j = 0; j < t->nrd; j++) {
 				if (!t->rd[j].cached || --c)
 					continue;
-				rcache_put(&s->cache, t->rd[j].key, t->rd[j].kl,
-					   v->type == REDIS_REPLY_STRING, v->str,
-					   v->type == REDIS_REPLY_STRING ? v->len : 0);
+				if (t->rd[j].empty)
+					rcache_drop(&s->cache, t->rd[j].key, t->rd[j].kl);
+				else
+					rcache_put(&s->cache, t->rd[j].key, t->rd[j].kl,
+						   v->type == REDIS_REPLY_STRING, v->str,
+						   v->type == REDIS_REPLY_STRING ? v->len : 0);
 				break;
 			}
 		}
@@ -2260,17 +2418,57 @@ static int fcall_result(struct rtxn *t, redisReply *r)
 	return -EIO;
 }
 
-/* After a commit: the cache takes the values the transaction wrote. */
-static void cache_writes(struct rtxn *t)
+static uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t x = 0;
+	for (int i = n; i-- > 0;)
+		x = (x << 8) | p[i];
+	return x;
+}
+
+/* a and b: 12-byte times (le64 seconds, le32 nanoseconds); a later? */
+static int time_newer(const uint8_t *a, const uint8_t *b)
+{
+	uint64_t as = le_get(a, 8), bs = le_get(b, 8);
+	return as > bs || (as == bs && le_get(a + 8, 4) > le_get(b + 8, 4));
+}
+
+/*
+ * After a commit: the cache takes the values the transaction wrote and
+ * which rows it left empty (flags: the function's answer, one letter per
+ * write; NULL when nothing was written).
+ */
+static void cache_writes(struct rtxn *t, const char *flags, size_t nflags)
 {
 	struct rstore *s = t->s;
+	for (size_t i = 0; i < t->nrd; i++)
+		if (t->rd[i].hint)
+			rcache_put(&s->cache, t->rd[i].key, t->rd[i].kl, 0, NULL, 0);
 	for (size_t i = 0; i < t->nov; i++) {
 		struct ov *o = &t->ov[i];
-		char key[KEY_BUF];
+		char key[KEY_BUF], zk[KEY_BUF];
+		size_t zl = zkey(s, zk, o->fam, o->row);
+		if (i < nflags && flags[i] == 'e')
+			rcache_put(&s->cache, zk, zl, 0, NULL, 0);
+		else
+			rcache_drop(&s->cache, zk, zl);
 		if (o->kind == OV_DELROW)
 			continue; /* stale entries of the row fail their checks */
 		size_t kl = vkey(s, key, o->fam, o->row, o->col, o->col_len);
-		if (o->kind == OV_ADD)
+		if (o->kind == OV_MAXTIME) {
+			/* our view of the value: others' later times may be
+			 * there too, which only a full read notices */
+			int present;
+			uint8_t *v;
+			size_t vl;
+			size_t off = (size_t)o->delta;
+			if (rcache_get(&s->cache, key, kl, &present, &v, &vl) == 1 &&
+			    present && vl >= off + 12 && time_newer(o->val, v + off)) {
+				memcpy(v + off, o->val, 12);
+				rcache_put(&s->cache, key, kl, 1, v, vl);
+			}
+			free(v);
+		} else if (o->kind == OV_ADD)
 			rcache_drop(&s->cache, key, kl);
 		else
 			rcache_put(&s->cache, key, kl, o->kind == OV_PUT, o->val,
@@ -2382,8 +2580,10 @@ static int redis_commit(struct store_txn *base)
 	}
 	if ((r = fcall_result(t, fr)))
 		goto out;
+	cache_writes(t, fr->str, fr->len);
+	goto out;
 applied:
-	cache_writes(t);
+	cache_writes(t, NULL, 0);
 out:
 	free_replies(3, rep);
 	fbuf_free(&b);
@@ -2426,6 +2626,23 @@ out:
 	return r;
 }
 
+/* Rows of a new inode: remember them as empty once this commits. */
+static int redis_hint_empty(struct store_txn *base, int fam, uint64_t row)
+{
+	struct rtxn *t = (struct rtxn *)base;
+	if (bad_args(fam, 0))
+		return -EINVAL;
+	if (t->rdonly)
+		return 0;
+	char zk[KEY_BUF];
+	size_t zl = zkey(t->s, zk, fam, row);
+	struct rread *d = rd_add(t, zk, zl, 0, 0, NULL, 0);
+	if (!d)
+		return -ENOMEM;
+	d->hint = 1;
+	return 0;
+}
+
 static void redis_abort(struct store_txn *base)
 {
 	struct rtxn *t = (struct rtxn *)base;
@@ -2452,6 +2669,9 @@ const struct store_ops store_redis_ops = {
 	.add = redis_add,
 	.commit = redis_commit,
 	.validate = redis_validate,
+	.hint_empty = redis_hint_empty,
+	.get_except = redis_get_except,
+	.put_max_time = redis_put_max_time,
 	.abort = redis_abort,
 	.sync = redis_sync,
 	.durability = redis_durability,
@@ -2472,6 +2692,9 @@ const struct store_ops store_redis_cluster_ops = {
 	.add = redis_add,
 	.commit = redis_commit,
 	.validate = redis_validate,
+	.hint_empty = redis_hint_empty,
+	.get_except = redis_get_except,
+	.put_max_time = redis_put_max_time,
 	.abort = redis_abort,
 	.sync = redis_sync,
 	.durability = redis_durability,
