@@ -78,7 +78,8 @@ run() { # label
 	[ -n "${PB:-}" ] && b1=$(cpu "$PB") c1=$(cpu "$PC")
 	read -r -a p1 <<<"$(zkp)"
 	w1=$(awk '/^wchar/ { print $2 }' "/proc/$ZP/io")
-	printf '%-16s %s| CPU s: ZooKeeper %.2f, A %.2f, B+C %.2f | ZooKeeper packets in %d, out %d, %.1f MB written\n' "$1" "$out" \
+	printf '%-16s notices sent by A %s, ' "$1" "$(curl -sf "http://127.0.0.1:$MPORT/stats.json" | jq '.counters.notices_sent_total')"
+	printf '%s| CPU s: ZooKeeper %.2f, A %.2f, B+C %.2f | ZooKeeper packets in %d, out %d, %.1f MB written\n' "$out" \
 		"$(echo "$z1 - $z0" | bc)" "$(echo "$a1 - $a0" | bc)" "$(echo "$b1 - $b0 + $c1 - $c0" | bc)" \
 		$((p1[0] - p0[0])) $((p1[1] - p0[1])) "$(echo "($w1 - $w0) / 1000000" | bc -l)"
 }
