@@ -11,6 +11,7 @@
 
 /* Engines are added here as they are built. */
 static const struct data_ops *const engines[] = {
+	&data_ring_ops,
 	NULL,
 };
 
