@@ -9,6 +9,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
 
 struct ring;
 struct data_ring;
@@ -72,3 +75,11 @@ int data_ring_dev_check(struct data_ring *dr, const struct ring *r,
 			uint32_t dev);
 
 #endif
+
+/* ---- ring_repair.c ---- */
+/* The per-device view of a ring tier (docs/ring.md, "Status"): a JSON
+ * object for `cassafs status` (NULL on error, err says why); objects and
+ * bytes per device count the listed objects the ring places there. */
+json_t *data_ring_status_json(const char *url, char *err, size_t err_len);
+/* The same as text. */
+void data_ring_status_print(const json_t *st, FILE *out);

@@ -17,6 +17,7 @@ static const struct cli_command commands[] = {
 	{"stats", cmd_stats, "live per-operation counters of a mount"},
 	{"bench", cmd_bench, "quick throughput and metadata check of a mount"},
 	{"ring", cmd_ring, "build and query Swift-compatible rings"},
+	{"repair", cmd_repair, "restore the replicas of a ring data tier"},
 };
 
 static void usage(FILE *f)
