@@ -26,11 +26,13 @@
  * No authentication: the storage network is trusted, as Swift's object
  * servers assume (they sit behind the proxy on a private network).
  *
- * HTTP through libcurl's multi interface; connections are kept alive in a
- * cache shared by every call (CURLSH).  Bounds: every request ends within
- * `timeout` (default 10 s; connect 1 s); a get tries at most 2R devices, a
- * put or delete at most R primaries plus R handoffs, in two waves at most
- * of parallel requests.
+ * HTTP through http.h (libcurl's multi interface, connections kept alive
+ * and shared by every thread), with one try per request: on a failure the
+ * engine moves to another device, as Swift's proxy does, instead of
+ * retrying the same one.  Bounds: every request ends within `timeout`
+ * (default 10 s; connect 1 s); a get tries at most 2R devices one after
+ * the other, a put or delete the R primaries at once and then at most R
+ * handoffs, one wave of parallel requests per round of failures.
  */
 #define _GNU_SOURCE
 #include "data_ring.h"
@@ -44,12 +46,14 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdarg.h>
+#include <stddef.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
 #include "data_engine.h"
+#include "http.h"
 #include "log.h"
 #include "ring.h"
 
@@ -74,8 +78,7 @@ struct data_ring {
 	struct ringref *obj, *cont;
 	struct timespec checked;
 
-	CURLSH *share;
-	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+	struct http *http;	/* connections kept alive, shared by threads */
 	/* error limiting: a device that failed to answer is tried last (reads)
 	 * or skipped for a handoff (writes) until this time (CLOCK_MONOTONIC s) */
 	pthread_mutex_t err_lock;
@@ -305,154 +308,45 @@ static int dev_suppressed(struct data_ring *dr, uint32_t dev)
 	return s;
 }
 
-/* ---- HTTP requests on libcurl's multi interface ---- */
+/* ---- requests (http.h), one try each ---- */
 
 enum { M_GET, M_HEAD, M_PUT, M_DELETE };
+static const char *const method_name[] = {"GET", "HEAD", "PUT", "DELETE"};
 
-struct hreq {
-	CURL *e;
-	struct curl_slist *hdrs;
-	char errbuf[CURL_ERROR_SIZE];
-	/* request body (PUT) */
-	const unsigned char *body;
-	size_t blen, bpos;
-	/* response body: into out[0..cap) (grow: realloc'ed as it comes) */
-	unsigned char *out;
-	size_t cap, got;
-	int grow;
-	uint64_t skip;		/* bytes to drop first (a 200 to a Range) */
-	uint64_t range_off;	/* the Range asked for starts here */
-	long status;
-	CURLcode cc;
-	char etag[40];
-	char ts[64];
-	int64_t clen, total;	/* Content-Length; Content-Range's /N */
-	/* owner's bookkeeping */
+#define RQ_HDRS 8
+
+/* What a request needs beside its struct http_req (which http_run wants in
+ * a contiguous array): its URL and header lines, and whose it is. */
+struct rqx {
+	char url[8192];
+	char hdr[RQ_HDRS][1100];
+	const char *hp[RQ_HDRS + 1];
+	int nh;
 	int job, slot;
 	uint32_t dev;
-	int handoff;
 };
 
-static size_t on_read(char *buf, size_t size, size_t n, void *arg)
+/* A wave: requests run together by one http_run. */
+struct wave {
+	struct http_req *r;
+	struct rqx *x;
+	size_t n, cap;
+};
+
+static void wave_free(struct wave *w)
 {
-	struct hreq *q = arg;
-	size_t want = size * n, left = q->blen - q->bpos;
-	if (want > left)
-		want = left;
-	memcpy(buf, q->body + q->bpos, want);
-	q->bpos += want;
-	return want;
+	for (size_t i = 0; i < w->n; i++)
+		http_req_clear(&w->r[i]);
+	free(w->r);
+	free(w->x);
+	memset(w, 0, sizeof(*w));
 }
 
-static size_t on_write(char *buf, size_t size, size_t n, void *arg)
+static void wave_reset(struct wave *w)
 {
-	struct hreq *q = arg;
-	size_t len = size * n;
-	const char *p = buf;
-
-	if (q->skip) {
-		size_t s = q->skip < len ? (size_t)q->skip : len;
-		q->skip -= s;
-		p += s;
-		len -= s;
-	}
-	if (q->grow && q->got + len > q->cap) {
-		size_t nc = q->cap ? q->cap : 65536;
-		while (nc < q->got + len)
-			nc *= 2;
-		unsigned char *o = realloc(q->out, nc);
-		if (!o)
-			return 0; /* aborts the transfer */
-		q->out = o;
-		q->cap = nc;
-	}
-	size_t take = q->cap - q->got < len ? q->cap - q->got : len;
-	if (take)
-		memcpy(q->out + q->got, p, take);
-	q->got += take;
-	return size * n;
-}
-
-static void header_value(const char *h, size_t n, const char *name, char *out,
-			 size_t outlen)
-{
-	size_t k = strlen(name);
-	if (n <= k || strncasecmp(h, name, k) || h[k] != ':')
-		return;
-	h += k + 1;
-	n -= k + 1;
-	while (n && (*h == ' ' || *h == '\t'))
-		h++, n--;
-	while (n && (h[n - 1] == '\r' || h[n - 1] == '\n' || h[n - 1] == ' '))
-		n--;
-	if (n >= 2 && h[0] == '"' && h[n - 1] == '"')
-		h++, n -= 2;
-	if (n >= outlen)
-		n = outlen - 1;
-	memcpy(out, h, n);
-	out[n] = 0;
-}
-
-static size_t on_header(char *buf, size_t size, size_t n, void *arg)
-{
-	struct hreq *q = arg;
-	size_t len = size * n;
-	char v[80] = "";
-
-	if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
-		/* a new response (after a 100 Continue, say) */
-		q->etag[0] = q->ts[0] = 0;
-		q->clen = q->total = -1;
-		const char *sp = memchr(buf, ' ', len);
-		/* a server that ignores Range sends the whole object */
-		q->skip = sp && !strncmp(sp + 1, "200", 3) ? q->range_off : 0;
-		return len;
-	}
-	header_value(buf, len, "Etag", q->etag, sizeof(q->etag));
-	header_value(buf, len, "X-Timestamp", q->ts, sizeof(q->ts));
-	header_value(buf, len, "Content-Length", v, sizeof(v));
-	if (*v) {
-		q->clen = strtoll(v, NULL, 10);
-		*v = 0;
-	}
-	header_value(buf, len, "Content-Range", v, sizeof(v));
-	if (*v) {
-		const char *sl = strchr(v, '/');
-		if (sl && isdigit((unsigned char)sl[1]))
-			q->total = strtoll(sl + 1, NULL, 10);
-	}
-	return len;
-}
-
-static void share_lock_cb(CURL *h, curl_lock_data d, curl_lock_access a,
-			  void *arg)
-{
-	struct data_ring *dr = arg;
-	pthread_mutex_lock(&dr->share_lock[d]);
-}
-
-static void share_unlock_cb(CURL *h, curl_lock_data d, void *arg)
-{
-	struct data_ring *dr = arg;
-	pthread_mutex_unlock(&dr->share_lock[d]);
-}
-
-/* Path segment encoding: everything but unreserved characters and '/'. */
-static void pct_encode(const char *s, char *out, size_t outlen)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-	for (; *s && o + 4 < outlen; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (isalnum(c) || strchr("-._~/", c)) {
-			out[o++] = (char)c;
-		} else {
-			out[o++] = '%';
-			out[o++] = hex[c >> 4];
-			out[o++] = hex[c & 15];
-		}
-	}
-	out[o] = 0;
+	for (size_t i = 0; i < w->n; i++)
+		http_req_clear(&w->r[i]);
+	w->n = 0;
 }
 
 static void swift_timestamp(char *out, size_t len)
@@ -473,168 +367,119 @@ static void md5_hex(const void *buf, size_t len, char out[33])
 		snprintf(out + 2 * i, 3, "%02x", dg[i]);
 }
 
-static void hreq_free(struct hreq *q)
-{
-	if (!q)
-		return;
-	if (q->e)
-		curl_easy_cleanup(q->e);
-	curl_slist_free_all(q->hdrs);
-	if (q->grow)
-		free(q->out);
-	free(q);
-}
-
-static int add_header(struct hreq *q, const char *fmt, ...)
+static int rq_header(struct rqx *x, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static int add_header(struct hreq *q, const char *fmt, ...)
+static int rq_header(struct rqx *x, const char *fmt, ...)
 {
-	char h[1024];
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(h, sizeof(h), fmt, ap);
-	va_end(ap);
-	struct curl_slist *l = curl_slist_append(q->hdrs, h);
-	if (!l)
+	if (x->nh >= RQ_HDRS)
 		return -ENOMEM;
-	q->hdrs = l;
+	va_start(ap, fmt);
+	int n = vsnprintf(x->hdr[x->nh], sizeof(x->hdr[0]), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(x->hdr[0]))
+		return -EINVAL;
+	x->hp[x->nh] = x->hdr[x->nh];
+	x->nh++;
+	x->hp[x->nh] = NULL;
 	return 0;
 }
 
-/* A request to device dev of ring r: /DEVICE/PART[/PATH] (path already
- * encoded, with its leading '/'; "" for a device probe). */
-static struct hreq *hreq_new(struct data_ring *dr, const struct ring *r,
-			     uint32_t dev, uint32_t part, const char *path,
-			     int method)
+/* A new request of wave w to device dev of ring r: /DEVICE/PART[PATH]
+ * (path already escaped, with its leading '/'; "" for a device probe). */
+static struct http_req *rq_new(struct wave *w, const struct ring *r,
+			       uint32_t dev, uint32_t part, const char *path,
+			       int method, struct rqx **xo)
 {
 	const struct ring_dev *d = &r->devs[dev];
-	struct hreq *q = calloc(1, sizeof(*q));
-	char url[4096], host[300];
-
-	if (!q)
-		return NULL;
-	q->e = curl_easy_init();
-	if (!q->e) {
-		free(q);
-		return NULL;
-	}
-	q->dev = dev;
-	q->clen = q->total = -1;
-	if (strchr(d->ip, ':'))
-		snprintf(host, sizeof(host), "[%s]", d->ip);
-	else
-		snprintf(host, sizeof(host), "%s", d->ip);
 	char edev[600];
-	pct_encode(d->device, edev, sizeof(edev));
-	snprintf(url, sizeof(url), "http://%s:%d/%s/%u%s", host, d->port, edev,
-		 part, path);
-	curl_easy_setopt(q->e, CURLOPT_URL, url);
-	curl_easy_setopt(q->e, CURLOPT_SHARE, dr->share);
-	curl_easy_setopt(q->e, CURLOPT_PRIVATE, q);
-	curl_easy_setopt(q->e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(q->e, CURLOPT_TIMEOUT_MS, dr->timeout_ms);
-	curl_easy_setopt(q->e, CURLOPT_CONNECTTIMEOUT_MS, dr->conn_timeout_ms);
-	curl_easy_setopt(q->e, CURLOPT_ERRORBUFFER, q->errbuf);
-	curl_easy_setopt(q->e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(q->e, CURLOPT_HEADERDATA, q);
-	curl_easy_setopt(q->e, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(q->e, CURLOPT_WRITEDATA, q);
-	curl_easy_setopt(q->e, CURLOPT_PROTOCOLS_STR, "http");
-	switch (method) {
-	case M_HEAD:
-		curl_easy_setopt(q->e, CURLOPT_NOBODY, 1L);
-		break;
-	case M_PUT:
-		curl_easy_setopt(q->e, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(q->e, CURLOPT_READFUNCTION, on_read);
-		curl_easy_setopt(q->e, CURLOPT_READDATA, q);
-		/* no "Expect: 100-continue" round trip */
-		add_header(q, "Expect:");
-		break;
-	case M_DELETE:
-		curl_easy_setopt(q->e, CURLOPT_CUSTOMREQUEST, "DELETE");
-		break;
+
+	if (w->n == w->cap) {
+		size_t nc = w->cap ? 2 * w->cap : 8;
+		struct http_req *nr = realloc(w->r, nc * sizeof(*nr));
+		if (!nr)
+			return NULL;
+		w->r = nr;
+		struct rqx *nx = realloc(w->x, nc * sizeof(*nx));
+		if (!nx)
+			return NULL;
+		w->x = nx;
+		w->cap = nc;
+		/* the requests point at their rqx: fix them after a move */
+		for (size_t i = 0; i < w->n; i++) {
+			w->r[i].url = w->x[i].url;
+			w->r[i].headers = w->x[i].hp;
+			for (int k = 0; k < w->x[i].nh; k++)
+				w->x[i].hp[k] = w->x[i].hdr[k];
+		}
 	}
+	struct http_req *q = &w->r[w->n];
+	struct rqx *x = &w->x[w->n];
+	memset(q, 0, sizeof(*q));
+	x->url[0] = 0;
+	x->nh = 0;
+	x->hp[0] = NULL;
+	x->job = x->slot = 0;
+	if (http_escape(d->device, 0, edev, sizeof(edev)) < 0)
+		return NULL;
+	int n = snprintf(x->url, sizeof(x->url), "http://%s%s%s:%d/%s/%u%s",
+			 strchr(d->ip, ':') ? "[" : "", d->ip,
+			 strchr(d->ip, ':') ? "]" : "", d->port, edev, part, path);
+	if (n < 0 || (size_t)n >= sizeof(x->url))
+		return NULL;
+	x->dev = dev;
+	q->method = method_name[method];
+	q->url = x->url;
+	q->headers = x->hp;
+	w->n++;
+	*xo = x;
 	return q;
 }
 
-static void hreq_body(struct hreq *q, const void *buf, size_t len)
+static void wave_run(struct data_ring *dr, struct wave *w)
 {
-	q->body = buf;
-	q->blen = len;
-	curl_easy_setopt(q->e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+	if (w->n)
+		http_run(dr->http, w->r, w->n);
 }
 
-/* A set of requests running together. */
-struct hset {
-	CURLM *m;
-	int active;
-};
-
-static int hset_init(struct data_ring *dr, struct hset *h)
+/* Response header value, without the quotes Swift puts around ETags. */
+static void resp_header(const struct http_req *q, const char *name, char *out,
+			size_t len)
 {
-	h->m = curl_multi_init();
-	h->active = 0;
-	if (!h->m)
-		return -ENOMEM;
-	if (dr->max_conns)
-		curl_multi_setopt(h->m, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-				  (long)dr->max_conns);
-	return 0;
-}
-
-static int hset_add(struct hset *h, struct hreq *q)
-{
-	curl_easy_setopt(q->e, CURLOPT_HTTPHEADER, q->hdrs);
-	if (curl_multi_add_handle(h->m, q->e) != CURLM_OK)
-		return -ENOMEM;
-	h->active++;
-	return 0;
-}
-
-static struct hreq *hset_take(struct hset *h)
-{
-	int left;
-	CURLMsg *msg;
-	while ((msg = curl_multi_info_read(h->m, &left))) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		struct hreq *q = NULL;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
-		q->cc = msg->data.result;
-		curl_easy_getinfo(q->e, CURLINFO_RESPONSE_CODE, &q->status);
-		if (q->cc != CURLE_OK)
-			q->status = 0;
-		curl_multi_remove_handle(h->m, q->e);
-		h->active--;
-		return q;
+	if (!http_header(q, name, out, len)) {
+		out[0] = 0;
+		return;
 	}
-	return NULL;
-}
-
-/* Wait for the next request of the set to finish; NULL once none runs.
- * Each request carries its own timeout, so this returns in bounded time. */
-static struct hreq *hset_next(struct hset *h)
-{
-	while (h->active > 0) {
-		struct hreq *q = hset_take(h);
-		int running;
-		if (q)
-			return q;
-		if (curl_multi_perform(h->m, &running) != CURLM_OK)
-			return NULL;
-		if ((q = hset_take(h)))
-			return q;
-		curl_multi_poll(h->m, NULL, 0, 200, NULL);
+	size_t n = strlen(out);
+	if (n >= 2 && out[0] == '"' && out[n - 1] == '"') {
+		memmove(out, out + 1, n - 2);
+		out[n - 2] = 0;
 	}
-	return NULL;
 }
 
-static void hset_done(struct hset *h)
+static int64_t header_int(const struct http_req *q, const char *name)
 {
-	if (h->m)
-		curl_multi_cleanup(h->m);
-	h->m = NULL;
+	char v[80];
+	if (!http_header(q, name, v, sizeof(v)) || !isdigit((unsigned char)v[0]))
+		return -1;
+	return strtoll(v, NULL, 10);
+}
+
+/* The N of Content-Range "bytes A-B/N", -1 if absent. */
+static int64_t range_total(const struct http_req *q)
+{
+	char v[80];
+	const char *sl;
+	if (!http_header(q, "Content-Range", v, sizeof(v)) ||
+	    !(sl = strchr(v, '/')) || !isdigit((unsigned char)sl[1]))
+		return -1;
+	return strtoll(sl + 1, NULL, 10);
+}
+
+/* No answer, or the server or its device failing: worth an error limit. */
+static int is_conn_error(const struct http_req *q)
+{
+	return q->status == 0 || q->status >= 500;
 }
 
 /* ---- placement ---- */
@@ -645,9 +490,10 @@ static int object_path(struct data_ring *dr, const char *key, char *out,
 	char ek[3 * DATA_MAX_KEY + 1], ea[800], ec[800];
 	if (!key || !*key || strlen(key) > DATA_MAX_KEY)
 		return -EINVAL;
-	pct_encode(key, ek, sizeof(ek));
-	pct_encode(dr->account, ea, sizeof(ea));
-	pct_encode(dr->container, ec, sizeof(ec));
+	if (http_escape(key, 1, ek, sizeof(ek)) < 0 ||
+	    http_escape(dr->account, 0, ea, sizeof(ea)) < 0 ||
+	    http_escape(dr->container, 0, ec, sizeof(ec)) < 0)
+		return -EINVAL;
 	snprintf(out, len, "/%s/%s/%s", ea, ec, ek);
 	return 0;
 }
@@ -665,13 +511,13 @@ uint32_t data_ring_part(struct data_ring *dr, const struct ring *r,
  * an object with nrep replicas: container replica j goes with object
  * replica j mod nrep (Swift's proxy spreads them the same way). */
 static int container_headers(struct data_ring *dr, struct ringref *cr,
-			     struct hreq *q, int slot, int nrep)
+			     struct rqx *x, int slot, int nrep)
 {
 	uint32_t ids[MAX_REPL], part;
 	char hosts[1024] = "", devs[1024] = "";
 	int n;
 
-	if (!cr)
+	if (!cr || nrep <= 0)
 		return 0;
 	if (ring_get_part(cr->r, dr->prefix, dr->suffix, dr->account,
 			  dr->container, NULL, &part) < 0)
@@ -690,9 +536,9 @@ static int container_headers(struct data_ring *dr, struct ringref *cr,
 	}
 	if (!*hosts)
 		return 0;
-	if (add_header(q, "X-Container-Host: %s", hosts) ||
-	    add_header(q, "X-Container-Partition: %u", part) ||
-	    add_header(q, "X-Container-Device: %s", devs))
+	if (rq_header(x, "X-Container-Host: %s", hosts) ||
+	    rq_header(x, "X-Container-Partition: %u", part) ||
+	    rq_header(x, "X-Container-Device: %s", devs))
 		return -ENOMEM;
 	return 0;
 }
@@ -710,11 +556,6 @@ static int part_devices(const struct ring *r, uint32_t part, uint32_t *ids,
 	return np + (nh > 0 ? nh : 0);
 }
 
-static int is_conn_error(const struct hreq *q)
-{
-	return q->status == 0 || q->status == 507 || q->status >= 500;
-}
-
 /* ---- put and delete: a job per object, R slots, handoffs on failure ---- */
 
 struct wjob {
@@ -726,31 +567,33 @@ struct wjob {
 	char ts[64];
 	uint32_t part, ids[MAX_TRY];
 	int nprim, nids, next;	/* next handoff index in ids */
-	int ok, nospace, inflight, res;
+	int ok, nospace, res;
 };
 
-static struct hreq *wjob_req(struct data_ring *dr, struct ringref *rr,
-			     struct ringref *cr, struct wjob *j, int jn,
-			     int slot, uint32_t dev, int method)
+static int wjob_req(struct data_ring *dr, struct wave *w, const struct ring *r,
+		    struct ringref *cr, struct wjob *j, int jn, int slot,
+		    uint32_t dev, int method)
 {
-	struct hreq *q = hreq_new(dr, rr->r, dev, j->part, j->path, method);
+	struct rqx *x;
+	struct http_req *q = rq_new(w, r, dev, j->part, j->path, method, &x);
 	if (!q)
-		return NULL;
-	q->job = jn;
-	q->slot = slot;
-	if (add_header(q, "X-Timestamp: %s", j->ts) ||
-	    container_headers(dr, cr, q, slot, j->nprim) < 0)
+		return -ENOMEM;
+	x->job = jn;
+	x->slot = slot;
+	if (rq_header(x, "X-Timestamp: %s", j->ts) ||
+	    container_headers(dr, cr, x, slot, j->nprim) < 0)
 		goto fail;
 	if (method == M_PUT) {
-		if (add_header(q, "Content-Type: application/octet-stream") ||
-		    add_header(q, "ETag: %s", j->etag))
+		if (rq_header(x, "Content-Type: application/octet-stream") ||
+		    rq_header(x, "ETag: %s", j->etag))
 			goto fail;
-		hreq_body(q, j->buf, j->len);
+		q->body = j->buf ? j->buf : "";
+		q->body_len = j->len;
 	}
-	return q;
+	return 0;
 fail:
-	hreq_free(q);
-	return NULL;
+	w->n--;
+	return -ENOMEM;
 }
 
 /* Next handoff for a failed slot (skipping devices under error
@@ -767,22 +610,18 @@ static int wjob_handoff(struct data_ring *dr, struct wjob *j, uint32_t *dev)
 	return 0;
 }
 
-
 static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 		      int method)
 {
 	struct ringref *rr = get_ref(dr, 0), *cr = get_ref(dr, 1);
-	struct hset h = {0};
-	struct hreq *q;
+	struct wave w = {0}, nw = {0};
 	int r = 0;
 
 	if (!rr)
 		return -EIO;
-	if ((r = hset_init(dr, &h)) < 0)
-		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct wjob *j = &jobs[i];
-		j->res = j->ok = j->nospace = j->inflight = 0;
+		j->res = j->ok = j->nospace = 0;
 		if (object_path(dr, j->key, j->path, sizeof(j->path)) < 0) {
 			j->res = -EINVAL;
 			continue;
@@ -796,53 +635,48 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 			continue;
 		}
 		if (method == M_PUT)
-			md5_hex(j->buf, j->len, j->etag);
+			md5_hex(j->buf ? j->buf : "", j->len, j->etag);
 		swift_timestamp(j->ts, sizeof(j->ts));
 		for (int s = 0; s < j->nprim; s++) {
 			uint32_t dev = j->ids[s];
 			/* a primary that just failed: straight to a handoff */
 			if (dev_suppressed(dr, dev))
 				wjob_handoff(dr, j, &dev);
-			q = wjob_req(dr, rr, cr, j, (int)i, s, dev, method);
-			if (!q || hset_add(&h, q) < 0) {
-				hreq_free(q);
+			if (wjob_req(dr, &w, rr->r, cr, j, (int)i, s, dev,
+				     method) < 0)
 				j->res = -ENOMEM;
-				continue;
-			}
-			q->handoff = dev != j->ids[s];
-			j->inflight++;
 		}
 	}
-	while ((q = hset_next(&h))) {
-		struct wjob *j = &jobs[q->job];
-		int good = q->status >= 200 && q->status < 300;
-		if (method == M_DELETE && (q->status == 404 || q->status == 409))
-			good = 1; /* gone already, or a newer write/delete */
-		j->inflight--;
-		if (good) {
-			j->ok++;
-			dev_ok(dr, q->dev);
-		} else {
+	while (w.n) {
+		wave_run(dr, &w);
+		wave_reset(&nw);
+		for (size_t k = 0; k < w.n; k++) {
+			struct http_req *q = &w.r[k];
+			struct rqx *x = &w.x[k];
+			struct wjob *j = &jobs[x->job];
+			int good = q->res == 0;
 			uint32_t dev;
+			if (method == M_DELETE && (q->status == 404 || q->status == 409))
+				good = 1; /* gone already, or a newer write/delete */
+			if (good) {
+				j->ok++;
+				dev_ok(dr, x->dev);
+				continue;
+			}
 			if (is_conn_error(q))
-				dev_failed(dr, q->dev);
+				dev_failed(dr, x->dev);
 			if (q->status == 507)
 				j->nospace++;
 			log_info("ring data tier: %s %s on device %u: %s",
-				 method == M_PUT ? "PUT" : "DELETE", j->key,
-				 q->dev, q->status ? "" : q->errbuf);
-			if (wjob_handoff(dr, j, &dev)) {
-				struct hreq *nq = wjob_req(dr, rr, cr, j, q->job,
-							   q->slot, dev, method);
-				if (nq && hset_add(&h, nq) == 0) {
-					nq->handoff = 1;
-					j->inflight++;
-				} else {
-					hreq_free(nq);
-				}
-			}
+				 method_name[method], j->key, x->dev, q->err);
+			if (wjob_handoff(dr, j, &dev) &&
+			    wjob_req(dr, &nw, rr->r, cr, j, x->job, x->slot, dev,
+				     method) < 0)
+				j->res = -ENOMEM;
 		}
-		hreq_free(q);
+		struct wave t = w;
+		w = nw;
+		nw = t;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct wjob *j = &jobs[i];
@@ -852,16 +686,13 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 			j->res = j->nospace > j->nprim - j->ok - 1 ? -ENOSPC
 								 : -EIO;
 	}
-out:
-	hset_done(&h);
+	wave_free(&w);
+	wave_free(&nw);
 	put_ref(dr, rr);
 	put_ref(dr, cr);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++)
-		if (jobs[i].res < 0)
-			return jobs[i].res;
-	return 0;
+	for (size_t i = 0; i < n && !r; i++)
+		r = jobs[i].res;
+	return r;
 }
 
 static int ring_put_batch(void *priv, struct data_io *ios, size_t n)
@@ -880,7 +711,7 @@ static int ring_put_batch(void *priv, struct data_io *ios, size_t n)
 	}
 	int r = write_jobs(dr, jobs, n, M_PUT);
 	for (size_t i = 0; i < n; i++)
-		ios[i].res = r == -ENOMEM && !jobs[i].res ? r : jobs[i].res;
+		ios[i].res = jobs[i].res;
 	free(jobs);
 	return r;
 }
@@ -910,44 +741,38 @@ struct rjob {
 	uint32_t part, ids[MAX_TRY];
 	int nprim, nids, next;
 	int n404, nbad, nerr;
-	int done;
 };
 
-static struct hreq *rjob_req(struct data_ring *dr, struct ringref *rr,
-			     struct rjob *j, int jn)
+static int rjob_req(struct wave *w, const struct ring *r, struct rjob *j,
+		    int jn)
 {
 	struct data_io *io = j->io;
-	struct hreq *q;
-	uint32_t dev = j->ids[j->next++];
-
-	q = hreq_new(dr, rr->r, dev, j->part, j->path,
-		     io->len ? M_GET : M_HEAD);
+	struct rqx *x;
+	struct http_req *q = rq_new(w, r, j->ids[j->next++], j->part, j->path,
+				    io->len ? M_GET : M_HEAD, &x);
 	if (!q)
-		return NULL;
-	q->job = jn;
-	q->handoff = j->next > j->nprim;
+		return -ENOMEM;
+	x->job = jn;
 	if (io->len) {
-		q->out = io->buf;
-		q->cap = io->len;
-		q->range_off = io->off;
-		if (add_header(q, "Range: bytes=%llu-%llu",
-			       (unsigned long long)io->off,
-			       (unsigned long long)(io->off + io->len - 1))) {
-			hreq_free(q);
-			return NULL;
+		q->buf = io->buf;
+		q->buf_len = io->len;
+		if (rq_header(x, "Range: bytes=%llu-%llu",
+			      (unsigned long long)io->off,
+			      (unsigned long long)(io->off + io->len - 1))) {
+			w->n--;
+			return -ENOMEM;
 		}
 	}
-	return q;
+	return 0;
 }
 
-/* Reads go to the primaries in an order that spreads load (a rotation
- * picked by the key's partition and the time), the ones that failed
- * lately last, then to handoffs. */
+/* Reads go to the primaries in an order that spreads load (a random
+ * rotation), the ones that failed lately last, then to handoffs. */
 static void read_order(struct data_ring *dr, struct rjob *j)
 {
 	uint32_t tmp[MAX_TRY];
 	int n = 0, np = j->nprim;
-	unsigned rot = np ? (unsigned)(j->part + (unsigned)random()) % np : 0;
+	unsigned rot = np ? (unsigned)random() % np : 0;
 
 	for (int pass = 0; pass < 2; pass++)
 		for (int k = 0; k < np; k++) {
@@ -958,21 +783,63 @@ static void read_order(struct data_ring *dr, struct rjob *j)
 	memcpy(j->ids, tmp, n * sizeof(*tmp));
 }
 
+/* Did request q (for io) read what io asked?  1 good, 0 try elsewhere. */
+static int read_ok(struct rjob *j, struct http_req *q, uint32_t dev)
+{
+	struct data_io *io = j->io;
+	char etag[48];
+
+	if (q->status == 416 || (q->res == -ERANGE)) {
+		io->got = 0; /* offset past the end */
+		return 1;
+	}
+	if (q->res == -ENOENT) {
+		j->n404++;
+		return 0;
+	}
+	if (q->res < 0 || (q->status != 200 && q->status != 206) ||
+	    (q->status == 200 && io->off > 0 && io->len)) {
+		j->nerr++;
+		return 0;
+	}
+	if (!io->len) {
+		io->got = 0;
+		return 1;
+	}
+	int64_t total = q->status == 206 ? range_total(q) : header_int(q, "Content-Length");
+	if (total >= 0 && io->off + q->got < (uint64_t)total && q->got < io->len) {
+		j->nerr++; /* short body */
+		return 0;
+	}
+	resp_header(q, "Etag", etag, sizeof(etag));
+	if (io->off == 0 && total >= 0 && (int64_t)q->got == total &&
+	    strlen(etag) == 32) {
+		char md5[33];
+		md5_hex(io->buf, q->got, md5);
+		if (strcasecmp(md5, etag)) {
+			log_warn("ring data tier: %s on device %u: MD5 %s, "
+				 "expected %s; trying another replica", io->key,
+				 dev, md5, etag);
+			j->nbad++;
+			return 0;
+		}
+	}
+	io->got = q->got;
+	return 1;
+}
+
 static int ring_get_batch(void *priv, struct data_io *ios, size_t n)
 {
 	struct data_ring *dr = priv;
 	struct ringref *rr = get_ref(dr, 0);
 	struct rjob *jobs = calloc(n ? n : 1, sizeof(*jobs));
-	struct hset h = {0};
-	struct hreq *q;
+	struct wave w = {0}, nw = {0};
 	int r = 0;
 
 	if (!rr || !jobs) {
 		r = rr ? -ENOMEM : -EIO;
 		goto out;
 	}
-	if ((r = hset_init(dr, &h)) < 0)
-		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct rjob *j = &jobs[i];
 		j->io = &ios[i];
@@ -980,83 +847,52 @@ static int ring_get_batch(void *priv, struct data_io *ios, size_t n)
 		ios[i].res = 0;
 		if (object_path(dr, ios[i].key, j->path, sizeof(j->path)) < 0) {
 			ios[i].res = -EINVAL;
-			j->done = 1;
 			continue;
 		}
 		j->part = data_ring_part(dr, rr->r, ios[i].key);
 		j->nids = part_devices(rr->r, j->part, j->ids, &j->nprim,
 				       (int)rr->r->nrows);
 		read_order(dr, j);
-		if (!j->nids || !(q = rjob_req(dr, rr, j, (int)i)) ||
-		    hset_add(&h, q) < 0) {
-			ios[i].res = j->nids ? -ENOMEM : -EIO;
-			j->done = 1;
-		}
+		if (!j->nids)
+			ios[i].res = -EIO;
+		else if (rjob_req(&w, rr->r, j, (int)i) < 0)
+			ios[i].res = -ENOMEM;
 	}
-	while ((q = hset_next(&h))) {
-		struct rjob *j = &jobs[q->job];
-		struct data_io *io = j->io;
-		int good = 0;
-
-		if (q->status == 200 || q->status == 206) {
-			int64_t total = q->status == 206 ? q->total
-				      : q->clen >= 0 ? q->clen + (int64_t)io->off
-						     : -1;
-			good = 1;
-			if (io->off == 0 && total >= 0 && (int64_t)q->got == total &&
-			    io->len && strlen(q->etag) == 32) {
-				char md5[33];
-				md5_hex(io->buf, q->got, md5);
-				if (strcasecmp(md5, q->etag)) {
-					log_warn("ring data tier: %s on device %u: "
-						 "MD5 %s, expected %s; trying "
-						 "another replica", io->key,
-						 q->dev, md5, q->etag);
-					good = 0;
-					j->nbad++;
-				}
+	while (w.n) {
+		wave_run(dr, &w);
+		wave_reset(&nw);
+		for (size_t k = 0; k < w.n; k++) {
+			struct http_req *q = &w.r[k];
+			struct rqx *x = &w.x[k];
+			struct rjob *j = &jobs[x->job];
+			struct data_io *io = j->io;
+			if (read_ok(j, q, x->dev)) {
+				dev_ok(dr, x->dev);
+				io->res = 0;
+				continue;
 			}
-			if (good) {
-				io->got = q->got;
-				if (total >= 0 && io->off + q->got < (uint64_t)total &&
-				    q->got < io->len) {
-					good = 0; /* short body */
-					j->nerr++;
-				}
+			if (is_conn_error(q)) {
+				dev_failed(dr, x->dev);
+				log_info("ring data tier: GET %s on device %u: %s",
+					 io->key, x->dev, q->err);
 			}
-		} else if (q->status == 416) {
-			good = 1; /* offset past the end */
-			io->got = 0;
-		} else if (q->status == 404) {
-			j->n404++;
-		} else {
-			j->nerr++;
-			if (is_conn_error(q))
-				dev_failed(dr, q->dev);
-			log_info("ring data tier: GET %s on device %u: %ld %s",
-				 io->key, q->dev, q->status, q->errbuf);
+			if (j->next < j->nids) {
+				if (rjob_req(&nw, rr->r, j, x->job) < 0)
+					io->res = -ENOMEM;
+			} else {
+				io->got = 0;
+				io->res = j->nbad ? -EBADMSG
+					: j->n404 >= j->nprim / 2 + 1 ? -ENOENT
+					: -EIO;
+			}
 		}
-		if (good) {
-			dev_ok(dr, q->dev);
-			io->res = 0;
-			j->done = 1;
-		} else if (j->next < j->nids) {
-			struct hreq *nq = rjob_req(dr, rr, j, q->job);
-			if (!nq || hset_add(&h, nq) < 0) {
-				hreq_free(nq);
-				io->res = -ENOMEM;
-				j->done = 1;
-			}
-		} else {
-			io->got = 0;
-			io->res = j->nbad ? -EBADMSG
-				: j->n404 >= j->nprim / 2 + 1 ? -ENOENT : -EIO;
-			j->done = 1;
-		}
-		hreq_free(q);
+		struct wave t = w;
+		w = nw;
+		nw = t;
 	}
 out:
-	hset_done(&h);
+	wave_free(&w);
+	wave_free(&nw);
 	put_ref(dr, rr);
 	free(jobs);
 	if (r < 0) {
@@ -1095,34 +931,34 @@ struct lcur {
 static int container_path(struct data_ring *dr, char *out, size_t len)
 {
 	char ea[800], ec[800];
-	pct_encode(dr->account, ea, sizeof(ea));
-	pct_encode(dr->container, ec, sizeof(ec));
+	if (http_escape(dr->account, 0, ea, sizeof(ea)) < 0 ||
+	    http_escape(dr->container, 0, ec, sizeof(ec)) < 0)
+		return -EINVAL;
 	return snprintf(out, len, "/%s/%s", ea, ec) >= (int)len ? -EINVAL : 0;
 }
 
 static int fetch_page(struct data_ring *dr, struct ringref *cr, uint32_t part,
 		      const char *prefix, struct lcur *c)
 {
-	char path[4096], cp[1700];
-	char *ep = curl_easy_escape(NULL, prefix ? prefix : "", 0);
-	char *em = curl_easy_escape(NULL, c->marker, 0);
-	struct hset h = {0};
-	struct hreq *q = NULL;
+	char path[8192], cp[1700], ep[4 * DATA_MAX_KEY + 1], em[4 * DATA_MAX_KEY * 3 + 1];
+	struct wave w = {0};
+	struct rqx *x;
+	struct http_req *q;
 	int r = -ENOMEM;
 
 	json_decref(c->page);
 	c->page = NULL;
 	c->i = 0;
-	if (!ep || !em || container_path(dr, cp, sizeof(cp)) < 0)
-		goto out;
+	if (http_escape(prefix ? prefix : "", 0, ep, sizeof(ep)) < 0 ||
+	    http_escape(c->marker, 0, em, sizeof(em)) < 0 ||
+	    container_path(dr, cp, sizeof(cp)) < 0)
+		return -EINVAL;
 	snprintf(path, sizeof(path), "%s?format=json&limit=%d&prefix=%s&marker=%s",
 		 cp, LIST_PAGE, ep, em);
-	if (!(q = hreq_new(dr, cr->r, c->dev, part, path, M_GET)))
+	if (!(q = rq_new(&w, cr->r, c->dev, part, path, M_GET, &x)))
 		goto out;
-	q->grow = 1;
-	if (hset_init(dr, &h) < 0 || hset_add(&h, q) < 0)
-		goto out;
-	hset_next(&h);
+	wave_run(dr, &w);
+	q = &w.r[0];
 	if (q->status == 404 || q->status == 204) {
 		/* no container there (yet): an empty listing */
 		c->page = json_array();
@@ -1130,7 +966,7 @@ static int fetch_page(struct data_ring *dr, struct ringref *cr, uint32_t part,
 		r = 0;
 	} else if (q->status == 200) {
 		json_error_t je;
-		c->page = json_loadb((const char *)q->out, q->got, 0, &je);
+		c->page = json_loadb(q->resp ? q->resp : "", q->resp_len, 0, &je);
 		if (!c->page || !json_is_array(c->page)) {
 			log_warn("ring data tier: container listing from device "
 				 "%u is not JSON: %s", c->dev, je.text);
@@ -1140,17 +976,12 @@ static int fetch_page(struct data_ring *dr, struct ringref *cr, uint32_t part,
 			r = 0;
 		}
 	} else {
-		log_info("ring data tier: listing from container device %u: "
-			 "%ld %s", c->dev, q->status, q->errbuf);
+		log_info("ring data tier: listing from container device %u: %s",
+			 c->dev, q->err);
 		r = -EIO;
 	}
 out:
-	if (h.m && q && h.active)
-		hset_next(&h);
-	hset_done(&h);
-	hreq_free(q);
-	curl_free(ep);
-	curl_free(em);
+	wave_free(&w);
 	return r;
 }
 
@@ -1197,6 +1028,8 @@ int data_ring_list_all(struct data_ring *dr, const char *prefix,
 	n = ring_part_nodes(cr->r, part, ids, MAX_REPL);
 	for (int i = 0; i < n; i++)
 		cur[i].dev = ids[i];
+	/* a merge of the replicas' sorted listings: a name any of them has
+	 * is listed once */
 	for (;;) {
 		const char *min = NULL;
 		json_t *me = NULL;
@@ -1271,8 +1104,7 @@ static int ring_prepare(void *priv, char *err, size_t err_len)
 	struct ringref *cr = get_ref(dr, 1);
 	uint32_t ids[MAX_REPL], part;
 	char cp[1700], ts[64];
-	struct hset h = {0};
-	struct hreq *q;
+	struct wave w = {0};
 	int n, ok = 0, r = 0;
 
 	if (!cr)
@@ -1283,45 +1115,34 @@ static int ring_prepare(void *priv, char *err, size_t err_len)
 		r = -EINVAL;
 		goto out;
 	}
-	if ((r = hset_init(dr, &h)) < 0)
-		goto out;
 	n = ring_part_nodes(cr->r, part, ids, MAX_REPL);
 	swift_timestamp(ts, sizeof(ts));
 	for (int i = 0; i < n; i++) {
-		q = hreq_new(dr, cr->r, ids[i], part, cp, M_PUT);
-		if (!q || add_header(q, "X-Timestamp: %s", ts) ||
-		    hset_add(&h, q) < 0) {
-			hreq_free(q);
-			continue;
+		struct rqx *x;
+		struct http_req *q = rq_new(&w, cr->r, ids[i], part, cp, M_PUT, &x);
+		if (!q || rq_header(x, "X-Timestamp: %s", ts)) {
+			r = -ENOMEM;
+			goto out;
 		}
-		hreq_body(q, "", 0);
+		q->body = "";
 	}
-	while ((q = hset_next(&h))) {
-		if (q->status >= 200 && q->status < 300)
+	wave_run(dr, &w);
+	for (size_t k = 0; k < w.n; k++) {
+		if (w.r[k].res == 0)
 			ok++;
 		else
-			snprintf(err, err_len, "container %s/%s on %s:%d/%s: %s",
-				 dr->account, dr->container,
-				 cr->r->devs[q->dev].ip, cr->r->devs[q->dev].port,
-				 cr->r->devs[q->dev].device,
-				 q->status ? "HTTP error" : q->errbuf);
-		hreq_free(q);
+			snprintf(err, err_len, "container %s/%s: %s", dr->account,
+				 dr->container, w.r[k].err);
 	}
 	if (ok < n / 2 + 1)
 		r = -EIO;
 out:
-	hset_done(&h);
+	wave_free(&w);
 	put_ref(dr, cr);
 	return r;
 }
 
 /* ---- open, close ---- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void ring_close(void *priv)
 {
@@ -1330,10 +1151,7 @@ static void ring_close(void *priv)
 		return;
 	unref(dr->obj);
 	unref(dr->cont);
-	if (dr->share)
-		curl_share_cleanup(dr->share);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&dr->share_lock[i]);
+	http_free(dr->http);
 	pthread_mutex_destroy(&dr->lock);
 	pthread_mutex_destroy(&dr->err_lock);
 	free(dr->suppress);
@@ -1357,17 +1175,14 @@ static int ring_open(const char *url, const struct data_opts *o, void **priv,
 	char *spec = NULL, *conf = NULL, *cring = NULL;
 	int r = -EINVAL;
 
-	pthread_once(&curl_once, curl_init_once);
 	if (!dr)
 		return -ENOMEM;
 	pthread_mutex_init(&dr->lock, NULL);
 	pthread_mutex_init(&dr->err_lock, NULL);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_init(&dr->share_lock[i], NULL);
 	dr->timeout_ms = 10000;
 	dr->conn_timeout_ms = 1000;
 	dr->reload_s = 1.0;
-	dr->max_conns = o ? o->max_conns : 0;
+	dr->max_conns = o && o->max_conns ? o->max_conns : 64;
 	if (strncmp(url, "ring://", 7) || url[7] != '/') {
 		snprintf(err, err_len, "%s: expected %s (an absolute path)", url,
 			 url_help);
@@ -1468,14 +1283,15 @@ static int ring_open(const char *url, const struct data_opts *o, void **priv,
 		cring = NULL;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &dr->checked);
-	dr->share = curl_share_init();
-	if (!dr->share)
+	struct http_opts ho = {
+		.max_conns = dr->max_conns,
+		.timeout_ms = (unsigned)dr->timeout_ms,
+		.connect_ms = (unsigned)dr->conn_timeout_ms,
+		.stall_ms = (unsigned)dr->timeout_ms,
+		.max_tries = 1, /* failover to another device is ours */
+	};
+	if (!(dr->http = http_new(&ho)))
 		goto nomem;
-	curl_share_setopt(dr->share, CURLSHOPT_LOCKFUNC, share_lock_cb);
-	curl_share_setopt(dr->share, CURLSHOPT_UNLOCKFUNC, share_unlock_cb);
-	curl_share_setopt(dr->share, CURLSHOPT_USERDATA, dr);
-	curl_share_setopt(dr->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-	curl_share_setopt(dr->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	free(spec);
 	free(conf);
 	*priv = dr;
@@ -1539,61 +1355,52 @@ int data_ring_devices(const struct ring *r, uint32_t part, uint32_t *ids,
 	return n;
 }
 
-static struct ringref *ref_of(struct data_ring *dr, const struct ring *r,
-			      struct ringref *tmp)
-{
-	tmp->r = (struct ring *)r;
-	return tmp;
-}
-
 int data_ring_probe(struct data_ring *dr, const struct ring *r,
 		    const char *key, uint32_t part, const uint32_t *devs,
 		    int n, const char *etag, uint64_t size, int verify,
 		    struct data_ring_copy *out)
 {
-	char path[4 * DATA_MAX_KEY + 1700];
-	struct hset h = {0};
-	struct hreq *q;
+	char path[4 * DATA_MAX_KEY + 1700], et[48];
+	struct wave w = {0};
 	int rc;
 
 	if ((rc = object_path(dr, key, path, sizeof(path))) < 0)
 		return rc;
-	if ((rc = hset_init(dr, &h)) < 0)
-		return rc;
 	for (int i = 0; i < n; i++) {
+		struct rqx *x;
 		out[i] = (struct data_ring_copy){.dev = devs[i], .state = DR_DOWN};
-		q = hreq_new(dr, r, devs[i], part, path, verify ? M_GET : M_HEAD);
-		if (!q)
-			continue;
-		q->job = i;
-		q->grow = verify;
-		if (hset_add(&h, q) < 0)
-			hreq_free(q);
+		if (!rq_new(&w, r, devs[i], part, path, verify ? M_GET : M_HEAD, &x)) {
+			wave_free(&w);
+			return -ENOMEM;
+		}
+		x->job = i;
 	}
-	while ((q = hset_next(&h))) {
-		struct data_ring_copy *c = &out[q->job];
+	wave_run(dr, &w);
+	for (size_t k = 0; k < w.n; k++) {
+		struct http_req *q = &w.r[k];
+		struct data_ring_copy *c = &out[w.x[k].job];
 		c->http = q->status;
-		snprintf(c->ts, sizeof(c->ts), "%s", q->ts);
+		resp_header(q, "X-Timestamp", c->ts, sizeof(c->ts));
+		resp_header(q, "Etag", et, sizeof(et));
 		if (q->status == 200) {
-			int good = (!etag || !*etag || !strcasecmp(q->etag, etag));
+			int good = !etag || !*etag || !strcasecmp(et, etag);
 			if (verify) {
 				char md5[33];
-				md5_hex(q->out ? q->out : (unsigned char *)"", q->got, md5);
-				good = good && !strcasecmp(md5, q->etag);
-				c->size = q->got;
+				md5_hex(q->resp ? q->resp : "", q->resp_len, md5);
+				good = good && !strcasecmp(md5, et);
+				c->size = q->resp_len;
 			} else {
-				c->size = q->clen >= 0 ? (uint64_t)q->clen : 0;
+				int64_t cl = header_int(q, "Content-Length");
+				c->size = cl >= 0 ? (uint64_t)cl : 0;
 			}
-			good = good && c->size == size;
-			c->state = good ? DR_GOOD : DR_BAD;
+			c->state = good && c->size == size ? DR_GOOD : DR_BAD;
 		} else if (q->status == 404) {
 			c->state = DR_MISSING;
 		} else {
 			c->state = DR_DOWN;
 		}
-		hreq_free(q);
 	}
-	hset_done(&h);
+	wave_free(&w);
 	return 0;
 }
 
@@ -1601,42 +1408,33 @@ int data_ring_fetch(struct data_ring *dr, const struct ring *r,
 		    const char *key, uint32_t part, uint32_t dev,
 		    const char *etag, void **buf, size_t *len, char ts[64])
 {
-	char path[4 * DATA_MAX_KEY + 1700];
-	struct hset h = {0};
-	struct hreq *q = NULL;
+	char path[4 * DATA_MAX_KEY + 1700], et[48], md5[33];
+	struct wave w = {0};
+	struct rqx *x;
 	int rc;
 
 	if ((rc = object_path(dr, key, path, sizeof(path))) < 0)
 		return rc;
-	if ((rc = hset_init(dr, &h)) < 0)
-		return rc;
-	rc = -ENOMEM;
-	if (!(q = hreq_new(dr, r, dev, part, path, M_GET)))
-		goto out;
-	q->grow = 1;
-	if (hset_add(&h, q) < 0)
-		goto out;
-	hset_next(&h);
-	if (q->status == 404) {
-		rc = -ENOENT;
-	} else if (q->status != 200) {
-		rc = -EIO;
+	if (!rq_new(&w, r, dev, part, path, M_GET, &x))
+		return -ENOMEM;
+	wave_run(dr, &w);
+	struct http_req *q = &w.r[0];
+	if (q->res < 0) {
+		rc = q->res == -ENOENT ? -ENOENT : -EIO;
 	} else {
-		char md5[33];
-		md5_hex(q->out ? q->out : (unsigned char *)"", q->got, md5);
-		if (strcasecmp(md5, q->etag) || (etag && *etag && strcasecmp(md5, etag))) {
+		resp_header(q, "Etag", et, sizeof(et));
+		md5_hex(q->resp ? q->resp : "", q->resp_len, md5);
+		if (strcasecmp(md5, et) || (etag && *etag && strcasecmp(md5, etag))) {
 			rc = -EBADMSG;
 		} else {
-			*buf = q->out ? q->out : malloc(1);
-			q->out = NULL;
-			*len = q->got;
-			snprintf(ts, 64, "%s", q->ts);
+			*buf = q->resp ? (void *)q->resp : malloc(1);
+			q->resp = NULL;
+			*len = q->resp_len;
+			resp_header(q, "X-Timestamp", ts, 64);
 			rc = *buf ? 0 : -ENOMEM;
 		}
 	}
-out:
-	hset_done(&h);
-	hreq_free(q);
+	wave_free(&w);
 	return rc;
 }
 
@@ -1645,9 +1443,8 @@ int data_ring_store(struct data_ring *dr, const struct ring *r,
 		    const void *buf, size_t len, const char *ts)
 {
 	struct wjob *j = calloc(1, sizeof(*j));
-	struct ringref tmp, *cr = get_ref(dr, 1);
-	struct hset h = {0};
-	struct hreq *q = NULL;
+	struct ringref *cr = get_ref(dr, 1);
+	struct wave w = {0};
 	int rc = -ENOMEM;
 
 	if (!j)
@@ -1658,20 +1455,16 @@ int data_ring_store(struct data_ring *dr, const struct ring *r,
 	j->part = part;
 	j->nprim = (int)r->nrows;
 	snprintf(j->ts, sizeof(j->ts), "%s", ts);
-	md5_hex(buf, len, j->etag);
+	md5_hex(buf ? buf : "", len, j->etag);
 	if ((rc = object_path(dr, key, j->path, sizeof(j->path))) < 0 ||
-	    (rc = hset_init(dr, &h)) < 0)
+	    (rc = wjob_req(dr, &w, r, cr, j, 0, slot, dev, M_PUT)) < 0)
 		goto out;
-	rc = -ENOMEM;
-	q = wjob_req(dr, ref_of(dr, r, &tmp), cr, j, 0, slot, dev, M_PUT);
-	if (!q || hset_add(&h, q) < 0)
-		goto out;
-	hset_next(&h);
-	rc = q->status == 201 ? 0 : q->status == 409 ? -EEXIST
-	   : q->status == 507 ? -ENOSPC : -EIO;
+	wave_run(dr, &w);
+	rc = w.r[0].status == 201 ? 0 : w.r[0].res < 0 ? w.r[0].res : -EIO;
+	if (rc < 0)
+		log_warn("ring data tier: %s", w.r[0].err);
 out:
-	hset_done(&h);
-	hreq_free(q);
+	wave_free(&w);
 	put_ref(dr, cr);
 	free(j);
 	return rc;
@@ -1680,23 +1473,16 @@ out:
 int data_ring_dev_check(struct data_ring *dr, const struct ring *r,
 			uint32_t dev)
 {
-	struct hset h = {0};
-	struct hreq *q;
+	struct wave w = {0};
+	struct rqx *x;
 	int rc;
 
-	if ((rc = hset_init(dr, &h)) < 0)
-		return rc;
 	/* any object name: 404 means the device is there, 507 that it is not */
-	q = hreq_new(dr, r, dev, 0, "/cassafs-probe/probe/probe", M_HEAD);
-	if (!q || hset_add(&h, q) < 0) {
-		hreq_free(q);
-		hset_done(&h);
+	if (!rq_new(&w, r, dev, 0, "/cassafs-probe/probe/probe", M_HEAD, &x))
 		return -ENOMEM;
-	}
-	hset_next(&h);
-	rc = q->status == 507 ? -ENODEV
-	   : q->status >= 200 && q->status < 500 ? 0 : -EHOSTDOWN;
-	hreq_free(q);
-	hset_done(&h);
+	wave_run(dr, &w);
+	long st = w.r[0].status;
+	rc = st == 507 ? -ENODEV : st >= 200 && st < 500 ? 0 : -EHOSTDOWN;
+	wave_free(&w);
 	return rc;
 }
