@@ -488,8 +488,12 @@ static int object_path(struct data_ring *dr, const char *key, char *out,
 		       size_t len)
 {
 	char ek[3 * DATA_MAX_KEY + 1], ea[800], ec[800];
-	if (!key || !*key || strlen(key) > DATA_MAX_KEY)
+	/* data.h's keys: printable ASCII (no space), no "//" */
+	if (!key || !*key || strlen(key) > DATA_MAX_KEY || strstr(key, "//"))
 		return -EINVAL;
+	for (const char *p = key; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return -EINVAL;
 	if (http_escape(key, 1, ek, sizeof(ek)) < 0 ||
 	    http_escape(dr->account, 0, ea, sizeof(ea)) < 0 ||
 	    http_escape(dr->container, 0, ec, sizeof(ec)) < 0)

@@ -52,8 +52,9 @@ check "the primaries Swift's swift-get-nodes names hold it" primaries_answer obj
 H=$(hashdir obj/one)
 check "exactly three copies on disk" test "$(datafiles "$H" | wc -l)" = 3
 printf 'x' >"$T_TMP/f2"
-check "a key with spaces and %?#" "$IO" "$U" put 'odd key %?#&=+' "$T_TMP/f2"
-check "it reads back" test "$("$IO" "$U" get 'odd key %?#&=+')" = x
+check "a key with %?#&=+ and slashes" "$IO" "$U" put 'odd/.key%?#&=+' "$T_TMP/f2"
+check "it reads back" test "$("$IO" "$U" get 'odd/.key%?#&=+')" = x
+expect_error "a key with a space is refused" "Invalid argument" "$IO" "$U" put 'has space' "$T_TMP/f2"
 check "an empty object" "$IO" "$U" put obj/empty /dev/null
 "$IO" "$U" get obj/empty >"$T_TMP/g5"; check "reads back empty" test $? = 0 -a ! -s "$T_TMP/g5"
 "$IO" "$U" list >"$T_TMP/list"
@@ -149,6 +150,12 @@ assert all(x["state"]=="up" for x in d), d
 assert sum(x["objects"] for x in d)==3*s["objects"], s
 assert sum(x["partitions"] for x in d)==3*64, d
 assert {x["zone"] for x in d}=={1,2,3,4}' "$T_TMP/st.json"
+
+# the data tier's conformance program (tests/data, from the data-tier
+# work), when it is built, on this engine too
+if [ -x "$TESTBIN/data_conformance" ]; then
+	check "data_conformance on the ring tier" "$TESTBIN/data_conformance" "$U"
+fi
 
 swift_cluster_stop
 finish
