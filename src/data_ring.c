@@ -1368,11 +1368,12 @@ int data_ring_probe(struct data_ring *dr, const struct ring *r,
 	struct wave w = {0};
 	int rc;
 
+	for (int i = 0; i < n; i++)
+		out[i] = (struct data_ring_copy){.dev = devs[i], .state = DR_DOWN};
 	if ((rc = object_path(dr, key, path, sizeof(path))) < 0)
 		return rc;
 	for (int i = 0; i < n; i++) {
 		struct rqx *x;
-		out[i] = (struct data_ring_copy){.dev = devs[i], .state = DR_DOWN};
 		if (!rq_new(&w, r, devs[i], part, path, verify ? M_GET : M_HEAD, &x)) {
 			wave_free(&w);
 			return -ENOMEM;
@@ -1487,6 +1488,31 @@ int data_ring_dev_check(struct data_ring *dr, const struct ring *r,
 	wave_run(dr, &w);
 	long st = w.r[0].status;
 	rc = st == 507 ? -ENODEV : st >= 200 && st < 500 ? 0 : -EHOSTDOWN;
+	wave_free(&w);
+	return rc;
+}
+
+int data_ring_remove(struct data_ring *dr, const struct ring *r,
+		     const char *key, uint32_t part, uint32_t dev)
+{
+	char path[4 * DATA_MAX_KEY + 1700], ts[64];
+	struct wave w = {0};
+	struct rqx *x;
+	int rc;
+
+	if ((rc = object_path(dr, key, path, sizeof(path))) < 0)
+		return rc;
+	swift_timestamp(ts, sizeof(ts));
+	if (!rq_new(&w, r, dev, part, path, M_DELETE, &x) ||
+	    rq_header(x, "X-Timestamp: %s", ts)) {
+		wave_free(&w);
+		return -ENOMEM;
+	}
+	wave_run(dr, &w);
+	long st = w.r[0].status;
+	rc = (st >= 200 && st < 300) || st == 404 ? 0 : w.r[0].res < 0 ? w.r[0].res : -EIO;
+	if (rc < 0)
+		log_warn("ring data tier: %s", w.r[0].err);
 	wave_free(&w);
 	return rc;
 }

@@ -74,7 +74,7 @@ int data_ring_store(struct data_ring *dr, const struct ring *r,
 int data_ring_dev_check(struct data_ring *dr, const struct ring *r,
 			uint32_t dev);
 
-#endif
+
 
 /* ---- ring_repair.c ---- */
 /* The per-device view of a ring tier (docs/ring.md, "Status"): a JSON
@@ -83,3 +83,9 @@ int data_ring_dev_check(struct data_ring *dr, const struct ring *r,
 json_t *data_ring_status_json(const char *url, char *err, size_t err_len);
 /* The same as text. */
 void data_ring_status_print(const json_t *st, FILE *out);
+/* DELETE the copy on one device only (a tombstone there, newer than the
+ * data), without touching the container listing: the mover's "remove the
+ * old copy".  A missing copy is not an error. */
+int data_ring_remove(struct data_ring *dr, const struct ring *r,
+		     const char *key, uint32_t part, uint32_t dev);
+#endif

@@ -151,6 +151,40 @@ assert sum(x["objects"] for x in d)==3*s["objects"], s
 assert sum(x["partitions"] for x in d)==3*64, d
 assert {x["zone"] for x in d}=={1,2,3,4}' "$T_TMP/st.json"
 
+# ---- add a zone, rebalance, move under a workload ----
+cp "$RING" "$T_TMP/old.ring.gz"
+"$IO" "$U" workload 22 "$T_TMP/acked2" >"$T_TMP/wl2.out" 2>"$T_TMP/wl2.err" &
+wl=$!
+sleep 3
+check "a fifth object server starts" swift_obj_add 5
+BLD=$S/etc/object.builder
+"$CASSAFS" ring "$BLD" set_min_part_hours 1 >/dev/null
+"$CASSAFS" ring "$BLD" pretend_min_part_hours_passed >/dev/null
+check "zone 5 joins the ring" "$CASSAFS" ring "$BLD" add "r1z5-127.0.0.1:$((B + 4))/d5" 100
+"$CASSAFS" ring "$BLD" rebalance --seed 2 >"$T_TMP/rebal.out"
+moved=$(sed -nE 's/^Moved ([0-9]+) part-replicas.*/\1/p' "$T_TMP/rebal.out")
+check "the builder moved part-replicas ($(cat "$T_TMP/rebal.out"))" test "${moved:-0}" -gt 0
+sleep 2 # every process has reloaded the ring (checked once a second)
+"$CASSAFS" move --old "$T_TMP/old.ring.gz" "$U" >"$T_TMP/move.out" 2>"$T_TMP/move.err"; rc=$?
+check "move exits 0 ($(tail -n 1 "$T_TMP/move.out"); $(grep -v "objects, " "$T_TMP/move.err" | head -n 3))" test $rc = 0
+check "move counts the part-replicas the builder reported ($moved)" grep -qx "move: the ring moved $moved part-replicas" "$T_TMP/move.out"
+check "move copied replicas" grep -qE 'replicas copied \([0-9]+ already in place\), [1-9][0-9]* old copies removed' "$T_TMP/move.out"
+wait $wl; rc=$?
+check "workload during the rebalance and move: no failed read or write ($(cat "$T_TMP/wl2.out"); $(head -n 3 "$T_TMP/wl2.err"))" test $rc = 0
+check "every object acknowledged before reads back after the move" "$IO" "$U" verify "$T_TMP/acked"
+check "every object acknowledged during the move reads back" "$IO" "$U" verify "$T_TMP/acked2"
+bad=0 extra=0
+for k in $(awk '{print $1}' "$T_TMP/acked2" | shuf -n 30 --random-source=<(yes)); do
+	primaries_answer "$k" || bad=$((bad + 1))
+	[ "$(datafiles "$(hashdir "$k")" | wc -l)" = 3 ] || extra=$((extra + 1))
+done
+check "after the move, 30 sampled objects are on the new ring's three primaries" test $bad = 0
+check "and nowhere else (old copies removed)" test $extra = 0
+out=$("$CASSAFS" status --json "$U")
+check "status shows five devices, d5 holding objects" python3 -c '
+import json,sys; s=json.loads(sys.argv[1]); d=s["devices"]
+assert len(d)==5 and [x for x in d if x["device"]=="d5"][0]["objects"]>0, d' "$out"
+
 # the data tier's conformance program (tests/data, from the data-tier
 # work), when it is built, on this engine too
 if [ -x "$TESTBIN/data_conformance" ]; then

@@ -7,6 +7,8 @@
 #   swift_cluster_start DIR BASEPORT [NOBJ]   object servers BASEPORT..,
 #        container server BASEPORT+20; rings in DIR/etc; sets SC_URL
 #   swift_obj_kill N / swift_obj_start N      stop / start object server N
+#   swift_obj_add N                           a new object server N (device
+#        dN, port BASEPORT+N-1) not yet in the ring
 #   swift_cluster_stop                        every server started here
 #
 # Swift's servers read the hash path secrets from /etc/swift/swift.conf;
@@ -52,6 +54,11 @@ swift_obj_start() {
 	SC_OBJ_PID[$n]=$!
 	SC_PIDS+=($!)
 	sc_wait "$port" "d$n"
+}
+
+swift_obj_add() {
+	sc_conf object $((SC_BASE + $1 - 1)) "$SC_DIR/obj$1" "$SC_DIR/obj$1.conf"
+	swift_obj_start "$1"
 }
 
 swift_obj_kill() {
