@@ -73,6 +73,7 @@ struct data_ring {
 	long timeout_ms, conn_timeout_ms;
 	unsigned max_conns;
 	double reload_s;
+	int verify;		/* MD5 of whole-object reads checked */
 
 	pthread_mutex_t lock;		/* the two rings and their checks */
 	struct ringref *obj, *cont;
@@ -745,6 +746,7 @@ struct rjob {
 	uint32_t part, ids[MAX_TRY];
 	int nprim, nids, next;
 	int n404, nbad, nerr;
+	int verify;
 };
 
 static int rjob_req(struct wave *w, const struct ring *r, struct rjob *j,
@@ -816,7 +818,7 @@ static int read_ok(struct rjob *j, struct http_req *q, uint32_t dev)
 		return 0;
 	}
 	resp_header(q, "Etag", etag, sizeof(etag));
-	if (io->off == 0 && total >= 0 && (int64_t)q->got == total &&
+	if (j->verify && io->off == 0 && total >= 0 && (int64_t)q->got == total &&
 	    strlen(etag) == 32) {
 		char md5[33];
 		md5_hex(io->buf, q->got, md5);
@@ -847,6 +849,7 @@ static int ring_get_batch(void *priv, struct data_io *ios, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		struct rjob *j = &jobs[i];
 		j->io = &ios[i];
+		j->verify = dr->verify;
 		ios[i].got = 0;
 		ios[i].res = 0;
 		if (object_path(dr, ios[i].key, j->path, sizeof(j->path)) < 0) {
@@ -1170,7 +1173,7 @@ static void ring_close(void *priv)
 
 static const char url_help[] =
 	"ring:///PATH/object.ring.gz[?account=A&container=C&container_ring="
-	"PATH|none&swift_conf=PATH&timeout=S&conn_timeout=S&reload=S]";
+	"PATH|none&swift_conf=PATH&timeout=S&conn_timeout=S&reload=S&verify=0|1]";
 
 static int ring_open(const char *url, const struct data_opts *o, void **priv,
 		     char *err, size_t err_len)
@@ -1186,6 +1189,7 @@ static int ring_open(const char *url, const struct data_opts *o, void **priv,
 	dr->timeout_ms = 10000;
 	dr->conn_timeout_ms = 1000;
 	dr->reload_s = 1.0;
+	dr->verify = 1;
 	dr->max_conns = o && o->max_conns ? o->max_conns : 64;
 	if (strncmp(url, "ring://", 7) || url[7] != '/') {
 		snprintf(err, err_len, "%s: expected %s (an absolute path)", url,
@@ -1227,6 +1231,13 @@ static int ring_open(const char *url, const struct data_opts *o, void **priv,
 			free(*dst);
 			if (!(*dst = strdup(v)))
 				goto nomem;
+		} else if (!strcmp(kv, "verify")) {
+			if (strcmp(v, "0") && strcmp(v, "1")) {
+				snprintf(err, err_len, "%s: verify=%s: expected 0 "
+					 "or 1", url, v);
+				goto fail;
+			}
+			dr->verify = *v == '1';
 		} else if (!strcmp(kv, "timeout") || !strcmp(kv, "conn_timeout") ||
 			   !strcmp(kv, "reload")) {
 			if (parse_secs(v, &ms) < 0) {

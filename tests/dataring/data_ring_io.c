@@ -12,6 +12,9 @@
  *        of an acknowledged object is checked; exit 1 on any failure)
  *   data_ring_io URL verify LOG            (every object of LOG reads back
  *        whole with its MD5; exit 1 otherwise)
+ *   data_ring_io URL bench NOBJ SIZE BATCH TAG  (writes NOBJ objects of SIZE
+ *        bytes, BATCH at a time through data_put_batch, reads them back
+ *        the same way, deletes them; prints "write MiB/s read MiB/s")
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -198,6 +201,50 @@ static int verify(const char *log)
 	return bad || !n ? 1 : 0;
 }
 
+static int bench(int nobj, size_t size, int batch, const char *tag)
+{
+	unsigned char *buf = malloc(size * batch);
+	struct data_io *io = calloc(batch, sizeof(*io));
+	char (*keys)[64] = calloc(batch, 64);
+	double t, tw = 0, tr = 0;
+	int bad = 0;
+	for (size_t i = 0; i < size * batch; i++)
+		buf[i] = (unsigned char)(i * 2654435761u >> 13);
+	for (int pass = 0; pass < 3; pass++) {
+		for (int i = 0; i < nobj; i += batch) {
+			int k = nobj - i < batch ? nobj - i : batch;
+			for (int j = 0; j < k; j++) {
+				snprintf(keys[j], 64, "bench/%s-%d-%d", tag,
+					 getpid(), i + j);
+				io[j] = (struct data_io){.key = keys[j],
+					.buf = buf + j * size, .len = size};
+			}
+			t = now();
+			int r = pass == 0 ? data_put_batch(D, io, k)
+			      : pass == 1 ? data_get_batch(D, io, k) : 0;
+			if (pass == 2)
+				for (int j = 0; j < k; j++)
+					r |= data_del(D, keys[j]);
+			t = now() - t;
+			if (pass == 0)
+				tw += t;
+			else if (pass == 1)
+				tr += t;
+			for (int j = 0; j < k && pass == 1; j++)
+				if (io[j].got != size)
+					r = -EIO;
+			if (r)
+				bad++;
+		}
+	}
+	double mib = (double)nobj * size / 1048576.0;
+	printf("write %.1f read %.1f failures %d\n", mib / tw, mib / tr, bad);
+	free(buf);
+	free(io);
+	free(keys);
+	return bad ? 1 : 0;
+}
+
 static int print_entry(void *arg, const char *key, uint64_t size)
 {
 	printf("%s %llu\n", key, (unsigned long long)size);
@@ -264,6 +311,9 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "workload") && argc == 5) {
 		rc = workload(atof(argv[3]), argv[4]);
+	} else if (!strcmp(cmd, "bench") && argc == 7) {
+		rc = bench(atoi(argv[3]), strtoull(argv[4], NULL, 10),
+			   atoi(argv[5]) > 0 ? atoi(argv[5]) : 1, argv[6]);
 	} else if (!strcmp(cmd, "verify") && argc == 4) {
 		rc = verify(argv[3]);
 	} else {

@@ -35,11 +35,11 @@ use = egg:swift#$1
 CONF
 }
 
-sc_wait() { # PORT DEVICE: the server answers for its device
-	local i code
+sc_wait() { # PORT DEVICE [PATH]: the server answers for its device
+	local i code p=${3:-/cassafs-probe/probe/probe}
 	for i in $(seq 150); do
 		code=$(curl -s -o /dev/null -w '%{http_code}' -I \
-			"http://127.0.0.1:$1/$2/0/cassafs-probe/probe/probe" 2>/dev/null)
+			"http://127.0.0.1:$1/$2/0$p" 2>/dev/null)
 		case "$code" in 404|204|200) return 0 ;; esac
 		sleep 0.2
 	done
