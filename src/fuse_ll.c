@@ -41,6 +41,7 @@ static void get_ctx_groups(fuse_req_t req, struct vfs_ctx *c, int groups)
 	c->gid = fc->gid;
 	c->pid = fc->pid;
 	c->umask = ll_of(req)->dont_mask ? fc->umask : 0;
+	c->fetch_groups = NULL;
 	c->ngroups = 0;
 	if (groups) {
 		c->ngroups = fuse_req_getgroups(req, 64, c->groups);
@@ -54,6 +55,21 @@ static void get_ctx_groups(fuse_req_t req, struct vfs_ctx *c, int groups)
 static void get_ctx(fuse_req_t req, struct vfs_ctx *c)
 {
 	get_ctx_groups(req, c, 0);
+}
+
+static int fetch_groups(const struct vfs_ctx *c, gid_t *out, int max)
+{
+	int n = fuse_req_getgroups(c->fetch_arg, max, out);
+	return n < 0 ? 0 : n > max ? max : n;
+}
+
+/* The caller, with its supplementary groups fetched only if a rule asks. */
+static void get_ctx_lazy(fuse_req_t req, struct vfs_ctx *c)
+{
+	get_ctx_groups(req, c, 0);
+	c->ngroups = -1;
+	c->fetch_groups = fetch_groups;
+	c->fetch_arg = req;
 }
 
 static void fill_entry(struct fuse_ll *f, const struct vfs_entry *ve,
@@ -154,7 +170,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct fuse_ll *f = ll_of(req);
 	struct vfs_ctx c;
 	struct stat st;
-	get_ctx(req, &c);
+	get_ctx_lazy(req, &c);
 	int r = vfs_setattr(f->vfs, &c, ino, attr, to_set, &st);
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -298,7 +314,9 @@ static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
-	ssize_t n = vfs_write(ll_of(req)->vfs, file_of(fi), buf, size, off);
+	struct vfs_ctx c;
+	get_ctx_lazy(req, &c);
+	ssize_t n = vfs_write(ll_of(req)->vfs, &c, file_of(fi), buf, size, off);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
@@ -440,6 +458,12 @@ static void inval_inode(void *arg, uint64_t ino)
 {
 	struct fuse_ll *f = arg;
 	fuse_lowlevel_notify_inval_inode(f->se, ino, 0, 0);
+}
+
+static void inval_attr(void *arg, uint64_t ino)
+{
+	struct fuse_ll *f = arg;
+	fuse_lowlevel_notify_inval_inode(f->se, ino, -1, 0);
 }
 
 static void inval_entry(void *arg, uint64_t parent, const char *name,
@@ -608,8 +632,10 @@ static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void ll_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 			 off_t length, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, -vfs_fallocate(ll_of(req)->vfs, file_of(fi), mode,
-					   offset, length));
+	struct vfs_ctx c;
+	get_ctx_lazy(req, &c);
+	fuse_reply_err(req, -vfs_fallocate(ll_of(req)->vfs, &c, file_of(fi),
+					   mode, offset, length));
 }
 
 static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
@@ -621,7 +647,9 @@ static void ll_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	ssize_t n = vfs_copy_range(ll_of(req)->vfs, file_of(fi_in), off_in,
+	struct vfs_ctx c;
+	get_ctx_lazy(req, &c);
+	ssize_t n = vfs_copy_range(ll_of(req)->vfs, &c, file_of(fi_in), off_in,
 				   file_of(fi_out), off_out, len);
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
@@ -727,7 +755,7 @@ int fuse_ll_mount(struct vfs *v, const char *mountpoint,
 		fuse_remove_signal_handlers(f->se);
 		goto fail;
 	}
-	struct vfs_kernel k = {inval_inode, inval_entry, f};
+	struct vfs_kernel k = {inval_inode, inval_attr, inval_entry, f};
 	vfs_watch(v, &k);
 	*out = f;
 	return 0;

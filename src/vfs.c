@@ -99,7 +99,10 @@ struct vfs {
 	uint64_t session_id;           /* 0 until vfs_mount() */
 	struct coord_mount_info mount; /* what the session record says */
 	pthread_t keeper;              /* heartbeat and reaper */
-	pthread_mutex_t kernel_lock;   /* the kernel's cache callbacks */
+	pthread_rwlock_t kernel_lock;  /* the kernel's cache callbacks: read-held
+					* by callers, so a request handler never
+					* waits behind a notice that waits for
+					* the kernel (page locks) */
 	struct vfs_kernel kernel;      /* kernel_lock */
 	int kernel_set, watching;
 	pthread_mutex_t waits_lock;    /* lock waits in progress */
@@ -311,9 +314,70 @@ static int in_group(const struct vfs_ctx *c, gid_t gid)
 {
 	if (c->gid == gid)
 		return 1;
-	for (int i = 0; i < c->ngroups; i++)
-		if (c->groups[i] == gid)
+	const gid_t *g = c->groups;
+	int n = c->ngroups;
+	gid_t fetched[64];
+	if (n < 0) {
+		n = c->fetch_groups ? c->fetch_groups(c, fetched, 64) : 0;
+		g = fetched;
+	}
+	for (int i = 0; i < n && i < 64; i++)
+		if (g[i] == gid)
 			return 1;
+	return 0;
+}
+
+/*
+ * Writing, truncating or fallocating a file clears set-group-ID without
+ * group execute when the caller is outside the file's group and is not
+ * privileged (Linux's setattr_should_drop_sgid; root stands for
+ * CAP_FSETID).  The kernel's FUSE client clears set-user-ID and
+ * set-group-ID with group execute itself (a SETATTR before the write),
+ * but not this case.
+ */
+static int drops_sgid(const struct vfs_ctx *c, const struct meta_inode *in)
+{
+	return c && c->uid != 0 && S_ISREG(in->mode) &&
+	       (in->mode & (S_ISGID | S_IXGRP)) == S_ISGID &&
+	       !in_group(c, in->gid);
+}
+
+struct drop_sgid_args {
+	const struct vfs_ctx *c;
+	uint64_t ino;
+};
+
+static int drop_sgid_txn(struct store_txn *t, void *arg)
+{
+	struct drop_sgid_args *a = arg;
+	struct meta_inode in;
+	int r = meta_inode_get(t, a->ino, &in);
+	if (r < 0)
+		return r == -ENOENT ? -ESTALE : r;
+	if (!drops_sgid(a->c, &in))
+		return 0;
+	in.mode &= ~S_ISGID;
+	in.ctime = now_ts();
+	return meta_inode_put(t, &in);
+}
+
+/* Clear set-group-ID before a write if the rule above says so; in is the
+ * inode as just read (the check is made again inside the transaction). */
+static int drop_sgid(struct vfs *v, const struct vfs_ctx *c,
+		     const struct meta_inode *in)
+{
+	if (!drops_sgid(c, in))
+		return 0;
+	struct drop_sgid_args a = {c, in->ino};
+	int r = meta_write(v->meta, drop_sgid_txn, &a);
+	if (r < 0)
+		return r;
+	/* The kernel caches the mode and no reply to a write carries it. */
+	pthread_rwlock_rdlock(&v->kernel_lock);
+	if (v->kernel_set && v->kernel.inval_attr)
+		v->kernel.inval_attr(v->kernel.arg, in->ino);
+	pthread_rwlock_unlock(&v->kernel_lock);
+	notice(v, in->ino, 0, NULL);
 	return 0;
 }
 
@@ -1167,6 +1231,10 @@ static int setattr_txn(struct store_txn *t, void *arg)
 		if (size < in.size &&
 		    (r = meta_blocks_truncate(t, &in, size, a->v->bs)) < 0)
 			return r;
+		/* with a mode too, that mode is the kernel's own kill of
+		 * set-user-ID for this truncate */
+		if (drops_sgid(a->c, &in))
+			in.mode &= ~S_ISGID;
 		in.size = size;
 		/* A size change always moves mtime and ctime. */
 		in.mtime = now;
@@ -1825,8 +1893,8 @@ ssize_t vfs_read(struct vfs *v, struct vfs_file *f, char *buf, size_t size,
 	return (ssize_t)a.done;
 }
 
-ssize_t vfs_write(struct vfs *v, struct vfs_file *f, const char *buf,
-		  size_t size, off_t off)
+ssize_t vfs_write(struct vfs *v, const struct vfs_ctx *c, struct vfs_file *f,
+		  const char *buf, size_t size, off_t off)
 {
 	struct vnode *vn = f->vn;
 	uint32_t bs = v->bs;
@@ -1840,7 +1908,8 @@ ssize_t vfs_write(struct vfs *v, struct vfs_file *f, const char *buf,
 	pthread_mutex_unlock(&vn->attr_lock);
 	if (!dirty) {
 		struct meta_inode in;
-		if ((r = load_inode(v, vn->ino, &in)) < 0)
+		if ((r = load_inode(v, vn->ino, &in)) < 0 ||
+		    (r = drop_sgid(v, c, &in)) < 0)
 			goto out;
 		fsize = in.size;
 	}
@@ -2053,8 +2122,8 @@ static int falloc_txn(struct store_txn *t, void *arg)
  * COLLAPSE_RANGE, INSERT_RANGE and UNSHARE_RANGE never reach a FUSE
  * filesystem (the kernel answers EOPNOTSUPP itself).
  */
-int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
-		  off_t len)
+int vfs_fallocate(struct vfs *v, const struct vfs_ctx *c, struct vfs_file *f,
+		  int mode, off_t off, off_t len)
 {
 	if (off < 0 || len <= 0)
 		return -EINVAL;
@@ -2071,6 +2140,9 @@ int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
 	struct falloc_args a = {v, f->vn->ino, mode, (uint64_t)off, (uint64_t)len};
 	pthread_mutex_lock(&f->vn->io_lock);
 	int r = flush_locked(v, f->vn);
+	struct meta_inode in;
+	if (r == 0 && c && c->uid != 0 && (r = load_inode(v, f->vn->ino, &in)) == 0)
+		r = drop_sgid(v, c, &in);
 	if (r == 0 && !(mode & FALLOC_FL_PUNCH_HOLE)) {
 		uint64_t lo = (uint64_t)off / v->bs, hi = (end + v->bs - 1) / v->bs;
 		uint64_t total, avail;
@@ -2159,8 +2231,9 @@ static int copy_txn(struct store_txn *t, void *arg)
 #define COPY_CHUNK_BLOCKS 64
 #define COPY_MAX (1ll << 30)
 
-ssize_t vfs_copy_range(struct vfs *v, struct vfs_file *fin, off_t off_in,
-		       struct vfs_file *fout, off_t off_out, size_t len)
+ssize_t vfs_copy_range(struct vfs *v, const struct vfs_ctx *ctx,
+		       struct vfs_file *fin, off_t off_in, struct vfs_file *fout,
+		       off_t off_out, size_t len)
 {
 	if (off_in < 0 || off_out < 0)
 		return -EINVAL;
@@ -2180,6 +2253,9 @@ ssize_t vfs_copy_range(struct vfs *v, struct vfs_file *fin, off_t off_in,
 	int r = flush_locked(v, a);
 	if (r == 0 && b != a)
 		r = flush_locked(v, b);
+	struct meta_inode dst;
+	if (r == 0 && ctx && ctx->uid != 0 && (r = load_inode(v, b->ino, &dst)) == 0)
+		r = drop_sgid(v, ctx, &dst);
 	if (r == 0)
 		r = load_inode(v, a->ino, &src);
 	uint64_t n = 0;
@@ -2630,7 +2706,7 @@ static void on_notice(void *arg, uint64_t ino, uint64_t parent,
 		      const char *name, size_t name_len)
 {
 	struct vfs *v = arg;
-	pthread_mutex_lock(&v->kernel_lock);
+	pthread_rwlock_rdlock(&v->kernel_lock);
 	const struct vfs_kernel *k = v->kernel_set ? &v->kernel : NULL;
 	if (!k) {
 		/* unmounting: nothing is cached any more */
@@ -2643,17 +2719,17 @@ static void on_notice(void *arg, uint64_t ino, uint64_t parent,
 		if (parent && name && name_len)
 			k->inval_entry(k->arg, parent, name, name_len);
 	}
-	pthread_mutex_unlock(&v->kernel_lock);
+	pthread_rwlock_unlock(&v->kernel_lock);
 }
 
 int vfs_watch(struct vfs *v, const struct vfs_kernel *k)
 {
-	pthread_mutex_lock(&v->kernel_lock);
+	pthread_rwlock_wrlock(&v->kernel_lock);
 	int first = !v->watching && k;
 	if (k)
 		v->kernel = *k;
 	v->kernel_set = k != NULL;
-	pthread_mutex_unlock(&v->kernel_lock);
+	pthread_rwlock_unlock(&v->kernel_lock);
 	if (!first || !v->coord || !coord_has_notices(v->coord))
 		return 0;
 	v->watching = 1;
@@ -3119,7 +3195,7 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	pthread_mutex_init(&v->dirty_lock, NULL);
 	pthread_mutex_init(&v->keeper_lock, NULL);
 	pthread_cond_init(&v->keeper_cond, NULL);
-	pthread_mutex_init(&v->kernel_lock, NULL);
+	pthread_rwlock_init(&v->kernel_lock, NULL);
 	pthread_mutex_init(&v->waits_lock, NULL);
 	pthread_cond_init(&v->waits_cond, NULL);
 	*out = v;
@@ -3155,7 +3231,7 @@ void vfs_free(struct vfs *v)
 	pthread_mutex_destroy(&v->dirty_lock);
 	pthread_mutex_destroy(&v->keeper_lock);
 	pthread_cond_destroy(&v->keeper_cond);
-	pthread_mutex_destroy(&v->kernel_lock);
+	pthread_rwlock_destroy(&v->kernel_lock);
 	pthread_mutex_destroy(&v->waits_lock);
 	pthread_cond_destroy(&v->waits_cond);
 	free(v);

@@ -32,8 +32,11 @@ struct vfs_ctx {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
-	int ngroups; /* supplementary groups filled in (0 if not needed) */
+	int ngroups; /* supplementary groups filled in (0 if not needed;
+		      * < 0: ask fetch_groups when a rule needs them) */
 	gid_t groups[64];
+	int (*fetch_groups)(const struct vfs_ctx *c, gid_t *out, int max);
+	void *fetch_arg;
 	mode_t umask; /* to apply at create unless a default ACL rules (0:
 		       * the kernel applied it already) */
 };
@@ -105,6 +108,8 @@ void vfs_cache_policy(struct vfs *v, const struct vfs_cache *asked,
 /* The kernel's caches, as the adapter lets the vfs drop entries of them. */
 struct vfs_kernel {
 	void (*inval_inode)(void *arg, uint64_t ino);
+	/* attributes only: safe inside a request handler (no page locks) */
+	void (*inval_attr)(void *arg, uint64_t ino);
 	void (*inval_entry)(void *arg, uint64_t parent, const char *name,
 			    size_t len);
 	void *arg;
@@ -153,8 +158,11 @@ int vfs_create(struct vfs *v, const struct vfs_ctx *c, uint64_t parent,
 	       struct vfs_file **f);
 ssize_t vfs_read(struct vfs *v, struct vfs_file *f, char *buf, size_t size,
 		 off_t off);
-ssize_t vfs_write(struct vfs *v, struct vfs_file *f, const char *buf,
-		  size_t size, off_t off);
+/* c is the writer (NULL: a trusted caller): a write by an unprivileged
+ * caller outside the file's group clears set-group-ID (also at truncate,
+ * fallocate and as a copy_file_range destination). */
+ssize_t vfs_write(struct vfs *v, const struct vfs_ctx *c, struct vfs_file *f,
+		  const char *buf, size_t size, off_t off);
 /* close(2) of one descriptor: writes buffered data back and drops the
  * POSIX record locks of lock_owner on the file. */
 int vfs_flush(struct vfs *v, struct vfs_file *f, uint64_t lock_owner);
@@ -162,13 +170,14 @@ int vfs_flush(struct vfs *v, struct vfs_file *f, uint64_t lock_owner);
  * that owner's flock. */
 int vfs_release(struct vfs *v, struct vfs_file *f, uint64_t flock_owner);
 int vfs_fsync(struct vfs *v, struct vfs_file *f, int datasync);
-int vfs_fallocate(struct vfs *v, struct vfs_file *f, int mode, off_t off,
-		  off_t len);
+int vfs_fallocate(struct vfs *v, const struct vfs_ctx *c, struct vfs_file *f,
+		  int mode, off_t off, off_t len);
 /* copy_file_range: copy up to len bytes (fewer at the source's end of
  * file; at most 1 GiB a call) inside the store, no data through FUSE.
  * Returns the bytes copied. */
-ssize_t vfs_copy_range(struct vfs *v, struct vfs_file *fin, off_t off_in,
-		       struct vfs_file *fout, off_t off_out, size_t len);
+ssize_t vfs_copy_range(struct vfs *v, const struct vfs_ctx *ctx,
+		       struct vfs_file *fin, off_t off_in, struct vfs_file *fout,
+		       off_t off_out, size_t len);
 
 /*
  * Directory listing from offset off (0 = start), at most max_entries

@@ -3220,6 +3220,88 @@ struct suite_group {
 	void (*run)(void);
 };
 
+/* The mode as statx(STATX_MODE) sees it: only what the kernel caches, so a
+ * filesystem that changes the mode behind the kernel's back is seen. */
+static long long f_mode_only(const char *p)
+{
+	struct statx x;
+	return statx(AT_FDCWD, p, AT_SYMLINK_NOFOLLOW, STATX_MODE, &x)
+		       ? -1 : (long long)(x.stx_mode & 07777);
+}
+
+/* Change p as user code would: 0 write, 1 ftruncate, 2 fallocate,
+ * 3 copy_file_range into it. */
+static int change_file(const char *p, int how)
+{
+	int fd = open(p, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	int r = -1;
+	if (how == 0) {
+		r = write(fd, "x", 1) == 1 ? 0 : -1;
+	} else if (how == 1) {
+		r = ftruncate(fd, 1);
+	} else if (how == 2) {
+		r = fallocate(fd, 0, 0, 8192);
+	} else {
+		int src = open("killpriv_src", O_RDONLY);
+		loff_t a = 0, b = 0;
+		if (src >= 0)
+			r = copy_file_range(src, &a, fd, &b, 4, 0) == 4 ? 0 : -1;
+		if (src >= 0)
+			close(src);
+	}
+	return close(fd) || r ? -1 : 0;
+}
+
+/*
+ * Writing clears set-user-ID, and set-group-ID when it means group execute
+ * or when the writer is outside the file's group and unprivileged: what
+ * Linux does on local filesystems (setattr_should_drop_sgid).  Through FUSE
+ * the kernel does the first two itself; the last one is the filesystem's.
+ */
+static void g_killpriv(void)
+{
+	static const char *const how[] = {"write", "ftruncate", "fallocate",
+					  "copy_file_range into"};
+	static const struct {
+		const char *name, *what;
+		mode_t mode, after;
+		gid_t gid;
+	} cases[] = {
+		{"kp_out", "by a non-member clears S_ISGID", 02744, 0744, 1001},
+		{"kp_sup", "by a supplementary member keeps S_ISGID", 02744, 02744, 1002},
+		{"kp_suid", "clears S_ISUID and S_ISGID", 06744, 0744, 1001},
+		{"kp_xgrp", "clears S_ISGID with group execute", 02774, 0774, 1002},
+	};
+	char name[64], what[160];
+	OK(mkfile("killpriv_src", 0644, "data"), "setup");
+	for (int h = 0; h < 4; h++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			snprintf(name, sizeof(name), "%s%d", cases[i].name, h);
+			OK(mkfile_own(name, cases[i].mode, 1000, cases[i].gid), "setup");
+		}
+		snprintf(name, sizeof(name), "kp_root%d", h);
+		OK(mkfile_own(name, 02746, 1000, 1001), "setup");
+	}
+	AS(1000) {
+		for (int h = 0; h < 4; h++) {
+			for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+				snprintf(name, sizeof(name), "%s%d", cases[i].name, h);
+				snprintf(what, sizeof(what), "%s %s", how[h], cases[i].what);
+				OK(change_file(name, h), what);
+				EQO(f_mode_only(name), cases[i].after, what);
+			}
+		}
+	}
+	for (int h = 0; h < 4; h++) {
+		snprintf(name, sizeof(name), "kp_root%d", h);
+		snprintf(what, sizeof(what), "%s by root keeps S_ISGID", how[h]);
+		OK(change_file(name, h), what);
+		EQO(f_mode_only(name), 02746, what);
+	}
+}
+
 static const struct suite_group groups[] = {
 	{"access", g_access},     {"statfs", g_statfs},         {"names", g_names},
 	{"open", g_open},         {"umask", g_umask},           {"chmod", g_chmod},
@@ -3235,7 +3317,7 @@ static const struct suite_group groups[] = {
 	{"perm_utimes", g_perm_utimes}, {"perm_xattr", g_perm_xattr}, {"sync", g_sync},
 	{"fallocate", g_fallocate}, {"falloc_modes", g_falloc_modes}, {"mmap", g_mmap},   {"coherence", g_coherence},
 	{"append", g_append},     {"locks", g_locks},           {"acl", g_acl},
-	{"copy_range", g_copy_range},
+	{"copy_range", g_copy_range}, {"killpriv", g_killpriv},
 };
 
 static int in_list(const char *list, const char *name)

@@ -148,7 +148,7 @@ int main(void)
 	char buf[10000], out[10000];
 	for (size_t i = 0; i < sizeof(buf); i++)
 		buf[i] = (char)(i * 7);
-	CHECK_EQ(vfs_write(v, fh, buf, sizeof(buf), 5000), (ssize_t)sizeof(buf));
+	CHECK_EQ(vfs_write(v, NULL, fh, buf, sizeof(buf), 5000), (ssize_t)sizeof(buf));
 	struct stat st;
 	CHECK_EQ(vfs_getattr(v, data_ino, &st), 0);
 	CHECK_EQ(st.st_size, 15000);

@@ -91,7 +91,7 @@ static void oversized_block(const char *logpath)
 	char buf[3 * BS];
 	memset(buf, 'a', sizeof(buf));
 	CHECK_EQ(vfs_create(v, &root_ctx, 1, "bad", 0644, O_RDWR, &e, &fh), 0);
-	CHECK_EQ(vfs_write(v, fh, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	CHECK_EQ(vfs_write(v, NULL, fh, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	CHECK_EQ(vfs_flush(v, fh, 0), 0);
 	/* 16 block sizes where one fits: the old code copied it into a
 	 * block_size buffer */
@@ -101,12 +101,12 @@ static void oversized_block(const char *logpath)
 	}
 	CHECK_EQ(vfs_read(v, fh, buf, BS, 0), -EIO);
 	/* a partial write loads the block into the write buffer */
-	CHECK_EQ(vfs_write(v, fh, "x", 1, BS + 10), -EIO);
+	CHECK_EQ(vfs_write(v, NULL, fh, "x", 1, BS + 10), -EIO);
 	/* a flush merges buffered bytes over the stored block: make a
 	 * buffer first, then corrupt the block under it */
 	struct poke ok = {e.ino, 2, BS};
 	CHECK_EQ(meta_write(m, poke_txn, &ok), 0);
-	CHECK_EQ(vfs_write(v, fh, "y", 1, 2 * BS + 10), 1);
+	CHECK_EQ(vfs_write(v, NULL, fh, "y", 1, 2 * BS + 10), 1);
 	struct poke bad = {e.ino, 2, 16 * BS};
 	CHECK_EQ(meta_write(m, poke_txn, &bad), 0);
 	CHECK_EQ(vfs_flush(v, fh, 0), -EIO);
@@ -148,7 +148,7 @@ static void flush_many_in_one_bucket(void)
 		CHECK_EQ(meta_write(m, make_file_txn, &f), 0);
 		CHECK_EQ(vfs_open(v, &root_ctx, f.ino, O_RDWR, &fh[j]), 0);
 		memset(buf, 'A' + j % 26, sizeof(buf));
-		CHECK_EQ(vfs_write(v, fh[j], buf, sizeof(buf), 0), 1000);
+		CHECK_EQ(vfs_write(v, NULL, fh[j], buf, sizeof(buf), 0), 1000);
 	}
 	CHECK_EQ(vfs_flush_all(v), 0);
 	int stored = 0;
