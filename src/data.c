@@ -15,6 +15,7 @@ static const struct data_ops *const engines[] = {
 	&data_file_ops,
 	&data_swift_ops,
 	&data_s3_ops,
+	&data_ring_ops,
 	NULL,
 };
 

@@ -400,6 +400,12 @@ static void retry_or_fail(struct xfer *x, uint64_t now, const char *why,
 	unsigned j = b / 2 ? (unsigned)((now * 2654435761u + x->r->tries) %
 				       (b / 2)) : 0;
 	uint64_t at = now + b - b / 4 + j;
+	if (h->o.max_tries && x->r->tries >= h->o.max_tries) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "%s (%u tries)", why, x->r->tries);
+		fail(x, -EIO, "%s %s: %s", msg);
+		return;
+	}
 	if (at >= x->first_ms + h->o.timeout_ms) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "%s (gave up after %u tries in %.1f s)",

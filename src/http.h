@@ -50,6 +50,11 @@ struct http_opts {
 	unsigned connect_ms; /* bound on one connect (0: 3000) */
 	unsigned stall_ms;   /* a try moving < 1 KiB/s this long is cut and
 				retried (0: 10000) */
+	unsigned max_tries;  /* 0: retry until timeout_ms; N: at most N tries
+				of a request, and a request that gives up after
+				them does not cut the rest of its batch (for an
+				engine that fails over to another server itself,
+				as the ring engine does: max_tries 1) */
 	http_auth_fn auth;   /* may be NULL */
 	void *auth_arg;
 };
