@@ -827,6 +827,25 @@ static void drop_blocks_locked(struct vfs *v, struct vnode *vn)
 	pthread_mutex_unlock(&vn->attr_lock);
 }
 
+/* The first byte at or after k (below end) whose mask bit is set (or
+ * clear), or end; whole mask bytes of the other kind are skipped at
+ * once (a flush scans every buffered byte's bit). */
+static uint32_t mask_next(const uint8_t *mask, uint32_t k, uint32_t end,
+			  int set)
+{
+	uint8_t skip = set ? 0x00 : 0xff;
+	while (k < end) {
+		if (!(k & 7) && mask[k >> 3] == skip) {
+			k += 8;
+			continue;
+		}
+		if (!!(mask[k >> 3] & (1u << (k & 7))) == set)
+			return k;
+		k++;
+	}
+	return end;
+}
+
 static int dblock_cmp(const void *a, const void *b)
 {
 	const struct dblock *x = a, *y = b;
@@ -874,13 +893,10 @@ static int flush_layout_locked(struct vfs *v, struct vnode *vn)
 	for (size_t i = 0; i < vn->nblk && r == 0; i++) {
 		const struct dblock *b = &vn->blk[i];
 		for (uint32_t k = 0; k < b->len;) {
-			if (!(b->mask[k >> 3] & (1u << (k & 7)))) {
-				k++;
-				continue;
-			}
-			uint32_t j = k;
-			while (j < b->len && (b->mask[j >> 3] & (1u << (j & 7))))
-				j++;
+			k = mask_next(b->mask, k, b->len, 1);
+			if (k >= b->len)
+				break;
+			uint32_t j = mask_next(b->mask, k, b->len, 0);
 			if (np == cap) {
 				size_t c = cap ? cap * 2 : 64;
 				struct layout_piece *q = realloc(p, c * sizeof(*q));
@@ -1986,9 +2002,13 @@ static int read_layout(struct vfs *v, struct read_args *a)
 				      ? (uint32_t)(a->off + a->done - idx * bs)
 				      : bs;
 		const struct dblock *db = find_block(a->vn, idx);
-		for (uint32_t k = lo; db && k < hi && k < db->len; k++)
-			if (db->mask[k >> 3] & (1u << (k & 7)))
-				a->buf[idx * bs + k - a->off] = (char)db->data[k];
+		uint32_t end = db && db->len < hi ? db->len : hi;
+		for (uint32_t k = lo; db && k < end;) {
+			k = mask_next(db->mask, k, end, 1);
+			uint32_t j = mask_next(db->mask, k, end, 0);
+			memcpy(a->buf + (idx * bs + k - a->off), db->data + k, j - k);
+			k = j;
+		}
 		o = idx * bs + hi;
 	}
 	return 0;
