@@ -4,6 +4,8 @@
 # s3api, object, container and account servers, memcached), started once:
 #  - data_conformance (tests/data/) on swift://, s3:// path style and
 #    s3:// virtual-hosted style;
+#  - connections: a batch of 32 with conns=3 keeps at most 3 (+1 auth)
+#    connections open and closes none (keep-alive, reuse across calls);
 #  - wrong credentials → EACCES with a message naming the cause; missing or
 #    badly protected secrets, malformed URLs, unknown options, a port
 #    nobody listens on → a clear error;
@@ -30,6 +32,7 @@ trap 'exec 2>/dev/null; probe_stop; keystone_stop; swift_aio_stop; cleanup' EXIT
 need swift-proxy-server "apt-get install swift-proxy (see .ci/packages.d/data_remote)"
 need memcached "apt-get install memcached"
 need curl "apt-get install curl"
+need ss "apt-get install iproute2"
 
 PROBE=$TESTBIN/data_probe
 CONF=$TESTBIN/data_conformance
@@ -140,6 +143,31 @@ expect() {
 	if [ "$PMS" -lt "$min" ]; then fail "$d: took $PMS ms < $min (no retries?)"; return; fi
 	ok
 }
+
+# ---- connections: bounded, kept alive, reused ----
+# est: established connections to the proxy now; tw: closed ones (this
+# side closed first) still in TIME-WAIT
+est() { ss -Htn state established "( dport = :$((BASE + 3)) )" | wc -l; }
+tw() { ss -Htn state time-wait "( dport = :$((BASE + 3)) )" | wc -l; }
+for url in "swift://$HP/conns?conns=3" "s3://$HP/conns3?conns=3"; do
+	e=${url%%:*}
+	if ! probe_start "$url"; then fail "$e: probe did not open: $PLINE"; continue; fi
+	tw0=$(tw)
+	echo 0 >"$T_TMP/maxest"; rm -f "$T_TMP/stop-sampling"
+	( m=0; for i in $(seq 1500); do n=$(est); [ "$n" -gt "$m" ] && m=$n && echo "$m" >"$T_TMP/maxest"
+	  [ -e "$T_TMP/stop-sampling" ] && break; sleep 0.01; done ) &
+	sampler=$!
+	p putn c/ 32 262144; expect "$e: batch put of 32, conns=3" 0
+	p getn c/ 32 262144; expect "$e: batch get of 32, conns=3" 0
+	p getn c/ 32 262144; expect "$e: again" 0
+	touch "$T_TMP/stop-sampling"; wait "$sampler"
+	m=$(cat "$T_TMP/maxest") tw1=$(tw)
+	echo "  $e: 96 requests with conns=3: at most $m connections at once, $((tw1 - tw0)) closed"
+	# conns=3 data connections (+1 kept from the authentication for swift)
+	check "$e: connections bounded by conns=3 (+1 auth): saw $m" test "$m" -ge 1 -a "$m" -le 4
+	check "$e: connections kept alive: $((tw1 - tw0)) closed during 96 requests" [ $((tw1 - tw0)) -eq 0 ]
+	probe_stop
+done
 
 TMO=4
 for url in "swift://$HP/faults?timeout=$TMO" "s3://$HP/faults3?timeout=$TMO"; do
