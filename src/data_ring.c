@@ -89,45 +89,6 @@ struct data_ring {
 
 /* ---- options, swift.conf ---- */
 
-static char *conf_value(const char *path, const char *section, const char *key)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096], cur[256] = "";
-	char *val = NULL;
-
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		char *s = line, *e;
-		while (isspace((unsigned char)*s))
-			s++;
-		e = s + strlen(s);
-		while (e > s && isspace((unsigned char)e[-1]))
-			*--e = 0;
-		if (*s == '[' && e > s && e[-1] == ']') {
-			snprintf(cur, sizeof(cur), "%.*s", (int)(e - s - 2), s + 1);
-			continue;
-		}
-		if (strcmp(cur, section) || *s == '#' || *s == ';')
-			continue;
-		char *eq = strpbrk(s, "=:");
-		if (!eq)
-			continue;
-		char *k = s, *ke = eq;
-		while (ke > k && isspace((unsigned char)ke[-1]))
-			ke--;
-		if ((size_t)(ke - k) != strlen(key) || strncmp(k, key, ke - k))
-			continue;
-		char *v = eq + 1;
-		while (isspace((unsigned char)*v))
-			v++;
-		free(val);
-		val = strdup(v);
-	}
-	fclose(f);
-	return val;
-}
-
 static int unhex(int c)
 {
 	return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
@@ -443,6 +404,27 @@ static void wave_run(struct data_ring *dr, struct wave *w)
 		http_run(dr->http, w->r, w->n);
 }
 
+/* Run wave w, hand each answer to fn (which may add follow-up requests to
+ * the next wave), then run that wave, until one is empty.  Each wave is
+ * bounded by the request timeout; fn bounds how many follow. */
+typedef void (*answer_fn)(void *arg, struct http_req *q, struct rqx *x,
+			  struct wave *next);
+static void run_waves(struct data_ring *dr, struct wave *w, answer_fn fn,
+		      void *arg)
+{
+	struct wave nw = {0};
+	while (w->n) {
+		wave_run(dr, w);
+		wave_reset(&nw);
+		for (size_t k = 0; k < w->n; k++)
+			fn(arg, &w->r[k], &w->x[k], &nw);
+		struct wave t = *w;
+		*w = nw;
+		nw = t;
+	}
+	wave_free(&nw);
+}
+
 /* Response header value, without the quotes Swift puts around ETags. */
 static void resp_header(const struct http_req *q, const char *name, char *out,
 			size_t len)
@@ -615,11 +597,46 @@ static int wjob_handoff(struct data_ring *dr, struct wjob *j, uint32_t *dev)
 	return 0;
 }
 
+struct wctx {
+	struct data_ring *dr;
+	struct ringref *rr, *cr;
+	struct wjob *jobs;
+	int method;
+};
+
+/* One answer to a put or delete: count it, or send the slot to a handoff. */
+static void write_answer(void *arg, struct http_req *q, struct rqx *x,
+			 struct wave *next)
+{
+	struct wctx *c = arg;
+	struct wjob *j = &c->jobs[x->job];
+	int good = q->res == 0;
+	uint32_t dev;
+
+	if (c->method == M_DELETE && (q->status == 404 || q->status == 409))
+		good = 1; /* gone already, or a newer write/delete */
+	if (good) {
+		j->ok++;
+		dev_ok(c->dr, x->dev);
+		return;
+	}
+	if (is_conn_error(q))
+		dev_failed(c->dr, x->dev);
+	if (q->status == 507)
+		j->nospace++;
+	log_info("ring data tier: %s %s on device %u: %s",
+		 method_name[c->method], j->key, x->dev, q->err);
+	if (wjob_handoff(c->dr, j, &dev) &&
+	    wjob_req(c->dr, next, c->rr->r, c->cr, j, x->job, x->slot, dev,
+		     c->method) < 0)
+		j->res = -ENOMEM;
+}
+
 static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 		      int method)
 {
 	struct ringref *rr = get_ref(dr, 0), *cr = get_ref(dr, 1);
-	struct wave w = {0}, nw = {0};
+	struct wave w = {0};
 	int r = 0;
 
 	if (!rr)
@@ -652,37 +669,8 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 				j->res = -ENOMEM;
 		}
 	}
-	while (w.n) {
-		wave_run(dr, &w);
-		wave_reset(&nw);
-		for (size_t k = 0; k < w.n; k++) {
-			struct http_req *q = &w.r[k];
-			struct rqx *x = &w.x[k];
-			struct wjob *j = &jobs[x->job];
-			int good = q->res == 0;
-			uint32_t dev;
-			if (method == M_DELETE && (q->status == 404 || q->status == 409))
-				good = 1; /* gone already, or a newer write/delete */
-			if (good) {
-				j->ok++;
-				dev_ok(dr, x->dev);
-				continue;
-			}
-			if (is_conn_error(q))
-				dev_failed(dr, x->dev);
-			if (q->status == 507)
-				j->nospace++;
-			log_info("ring data tier: %s %s on device %u: %s",
-				 method_name[method], j->key, x->dev, q->err);
-			if (wjob_handoff(dr, j, &dev) &&
-			    wjob_req(dr, &nw, rr->r, cr, j, x->job, x->slot, dev,
-				     method) < 0)
-				j->res = -ENOMEM;
-		}
-		struct wave t = w;
-		w = nw;
-		nw = t;
-	}
+	struct wctx wc = {dr, rr, cr, jobs, method};
+	run_waves(dr, &w, write_answer, &wc);
 	for (size_t i = 0; i < n; i++) {
 		struct wjob *j = &jobs[i];
 		if (j->res < 0)
@@ -692,7 +680,6 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 								 : -EIO;
 	}
 	wave_free(&w);
-	wave_free(&nw);
 	put_ref(dr, rr);
 	put_ref(dr, cr);
 	for (size_t i = 0; i < n && !r; i++)
@@ -834,12 +821,46 @@ static int read_ok(struct rjob *j, struct http_req *q, uint32_t dev)
 	return 1;
 }
 
+struct rctx {
+	struct data_ring *dr;
+	struct ringref *rr;
+	struct rjob *jobs;
+};
+
+/* One answer to a get: done, or on to the next device. */
+static void read_answer(void *arg, struct http_req *q, struct rqx *x,
+			struct wave *next)
+{
+	struct rctx *c = arg;
+	struct rjob *j = &c->jobs[x->job];
+	struct data_io *io = j->io;
+
+	if (read_ok(j, q, x->dev)) {
+		dev_ok(c->dr, x->dev);
+		io->res = 0;
+		return;
+	}
+	if (is_conn_error(q)) {
+		dev_failed(c->dr, x->dev);
+		log_info("ring data tier: GET %s on device %u: %s", io->key,
+			 x->dev, q->err);
+	}
+	if (j->next < j->nids) {
+		if (rjob_req(next, c->rr->r, j, x->job) < 0)
+			io->res = -ENOMEM;
+	} else {
+		io->got = 0;
+		io->res = j->nbad ? -EBADMSG
+			: j->n404 >= j->nprim / 2 + 1 ? -ENOENT : -EIO;
+	}
+}
+
 static int ring_get_batch(void *priv, struct data_io *ios, size_t n)
 {
 	struct data_ring *dr = priv;
 	struct ringref *rr = get_ref(dr, 0);
 	struct rjob *jobs = calloc(n ? n : 1, sizeof(*jobs));
-	struct wave w = {0}, nw = {0};
+	struct wave w = {0};
 	int r = 0;
 
 	if (!rr || !jobs) {
@@ -865,41 +886,10 @@ static int ring_get_batch(void *priv, struct data_io *ios, size_t n)
 		else if (rjob_req(&w, rr->r, j, (int)i) < 0)
 			ios[i].res = -ENOMEM;
 	}
-	while (w.n) {
-		wave_run(dr, &w);
-		wave_reset(&nw);
-		for (size_t k = 0; k < w.n; k++) {
-			struct http_req *q = &w.r[k];
-			struct rqx *x = &w.x[k];
-			struct rjob *j = &jobs[x->job];
-			struct data_io *io = j->io;
-			if (read_ok(j, q, x->dev)) {
-				dev_ok(dr, x->dev);
-				io->res = 0;
-				continue;
-			}
-			if (is_conn_error(q)) {
-				dev_failed(dr, x->dev);
-				log_info("ring data tier: GET %s on device %u: %s",
-					 io->key, x->dev, q->err);
-			}
-			if (j->next < j->nids) {
-				if (rjob_req(&nw, rr->r, j, x->job) < 0)
-					io->res = -ENOMEM;
-			} else {
-				io->got = 0;
-				io->res = j->nbad ? -EBADMSG
-					: j->n404 >= j->nprim / 2 + 1 ? -ENOENT
-					: -EIO;
-			}
-		}
-		struct wave t = w;
-		w = nw;
-		nw = t;
-	}
+	struct rctx rc = {dr, rr, jobs};
+	run_waves(dr, &w, read_answer, &rc);
 out:
 	wave_free(&w);
-	wave_free(&nw);
 	put_ref(dr, rr);
 	free(jobs);
 	if (r < 0) {
@@ -1259,8 +1249,8 @@ static int ring_open(const char *url, const struct data_opts *o, void **priv,
 	}
 	/* the cluster's hash path secrets, from where Swift reads them */
 	const char *cp = conf ? conf : "/etc/swift/swift.conf";
-	dr->prefix = conf_value(cp, "swift-hash", "swift_hash_path_prefix");
-	dr->suffix = conf_value(cp, "swift-hash", "swift_hash_path_suffix");
+	dr->prefix = ring_conf_value(cp, "swift-hash", "swift_hash_path_prefix");
+	dr->suffix = ring_conf_value(cp, "swift-hash", "swift_hash_path_suffix");
 	if ((!dr->prefix || !*dr->prefix) && (!dr->suffix || !*dr->suffix)) {
 		snprintf(err, err_len, "%s: no swift_hash_path_prefix or "
 			 "swift_hash_path_suffix in [swift-hash] of %s (Swift's "
@@ -1526,4 +1516,71 @@ int data_ring_remove(struct data_ring *dr, const struct ring *r,
 		log_warn("ring data tier: %s", w.r[0].err);
 	wave_free(&w);
 	return rc;
+}
+
+/* ---- walks over the listing (repair, move) ---- */
+
+static int collect_one(void *arg, const char *key, uint64_t size,
+		       const char *etag)
+{
+	struct data_ring_objs *l = arg;
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? 2 * l->cap : 1024;
+		struct data_ring_obj *v = realloc(l->v, nc * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = nc;
+	}
+	struct data_ring_obj *o = &l->v[l->n];
+	if (!(o->key = strdup(key)))
+		return -ENOMEM;
+	o->size = size;
+	snprintf(o->etag, sizeof(o->etag), "%s", etag);
+	l->n++;
+	return 0;
+}
+
+int data_ring_collect(struct data_ring *dr, const char *prefix,
+		      struct data_ring_objs *l)
+{
+	return data_ring_list_all(dr, prefix, collect_one, l);
+}
+
+void data_ring_objs_free(struct data_ring_objs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].key);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void data_ring_progress_start(struct data_ring_progress *p)
+{
+	p->t0 = p->last = now_s();
+	p->tty = isatty(2);
+}
+
+int data_ring_progress_due(struct data_ring_progress *p, int last_item)
+{
+	double t = now_s();
+	if (!last_item && t - p->last < (p->tty ? 0.5 : 5.0))
+		return 0;
+	p->last = t;
+	return 1;
+}
+
+const char *data_ring_progress_lead(const struct data_ring_progress *p)
+{
+	return p->tty ? "\r" : "";
+}
+
+const char *data_ring_progress_tail(const struct data_ring_progress *p)
+{
+	return p->tty ? "" : "\n";
+}
+
+double data_ring_progress_elapsed(const struct data_ring_progress *p)
+{
+	return now_s() - p->t0;
 }

@@ -42,6 +42,34 @@ typedef int (*data_ring_list_fn)(void *arg, const char *key, uint64_t size,
 int data_ring_list_all(struct data_ring *dr, const char *prefix,
 		       data_ring_list_fn fn, void *arg);
 
+/* The listing collected in memory (repair and move walk it while the
+ * listing may change). */
+struct data_ring_obj {
+	char *key;
+	uint64_t size;
+	char etag[40];
+};
+struct data_ring_objs {
+	struct data_ring_obj *v;
+	size_t n, cap;
+};
+int data_ring_collect(struct data_ring *dr, const char *prefix,
+		      struct data_ring_objs *l);
+void data_ring_objs_free(struct data_ring_objs *l);
+
+/* Progress of a walk: a line is due every 0.5 s on a terminal, every 5 s
+ * otherwise, and after the last item. */
+struct data_ring_progress {
+	double t0, last;
+	int tty;
+};
+void data_ring_progress_start(struct data_ring_progress *p);
+int data_ring_progress_due(struct data_ring_progress *p, int last_item);
+/* "\r" on a terminal (the line is rewritten), "" otherwise; and the end */
+const char *data_ring_progress_lead(const struct data_ring_progress *p);
+const char *data_ring_progress_tail(const struct data_ring_progress *p);
+double data_ring_progress_elapsed(const struct data_ring_progress *p);
+
 /* The state of one copy of an object on one device. */
 enum { DR_GOOD, DR_MISSING, DR_BAD, DR_DOWN };
 struct data_ring_copy {

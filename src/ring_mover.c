@@ -35,45 +35,6 @@
 #include "data_ring.h"
 #include "ring.h"
 
-struct mobj {
-	char *key;
-	uint64_t size;
-	char etag[40];
-};
-
-struct mlist {
-	struct mobj *v;
-	size_t n, cap;
-};
-
-static int mcollect(void *arg, const char *key, uint64_t size,
-		    const char *etag)
-{
-	struct mlist *l = arg;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? 2 * l->cap : 1024;
-		struct mobj *v = realloc(l->v, nc * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = nc;
-	}
-	struct mobj *o = &l->v[l->n];
-	if (!(o->key = strdup(key)))
-		return -ENOMEM;
-	o->size = size;
-	snprintf(o->etag, sizeof(o->etag), "%s", etag);
-	l->n++;
-	return 0;
-}
-
-static double mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static uint32_t row_dev(const struct ring *r, unsigned row, uint32_t part)
 {
 	return row < r->nrows && part < r->row_len[row] ? r->rows[row][part]
@@ -87,7 +48,7 @@ struct mstats {
 /* Move one replica row of one object: 0 done (or nothing to do), < 0 left
  * where it was. */
 static int move_one(struct data_ring *dr, const struct ring *old,
-		    const struct ring *nw, const struct mobj *o, uint32_t part,
+		    const struct ring *nw, const struct data_ring_obj *o, uint32_t part,
 		    unsigned row, int dry, struct mstats *st)
 {
 	uint32_t a = row_dev(old, row, part), b = row_dev(nw, row, part);
@@ -188,7 +149,7 @@ int cmd_move(int argc, char **argv)
 	char err[1024];
 	struct data_ring *dr;
 	struct ring *old = NULL;
-	struct mlist l = {0};
+	struct data_ring_objs l = {0};
 	struct mstats st = {0};
 
 	optind = 1;
@@ -241,41 +202,37 @@ int cmd_move(int argc, char **argv)
 				moved++;
 	printf("move: the ring moved %llu part-replicas\n",
 	       (unsigned long long)moved);
-	if ((r = data_ring_list_all(dr, "", mcollect, &l)) < 0) {
+	if ((r = data_ring_collect(dr, "", &l)) < 0) {
 		fprintf(stderr, "cassafs move: cannot list the objects of %s: %s\n",
 			url, strerror(-r));
 		goto out;
 	}
-	double t0 = mono(), last = t0;
-	int tty = isatty(2);
+	struct data_ring_progress pr;
+	data_ring_progress_start(&pr);
 	for (size_t i = 0; i < l.n; i++) {
 		uint32_t part = data_ring_part(dr, nw, l.v[i].key);
 		st.objects++;
 		for (unsigned row = 0; row < nw->nrows; row++)
 			move_one(dr, old, nw, &l.v[i], part, row, dry, &st);
-		double t = mono();
-		if (t - last >= (tty ? 0.5 : 5.0) || i + 1 == l.n) {
+		if (data_ring_progress_due(&pr, i + 1 == l.n))
 			fprintf(stderr, "%smove: %zu/%zu objects, %llu replicas "
 				"copied, %llu old copies removed, %llu failed%s",
-				tty ? "\r" : "", i + 1, l.n,
+				data_ring_progress_lead(&pr), i + 1, l.n,
 				(unsigned long long)st.copied,
 				(unsigned long long)st.removed,
-				(unsigned long long)st.failed, tty ? "" : "\n");
-			last = t;
-		}
+				(unsigned long long)st.failed,
+				data_ring_progress_tail(&pr));
 	}
-	if (tty && l.n)
+	if (pr.tty && l.n)
 		fputc('\n', stderr);
 	printf("move: %llu objects, %llu replicas copied (%llu already in "
 	       "place), %llu old copies removed, %llu failed (%.1f s)\n",
 	       (unsigned long long)st.objects, (unsigned long long)st.copied,
 	       (unsigned long long)st.present, (unsigned long long)st.removed,
-	       (unsigned long long)st.failed, mono() - t0);
+	       (unsigned long long)st.failed, data_ring_progress_elapsed(&pr));
 	rc = st.failed ? 1 : 0;
 out:
-	for (size_t i = 0; i < l.n; i++)
-		free(l.v[i].key);
-	free(l.v);
+	data_ring_objs_free(&l);
 	data_ring_release(dr, rr);
 	data_ring_close(dr);
 	ring_free(old);

@@ -30,51 +30,6 @@
 #include "data_ring.h"
 #include "ring.h"
 
-struct lobj {
-	char *key;
-	uint64_t size;
-	char etag[40];
-};
-
-struct olist {
-	struct lobj *v;
-	size_t n, cap;
-};
-
-static int collect(void *arg, const char *key, uint64_t size, const char *etag)
-{
-	struct olist *l = arg;
-	if (l->n == l->cap) {
-		size_t nc = l->cap ? 2 * l->cap : 1024;
-		struct lobj *v = realloc(l->v, nc * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = nc;
-	}
-	struct lobj *o = &l->v[l->n];
-	if (!(o->key = strdup(key)))
-		return -ENOMEM;
-	o->size = size;
-	snprintf(o->etag, sizeof(o->etag), "%s", etag);
-	l->n++;
-	return 0;
-}
-
-static void olist_free(struct olist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].key);
-	free(l->v);
-}
-
-static double mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 struct rstats {
 	uint64_t objects, good, restored, on_handoff, failed, lost, down;
 };
@@ -98,7 +53,7 @@ static void bump_ts(const char *ts, char *out, size_t len)
 }
 
 static void repair_one(struct data_ring *dr, const struct ring *r,
-		       const struct lobj *o, int verify, int dry,
+		       const struct data_ring_obj *o, int verify, int dry,
 		       struct rstats *st)
 {
 	uint32_t ids[64], part = data_ring_part(dr, r, o->key);
@@ -247,7 +202,7 @@ int cmd_repair(int argc, char **argv)
 	const char *prefix = "";
 	char err[1024];
 	struct data_ring *dr;
-	struct olist l = {0};
+	struct data_ring_objs l = {0};
 	struct rstats st = {0};
 
 	optind = 1;
@@ -280,36 +235,33 @@ int cmd_repair(int argc, char **argv)
 		fprintf(stderr, "cassafs repair: %s\n", err);
 		return 2;
 	}
-	r = data_ring_list_all(dr, prefix, collect, &l);
+	r = data_ring_collect(dr, prefix, &l);
 	if (r < 0) {
 		fprintf(stderr, "cassafs repair: cannot list the objects of %s: %s%s\n",
 			url, strerror(-r), r == -EOPNOTSUPP ?
 			" (no container ring: the tier keeps no listing)" : "");
 		data_ring_close(dr);
-		olist_free(&l);
+		data_ring_objs_free(&l);
 		return 2;
 	}
-	double t0 = mono(), last = t0;
-	int tty = isatty(2);
+	struct data_ring_progress pr;
+	data_ring_progress_start(&pr);
 	for (size_t i = 0; i < l.n; i++) {
 		/* the ring in force for each object: a rebalance during the
 		 * repair is followed */
 		struct ringref *rr = data_ring_hold(dr);
 		repair_one(dr, data_ring_held(rr), &l.v[i], verify, dry, &st);
 		data_ring_release(dr, rr);
-		double t = mono();
-		if (t - last >= (tty ? 0.5 : 5.0) || i + 1 == l.n) {
+		if (data_ring_progress_due(&pr, i + 1 == l.n))
 			fprintf(stderr, "%srepair: %zu/%zu objects checked, %llu "
 				"replicas restored, %llu on handoffs, %llu failed%s",
-				tty ? "\r" : "", i + 1, l.n,
+				data_ring_progress_lead(&pr), i + 1, l.n,
 				(unsigned long long)st.restored,
 				(unsigned long long)st.on_handoff,
 				(unsigned long long)(st.failed + st.lost),
-				tty ? "" : "\n");
-			last = t;
-		}
+				data_ring_progress_tail(&pr));
 	}
-	if (tty && l.n)
+	if (pr.tty && l.n)
 		fputc('\n', stderr);
 	printf("repair: %llu objects, %llu good replicas found, %llu restored, "
 	       "%llu placed on handoffs (%llu replicas on devices that did not "
@@ -318,9 +270,9 @@ int cmd_repair(int argc, char **argv)
 	       (unsigned long long)st.restored,
 	       (unsigned long long)st.on_handoff, (unsigned long long)st.down,
 	       (unsigned long long)st.failed, (unsigned long long)st.lost,
-	       mono() - t0);
+	       data_ring_progress_elapsed(&pr));
 	data_ring_close(dr);
-	olist_free(&l);
+	data_ring_objs_free(&l);
 	return st.failed || st.lost ? 1 : 0;
 }
 
