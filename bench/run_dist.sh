@@ -19,8 +19,8 @@
 #            [--lat-files N] [--seq-mib M] [--rand-mib M] [--rand-secs S]
 #            [--dir PARENT] [--targets cassafs,glusterfs,sshfs] [--no-loop]
 # Environment: CASSAFS (default build/cassafs), CASSAFS_MOUNT_OPTS (-o for
-# the CassaFS mounts), DISTBENCH_PORT (first of the 3 loopback ports: Redis,
-# ZooKeeper, sshd; default 26190).
+# the CassaFS mounts), DISTBENCH_PORT (first of the 4 loopback ports: Redis,
+# ZooKeeper, sshd, the latency mount's metrics; default 26190).
 # The Markdown result goes to stdout, progress to stderr.  Needs root (FUSE
 # and loop mounts, network namespaces, dropping the page cache) and the
 # packages in .ci/packages.d/distbench.  Not part of `make test`.
@@ -180,6 +180,7 @@ start_redis() {
 	local d=$WORK/redis-data i
 	command -v redis-server >/dev/null || { echo "redis-server not installed"; return 1; }
 	port_free "$REDIS_PORT" || { echo "port 127.0.0.1:$REDIS_PORT is busy (set DISTBENCH_PORT)"; return 1; }
+	port_free "$METRICS_PORT" || { echo "port 127.0.0.1:$METRICS_PORT is busy (set DISTBENCH_PORT)"; return 1; }
 	mkdir -p "$BASE/redis" "$d"
 	(umask 077; cat >"$BASE/redis/redis.conf" <<EOF
 port $REDIS_PORT

@@ -121,7 +121,33 @@ struct rread {
 	size_t skip_off, skip_len; /* get_except: bytes the check ignores */
 	int hint;    /* store_hint_empty: key is a member set to be noted
 		      * empty after commit; no read */
+	int fresh;   /* taken from the failed check just before (see fresh) */
 };
+
+/*
+ * A read-only transaction with one cached read whose check failed got the
+ * key's current value in the same atomic call.  The retry (the next
+ * transaction on this thread, which run_txn starts at once) may return it
+ * without checking again if that is all it reads: the operation then
+ * answers the state at the instant of that call, which lies within the
+ * operation.  Without this, a getattr of a directory that another mount
+ * keeps changing could fail its check again and again.
+ */
+static __thread struct {
+	struct rstore *s;
+	char key[KEY_BUF];
+	size_t kl;
+	int present, set;
+	uint8_t *val;
+	size_t vl;
+} fresh;
+
+static void fresh_clear(void)
+{
+	free(fresh.val);
+	fresh.val = NULL;
+	fresh.set = 0;
+}
 
 /*
  * Run a pipeline for a transaction.  A failure before anything of the
@@ -355,6 +381,18 @@ static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
 	 */
 	if (!t->live) {
 		struct rread *d = rd_find_cached(t, key, kl);
+		if (!d && fresh.set && !t->nrd && fresh.s == t->s && fresh.kl == kl &&
+		    !memcmp(fresh.key, key, kl)) {
+			/* the retry of a read-only check that failed: its answer */
+			if ((d = rd_add(t, key, kl, 1, fresh.present, fresh.val, fresh.vl))) {
+				fresh.val = NULL;
+				d->fresh = 1;
+				d->skip_off = skip_off;
+				d->skip_len = skip_len;
+			}
+		}
+		if (fresh.set)
+			fresh_clear(); /* good for the first read of the retry only */
 		if (!d) {
 			int present;
 			uint8_t *v;
@@ -1107,9 +1145,32 @@ static int fcall_result(struct rtxn *t, redisReply *r)
 	if (r->type == REDIS_REPLY_STRING)
 		return 0;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0 && r->elements) {
+		size_t nchecks = 0;
+		for (size_t j = 0; j < t->nrd; j++)
+			nchecks += t->rd[j].cached;
 		for (size_t i = 0; i + 1 < r->elements; i += 2) {
 			long long c = r->element[i]->integer;
 			redisReply *v = r->element[i + 1];
+			if (t->rdonly && nchecks == 1 && !t->watched &&
+			    (v->type == REDIS_REPLY_STRING || v->type == REDIS_REPLY_NIL)) {
+				for (size_t j = 0; j < t->nrd; j++) {
+					struct rread *d = &t->rd[j];
+					if (!d->cached || d->empty || d->kl > KEY_BUF)
+						continue;
+					fresh_clear();
+					fresh.present = v->type == REDIS_REPLY_STRING;
+					fresh.vl = fresh.present ? v->len : 0;
+					if (fresh.present && !(fresh.val = malloc(v->len ? v->len : 1)))
+						break;
+					if (fresh.present)
+						memcpy(fresh.val, v->str, v->len);
+					memcpy(fresh.key, d->key, d->kl);
+					fresh.kl = d->kl;
+					fresh.s = s;
+					fresh.set = 1;
+					break;
+				}
+			}
 			/* check c is the c-th cached read */
 			for (size_t j = 0; j < t->nrd; j++) {
 				if (!t->rd[j].cached || --c)
@@ -1236,6 +1297,10 @@ static int redis_commit(struct store_txn *base)
 		goto out;
 	for (size_t i = 0; i < t->nrd; i++)
 		nchecks += t->rd[i].cached;
+	/* read only, and the one value read is the answer of the check that
+	 * failed just before: nothing to check (see fresh) */
+	if (!t->nov && t->nrd == 1 && t->rd[0].fresh && !t->watched)
+		goto out;
 	/* Nothing written, nothing from the cache and at most one key read:
 	 * that one GET saw one state by itself, so there is nothing to
 	 * validate (no round trip for a getattr that missed the cache). */

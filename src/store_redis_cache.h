@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RCACHE_MAX_VALUE 1024   /* larger values are not kept */
-#define RCACHE_MAX_ENTRIES 65536 /* then the whole cache is dropped */
+#define RCACHE_MAX_VALUE 512    /* larger values are not kept */
+#define RCACHE_MAX_ENTRIES 32768 /* then the whole cache is dropped (a few MB) */
 
 struct rcache_entry;
 

@@ -98,6 +98,15 @@ static void t_stale_value(void)
 	CHECK(!committed_old, "a transaction that read the old value committed");
 	CHECK_EQ(get_in(s1, STORE_INODE, 501, "a", buf, sizeof(buf)), 0);
 	CHECK(!strcmp(buf, "two"), "copied '%s', want 'two'", buf);
+	/* a read-only read of a value s1 holds and s2 then changes (the
+	 * retry after a failed check answers what the check found) */
+	for (int i = 0; i < 20; i++) {
+		char want[16];
+		snprintf(want, sizeof(want), "v%d", i);
+		CHECK_EQ(put_in(s2, STORE_INODE, 500, "a", want, strlen(want)), 0);
+		CHECK_EQ(get_in(s1, STORE_INODE, 500, "a", buf, sizeof(buf)), 0);
+		CHECK(!strcmp(buf, want), "read '%s', want '%s'", buf, want);
+	}
 }
 
 /* 2. "No such column" seen by s1, then created by s2: a failing
