@@ -451,9 +451,10 @@ static void retry_or_fail(struct xfer *x, uint64_t now, const char *why,
 		char msg[400];
 		uint64_t since;
 		down_now(h, now, &since);
-		snprintf(msg, sizeof(msg), "%s (the server has given no answer "
-			 "for %.1f s: one try, no retries while it is down)",
-			 why, (now - since) / 1000.0);
+		snprintf(msg, sizeof(msg), "%s (the server is down: a request "
+			 "gave up %.1f s ago; one try, no retries until it "
+			 "answers or %u ms pass)", why, (now - since) / 1000.0,
+			 h->o.timeout_ms);
 		fail(x, -EIO, "%s %s: %s", msg);
 		down_mark(h, now);
 		*gave_up = 1;
