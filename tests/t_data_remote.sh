@@ -42,6 +42,7 @@ trap 'exec 2>/dev/null; probe_stop; keystone_stop; swift_aio_stop; cleanup' EXIT
 need swift-proxy-server "apt-get install swift-proxy (see .ci/packages.d/data_remote)"
 need memcached "apt-get install memcached"
 need curl "apt-get install curl"
+need openssl "apt-get install openssl"
 need ss "apt-get install iproute2"
 
 PROBE=$TESTBIN/data_probe
