@@ -7,7 +7,8 @@
  * Options: style=path (default: http://HOST:PORT/BUCKET/KEY) or
  * style=virtual (virtual-hosted: http://BUCKET.HOST:PORT/KEY; the bucket
  * name must then be a valid host label); region=NAME (default us-east-1;
- * part of the signature); tls=1 speaks https; timeout=SECONDS bounds each
+ * part of the signature); tls=1 speaks https (cafile=PATH: trust the CA
+ * certificates in PATH, not the system's); timeout=SECONDS bounds each
  * request, retries included (default 30); conns=N bounds parallel
  * transfers (default: data_opts.max_conns or 16).
  *
@@ -37,12 +38,11 @@
 #include "http.h"
 #include "log.h"
 
-#define URL_MAX 4096
 #define EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 struct s3 {
-	struct http *h;
+	struct rengine re; /* first: data_remote.h's object calls */
 	char root[600];	  /* scheme://HOST:PORT (ListBuckets) */
 	char base[1700];  /* the bucket: root/BUCKET or scheme://BUCKET.HOST:PORT */
 	char sigv4[100];  /* "aws:amz:REGION:s3" */
@@ -51,7 +51,7 @@ struct s3 {
 };
 
 static const char *const s3_options[] = {
-	"style", "region", "tls", "timeout", "conns", NULL,
+	"style", "region", "tls", "cafile", "timeout", "conns", NULL,
 };
 
 /* ---- S3's XML ---- */
@@ -100,13 +100,13 @@ static const char *error_code(const struct http_req *q, char *code, size_t len)
 	return code;
 }
 
-/* Refine http.h's result with S3's error code; log what went wrong. */
-static int s3_result(struct s3 *s, struct http_req *q)
+/* Refine http.h's result with S3's error code (rengine's result hook). */
+static int s3_result(void *arg, struct http_req *q)
 {
 	char code[64];
 	int r = q->res;
 	if (r == 0 || !q->resp)
-		goto log;
+		return r;
 	error_code(q, code, sizeof(code));
 	if (!strcmp(code, "BadDigest") || !strcmp(code, "InvalidDigest"))
 		r = -EBADMSG;
@@ -120,30 +120,22 @@ static int s3_result(struct s3 *s, struct http_req *q)
 		size_t l = strlen(q->err);
 		snprintf(q->err + l, sizeof(q->err) - l, " (%s)", code);
 	}
-log:
-	if (r < 0 && r != -ENOENT && r != -ERANGE)
-		log_error("%s: %s", s->shown, q->err);
 	return r;
 }
 
 /* ---- requests ---- */
 
-/* The headers every request carries; extra ones first. */
-struct op {
-	char url[URL_MAX];
-	char h1[80], h2[80];
-	const char *hdrs[5];
-};
-
-static void sign(struct s3 *s, struct http_req *q)
+static void sign(void *arg, struct http_req *q)
 {
+	struct s3 *s = arg;
 	q->aws_sigv4 = s->sigv4;
 	q->user = s->access;
 	q->password = s->secret;
 }
 
-static int obj_url(struct s3 *s, const char *key, char *out, size_t len)
+static int obj_url(void *arg, const char *key, char *out, size_t len)
 {
+	struct s3 *s = arg;
 	char ek[3 * DATA_MAX_KEY + 1];
 	if (!rkey_ok(key) || http_escape(key, 1, ek, sizeof(ek)) < 0)
 		return -EINVAL;
@@ -156,26 +148,9 @@ static void s3_close(void *priv)
 	struct s3 *s = priv;
 	if (!s)
 		return;
-	http_free(s->h);
+	http_free(s->re.h);
 	explicit_bzero(s->secret, sizeof(s->secret));
 	free(s);
-}
-
-static int credential(const struct data_opts *o, const char *name,
-		      const char *aws, char *out, size_t len, const char *shown,
-		      char *err, size_t err_len)
-{
-	int r = data_secret(o->secrets_file, name, out, len, err, err_len);
-	if (r == 0 && !o->secrets_file)
-		r = data_secret(NULL, aws, out, len, err, err_len);
-	if (r == 0) {
-		snprintf(err, err_len, "%s: no %s in %s", shown, name,
-			 o->secrets_file ? o->secrets_file :
-			 "the environment (nor AWS_* variables; or give a "
-			 "secrets file: -o data_secrets=FILE)");
-		return -EINVAL;
-	}
-	return r < 0 ? r : 0;
 }
 
 /* A bucket name usable as a host label, for virtual-hosted style. */
@@ -191,6 +166,19 @@ static int host_label_ok(const char *b)
 	return 1;
 }
 
+/* A put's Content-MD5 (base64), which S3 checks (BadDigest). */
+static int md5_b64(const void *buf, size_t len, char *line, size_t line_len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	if (!EVP_Digest(buf, len, md, &n, EVP_md5(), NULL))
+		return -ENOMEM;
+	char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+	EVP_EncodeBlock((unsigned char *)b64, md, (int)n);
+	snprintf(line, line_len, "Content-MD5: %s", b64);
+	return 0;
+}
+
 static int s3_open(const char *url, const struct data_opts *o, void **priv,
 		   char *err, size_t err_len)
 {
@@ -202,17 +190,15 @@ static int s3_open(const char *url, const struct data_opts *o, void **priv,
 	struct s3 *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	unsigned timeout, conns, tls;
+	unsigned tls;
+	struct http_opts ho = {0};
 	char hostport[300];
 	if (u.port)
 		snprintf(hostport, sizeof(hostport), "%s:%u", u.host, u.port);
 	else
 		snprintf(hostport, sizeof(hostport), "%s", u.host);
 	snprintf(s->shown, sizeof(s->shown), "s3://%s/%s", hostport, u.name);
-	if ((r = rurl_uint(&u, "timeout", 30, 1, 3600, &timeout, err, err_len)) ||
-	    (r = rurl_uint(&u, "conns", o->max_conns ? o->max_conns : 16, 1,
-			   1024, &conns, err, err_len)) ||
-	    (r = rurl_uint(&u, "tls", 0, 0, 1, &tls, err, err_len)))
+	if ((r = rurl_http_opts(&u, o, s->shown, &ho, &tls, err, err_len)))
 		goto fail;
 	const char *scheme = tls ? "https" : "http";
 	const char *style = rurl_opt(&u, "style", "path");
@@ -247,15 +233,20 @@ static int s3_open(const char *url, const struct data_opts *o, void **priv,
 		goto fail;
 	}
 	snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", region);
-	if ((r = credential(o, "CASSAFS_DATA_USER", "AWS_ACCESS_KEY_ID",
-			    s->access, sizeof(s->access), s->shown, err,
-			    err_len)) ||
-	    (r = credential(o, "CASSAFS_DATA_KEY", "AWS_SECRET_ACCESS_KEY",
-			    s->secret, sizeof(s->secret), s->shown, err,
-			    err_len)))
+	if ((r = data_credential(o, "CASSAFS_DATA_USER", "AWS_ACCESS_KEY_ID",
+				 NULL, s->access, sizeof(s->access), s->shown,
+				 err, err_len)) ||
+	    (r = data_credential(o, "CASSAFS_DATA_KEY", "AWS_SECRET_ACCESS_KEY",
+				 NULL, s->secret, sizeof(s->secret), s->shown,
+				 err, err_len)))
 		goto fail;
-	struct http_opts ho = {.max_conns = conns, .timeout_ms = timeout * 1000};
-	if (!(s->h = http_new(&ho))) {
+	s->re = (struct rengine){
+		.h = http_new(&ho), .shown = s->shown, .arg = s,
+		.url = obj_url, .digest = md5_b64,
+		.put_hdr = "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+		.get_hdr = "x-amz-content-sha256: " EMPTY_SHA256,
+		.sign = sign, .result = s3_result};
+	if (!s->re.h) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -265,7 +256,7 @@ static int s3_open(const char *url, const struct data_opts *o, void **priv,
 	const char *hdrs[] = {"x-amz-content-sha256: " EMPTY_SHA256, NULL};
 	struct http_req q = {.method = "GET", .url = rurl, .headers = hdrs};
 	sign(s, &q);
-	r = http_request(s->h, &q);
+	r = http_request(s->re.h, &q);
 	if (r < 0) {
 		char code[64];
 		error_code(&q, code, sizeof(code));
@@ -301,7 +292,7 @@ static int s3_prepare(void *priv, char *err, size_t err_len)
 	const char *hdrs[] = {"x-amz-content-sha256: " EMPTY_SHA256, NULL};
 	struct http_req q = {.method = "PUT", .url = url, .headers = hdrs};
 	sign(s, &q);
-	int r = http_request(s->h, &q);
+	int r = http_request(s->re.h, &q);
 	char code[64] = "";
 	if (r < 0)
 		error_code(&q, code, sizeof(code));
@@ -313,156 +304,6 @@ static int s3_prepare(void *priv, char *err, size_t err_len)
 			 code[0] ? ")" : "");
 	http_req_clear(&q);
 	return r;
-}
-
-static int md5_b64(const void *buf, size_t len, char out[32])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	if (!EVP_Digest(buf, len, md, &n, EVP_md5(), NULL))
-		return -ENOMEM;
-	EVP_EncodeBlock((unsigned char *)out, md, (int)n);
-	return 0;
-}
-
-static int s3_put_batch(void *priv, struct data_io *ios, size_t n)
-{
-	struct s3 *s = priv;
-	struct op *ops = calloc(n, sizeof(*ops));
-	struct http_req *rq = calloc(n, sizeof(*rq));
-	size_t m = 0, *map = calloc(n, sizeof(*map));
-	int ret = 0;
-	if (!ops || !rq || !map) {
-		for (size_t i = 0; i < n; i++)
-			ios[i].res = -ENOMEM;
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct op *op = &ops[m];
-		char md5[32];
-		ios[i].res = obj_url(s, ios[i].key, op->url, sizeof(op->url));
-		if (!ios[i].res)
-			ios[i].res = md5_b64(ios[i].buf, ios[i].len, md5);
-		if (ios[i].res)
-			continue;
-		snprintf(op->h1, sizeof(op->h1), "Content-MD5: %s", md5);
-		op->hdrs[0] = op->h1;
-		op->hdrs[1] = "Content-Type: application/octet-stream";
-		op->hdrs[2] = "x-amz-content-sha256: UNSIGNED-PAYLOAD";
-		rq[m] = (struct http_req){.method = "PUT", .url = op->url,
-					  .headers = op->hdrs,
-					  .body = ios[i].buf,
-					  .body_len = ios[i].len};
-		sign(s, &rq[m]);
-		map[m++] = i;
-	}
-	http_run(s->h, rq, m);
-	for (size_t j = 0; j < m; j++) {
-		ios[map[j]].res = s3_result(s, &rq[j]);
-		http_req_clear(&rq[j]);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ios[i].res < 0 && !ret)
-			ret = ios[i].res;
-out:
-	free(map);
-	free(ops);
-	free(rq);
-	return ret;
-}
-
-static int s3_get_batch(void *priv, struct data_io *ios, size_t n)
-{
-	struct s3 *s = priv;
-	struct op *ops = calloc(n, sizeof(*ops));
-	struct http_req *rq = calloc(n, sizeof(*rq));
-	size_t m = 0, *map = calloc(n, sizeof(*map));
-	int ret = 0;
-	if (!ops || !rq || !map) {
-		for (size_t i = 0; i < n; i++)
-			ios[i].res = -ENOMEM;
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct op *op = &ops[m];
-		ios[i].got = 0;
-		ios[i].res = obj_url(s, ios[i].key, op->url, sizeof(op->url));
-		if (ios[i].res)
-			continue;
-		int h = 0;
-		if (ios[i].len) {
-			snprintf(op->h1, sizeof(op->h1), "Range: bytes=%llu-%llu",
-				 (unsigned long long)ios[i].off,
-				 (unsigned long long)(ios[i].off + ios[i].len - 1));
-			op->hdrs[h++] = op->h1;
-		}
-		op->hdrs[h++] = "x-amz-content-sha256: " EMPTY_SHA256;
-		/* a zero-length read still says whether the object exists */
-		rq[m] = (struct http_req){
-			.method = ios[i].len ? "GET" : "HEAD", .url = op->url,
-			.headers = op->hdrs, .buf = ios[i].buf,
-			.buf_len = ios[i].len};
-		sign(s, &rq[m]);
-		map[m++] = i;
-	}
-	http_run(s->h, rq, m);
-	for (size_t j = 0; j < m; j++) {
-		struct http_req *q = &rq[j];
-		struct data_io *io = &ios[map[j]];
-		int res = s3_result(s, q);
-		if (res == -ERANGE) {
-			res = 0; /* offset at or past the end */
-		} else if (res == 0 && q->status == 200 && io->off) {
-			log_error("%s: %s ignored the Range header", s->shown,
-				  q->url);
-			res = -EIO;
-		} else if (res == 0) {
-			io->got = q->got;
-		}
-		io->res = res;
-		http_req_clear(q);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ios[i].res < 0 && !ret)
-			ret = ios[i].res;
-out:
-	free(map);
-	free(ops);
-	free(rq);
-	return ret;
-}
-
-static int s3_put(void *priv, const char *key, const void *buf, size_t len)
-{
-	struct data_io io = {.key = key, .buf = (void *)buf, .len = len};
-	return s3_put_batch(priv, &io, 1);
-}
-
-static int s3_get(void *priv, const char *key, uint64_t off, void *buf,
-		  size_t len, size_t *got)
-{
-	struct data_io io = {.key = key, .buf = buf, .len = len, .off = off};
-	int r = s3_get_batch(priv, &io, 1);
-	*got = io.got;
-	return r;
-}
-
-static int s3_del(void *priv, const char *key)
-{
-	struct s3 *s = priv;
-	char url[URL_MAX];
-	int r = obj_url(s, key, url, sizeof(url));
-	if (r < 0)
-		return r;
-	const char *hdrs[] = {"x-amz-content-sha256: " EMPTY_SHA256, NULL};
-	struct http_req q = {.method = "DELETE", .url = url, .headers = hdrs};
-	sign(s, &q);
-	http_request(s->h, &q);
-	r = s3_result(s, &q);
-	http_req_clear(&q);
-	return r == -ENOENT ? 0 : r;
 }
 
 /*
@@ -484,8 +325,10 @@ static int s3_list(void *priv, const char *prefix, data_list_fn fn, void *arg)
 			 tok, tok[0] ? "&" : "", ep);
 		struct http_req q = {.method = "GET", .url = url, .headers = hdrs};
 		sign(s, &q);
-		http_request(s->h, &q);
+		http_request(s->re.h, &q);
 		int r = s3_result(s, &q);
+		if (r < 0)
+			log_error("%s: listing: %s", s->shown, q.err);
 		xmlDoc *doc = r == 0 ? parse(&q) : NULL;
 		http_req_clear(&q);
 		if (r < 0)
@@ -524,10 +367,10 @@ const struct data_ops data_s3_ops = {
 	.open = s3_open,
 	.close = s3_close,
 	.prepare = s3_prepare,
-	.put = s3_put,
-	.get = s3_get,
-	.del = s3_del,
+	.put = rengine_put,
+	.get = rengine_get,
+	.del = rengine_del,
 	.list = s3_list,
-	.put_batch = s3_put_batch,
-	.get_batch = s3_get_batch,
+	.put_batch = rengine_put_batch,
+	.get_batch = rengine_get_batch,
 };

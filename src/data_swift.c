@@ -9,7 +9,8 @@
  * token in X-Subject-Token, the storage URL from the catalog's object-store
  * endpoint); auth_url=URL (default http://HOST:PORT/auth/v1.0 for
  * tempauth, http://HOST:5000/v3 for keystone); interface=public|internal|
- * admin and region=NAME pick the catalog endpoint; tls=1 speaks https;
+ * admin and region=NAME pick the catalog endpoint; tls=1 speaks https
+ * (cafile=PATH: trust the CA certificates in PATH, not the system's);
  * timeout=SECONDS bounds each request, retries included (default 30);
  * conns=N bounds parallel transfers (default: data_opts.max_conns or 16).
  *
@@ -43,7 +44,7 @@
 #define LIST_LIMIT 10000
 
 struct swift {
-	struct http *h;	     /* object requests */
+	struct rengine re;   /* first: data_remote.h's object calls */
 	struct http *auth_h; /* token requests (never waits for a data slot) */
 	int keystone;
 	char auth_url[1024];
@@ -58,8 +59,8 @@ struct swift {
 };
 
 static const char *const swift_options[] = {
-	"auth", "auth_url", "interface", "region", "tls", "timeout", "conns",
-	NULL,
+	"auth", "auth_url", "interface", "region", "tls", "cafile", "timeout",
+	"conns", NULL,
 };
 
 /* ---- authentication (s->mu held) ---- */
@@ -216,30 +217,38 @@ static void swift_close(void *priv)
 	struct swift *s = priv;
 	if (!s)
 		return;
-	http_free(s->h);
+	http_free(s->re.h);
 	http_free(s->auth_h);
 	pthread_mutex_destroy(&s->mu);
 	explicit_bzero(s->key, sizeof(s->key));
 	free(s);
 }
 
-static int secret(const struct data_opts *o, const char *name, char *out,
-		  size_t len, const char *dflt, const char *shown, char *err,
-		  size_t err_len)
+/* storage_url/container[/escaped key] into out */
+static int make_url(void *arg, const char *key, char *out, size_t len)
 {
-	int r = data_secret(o->secrets_file, name, out, len, err, err_len);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		if (!dflt) {
-			snprintf(err, err_len, "%s: no %s in %s", shown, name,
-				 o->secrets_file ? o->secrets_file :
-				 "the environment (or give a secrets file: "
-				 "-o data_secrets=FILE)");
-			return -EINVAL;
-		}
-		snprintf(out, len, "%s", dflt);
-	}
+	struct swift *s = arg;
+	char ek[3 * DATA_MAX_KEY + 1];
+	if (key && (!rkey_ok(key) || http_escape(key, 1, ek, sizeof(ek)) < 0))
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	int n = snprintf(out, len, "%s/%s%s%s", s->storage_url, s->container,
+			 key ? "/" : "", key ? ek : "");
+	pthread_mutex_unlock(&s->mu);
+	return n < 0 || (size_t)n >= len ? -EINVAL : 0;
+}
+
+/* A put's ETag: the body's MD5, which the object server checks. */
+static int md5_etag(const void *buf, size_t len, char *line, size_t line_len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	if (!EVP_Digest(buf, len, md, &n, EVP_md5(), NULL))
+		return -ENOMEM;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	for (unsigned i = 0; i < n; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	snprintf(line, line_len, "ETag: %s", hex);
 	return 0;
 }
 
@@ -254,15 +263,13 @@ static int swift_open(const char *url, const struct data_opts *o, void **priv,
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
-	unsigned timeout, conns, tls;
+	unsigned tls;
+	struct http_opts ho = {.auth = auth_hook, .auth_arg = s};
 	const char *auth = rurl_opt(&u, "auth", "tempauth");
 	char hostport[300];
 	snprintf(hostport, sizeof(hostport), "%s:%u", u.host, u.port ? u.port : 8080);
 	snprintf(s->shown, sizeof(s->shown), "swift://%s/%s", hostport, u.name);
-	if ((r = rurl_uint(&u, "timeout", 30, 1, 3600, &timeout, err, err_len)) ||
-	    (r = rurl_uint(&u, "conns", o->max_conns ? o->max_conns : 16, 1,
-			   1024, &conns, err, err_len)) ||
-	    (r = rurl_uint(&u, "tls", 0, 0, 1, &tls, err, err_len)))
+	if ((r = rurl_http_opts(&u, o, s->shown, &ho, &tls, err, err_len)))
 		goto fail;
 	if (!strcmp(auth, "keystone")) {
 		s->keystone = 1;
@@ -290,25 +297,25 @@ static int swift_open(const char *url, const struct data_opts *o, void **priv,
 		r = -EINVAL;
 		goto fail;
 	}
-	if ((r = secret(o, "CASSAFS_DATA_USER", s->user, sizeof(s->user), NULL,
-			s->shown, err, err_len)) ||
-	    (r = secret(o, "CASSAFS_DATA_KEY", s->key, sizeof(s->key), NULL,
-			s->shown, err, err_len)))
+#define CRED(name, out, dflt) \
+	data_credential(o, name, NULL, dflt, out, sizeof(out), s->shown, err, \
+			err_len)
+	if ((r = CRED("CASSAFS_DATA_USER", s->user, NULL)) ||
+	    (r = CRED("CASSAFS_DATA_KEY", s->key, NULL)))
 		goto fail;
 	if (s->keystone &&
-	    ((r = secret(o, "CASSAFS_DATA_PROJECT", s->project,
-			 sizeof(s->project), NULL, s->shown, err, err_len)) ||
-	     (r = secret(o, "CASSAFS_DATA_USER_DOMAIN", s->udomain,
-			 sizeof(s->udomain), "Default", s->shown, err, err_len)) ||
-	     (r = secret(o, "CASSAFS_DATA_PROJECT_DOMAIN", s->pdomain,
-			 sizeof(s->pdomain), "Default", s->shown, err, err_len))))
+	    ((r = CRED("CASSAFS_DATA_PROJECT", s->project, NULL)) ||
+	     (r = CRED("CASSAFS_DATA_USER_DOMAIN", s->udomain, "Default")) ||
+	     (r = CRED("CASSAFS_DATA_PROJECT_DOMAIN", s->pdomain, "Default"))))
 		goto fail;
-	struct http_opts ho = {.max_conns = conns, .timeout_ms = timeout * 1000,
-			       .auth = auth_hook, .auth_arg = s};
-	struct http_opts ao = {.max_conns = 2, .timeout_ms = timeout * 1000};
-	s->h = http_new(&ho);
+#undef CRED
+	/* tokens on their own connections: never waiting for a data slot */
+	struct http_opts ao = {.max_conns = 2, .timeout_ms = ho.timeout_ms,
+			       .cafile = ho.cafile};
+	s->re = (struct rengine){.h = http_new(&ho), .shown = s->shown,
+				 .arg = s, .url = make_url, .digest = md5_etag};
 	s->auth_h = http_new(&ao);
-	if (!s->h || !s->auth_h) {
+	if (!s->re.h || !s->auth_h) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -324,19 +331,6 @@ fail:
 	return r;
 }
 
-/* storage_url/container[/escaped key] into out */
-static int make_url(struct swift *s, const char *key, char *out, size_t len)
-{
-	char ek[3 * DATA_MAX_KEY + 1];
-	if (key && (!rkey_ok(key) || http_escape(key, 1, ek, sizeof(ek)) < 0))
-		return -EINVAL;
-	pthread_mutex_lock(&s->mu);
-	int n = snprintf(out, len, "%s/%s%s%s", s->storage_url, s->container,
-			 key ? "/" : "", key ? ek : "");
-	pthread_mutex_unlock(&s->mu);
-	return n < 0 || (size_t)n >= len ? -EINVAL : 0;
-}
-
 static int swift_prepare(void *priv, char *err, size_t err_len)
 {
 	struct swift *s = priv;
@@ -345,7 +339,7 @@ static int swift_prepare(void *priv, char *err, size_t err_len)
 	if (r < 0)
 		return r;
 	struct http_req q = {.method = "PUT", .url = url};
-	r = http_request(s->h, &q);
+	r = http_request(s->re.h, &q);
 	if (r < 0)
 		snprintf(err, err_len, "%s: cannot create the container: %s",
 			 s->shown, q.err);
@@ -354,167 +348,6 @@ static int swift_prepare(void *priv, char *err, size_t err_len)
 }
 
 /* ---- objects ---- */
-
-/* One request's storage, alive while the batch runs. */
-struct op {
-	char url[URL_MAX];
-	char h1[80];
-	const char *hdrs[3];
-};
-
-static int md5_hex(const void *buf, size_t len, char out[33])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	if (!EVP_Digest(buf, len, md, &n, EVP_md5(), NULL))
-		return -ENOMEM;
-	for (unsigned i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-	return 0;
-}
-
-static int swift_put_batch(void *priv, struct data_io *ios, size_t n)
-{
-	struct swift *s = priv;
-	struct op *ops = calloc(n, sizeof(*ops));
-	struct http_req *rq = calloc(n, sizeof(*rq));
-	size_t m = 0, *map = calloc(n, sizeof(*map));
-	int ret = 0;
-	if (!ops || !rq || !map) {
-		ret = -ENOMEM;
-		for (size_t i = 0; i < n; i++)
-			ios[i].res = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char md5[33];
-		struct op *op = &ops[m];
-		ios[i].res = make_url(s, ios[i].key, op->url, sizeof(op->url));
-		if (!ios[i].res)
-			ios[i].res = md5_hex(ios[i].buf, ios[i].len, md5);
-		if (ios[i].res)
-			continue;
-		snprintf(op->h1, sizeof(op->h1), "ETag: %s", md5);
-		op->hdrs[0] = op->h1;
-		op->hdrs[1] = "Content-Type: application/octet-stream";
-		rq[m] = (struct http_req){.method = "PUT", .url = op->url,
-					  .headers = op->hdrs,
-					  .body = ios[i].buf,
-					  .body_len = ios[i].len};
-		map[m++] = i;
-	}
-	http_run(s->h, rq, m);
-	for (size_t j = 0; j < m; j++) {
-		ios[map[j]].res = rq[j].res;
-		if (rq[j].res < 0)
-			log_error("%s: %s", s->shown, rq[j].err);
-		http_req_clear(&rq[j]);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ios[i].res < 0 && !ret)
-			ret = ios[i].res;
-out:
-	free(map);
-	free(ops);
-	free(rq);
-	return ret;
-}
-
-static int swift_get_batch(void *priv, struct data_io *ios, size_t n)
-{
-	struct swift *s = priv;
-	struct op *ops = calloc(n, sizeof(*ops));
-	struct http_req *rq = calloc(n, sizeof(*rq));
-	int ret = 0;
-	if (!ops || !rq) {
-		for (size_t i = 0; i < n; i++)
-			ios[i].res = -ENOMEM;
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct op *op = &ops[i];
-		ios[i].got = 0;
-		ios[i].res = make_url(s, ios[i].key, op->url, sizeof(op->url));
-		if (ios[i].len) {
-			snprintf(op->h1, sizeof(op->h1), "Range: bytes=%llu-%llu",
-				 (unsigned long long)ios[i].off,
-				 (unsigned long long)(ios[i].off + ios[i].len - 1));
-			op->hdrs[0] = op->h1;
-		}
-		/* a zero-length read still says whether the object exists */
-		rq[i] = (struct http_req){
-			.method = ios[i].len ? "GET" : "HEAD", .url = op->url,
-			.headers = op->hdrs, .buf = ios[i].buf,
-			.buf_len = ios[i].len};
-		if (ios[i].res)
-			rq[i].url = NULL;
-	}
-	/* requests whose URL was refused are left out of the batch */
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (rq[i].url)
-			rq[m++] = rq[i];
-	http_run(s->h, rq, m);
-	for (size_t i = 0, j = 0; i < n; i++) {
-		if (ios[i].res)
-			continue;
-		struct http_req *q = &rq[j++];
-		int res = q->res;
-		if (res == -ERANGE) {
-			res = 0; /* offset at or past the end */
-		} else if (res == 0 && q->status == 200 && ios[i].off) {
-			log_error("%s: %s ignored the Range header",
-				s->shown, q->url);
-			res = -EIO;
-		} else if (res == 0) {
-			ios[i].got = q->got;
-		} else if (res != -ENOENT) {
-			log_error("%s: %s", s->shown, q->err);
-		}
-		ios[i].res = res;
-		http_req_clear(q);
-	}
-	for (size_t i = 0; i < n; i++)
-		if (ios[i].res < 0 && !ret)
-			ret = ios[i].res;
-out:
-	free(ops);
-	free(rq);
-	return ret;
-}
-
-static int swift_put(void *priv, const char *key, const void *buf, size_t len)
-{
-	struct data_io io = {.key = key, .buf = (void *)buf, .len = len};
-	return swift_put_batch(priv, &io, 1);
-}
-
-static int swift_get(void *priv, const char *key, uint64_t off, void *buf,
-		     size_t len, size_t *got)
-{
-	struct data_io io = {.key = key, .buf = buf, .len = len, .off = off};
-	int r = swift_get_batch(priv, &io, 1);
-	*got = io.got;
-	return r;
-}
-
-static int swift_del(void *priv, const char *key)
-{
-	struct swift *s = priv;
-	char url[URL_MAX];
-	int r = make_url(s, key, url, sizeof(url));
-	if (r < 0)
-		return r;
-	struct http_req q = {.method = "DELETE", .url = url};
-	r = http_request(s->h, &q);
-	if (r == -ENOENT)
-		r = 0;
-	else if (r < 0)
-		log_error("%s: %s", s->shown, q.err);
-	http_req_clear(&q);
-	return r;
-}
 
 /* Paged JSON listing: ?format=json&prefix=P&marker=LAST&limit=N */
 static int swift_list(void *priv, const char *prefix, data_list_fn fn,
@@ -530,7 +363,7 @@ static int swift_list(void *priv, const char *prefix, data_list_fn fn,
 		snprintf(url, sizeof(url), "%s?format=json&limit=%d&prefix=%s%s%s",
 			 base, LIST_LIMIT, ep, em[0] ? "&marker=" : "", em);
 		struct http_req q = {.method = "GET", .url = url};
-		int r = http_request(s->h, &q);
+		int r = http_request(s->re.h, &q);
 		if (r < 0) {
 			log_error("%s: listing: %s", s->shown, q.err);
 			http_req_clear(&q);
@@ -577,10 +410,10 @@ const struct data_ops data_swift_ops = {
 	.open = swift_open,
 	.close = swift_close,
 	.prepare = swift_prepare,
-	.put = swift_put,
-	.get = swift_get,
-	.del = swift_del,
+	.put = rengine_put,
+	.get = rengine_get,
+	.del = rengine_del,
 	.list = swift_list,
-	.put_batch = swift_put_batch,
-	.get_batch = swift_get_batch,
+	.put_batch = rengine_put_batch,
+	.get_batch = rengine_get_batch,
 };

@@ -29,6 +29,10 @@ struct http {
 	pthread_mutex_t slot_mu;
 	pthread_cond_t slot_cv;
 	unsigned inflight;
+	char *cafile;	/* h->o.cafile's copy */
+	/* the server is down: until this time (CLOCK_MONOTONIC ms; guarded
+	 * by slot_mu) a request makes one try, no retries */
+	uint64_t down_until, down_since;
 };
 
 enum { X_WAITING, X_RUNNING, X_DONE };
@@ -42,6 +46,7 @@ struct xfer {
 	size_t resp_cap, hdr_len, hdr_cap;
 	int state;
 	int reauthed;
+	int single;	/* started while the server was down: one try */
 	uint64_t first_ms, next_ms;
 	unsigned backoff_ms;
 	char auth_line[8192];
@@ -82,6 +87,11 @@ struct http *http_new(const struct http_opts *o)
 		return NULL;
 	if (o)
 		h->o = *o;
+	h->o.cafile = NULL;
+	if (o && o->cafile && !(h->o.cafile = h->cafile = strdup(o->cafile))) {
+		free(h);
+		return NULL;
+	}
 	if (!h->o.max_conns)
 		h->o.max_conns = 16;
 	if (!h->o.timeout_ms)
@@ -166,6 +176,42 @@ static void slot_wait(struct http *h, unsigned ms)
 			  NULL);
 		return;
 	}
+	pthread_mutex_unlock(&h->slot_mu);
+}
+
+/* ---- the "server down" state ---- */
+
+#define DOWN_CONNECT_MS 1000 /* a one-try request's bound on connecting */
+
+/* Is the server down now?  Then *since is when it was found down. */
+static int down_now(struct http *h, uint64_t now, uint64_t *since)
+{
+	pthread_mutex_lock(&h->slot_mu);
+	int down = now < h->down_until;
+	*since = h->down_since;
+	pthread_mutex_unlock(&h->slot_mu);
+	return down;
+}
+
+/* A request gave up without an answer: down for timeout_ms from now.  Not
+ * for a handle whose caller does its own failover (max_tries: the ring
+ * engine talks to many servers through one handle). */
+static void down_mark(struct http *h, uint64_t now)
+{
+	if (h->o.max_tries)
+		return;
+	pthread_mutex_lock(&h->slot_mu);
+	if (now >= h->down_until)
+		h->down_since = now;
+	h->down_until = now + h->o.timeout_ms;
+	pthread_mutex_unlock(&h->slot_mu);
+}
+
+/* The server answered: it is up. */
+static void down_clear(struct http *h)
+{
+	pthread_mutex_lock(&h->slot_mu);
+	h->down_until = 0;
 	pthread_mutex_unlock(&h->slot_mu);
 }
 
@@ -321,6 +367,7 @@ static int setup_try(struct xfer *x, uint64_t now)
 	if (now >= x->first_ms + h->o.timeout_ms) {
 		snprintf(r->err, sizeof(r->err), "%s %s: no answer within %u ms "
 			 "(%u tries)", r->method, r->url, h->o.timeout_ms, r->tries);
+		down_mark(h, now);
 		finish(x, -EIO);
 		return -EIO;
 	}
@@ -346,13 +393,17 @@ static int setup_try(struct xfer *x, uint64_t now)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->curl_err);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	uint64_t cmax = x->single && h->o.connect_ms > DOWN_CONNECT_MS ?
+				DOWN_CONNECT_MS : h->o.connect_ms;
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)(left < h->o.connect_ms ? left : h->o.connect_ms));
+			 (long)(left < cmax ? left : cmax));
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1024L);
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
 			 (long)(h->o.stall_ms + 999) / 1000);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+	if (h->o.cafile)
+		curl_easy_setopt(e, CURLOPT_CAINFO, h->o.cafile);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
@@ -406,11 +457,25 @@ static void retry_or_fail(struct xfer *x, uint64_t now, const char *why,
 		fail(x, -EIO, "%s %s: %s", msg);
 		return;
 	}
+	if (x->single) {
+		char msg[400];
+		uint64_t since;
+		down_now(h, now, &since);
+		snprintf(msg, sizeof(msg), "%s (the server is down: a request "
+			 "gave up %.1f s ago; one try, no retries until it "
+			 "answers or %u ms pass)", why, (now - since) / 1000.0,
+			 h->o.timeout_ms);
+		fail(x, -EIO, "%s %s: %s", msg);
+		down_mark(h, now);
+		*gave_up = 1;
+		return;
+	}
 	if (at >= x->first_ms + h->o.timeout_ms) {
-		char msg[128];
+		char msg[400];
 		snprintf(msg, sizeof(msg), "%s (gave up after %u tries in %.1f s)",
 			 why, x->r->tries, (now - x->first_ms) / 1000.0);
 		fail(x, -EIO, "%s %s: %s", msg);
+		down_mark(h, now);
 		*gave_up = 1;
 		return;
 	}
@@ -439,8 +504,20 @@ static void try_done(struct xfer *x, CURLcode rc, uint64_t now, int *gave_up)
 		case CURLE_URL_MALFORMAT:
 		case CURLE_UNSUPPORTED_PROTOCOL:
 		case CURLE_BAD_FUNCTION_ARGUMENT:
+		case CURLE_SSL_CACERT_BADFILE:
 			fail(x, -EINVAL, "%s %s: %s", why);
 			return;
+		case CURLE_PEER_FAILED_VERIFICATION:
+		case CURLE_SSL_ISSUER_ERROR:
+		case CURLE_SSL_PINNEDPUBKEYNOTMATCH: {
+			/* the same certificate will not verify on a retry */
+			char msg[400];
+			snprintf(msg, sizeof(msg), "%s (the server's TLS "
+				 "certificate is not trusted: give its CA with "
+				 "cafile=)", why);
+			fail(x, -EIO, "%s %s: %s", msg);
+			return;
+		}
 		default:
 			retry_or_fail(x, now, why, gave_up);
 			return;
@@ -468,6 +545,7 @@ static void try_done(struct xfer *x, CURLcode rc, uint64_t now, int *gave_up)
 		retry_or_fail(x, now, why, gave_up);
 		return;
 	}
+	down_clear(h);
 	int res = status_res(st);
 	if (res < 0) {
 		char why[48];
@@ -534,8 +612,11 @@ int http_run(struct http *h, struct http_req *reqs, size_t n)
 				blocked = 1;
 				continue;
 			}
-			if (!x->first_ms)
+			if (!x->first_ms) {
+				uint64_t since;
 				x->first_ms = now;
+				x->single = down_now(h, now, &since);
+			}
 			if (setup_try(x, now) < 0 ||
 			    curl_multi_add_handle(m, x->e) != CURLM_OK) {
 				slot_give(h);

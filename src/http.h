@@ -15,11 +15,23 @@
  * started yet fail at once, so a whole batch also returns within about
  * timeout_ms when the server is down.  Nothing waits without a deadline.
  *
+ * The server down: once a request gave up that way (no answer but
+ * retryable failures until its deadline), the server counts as down for
+ * timeout_ms: a request started then makes one try and no retries (its
+ * connect bounded by 1 s), and one more failure keeps it down for another
+ * timeout_ms; any other answer ends it.  So a caller making several calls
+ * in turn (the kernel retrying a failed read-ahead, a layout reading two
+ * chunks) waits timeout_ms once, not once per call, and a server that is
+ * back is used at the next call.
+ *
  * Results (res): 2xx → 0; 404 → -ENOENT; 416 → -ERANGE; 507 → -ENOSPC;
  * 401/403 → -EACCES (after one refresh through the auth hook, if any);
  * 409/412 → -EEXIST; 422 → -EBADMSG (the server's checksum of the body
  * differs: ETag / Content-MD5); 413 → -EFBIG; any other answer, or a
- * failure after the retries → -EIO.  status always holds the last HTTP
+ * failure after the retries → -EIO.  TLS: the server's certificate is
+ * always verified (chain and host name); a certificate that does not
+ * verify is -EIO at once, never retried, with libcurl's reason in err; a
+ * CA file that cannot be used is -EINVAL.  status always holds the last HTTP
  * status seen (0 if none).
  *
  * Thread safety: an http object may be used by many threads at once; the
@@ -57,6 +69,10 @@ struct http_opts {
 				as the ring engine does: max_tries 1) */
 	http_auth_fn auth;   /* may be NULL */
 	void *auth_arg;
+	/* --- added after http.h was first published --- */
+	const char *cafile;  /* https: trust the CA certificates (PEM) in this
+				file instead of the system's (NULL: the
+				system's); copied by http_new */
 };
 
 struct http_req {

@@ -101,14 +101,8 @@ operator_roles = admin, member
 EOF
 	swift-proxy-server "$dir/proxy-ks.conf" >"$dir/log/proxy-ks.log" 2>&1 &
 	SWIFT_KS_PID=$!
-	for i in $(seq 1 1200); do
-		curl -sf -m 2 -o /dev/null "http://$SWIFT_KS_HOSTPORT/healthcheck" && return 0
-		kill -0 $SWIFT_KS_PID 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "keystone_aio: the Keystone proxy did not start:" >&2
-	tail -n 5 "$dir/log/proxy-ks.log" >&2
-	return 1
+	swift_proxy_wait "http://$SWIFT_KS_HOSTPORT/healthcheck" $SWIFT_KS_PID \
+		"$dir/log/proxy-ks.log" "keystone_aio: the Keystone proxy"
 }
 
 # ks_token USER PASSWORD PROJECT: a project-scoped token on stdout

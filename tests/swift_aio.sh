@@ -8,11 +8,19 @@
 #   swift_server_stop / swift_server_start NAME   the same for the object,
 #                                     container or account server
 #   swift_flush_tokens                forget every TempAuth token (memcached)
+#   swift_tls_start PORT              a second proxy serving HTTPS on PORT
+#                                     (its own throwaway CA, made here)
+#   swift_proxy_wait URL PID LOG WHAT [CURL_OPT...]   until URL answers
+#                                     (for tests starting more proxies)
 #
 # After swift_aio_start:
 #   SWIFT_AUTH_URL  http://127.0.0.1:PORT/auth/v1.0 (TempAuth v1)
 #   SWIFT_HOSTPORT  127.0.0.1:PORT of the proxy (also the S3 endpoint)
 #   SWIFT_USER=test:tester SWIFT_KEY=testing (also the S3 access/secret key)
+# After swift_tls_start:
+#   SWIFT_TLS_HOSTPORT  127.0.0.1:PORT of the HTTPS proxy
+#   SWIFT_TLS_CA        the CA certificate (PEM) its certificate chains to
+#   SWIFT_TLS_OTHER_CA  another CA, which it does not
 #
 # One device per ring (one replica, one zone): the servers are real and the
 # whole Swift request path (proxy, TempAuth, s3api, container listings) is
@@ -23,6 +31,7 @@
 # with Debian's defaults is written only if none exists.
 
 SWIFT_AIO_PIDS=()
+SWIFT_TLS_PID=
 declare -A SWIFT_SERVER_PID=()
 SWIFT_PROXY_PID=
 SWIFT_USER=test:tester
@@ -60,17 +69,9 @@ swift_aio_start() {
 		 swift-ring-builder $name.builder add r1z1-127.0.0.1:$port/d1 100 >/dev/null &&
 		 swift-ring-builder $name.builder rebalance >/dev/null) || {
 			echo "swift_aio: cannot build the $name ring" >&2; return 1; }
-		cat >"$dir/etc/$name-server.conf" <<EOF
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = $port
-workers = 0
-user = $(id -un)
-swift_dir = $dir/etc
+		{ swift_conf_default $port; cat <<EOF
 devices = $dir/srv
 mount_check = false
-log_level = WARNING
-log_address = $dir/run/nolog
 
 [pipeline:main]
 pipeline = $name-server
@@ -78,16 +79,9 @@ pipeline = $name-server
 [app:$name-server]
 use = egg:swift#$name
 EOF
+		} >"$dir/etc/$name-server.conf"
 	done
-	cat >"$dir/etc/proxy-server.conf" <<EOF
-[DEFAULT]
-bind_ip = 127.0.0.1
-bind_port = $pproxy
-workers = 0
-user = $(id -un)
-swift_dir = $dir/etc
-log_level = WARNING
-log_address = $dir/run/nolog
+	{ swift_conf_default $pproxy; cat <<EOF
 
 [pipeline:main]
 pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy proxy-logging proxy-server
@@ -124,6 +118,7 @@ use = egg:swift#listing_formats
 [filter:copy]
 use = egg:swift#copy
 EOF
+	} >"$dir/etc/proxy-server.conf"
 	memcached -l 127.0.0.1 -p $pmc -U 0 -m 32 -u "$(id -un)" \
 		>"$dir/log/memcached.log" 2>&1 &
 	SWIFT_AIO_PIDS+=($!)
@@ -161,20 +156,81 @@ EOF
 	return 1
 }
 
+# swift_conf_default PORT: the [DEFAULT] lines every server here shares
+swift_conf_default() {
+	cat <<EOF
+[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = $1
+workers = 0
+user = $(id -un)
+swift_dir = $SWIFT_DIR/etc
+log_level = WARNING
+log_address = $SWIFT_DIR/run/nolog
+EOF
+}
+
+# swift_proxy_wait URL PID LOG WHAT [CURL_OPT...]: until URL answers 2xx
+# (2 minutes at most), or PID died; then LOG's tail and 1
+swift_proxy_wait() {
+	local url=$1 pid=$2 log=$3 what=$4 i
+	shift 4
+	for i in $(seq 1 1200); do
+		curl -sf -m 2 -o /dev/null "$@" "$url" && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "$what did not start; log:" >&2
+	tail -n 10 "$log" >&2
+	return 1
+}
+
 swift_proxy_start() {
 	swift-proxy-server "$SWIFT_DIR/etc/proxy-server.conf" \
 		>>"$SWIFT_DIR/log/proxy.log" 2>&1 &
 	SWIFT_PROXY_PID=$!
-	local i
-	for i in $(seq 1 1200); do
-		curl -sf -m 2 -o /dev/null "http://$SWIFT_HOSTPORT/healthcheck" &&
-			return 0
-		kill -0 $SWIFT_PROXY_PID 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "swift_aio: the proxy did not start; log:" >&2
-	tail -n 10 "$SWIFT_DIR/log/proxy.log" >&2
-	return 1
+	swift_proxy_wait "http://$SWIFT_HOSTPORT/healthcheck" $SWIFT_PROXY_PID \
+		"$SWIFT_DIR/log/proxy.log" "swift_aio: the proxy"
+}
+
+# swift_tls_ca NAME: a self-signed CA under $SWIFT_DIR/tls (NAME.key, NAME.pem)
+swift_tls_ca() {
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$1" \
+		-keyout "$SWIFT_DIR/tls/$1.key" -out "$SWIFT_DIR/tls/$1.pem" \
+		2>>"$SWIFT_DIR/log/openssl.log"
+}
+
+# swift_tls_start PORT: the proxy's config with HTTPS on PORT, its
+# certificate (for 127.0.0.1 and localhost) signed by a CA made here
+swift_tls_start() {
+	local port=$1 d=$SWIFT_DIR/tls
+	command -v openssl >/dev/null || { echo "swift_aio: apt-get install openssl" >&2; return 1; }
+	mkdir -p "$d" || return 1
+	swift_tls_ca ca && swift_tls_ca otherca &&
+	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+		-keyout "$d/proxy.key" -out "$d/proxy.csr" 2>>"$SWIFT_DIR/log/openssl.log" &&
+	printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\n' >"$d/ext" &&
+	openssl x509 -req -in "$d/proxy.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/proxy.pem" \
+		2>>"$SWIFT_DIR/log/openssl.log" || {
+		echo "swift_aio: openssl could not make the certificates:" >&2
+		tail -n 5 "$SWIFT_DIR/log/openssl.log" >&2
+		return 1
+	}
+	SWIFT_TLS_HOSTPORT=127.0.0.1:$port
+	SWIFT_TLS_CA=$d/ca.pem
+	SWIFT_TLS_OTHER_CA=$d/otherca.pem
+	# Swift's own TLS: cert_file / key_file in [DEFAULT]
+	awk -v port="$port" -v d="$d" '/^bind_port = / && !done {
+		print "bind_port = " port; print "cert_file = " d "/proxy.pem"
+		print "key_file = " d "/proxy.key"; done = 1; next } { print }' \
+		"$SWIFT_DIR/etc/proxy-server.conf" >"$SWIFT_DIR/etc/proxy-tls.conf" || return 1
+	swift-proxy-server "$SWIFT_DIR/etc/proxy-tls.conf" \
+		>>"$SWIFT_DIR/log/proxy-tls.log" 2>&1 &
+	SWIFT_TLS_PID=$!
+	swift_proxy_wait "https://$SWIFT_TLS_HOSTPORT/healthcheck" $SWIFT_TLS_PID \
+		"$SWIFT_DIR/log/proxy-tls.log" "swift_aio: the TLS proxy" \
+		--cacert "$SWIFT_TLS_CA"
 }
 
 swift_proxy_stop() {
@@ -230,6 +286,11 @@ swift_flush_tokens() {
 
 swift_aio_stop() {
 	swift_proxy_stop
+	if [ -n "$SWIFT_TLS_PID" ]; then
+		kill "$SWIFT_TLS_PID" 2>/dev/null
+		wait "$SWIFT_TLS_PID" 2>/dev/null
+		SWIFT_TLS_PID=
+	fi
 	local s
 	for s in "${!SWIFT_SERVER_PID[@]}"; do swift_server_stop "$s"; done
 	local p
@@ -241,4 +302,5 @@ swift_aio_stop() {
 		wait "$p" 2>/dev/null
 	done
 	SWIFT_AIO_PIDS=()
+SWIFT_TLS_PID=
 }
