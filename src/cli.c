@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "coord.h"
 #include "data.h"
+#include "data_ring.h"
 #include "fsck.h"
 #include "fuse_ll.h"
 #include "layout.h"
@@ -1040,6 +1041,7 @@ int cmd_umount(int argc, char **argv)
 
 static const char status_usage[] =
 	"usage: cassafs status [--json] [--coord URL] URL\n"
+	"       cassafs status [--json] ring:///PATH/object.ring.gz  (per device)\n"
 	"\n"
 	"Show the filesystem's format, block size, usage and live mounts.\n"
 	"\n"
@@ -1222,6 +1224,25 @@ static int print_status_json(struct store *s, struct meta *m, struct coord *c,
 	return r < 0 ? -EIO : 0;
 }
 
+/* A ring data tier's per-device view (data_ring.h). */
+static int status_ring_tier(const char *url, int json)
+{
+	char err[1024] = "";
+	json_t *st = data_ring_status_json(url, err, sizeof(err));
+	if (!st) {
+		die_msg("status", "%s", err);
+		return 1;
+	}
+	if (json) {
+		json_dumpf(st, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		putchar('\n');
+	} else {
+		data_ring_status_print(st, stdout);
+	}
+	json_decref(st);
+	return 0;
+}
+
 int cmd_status(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1250,6 +1271,8 @@ int cmd_status(int argc, char **argv)
 		return 2;
 	}
 	const char *url = argv[optind];
+	if (!strncmp(url, "ring:", 5))
+		return status_ring_tier(url, json);
 	struct store *s;
 	struct meta *m;
 	struct coord *c;

@@ -20,6 +20,8 @@ int cmd_umount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_ring(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
+int cmd_move(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_stats(int argc, char **argv);

@@ -13,6 +13,9 @@
 static const struct data_ops *const engines[] = {
 	&data_store_ops,
 	&data_file_ops,
+	&data_swift_ops,
+	&data_s3_ops,
+	&data_ring_ops,
 	NULL,
 };
 

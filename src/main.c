@@ -19,6 +19,8 @@ static const struct cli_command commands[] = {
 	{"stats", cmd_stats, "live per-operation counters of a mount"},
 	{"bench", cmd_bench, "quick throughput and metadata check of a mount"},
 	{"ring", cmd_ring, "build and query Swift-compatible rings"},
+	{"repair", cmd_repair, "restore the replicas of a ring data tier"},
+	{"move", cmd_move, "after a rebalance, move a ring tier's replicas"},
 };
 
 static void usage(FILE *f)
