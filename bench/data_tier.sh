@@ -8,19 +8,25 @@
 #   file         CassaFS, embedded LMDB store, contents in a file:// tier
 #   blocks       (with --blocks BIN) a CassaFS binary of format 1, whose
 #                blocks live in the store's BLOCK rows (before the tier)
+#   pt_xattr     (with --xattr) passthrough_ll -o xattr: like CassaFS it
+#                answers getxattr, so the kernel asks it for
+#                security.capability before every write (plain
+#                passthrough_ll answers ENOSYS once and is never asked
+#                again): the same FUSE requests per write as CassaFS
 # fio psync, iodepth 1: sequential write bs=1M with end_fsync, random
 # 4 KiB write (time-based) with an fsync at the end.  Each measurement R
 # times, targets alternating; the table shows medians and the ratio to
 # passthrough_ll.  Short by default (the machine is shared).
 #
 # usage: bench/data_tier.sh [--write-docs] [-r R] [--seq-mib M]
-#            [--rand-mib M] [--rand-secs S] [--blocks BIN] [--dir PARENT]
+#            [--rand-mib M] [--rand-secs S] [--blocks BIN] [--xattr]
+#            [--dir PARENT]
 set -u
 export LC_ALL=C
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CASSAFS=${CASSAFS:-$ROOT/build/cassafs}
 CMDLINE="bench/data_tier.sh${*:+ $*}"
-WRITE_DOCS=0 R=3 SEQ_MIB=256 RAND_MIB=64 RAND_SECS=8 BLOCKS= PARENT=/var/tmp
+WRITE_DOCS=0 R=3 SEQ_MIB=256 RAND_MIB=64 RAND_SECS=8 BLOCKS= PARENT=/var/tmp XATTR=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--write-docs) WRITE_DOCS=1 ;;
@@ -29,8 +35,9 @@ while [ $# -gt 0 ]; do
 	--rand-mib) RAND_MIB=${2:?}; shift ;;
 	--rand-secs) RAND_SECS=${2:?}; shift ;;
 	--blocks) BLOCKS=${2:?}; shift ;;
+	--xattr) XATTR=1 ;;
 	--dir) PARENT=${2:?}; shift ;;
-	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "data_tier.sh: unknown argument '$1'" >&2; exit 2 ;;
 	esac
 	shift
@@ -41,7 +48,9 @@ ME=data_tier.sh
 command -v fio >/dev/null || die "fio not found"
 BASE=$(mktemp -d "$PARENT/cassafs-databench.XXXXXX") || die "no work directory"
 declare -A VALS MP
-TARGETS=(passthrough store file)
+TARGETS=(passthrough)
+[ "$XATTR" = 1 ] && TARGETS+=(pt_xattr)
+TARGETS+=(store file)
 [ -n "$BLOCKS" ] && TARGETS+=(blocks)
 
 # pid of the daemon serving mount point $1 (from its pid file)
@@ -62,6 +71,7 @@ cleanup() {
 		kill "${DPID[$t]}" 2>/dev/null
 	done
 	[ -n "${PTPID:-}" ] && { umount -l "$BASE/pt-mnt" 2>/dev/null; kill "$PTPID" 2>/dev/null; }
+	[ -n "${PTXPID:-}" ] && { umount -l "$BASE/ptx-mnt" 2>/dev/null; kill "$PTXPID" 2>/dev/null; }
 	sleep 1
 	rm -rf "$BASE"
 	exit "$rc"
@@ -79,6 +89,13 @@ mkdir -p "$BASE/pt-src" "$BASE/pt-mnt"
 PTPID=$!
 wait_mounted "$BASE/pt-mnt" 10 || die "passthrough_ll did not mount"
 MP[passthrough]=$BASE/pt-mnt
+if [ "$XATTR" = 1 ]; then
+	mkdir -p "$BASE/ptx-src" "$BASE/ptx-mnt"
+	"$PT" -f -o source="$BASE/ptx-src",default_permissions,xattr "$BASE/ptx-mnt" &
+	PTXPID=$!
+	wait_mounted "$BASE/ptx-mnt" 10 || die "passthrough_ll -o xattr did not mount"
+	MP[pt_xattr]=$BASE/ptx-mnt
+fi
 
 mount_cassafs() { # target binary data-url
 	local t=$1 bin=$2 data=$3

@@ -1046,7 +1046,12 @@ static int add_block(struct vfs *v, struct vnode *vn, uint64_t idx,
 		vn->blk = b;
 		vn->capblk = cap;
 	}
-	uint8_t *data = calloc(1, v->bs), *mask = calloc(1, v->bs / 8);
+	/* With a data tier only the bytes the mask marks are ever read (by
+	 * reads over the buffer and by the flush), so the block is not
+	 * zeroed: a 4 KiB write no longer clears 64 KiB.  Format 1 writes
+	 * whole blocks: zeros where nothing was written. */
+	uint8_t *data = v->layout ? malloc(v->bs) : calloc(1, v->bs);
+	uint8_t *mask = calloc(1, v->bs / 8);
 	if (!data || !mask) {
 		free(data);
 		free(mask);
