@@ -75,6 +75,7 @@
 #include "coord.h"
 #include "log.h"
 #include "metrics.h"
+#include "url.h"
 
 #define ZK_DEFAULT_SESSION_MS 10000
 #define ZK_DEFAULT_CONNECT_MS 15000
@@ -466,31 +467,42 @@ static int read_cred_file(const char *path, char *out, size_t len, char *err,
 	return 0;
 }
 
+static int zk_parse_url(struct coord_zk *c, const char *url, struct url *u,
+			char *err, size_t err_len);
+
 static int parse_url(struct coord_zk *c, const char *url, char *err,
 		     size_t err_len)
 {
-	const char *p = url + strlen("zk://");
-	const char *slash = strchr(p, '/');
-	const char *q = strchr(p, '?');
-	if (q && slash && q < slash)
-		slash = NULL;
-	size_t hl = slash ? (size_t)(slash - p) : q ? (size_t)(q - p) : strlen(p);
-	if (hl == 0 || hl >= sizeof(c->hosts)) {
+	struct url *u = malloc(sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	int r = zk_parse_url(c, url, u, err, err_len);
+	free(u);
+	return r;
+}
+
+static int zk_parse_url(struct coord_zk *c, const char *url, struct url *u,
+			char *err, size_t err_len)
+{
+	char why[512] = "";
+	int r = url_parse(url, u, why, sizeof(why));
+	if (r == -ENAMETOOLONG) {
+		snprintf(err, err_len, "%s", why);
+		return r;
+	}
+	if (r || u->has_userinfo || !u->nhosts) {
 		snprintf(err, err_len,
-			 "'%s': expected zk://HOST:PORT[,HOST:PORT…]/CHROOT", url);
+			 "'%s': expected zk://HOST:PORT[,HOST:PORT…]/CHROOT%s%s",
+			 url, r ? " — " : "", r ? why : "");
 		return -EINVAL;
 	}
-	memcpy(c->hosts, p, hl);
-	c->hosts[hl] = 0;
-	size_t cl = 0;
-	if (slash)
-		cl = q ? (size_t)(q - slash) : strlen(slash);
+	snprintf(c->hosts, sizeof(c->hosts), "%s", u->authority);
+	size_t cl = strlen(u->path);
 	if (cl >= sizeof(c->chroot)) {
 		snprintf(err, err_len, "'%s': chroot too long", url);
 		return -ENAMETOOLONG;
 	}
-	memcpy(c->chroot, slash ? slash : "", cl);
-	c->chroot[cl] = 0;
+	memcpy(c->chroot, u->path, cl + 1);
 	while (cl > 0 && c->chroot[cl - 1] == '/')
 		c->chroot[--cl] = 0;
 	if (strstr(c->chroot, "//") || strstr(c->chroot, "/./") ||
@@ -503,23 +515,13 @@ static int parse_url(struct coord_zk *c, const char *url, char *err,
 	c->op_ms = -1;
 	c->notice_slots = ZK_NOTICE_SLOTS;
 	char credfile[1024] = "";
-	for (const char *a = q ? q + 1 : NULL; a && *a;) {
-		const char *e = strchr(a, '&');
-		size_t n = e ? (size_t)(e - a) : strlen(a);
-		char kv[1100];
-		if (n >= sizeof(kv)) {
-			snprintf(err, err_len, "'%s': parameter too long", url);
-			return -EINVAL;
-		}
-		memcpy(kv, a, n);
-		kv[n] = 0;
-		char *v = strchr(kv, '=');
-		if (!v) {
+	for (int i = 0; i < u->nparams; i++) {
+		const char *kv = u->params[i].key, *v = u->params[i].value;
+		if (!u->params[i].has_value) {
 			snprintf(err, err_len, "'%s': parameter '%s' needs a value",
 				 url, kv);
 			return -EINVAL;
 		}
-		*v++ = 0;
 		if (!strcmp(kv, "credentials"))
 			snprintf(credfile, sizeof(credfile), "%s", v);
 		else if (!strcmp(kv, "session_timeout"))
@@ -540,7 +542,6 @@ static int parse_url(struct coord_zk *c, const char *url, char *err,
 				 url, kv);
 			return -EINVAL;
 		}
-		a = e ? e + 1 : NULL;
 	}
 	if (c->session_ms <= 0 || c->connect_ms <= 0) {
 		snprintf(err, err_len, "'%s': timeouts must be positive", url);
