@@ -1,6 +1,6 @@
 # CassaFS — plain make + pkg-config.  `make` builds build/cassafs,
 # `make test` builds and runs every test and ends with "N passed, N failed".
-PKGS     := fuse3 lmdb hiredis libcrypto zlib libsystemd jansson libmicrohttpd libcurl
+PKGS     := fuse3 lmdb hiredis libcrypto zlib libsystemd jansson libmicrohttpd libcurl libxml-2.0
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -pthread -MMD -MP

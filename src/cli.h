@@ -20,10 +20,14 @@ int cmd_umount(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_ring(int argc, char **argv);
+int cmd_repair(int argc, char **argv);
+int cmd_move(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_migrate_data(int argc, char **argv);
 
 struct store;
 struct meta;

@@ -11,6 +11,11 @@
 
 /* Engines are added here as they are built. */
 static const struct data_ops *const engines[] = {
+	&data_store_ops,
+	&data_file_ops,
+	&data_swift_ops,
+	&data_s3_ops,
+	&data_ring_ops,
 	NULL,
 };
 

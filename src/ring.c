@@ -6,6 +6,7 @@
 #define _GNU_SOURCE	/* qsort_r */
 #include "ring.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -663,4 +664,45 @@ double ring_dispersion(const struct ring *r, const struct ring_tiers *tt,
 	}
 	return 100.0 * (double)at_risk / (double)ring_partitions(r) /
 	       r->replicas;
+}
+
+/* ---- swift.conf ---- */
+
+char *ring_conf_value(const char *path, const char *section, const char *key)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096], cur[256] = "";
+	char *val = NULL;
+
+	if (!f)
+		return NULL;
+	while (fgets(line, sizeof(line), f)) {
+		char *s = line, *e;
+		while (isspace((unsigned char)*s))
+			s++;
+		e = s + strlen(s);
+		while (e > s && isspace((unsigned char)e[-1]))
+			*--e = 0;
+		if (*s == '[' && e > s && e[-1] == ']') {
+			snprintf(cur, sizeof(cur), "%.*s", (int)(e - s - 2), s + 1);
+			continue;
+		}
+		if (strcmp(cur, section) || *s == '#' || *s == ';')
+			continue;
+		char *eq = strpbrk(s, "=:");
+		if (!eq)
+			continue;
+		char *k = s, *ke = eq;
+		while (ke > k && isspace((unsigned char)ke[-1]))
+			ke--;
+		if ((size_t)(ke - k) != strlen(key) || strncmp(k, key, ke - k))
+			continue;
+		char *v = eq + 1;
+		while (isspace((unsigned char)*v))
+			v++;
+		free(val);
+		val = strdup(v);
+	}
+	fclose(f);
+	return val;
 }

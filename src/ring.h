@@ -143,6 +143,11 @@ double ring_dev_balance(const struct ring *r, const struct ring_dev *d,
 double ring_dispersion(const struct ring *r, const struct ring_tiers *tt,
 		       uint64_t *hist);
 
+/* The value of key in [section] of an ini file such as Swift's
+ * /etc/swift/swift.conf (where the hash path prefix and suffix live), the
+ * last one if repeated; malloc'ed, NULL if absent or unreadable. */
+char *ring_conf_value(const char *path, const char *section, const char *key);
+
 /* ---- ring file (Swift R1NG v1, gzip) ---- */
 int ring_load(const char *path, struct ring **out, char *err, size_t errlen);
 int ring_load_mem(const void *buf, size_t len, struct ring **out, char *err,

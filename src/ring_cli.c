@@ -894,45 +894,6 @@ static int print_dispersion(const struct ring *r, int verbose,
 
 /* ---- ring files: lookup and info ---- */
 
-static char *conf_value(const char *section, const char *key)
-{
-	FILE *f = fopen("/etc/swift/swift.conf", "r");
-	char line[4096], cur[256] = "";
-	char *val = NULL;
-
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		char *s = line, *e;
-		while (isspace((unsigned char)*s))
-			s++;
-		e = s + strlen(s);
-		while (e > s && isspace((unsigned char)e[-1]))
-			*--e = 0;
-		if (*s == '[' && e > s && e[-1] == ']') {
-			snprintf(cur, sizeof(cur), "%.*s", (int)(e - s - 2), s + 1);
-			continue;
-		}
-		if (strcmp(cur, section) || *s == '#' || *s == ';')
-			continue;
-		char *eq = strpbrk(s, "=:");
-		if (!eq)
-			continue;
-		char *k = s, *ke = eq;
-		while (ke > k && isspace((unsigned char)ke[-1]))
-			ke--;
-		if ((size_t)(ke - k) != strlen(key) || strncmp(k, key, ke - k))
-			continue;
-		char *v = eq + 1;
-		while (isspace((unsigned char)*v))
-			v++;
-		free(val);
-		val = strdup(v);
-	}
-	fclose(f);
-	return val;
-}
-
 static int do_lookup(int argc, char **argv)
 {
 	const char *pos[4] = {0};
@@ -974,9 +935,9 @@ static int do_lookup(int argc, char **argv)
 	}
 	if (!prefix && !suffix) {
 		/* as Swift's tools do: the cluster's hash path secrets */
-		prefix = cprefix = conf_value("swift-hash",
+		prefix = cprefix = ring_conf_value("/etc/swift/swift.conf", "swift-hash",
 					      "swift_hash_path_prefix");
-		suffix = csuffix = conf_value("swift-hash",
+		suffix = csuffix = ring_conf_value("/etc/swift/swift.conf", "swift-hash",
 					      "swift_hash_path_suffix");
 		if ((!prefix || !*prefix) && (!suffix || !*suffix)) {
 			fprintf(stderr, "cassafs ring: no hash path prefix or "

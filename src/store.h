@@ -54,6 +54,12 @@ enum store_family {
 	STORE_SESSION = 6, /* row 0: column be64(id) = a mount's record;
 			      row id: column be64(ino) = held open there */
 	STORE_HOLDER = 7,  /* row ino: column be64(mount id) = holds it open */
+	STORE_LAYOUT = 8,  /* row ino: column be64(chunk) = the chunk's slices */
+	STORE_OBJREF = 9,  /* row 0: be64(object id) = references, size;
+			      row 1: be64(ino) ‖ be64(chunk) = released slices;
+			      row 2: be64(object id) = unreferenced, to delete */
+	STORE_OBJECT = 10, /* row 0: key ‖ 0 ‖ be32(part) = an object of the
+			      `store` data engine (src/data_store.c) */
 	STORE_FAMILIES
 };
 

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# The ring data tier (src/data_ring.c) against real Swift servers (four
+# swift-object-servers, one device each in zones 1-4, a container server;
+# rings from `cassafs ring`), driven through data.h by data_ring_io:
+# put/get/range/del/list, placement as Swift's own swift-get-nodes says,
+# quorum, a corrupt replica, an object server killed under a write and read
+# workload (no failed read, no lost acknowledged write), a wiped device and
+# `cassafs repair`, `cassafs status` per device.
+set -u
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/ring/swift_cluster.sh"
+need swift-object-server "apt-get install swift-object"
+need swift-container-server "apt-get install swift-container"
+need swift-get-nodes "apt-get install swift"
+IO=$TESTBIN/data_ring_io
+B=${DATA_RING_PORT:-26300}
+S=$T_TMP/sc
+trap 'swift_cluster_stop; cleanup' EXIT
+
+check "the cluster starts" swift_cluster_start "$S" "$B" 4
+U=$SC_URL
+RING=$S/etc/object.ring.gz
+
+# primaries_answer KEY: Swift's swift-get-nodes names the primaries; each
+# must have the object (HEAD 200, checked with curl, not our code)
+primaries_answer() {
+	local n=0 url code
+	while read -r url; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -I "$url")
+		[ "$code" = 200 ] || { echo "$1: $url answers $code" >&2; return 1; }
+		n=$((n + 1))
+	done < <(swift-get-nodes "$RING" cassafs data "$1" |
+		grep '^curl -g -I -XHEAD' | grep -v Handoff |
+		sed -E 's/^curl -g -I -XHEAD "([^"]*)".*/\1/')
+	[ "$n" -eq 3 ] || { echo "$1: $n primaries from swift-get-nodes" >&2; return 1; }
+}
+datafiles() { find "$S"/obj*/ -path "*/$1/*" -name '*.data' 2>/dev/null; }
+hashdir() { swift-get-nodes "$RING" cassafs data "$1" | sed -nE 's/^Hash[[:space:]]+([0-9a-f]+).*/\1/p'; }
+
+check "prepare creates the container" "$IO" "$U" prepare
+head -c 300000 /dev/urandom >"$T_TMP/f1"
+check "put" "$IO" "$U" put obj/one "$T_TMP/f1"
+"$IO" "$U" get obj/one >"$T_TMP/g1"
+check "get returns the bytes put" cmp -s "$T_TMP/f1" "$T_TMP/g1"
+"$IO" "$U" get obj/one 1000 5000 >"$T_TMP/g2"
+check "a range get" cmp -s "$T_TMP/g2" <(tail -c +1001 "$T_TMP/f1" | head -c 5000)
+"$IO" "$U" get obj/one 299990 100 >"$T_TMP/g3"
+check "a range over the end stops at the end" test "$(stat -c %s "$T_TMP/g3")" = 10
+"$IO" "$U" get obj/one 400000 100 >"$T_TMP/g4"
+check "a range past the end reads nothing" test ! -s "$T_TMP/g4"
+check "the primaries Swift's swift-get-nodes names hold it" primaries_answer obj/one
+H=$(hashdir obj/one)
+check "exactly three copies on disk" test "$(datafiles "$H" | wc -l)" = 3
+printf 'x' >"$T_TMP/f2"
+check "a key with %?#&=+ and slashes" "$IO" "$U" put 'odd/.key%?#&=+' "$T_TMP/f2"
+check "it reads back" test "$("$IO" "$U" get 'odd/.key%?#&=+')" = x
+expect_error "a key with a space is refused" "Invalid argument" "$IO" "$U" put 'has space' "$T_TMP/f2"
+check "an empty object" "$IO" "$U" put obj/empty /dev/null
+"$IO" "$U" get obj/empty >"$T_TMP/g5"; check "reads back empty" test $? = 0 -a ! -s "$T_TMP/g5"
+"$IO" "$U" list >"$T_TMP/list"
+check "list names every object with its size" grep -qx 'obj/one 300000' "$T_TMP/list"
+check "list: three objects" test "$(wc -l <"$T_TMP/list")" = 3
+check "list with a prefix" test "$("$IO" "$U" list obj/ | wc -l)" = 2
+expect_error "a missing object is ENOENT" "No such file" "$IO" "$U" get obj/none
+expect_error "a key too long" "Invalid argument" "$IO" "$U" put "$(printf 'k%.0s' $(seq 300))" "$T_TMP/f2"
+expect_error "bad URL option" "unknown option 'bogus'" "$IO" "ring://$RING?bogus=1" list
+expect_error "relative ring path" "absolute path" "$IO" "ring://x/object.ring.gz" list
+expect_error "missing ring file" "No such file" "$IO" "ring:///nonexistent/object.ring.gz" list
+check "del" "$IO" "$U" del obj/one
+expect_error "gone after del" "No such file" "$IO" "$U" get obj/one
+check "del of a missing object is fine" "$IO" "$U" del obj/one
+check "gone from the listing" test "$("$IO" "$U" list obj/ | wc -l)" = 1
+check "tombstones on the three primaries" test "$(find "$S"/obj*/ -path "*/$H/*" -name '*.ts' | wc -l)" = 3
+
+# ---- quorum: 2 of 3 replicas must answer ----
+swift_obj_kill 1; swift_obj_kill 2
+ok_q=0
+for i in $(seq 10); do "$IO" "$U" put "q/two-down-$i" "$T_TMP/f2" && ok_q=$((ok_q + 1)); done
+check "with two of four servers down every put still reaches a quorum (handoffs)" test $ok_q = 10
+swift_obj_kill 3
+expect_error "with one of four servers left a put fails" "Input/output error" "$IO" "$U" put q/three-down "$T_TMP/f2"
+check "server 1 restarts" swift_obj_start 1
+check "server 2 restarts" swift_obj_start 2
+check "server 3 restarts" swift_obj_start 3
+for i in $(seq 10); do
+	check "q/two-down-$i reads back" test "$("$IO" "$U" get "q/two-down-$i")" = x
+done
+
+# ---- a corrupt replica: reads go around it, repair replaces it ----
+head -c 200000 /dev/urandom >"$T_TMP/f3"
+"$IO" "$U" put obj/rot "$T_TMP/f3"
+H=$(hashdir obj/rot)
+f=$(datafiles "$H" | head -n 1)
+printf 'ROT' | dd of="$f" bs=1 seek=1000 conv=notrunc status=none
+bad=0
+for i in $(seq 12); do "$IO" "$U" get obj/rot | cmp -s - "$T_TMP/f3" || bad=$((bad + 1)); done
+check "12 reads with one corrupt replica all return the right bytes" test $bad = 0
+out=$("$CASSAFS" repair --prefix obj/rot "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair exits 0 ($out)" test $rc = 0
+check "repair restored one replica ($out)" grep -q '^repair: 1 objects, 2 good replicas found, 1 restored' <<<"$out"
+good=0
+for g in $(datafiles "$H"); do cmp -s "$g" "$T_TMP/f3" && good=$((good + 1)); done
+check "after repair all three copies on disk are good" test "$good" = 3
+out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair of everything exits 0 ($out)" test $rc = 0
+bad=0
+for i in $(seq 10); do primaries_answer "q/two-down-$i" || bad=$((bad + 1)); done
+check "objects written while two servers were down are on all three primaries after repair" test $bad = 0
+out=$("$CASSAFS" repair "$U" 2>/dev/null)
+check "a second repair restores nothing ($out)" grep -q ' 0 restored' <<<"$out"
+
+# ---- kill an object server under a write and read workload ----
+"$IO" "$U" workload 14 "$T_TMP/acked" >"$T_TMP/wl.out" 2>"$T_TMP/wl.err" &
+wl=$!
+sleep 5
+swift_obj_kill 2
+wait $wl; rc=$?
+check "workload with a server killed: no failed read or write ($(cat "$T_TMP/wl.out"); $(head -n 3 "$T_TMP/wl.err"))" test $rc = 0
+check "the workload wrote objects" test "$(wc -l <"$T_TMP/acked")" -gt 20
+check "every acknowledged object reads back (server still down)" "$IO" "$U" verify "$T_TMP/acked"
+"$CASSAFS" status "$U" >"$T_TMP/st.txt"
+check "status shows the killed server's device down" grep -qE '127.0.0.1:'$((B + 1))' +d2 .* down$' "$T_TMP/st.txt"
+check "server 2 restarts" swift_obj_start 2
+check "every acknowledged object reads back (server back, copies on handoffs)" "$IO" "$U" verify "$T_TMP/acked"
+out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair after the outage exits 0 ($out)" test $rc = 0
+check "repair restored the replicas the dead server missed" grep -qvE ' 0 restored' <<<"$out"
+
+# ---- wipe a device ----
+rm -rf "$S"/obj3/d3/*
+check "every acknowledged object reads back with a device wiped" "$IO" "$U" verify "$T_TMP/acked"
+out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair after the wipe exits 0 ($out)" test $rc = 0
+check "repair restored replicas" grep -qvE ' 0 restored' <<<"$out"
+bad=0
+for k in $(awk '{print $1}' "$T_TMP/acked" | shuf -n 25 --random-source=<(yes)); do
+	primaries_answer "$k" || bad=$((bad + 1))
+done
+check "after repair, 25 sampled objects are on all three primaries (curl to what swift-get-nodes names)" test $bad = 0
+out=$("$CASSAFS" repair --quick "$U" 2>/dev/null)
+check "repair --quick then finds nothing to do" grep -q ' 0 restored, 0 placed on handoffs' <<<"$out"
+
+# ---- status ----
+check "status (text)" "$CASSAFS" status "$U"
+"$CASSAFS" status --json "$U" >"$T_TMP/st.json"
+check "status --json lists four devices, all up" python3 -c '
+import json,sys; s=json.load(open(sys.argv[1]))
+d=s["devices"]; assert len(d)==4, d
+assert all(x["state"]=="up" for x in d), d
+assert sum(x["objects"] for x in d)==3*s["objects"], s
+assert sum(x["partitions"] for x in d)==3*64, d
+assert {x["zone"] for x in d}=={1,2,3,4}' "$T_TMP/st.json"
+
+# ---- add a zone, rebalance, move under a workload ----
+cp "$RING" "$T_TMP/old.ring.gz"
+"$IO" "$U" workload 22 "$T_TMP/acked2" >"$T_TMP/wl2.out" 2>"$T_TMP/wl2.err" &
+wl=$!
+sleep 3
+check "a fifth object server starts" swift_obj_add 5
+BLD=$S/etc/object.builder
+"$CASSAFS" ring "$BLD" set_min_part_hours 1 >/dev/null
+"$CASSAFS" ring "$BLD" pretend_min_part_hours_passed >/dev/null
+check "zone 5 joins the ring" "$CASSAFS" ring "$BLD" add "r1z5-127.0.0.1:$((B + 4))/d5" 100
+"$CASSAFS" ring "$BLD" rebalance --seed 2 >"$T_TMP/rebal.out"
+moved=$(sed -nE 's/^Moved ([0-9]+) part-replicas.*/\1/p' "$T_TMP/rebal.out")
+check "the builder moved part-replicas ($(cat "$T_TMP/rebal.out"))" test "${moved:-0}" -gt 0
+sleep 2 # every process has reloaded the ring (checked once a second)
+"$CASSAFS" move --old "$T_TMP/old.ring.gz" "$U" >"$T_TMP/move.out" 2>"$T_TMP/move.err"; rc=$?
+check "move exits 0 ($(tail -n 1 "$T_TMP/move.out"); $(grep -v "objects, " "$T_TMP/move.err" | head -n 3))" test $rc = 0
+check "move counts the part-replicas the builder reported ($moved)" grep -qx "move: the ring moved $moved part-replicas" "$T_TMP/move.out"
+check "move copied replicas" grep -qE 'replicas copied \([0-9]+ already in place\), [1-9][0-9]* old copies removed' "$T_TMP/move.out"
+wait $wl; rc=$?
+check "workload during the rebalance and move: no failed read or write ($(cat "$T_TMP/wl2.out"); $(head -n 3 "$T_TMP/wl2.err"))" test $rc = 0
+check "every object acknowledged before reads back after the move" "$IO" "$U" verify "$T_TMP/acked"
+check "every object acknowledged during the move reads back" "$IO" "$U" verify "$T_TMP/acked2"
+bad=0 extra=0
+for k in $(awk '{print $1}' "$T_TMP/acked2" | shuf -n 30 --random-source=<(yes)); do
+	primaries_answer "$k" || bad=$((bad + 1))
+	[ "$(datafiles "$(hashdir "$k")" | wc -l)" = 3 ] || extra=$((extra + 1))
+done
+check "after the move, 30 sampled objects are on the new ring's three primaries" test $bad = 0
+check "and nowhere else (old copies removed)" test $extra = 0
+out=$("$CASSAFS" status --json "$U")
+check "status shows five devices, d5 holding objects" python3 -c '
+import json,sys; s=json.loads(sys.argv[1]); d=s["devices"]
+assert len(d)==5 and [x for x in d if x["device"]=="d5"][0]["objects"]>0, d' "$out"
+
+# the data tier's conformance program (tests/data, from the data-tier
+# work), when it is built, on this engine too
+if [ -x "$TESTBIN/data_conformance" ]; then
+	check "data_conformance on the ring tier" "$TESTBIN/data_conformance" "$U"
+fi
+
+swift_cluster_stop
+finish
