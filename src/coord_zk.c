@@ -9,7 +9,10 @@
  *   op_timeout=ms       how long one call keeps retrying through a lost
  *                       connection before it fails with -EIO (default
  *                       2 × session timeout)
- *   notice_ttl=ms       age at which change notices are trimmed (30000)
+ *   notice_slots=N      size of the change-notice ring, used by the
+ *                       mount that creates it (default 256, 2..4096);
+ *                       notice_ttl= (the old queue's trim age) is accepted
+ *                       and ignored
  * Credentials come from, in this order: the credentials= parameter, the
  * file named by $CASSAFS_ZK_CREDENTIALS_FILE, or $CASSAFS_ZK_AUTH
  * ("user:password").  Never from the command line, so they stay out of ps.
@@ -25,9 +28,10 @@
  *   R/locks/<name>            container node per named lock
  *   R/locks/<name>/<guid>-<R|W>-<seq>   ephemeral sequential lock waiters
  *   R/plocks/<ino>            POSIX/flock lock table of one inode
- *   R/events/n-<guid>-<n>-<ms>-<ino>-<parent>-<hexname>-<seq>
- *                             change notices (persistent sequential,
- *                             trimmed by age and count)
+ *   R/notices                 "slots=N": the change-notice ring's head;
+ *                             its version V counts the batches published
+ *   R/notices/<V mod N>       batch V: seq V, publisher GUID, up to 64
+ *                             (ino, parent, name) changes (binary)
  *
  * Threads: the ZooKeeper client runs its IO thread and its completion
  * thread, on which every watcher runs.  Watchers here only record what
@@ -71,20 +75,21 @@
 #include "coord.h"
 #include "log.h"
 #include "metrics.h"
+#include "url.h"
 
 #define ZK_DEFAULT_SESSION_MS 10000
 #define ZK_DEFAULT_CONNECT_MS 15000
-#define ZK_NOTICE_TTL_MS 30000   /* default age at which notices are trimmed */
-/* At most this many notices are kept: a listing must stay below the
- * server's 1 MB packet limit (a notice name is at most ~600 bytes). */
-#define ZK_NOTICE_MAX 1000
-/* A listing of the notice queue reads all of it (up to ZK_NOTICE_MAX
- * names), and each watch event would cost one: at most one listing per
- * this many ms, so a burst of notices from other mounts (every rename,
- * unlink, rmdir publishes) costs each mount a few listings, not one per
- * notice (docs/distributed.md, "why three mounts cost more"). */
-#define ZK_NOTICE_COALESCE_MS 20
-#define ZK_MAX_PUBLISHERS 64
+/* Change notices: a ring of batches (docs/zookeeper.md, "Change
+ * notices").  A reader reads only the batches it has not seen: one get of
+ * the head (re-arming its watch) and one get per new batch. */
+#define ZK_NOTICE_SLOTS 256      /* default ring size */
+#define ZK_NOTICE_BATCH 64       /* changes per batch (< 18 KB) */
+#define ZK_NOTICE_PENDING 4096   /* changes queued before one is dropped */
+/* a batch: seq, publisher GUID, count, then (ino, parent, len, name)… */
+#define ZK_BATCH_HDR (8 + 16 + 2)
+#define ZK_BATCH_MAX (ZK_BATCH_HDR + ZK_NOTICE_BATCH * (8 + 8 + 1 + 255))
+/* Watch events closer than this are served by one read of the head. */
+#define ZK_NOTICE_COALESCE_MS 5
 #define ZK_PLOCK_MAX (512 * 1024) /* a lock table must stay < 1 MB */
 
 struct zk_waiter {
@@ -119,9 +124,10 @@ struct zk_orphan {
 	char path[];
 };
 
-struct zk_publisher {
-	char guid[17];
-	uint64_t last;
+struct zk_note {
+	uint64_t ino, parent;
+	unsigned char len;
+	char name[255];
 };
 
 struct coord_zk {
@@ -133,7 +139,7 @@ struct coord_zk {
 	char acl_id[600];
 	struct ACL acl_entry;
 	struct ACL_vector acl;
-	int session_ms, connect_ms, op_ms, notice_ttl;
+	int session_ms, connect_ms, op_ms, notice_slots;
 	char guid[17];   /* this handle: names its notices */
 
 	pthread_rwlock_t zh_lock; /* read: using zh; write: replacing it */
@@ -156,16 +162,17 @@ struct coord_zk {
 	coord_notice_fn notice_fn;
 	void *notice_arg;
 	int notice_pending, notice_reset;
-	int64_t last_seq;
-	uint64_t pub_count;
-	int pub_since_trim; /* publishes since our last trim */
-	struct zk_publisher pubs[ZK_MAX_PUBLISHERS];
-	int npubs;
-	int64_t last_trim;
-	int64_t last_pump; /* when the notice queue was last listed */
+	int64_t last_seq;   /* last batch read (or skipped as our own) */
+	int ring;           /* ring size, from the head (0: not read yet) */
+	int64_t head_ver;   /* head version last seen, for publishing */
+	struct zk_note *pend; /* changes waiting to be published */
+	int npend, pend_cap;
+	int pend_lost;      /* some were dropped: publish a reset first */
+	int64_t last_pump;  /* when the head was last read */
+	unsigned char *nbuf; /* the worker's batch buffer (ZK_BATCH_MAX) */
 	pthread_t worker;
 	int worker_started;
-	char events[1100]; /* R/events */
+	char events[1100]; /* R/notices: the ring's head */
 };
 
 struct coord_lock {
@@ -183,12 +190,6 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Timed wait on c->cv until the monotonic deadline (ms); -1 = forever. */
 static void zk_cond_wait(struct coord_zk *c, int64_t deadline)
@@ -466,31 +467,42 @@ static int read_cred_file(const char *path, char *out, size_t len, char *err,
 	return 0;
 }
 
+static int zk_parse_url(struct coord_zk *c, const char *url, struct url *u,
+			char *err, size_t err_len);
+
 static int parse_url(struct coord_zk *c, const char *url, char *err,
 		     size_t err_len)
 {
-	const char *p = url + strlen("zk://");
-	const char *slash = strchr(p, '/');
-	const char *q = strchr(p, '?');
-	if (q && slash && q < slash)
-		slash = NULL;
-	size_t hl = slash ? (size_t)(slash - p) : q ? (size_t)(q - p) : strlen(p);
-	if (hl == 0 || hl >= sizeof(c->hosts)) {
+	struct url *u = malloc(sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	int r = zk_parse_url(c, url, u, err, err_len);
+	free(u);
+	return r;
+}
+
+static int zk_parse_url(struct coord_zk *c, const char *url, struct url *u,
+			char *err, size_t err_len)
+{
+	char why[512] = "";
+	int r = url_parse(url, u, why, sizeof(why));
+	if (r == -ENAMETOOLONG) {
+		snprintf(err, err_len, "%s", why);
+		return r;
+	}
+	if (r || u->has_userinfo || !u->nhosts) {
 		snprintf(err, err_len,
-			 "'%s': expected zk://HOST:PORT[,HOST:PORT…]/CHROOT", url);
+			 "'%s': expected zk://HOST:PORT[,HOST:PORT…]/CHROOT%s%s",
+			 url, r ? " — " : "", r ? why : "");
 		return -EINVAL;
 	}
-	memcpy(c->hosts, p, hl);
-	c->hosts[hl] = 0;
-	size_t cl = 0;
-	if (slash)
-		cl = q ? (size_t)(q - slash) : strlen(slash);
+	snprintf(c->hosts, sizeof(c->hosts), "%s", u->authority);
+	size_t cl = strlen(u->path);
 	if (cl >= sizeof(c->chroot)) {
 		snprintf(err, err_len, "'%s': chroot too long", url);
 		return -ENAMETOOLONG;
 	}
-	memcpy(c->chroot, slash ? slash : "", cl);
-	c->chroot[cl] = 0;
+	memcpy(c->chroot, u->path, cl + 1);
 	while (cl > 0 && c->chroot[cl - 1] == '/')
 		c->chroot[--cl] = 0;
 	if (strstr(c->chroot, "//") || strstr(c->chroot, "/./") ||
@@ -501,25 +513,15 @@ static int parse_url(struct coord_zk *c, const char *url, char *err,
 	c->session_ms = ZK_DEFAULT_SESSION_MS;
 	c->connect_ms = ZK_DEFAULT_CONNECT_MS;
 	c->op_ms = -1;
-	c->notice_ttl = ZK_NOTICE_TTL_MS;
+	c->notice_slots = ZK_NOTICE_SLOTS;
 	char credfile[1024] = "";
-	for (const char *a = q ? q + 1 : NULL; a && *a;) {
-		const char *e = strchr(a, '&');
-		size_t n = e ? (size_t)(e - a) : strlen(a);
-		char kv[1100];
-		if (n >= sizeof(kv)) {
-			snprintf(err, err_len, "'%s': parameter too long", url);
-			return -EINVAL;
-		}
-		memcpy(kv, a, n);
-		kv[n] = 0;
-		char *v = strchr(kv, '=');
-		if (!v) {
+	for (int i = 0; i < u->nparams; i++) {
+		const char *kv = u->params[i].key, *v = u->params[i].value;
+		if (!u->params[i].has_value) {
 			snprintf(err, err_len, "'%s': parameter '%s' needs a value",
 				 url, kv);
 			return -EINVAL;
 		}
-		*v++ = 0;
 		if (!strcmp(kv, "credentials"))
 			snprintf(credfile, sizeof(credfile), "%s", v);
 		else if (!strcmp(kv, "session_timeout"))
@@ -528,20 +530,25 @@ static int parse_url(struct coord_zk *c, const char *url, char *err,
 			c->connect_ms = atoi(v);
 		else if (!strcmp(kv, "op_timeout"))
 			c->op_ms = atoi(v);
+		else if (!strcmp(kv, "notice_slots"))
+			c->notice_slots = atoi(v);
 		else if (!strcmp(kv, "notice_ttl"))
-			c->notice_ttl = atoi(v);
+			; /* the old notice queue's trim age: nothing to trim */
 		else {
 			snprintf(err, err_len,
 				 "'%s': unknown parameter '%s' (known: credentials, "
 				 "session_timeout, connect_timeout, op_timeout, "
-				 "notice_ttl)",
+				 "notice_slots)",
 				 url, kv);
 			return -EINVAL;
 		}
-		a = e ? e + 1 : NULL;
 	}
-	if (c->session_ms <= 0 || c->connect_ms <= 0 || c->notice_ttl <= 0) {
+	if (c->session_ms <= 0 || c->connect_ms <= 0) {
 		snprintf(err, err_len, "'%s': timeouts must be positive", url);
+		return -EINVAL;
+	}
+	if (c->notice_slots < 2 || c->notice_slots > 4096) {
+		snprintf(err, err_len, "'%s': notice_slots must be 2..4096", url);
 		return -EINVAL;
 	}
 	if (c->op_ms <= 0)
@@ -706,7 +713,7 @@ static int zk_make_mount_node(struct coord_zk *c)
 }
 
 static const char *const zk_subdirs[] = {"sessions", "mounts", "locks",
-					 "plocks", "events"};
+					 "plocks"};
 
 /* Create CHROOT (open ACL, as a shared parent) and the filesystem's tree
  * (digest ACL); refuse clearly when the tree exists under another ACL. */
@@ -766,6 +773,14 @@ static int zk_prepare_tree(struct coord_zk *c, char *err, size_t err_len)
 		if (rc != ZOK && rc != ZNODEEXISTS)
 			goto fail;
 	}
+	/* the notice ring's head says its size (the first mount decides) */
+	char head[32];
+	int hn = snprintf(head, sizeof(head), "slots=%d", c->notice_slots);
+	rc = zk_create(c, c->events, head, hn, &c->acl, ZOO_PERSISTENT);
+	if (rc == ZNOAUTH)
+		goto noauth;
+	if (rc != ZOK && rc != ZNODEEXISTS)
+		goto fail;
 	/* Creating the subdirs needs no read right on them: prove we can
 	 * read what is there (a tree made by someone else). */
 	rc = zk_exists(c, c->events, 0);
@@ -822,6 +837,7 @@ static int zk_delete_orphan(struct coord_zk *c, const char *path)
 }
 
 static void zk_pump_notices(struct coord_zk *c);
+static void zk_flush_notices(struct coord_zk *c);
 
 /* Replace an expired session: new handle, new session node, mount record
  * and notice watch again.  Locks of the old session are gone. */
@@ -889,9 +905,14 @@ static void *zk_worker(void *arg)
 			}
 			continue;
 		}
-		if ((c->notice_fn && c->notice_pending) ||
-		    ((c->notice_fn || c->pub_count) &&
-		     now_ms() - c->last_trim > c->notice_ttl / 2)) {
+		if (c->npend && c->state == ZOO_CONNECTED_STATE) {
+			pthread_mutex_unlock(&c->mu);
+			zk_flush_notices(c);
+			pthread_mutex_lock(&c->mu);
+			if (!c->notice_pending || !c->notice_fn)
+				continue;
+		}
+		if (c->notice_fn && c->notice_pending) {
 			int64_t due = c->last_pump + ZK_NOTICE_COALESCE_MS;
 			if (now_ms() < due) {
 				zk_cond_wait(c, due);
@@ -916,6 +937,11 @@ static void zk_free(struct coord_zk *c)
 {
 	if (c->worker_started) {
 		pthread_mutex_lock(&c->mu);
+		/* changes not yet published: give the worker a moment */
+		int64_t dl = now_ms() + 2000;
+		while (c->npend && c->state == ZOO_CONNECTED_STATE && !c->expired &&
+		       now_ms() < dl)
+			zk_cond_wait(c, now_ms() + 20);
 		c->closing = 1;
 		pthread_cond_broadcast(&c->cv);
 		pthread_mutex_unlock(&c->mu);
@@ -940,6 +966,8 @@ static void zk_free(struct coord_zk *c)
 		c->orphans = o->next;
 		free(o);
 	}
+	free(c->pend);
+	free(c->nbuf);
 	pthread_rwlock_destroy(&c->zh_lock);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
@@ -977,8 +1005,10 @@ static int zk_open(const char *url, const char *fsid, struct coord **out,
 	pthread_condattr_destroy(&ca);
 	random_hex(c->guid, 8);
 	c->last_seq = -1;
+	c->nbuf = malloc(ZK_BATCH_MAX);
+	c->head_ver = -1;
 
-	int r = parse_url(c, url, err, err_len);
+	int r = c->nbuf ? parse_url(c, url, err, err_len) : -ENOMEM;
 	if (r)
 		goto fail;
 	if (snprintf(c->root, sizeof(c->root), "%s/%s", c->chroot, fsid) >=
@@ -987,7 +1017,7 @@ static int zk_open(const char *url, const char *fsid, struct coord **out,
 		r = -ENAMETOOLONG;
 		goto fail;
 	}
-	snprintf(c->events, sizeof(c->events), "%s/events", c->root);
+	snprintf(c->events, sizeof(c->events), "%s/notices", c->root);
 	if (c->cred[0] && (r = make_acl(c)) != 0) {
 		snprintf(err, err_len, "cannot compute the ZooKeeper digest ACL");
 		goto fail;
@@ -1775,225 +1805,278 @@ static int zk_plock_cancel(struct coord *base, uint64_t ino, uint64_t owner)
 	return found ? 0 : -ENOENT;
 }
 
-/* ---- change notices ---- */
+/* ---- change notices ----
+ *
+ * A ring of N batch znodes under the head R/notices.  Publishing a batch
+ * is one zoo_multi: set the head at the version last seen (compare and
+ * set; its new version V numbers the batch) and set R/notices/<V mod N>
+ * to the batch.  Readers keep the last V they read: on a change of the
+ * head (a data watch) they get the head (re-arming the watch) and then
+ * only the batches after their own, so a change costs each mount two small
+ * reads, however many notices are queued.  Each mount sends its changes
+ * from its worker thread, as many as have queued meanwhile in one batch.
+ * A reader more than N batches behind, or one whose batch was overwritten
+ * while it read, learns that it lost notices (ino 0). */
 
-static void publish_done(int rc, const char *value, const void *data)
+static void put64(unsigned char *p, uint64_t v)
 {
-	if (rc != ZOK && rc != ZCLOSING)
-		log_warn("ZooKeeper: cannot publish a change notice: %s",
-			 zerror(rc));
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
 }
 
-/* A notice is all in its znode's name (one listing reads a batch):
- * n-<guid>-<count>-<ms>-<ino>-<parent>-<hexname>-<seq>, numbers in hex.
- * count numbers the publisher's notices, so a reader sees a gap when
- * trimming removed some before it read them. */
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+
 static int zk_publish(struct coord *base, uint64_t ino, uint64_t parent,
 		      const char *name, size_t name_len)
 {
 	struct coord_zk *c = (struct coord_zk *)base;
 	if (name_len > 255)
 		return -ENAMETOOLONG;
-	char path[1800];
 	pthread_mutex_lock(&c->mu);
-	uint64_t n = ++c->pub_count;
-	if (++c->pub_since_trim >= ZK_NOTICE_MAX / 2) {
-		/* a busy publisher keeps the queue short even if nobody
-		 * watches it */
-		c->last_trim = 0;
-		pthread_cond_broadcast(&c->cv);
+	if (c->npend == c->pend_cap && c->pend_cap < ZK_NOTICE_PENDING) {
+		int cap = c->pend_cap ? 2 * c->pend_cap : 64;
+		struct zk_note *p = realloc(c->pend, (size_t)cap * sizeof(*p));
+		if (p) {
+			c->pend = p;
+			c->pend_cap = cap;
+		}
+	}
+	if (c->npend < c->pend_cap) {
+		struct zk_note *n = &c->pend[c->npend++];
+		n->ino = ino;
+		n->parent = parent;
+		n->len = (unsigned char)name_len;
+		if (name_len)
+			memcpy(n->name, name, name_len);
+	} else {
+		/* the server is slower than our changes: readers will drop
+		 * every cache instead of learning this one */
+		c->pend_lost = 1;
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return 0;
+}
+
+/* Publish one batch of the queued changes.  Runs on the worker thread. */
+static void zk_flush_notices(struct coord_zk *c)
+{
+	unsigned char *buf = c->nbuf;
+	char slot[1200], head[32];
+	pthread_mutex_lock(&c->mu);
+	int lost = c->pend_lost;
+	int n = c->npend < ZK_NOTICE_BATCH - lost ? c->npend
+						  : ZK_NOTICE_BATCH - lost;
+	size_t len = ZK_BATCH_HDR;
+	memcpy(buf + 8, c->guid, 16);
+	if (lost) { /* ino 0: drop every cache */
+		memset(buf + len, 0, 17);
+		len += 17;
+	}
+	for (int i = 0; i < n; i++) {
+		struct zk_note *e = &c->pend[i];
+		put64(buf + len, e->ino);
+		put64(buf + len + 8, e->parent);
+		buf[len + 16] = e->len;
+		memcpy(buf + len + 17, e->name, e->len);
+		len += 17 + e->len;
+	}
+	int count = n + lost;
+	buf[24] = (unsigned char)(count >> 8);
+	buf[25] = (unsigned char)count;
+	int64_t ver = c->head_ver;
+	int ring = c->ring;
+	pthread_mutex_unlock(&c->mu);
+
+	int64_t dl = op_deadline(c);
+	int rc;
+	struct Stat st;
+	for (;;) {
+		if (ring <= 0 || ver < 0) {
+			char h[32];
+			int hl = sizeof(h) - 1;
+			rc = zk_get(c, c->events, 0, h, &hl, &st);
+			if (rc != ZOK)
+				break;
+			h[hl > 0 ? hl : 0] = 0;
+			ring = atoi(h + (strncmp(h, "slots=", 6) ? 0 : 6));
+			if (ring < 2)
+				ring = ZK_NOTICE_SLOTS;
+			ver = st.version;
+		}
+		int64_t v = ver + 1;
+		put64(buf, (uint64_t)v);
+		snprintf(slot, sizeof(slot), "%s/%" PRId64, c->events, v % ring);
+		int hn = snprintf(head, sizeof(head), "slots=%d", ring);
+		zoo_op_t ops[2];
+		zoo_op_result_t res[2];
+		zoo_set_op_init(&ops[0], c->events, head, hn, (int32_t)ver, &st);
+		zoo_set_op_init(&ops[1], slot, (const char *)buf, (int)len, -1, NULL);
+		zhandle_t *zh = zk_hold(c);
+		rc = zoo_multi(zh, 2, ops, res);
+		zk_release(c);
+		if (rc == ZOK) {
+			ver = v;
+			break;
+		}
+		if (rc == ZBADVERSION) { /* another mount published: look again */
+			ver = -1;
+			continue;
+		}
+		if (rc == ZNONODE) { /* first lap: the slot is made once */
+			rc = zk_create(c, slot, NULL, -1, &c->acl, ZOO_PERSISTENT);
+			if (rc == ZOK || rc == ZNODEEXISTS)
+				continue;
+			break;
+		}
+		/* a lost connection: the outcome is unknown; publishing again
+		 * at most repeats the batch (a repeated notice is harmless) */
+		if (!zk_again(c, rc, dl))
+			break;
+		ver = -1;
+	}
+	pthread_mutex_lock(&c->mu);
+	if (rc == ZOK) {
+		memmove(c->pend, c->pend + n, (size_t)(c->npend - n) * sizeof(*c->pend));
+		c->npend -= n;
+		if (lost)
+			c->pend_lost = 0;
+		c->ring = ring;
+		c->head_ver = ver;
+		/* our own batch right after the last one read: nothing to read */
+		if (c->last_seq == ver - 1)
+			c->last_seq = ver;
+		metrics_add(MC_NOTICES_SENT, (uint64_t)n);
+	} else {
+		log_warn("ZooKeeper: cannot publish %d change notices: %s", n,
+			 zerror(rc));
+		c->head_ver = -1;
+		/* try again in a second; never spin on a persistent error */
+		if (!c->closing && !c->expired)
+			zk_cond_wait(c, now_ms() + 1000);
 	}
 	pthread_mutex_unlock(&c->mu);
-	int o = snprintf(path, sizeof(path), "%s/n-%s-%" PRIx64 "-%" PRIx64
-			 "-%" PRIx64 "-%" PRIx64 "-", c->events, c->guid, n,
-			 (uint64_t)wall_ms(), ino, parent);
-	for (size_t i = 0; i < name_len; i++)
-		o += sprintf(path + o, "%02x", (unsigned char)name[i]);
-	path[o++] = '-';
-	path[o] = 0;
-	zhandle_t *zh = zk_hold(c);
-	int rc = zoo_acreate(zh, path, NULL, -1, &c->acl,
-			     ZOO_PERSISTENT_SEQUENTIAL, publish_done, NULL);
-	zk_release(c);
-	if (rc == ZOK)
-		metrics_add(MC_NOTICES_SENT, 1);
-	return zk_errno(rc);
 }
 
-static void trim_done(int rc, const void *data)
-{
-}
-
-struct notice {
-	int idx; /* in the listing */
-	long long seq;
-	char guid[17];
-	uint64_t count, ms, ino, parent;
-	char name[256];
-	size_t name_len;
-};
-
-static int parse_notice(const char *s, struct notice *n)
-{
-	int pos = 0;
-	char hexname[600];
-	memset(n, 0, sizeof(*n));
-	if (sscanf(s, "n-%16[0-9a-f]-%" SCNx64 "-%" SCNx64 "-%" SCNx64 "-%" SCNx64
-		   "-%n", n->guid, &n->count, &n->ms, &n->ino, &n->parent,
-		   &pos) != 5 || pos == 0)
-		return -1;
-	const char *h = s + pos, *dash = strrchr(h, '-');
-	if (!dash || (size_t)(dash - h) >= sizeof(hexname) || (dash - h) % 2)
-		return -1;
-	memcpy(hexname, h, (size_t)(dash - h));
-	hexname[dash - h] = 0;
-	n->name_len = (size_t)(dash - h) / 2;
-	for (size_t i = 0; i < n->name_len; i++) {
-		unsigned v;
-		if (sscanf(hexname + 2 * i, "%2x", &v) != 1)
-			return -1;
-		n->name[i] = (char)v;
-	}
-	n->seq = atoll(dash + 1);
-	return 0;
-}
-
-static int cmp_notice(const void *a, const void *b)
-{
-	const struct notice *x = a, *y = b;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Returns 1 when notices of this publisher were lost (a gap). */
-static int note_publisher(struct coord_zk *c, const struct notice *n)
-{
-	for (int i = 0; i < c->npubs; i++)
-		if (!strcmp(c->pubs[i].guid, n->guid)) {
-			int gap = n->count > c->pubs[i].last + 1;
-			if (n->count > c->pubs[i].last)
-				c->pubs[i].last = n->count;
-			return gap;
-		}
-	int i = c->npubs < ZK_MAX_PUBLISHERS ? c->npubs++ : (int)(n->count % ZK_MAX_PUBLISHERS);
-	snprintf(c->pubs[i].guid, sizeof(c->pubs[i].guid), "%s", n->guid);
-	c->pubs[i].last = n->count;
-	return 0;
-}
-
-/* Read the notice queue (re-arming the watch in the same call, so nothing
- * published after this listing is missed), deliver the new ones in order,
- * and now and then trim old ones.  Runs on the worker thread. */
+/* Read the head (re-arming its watch, so nothing published after this
+ * read is missed) and the batches after the last one read; deliver other
+ * mounts' changes in order.  Runs on the worker thread. */
 static void zk_pump_notices(struct coord_zk *c)
 {
-	struct String_vector sv;
+	unsigned char *buf = c->nbuf;
+	char h[32], slot[1200];
+	int hl = sizeof(h) - 1;
+	struct Stat st;
 	pthread_mutex_lock(&c->mu);
-	int watch = c->notice_fn != NULL;
+	coord_notice_fn fn = c->notice_fn;
+	void *arg = c->notice_arg;
 	pthread_mutex_unlock(&c->mu);
-	int rc = zk_children(c, c->events, watch, &sv);
+	int rc = zk_get(c, c->events, fn != NULL, h, &hl, &st);
 	if (rc != ZOK) {
 		log_warn("ZooKeeper: cannot read change notices %s: %s",
 			 c->events, zerror(rc));
-		/* try again in a second (unless the session must be renewed
-		 * first); never spin on a persistent error */
 		pthread_mutex_lock(&c->mu);
-		c->notice_pending = watch;
-		c->last_trim = now_ms();
+		c->notice_pending = fn != NULL;
 		if (!c->closing && !c->expired)
 			zk_cond_wait(c, now_ms() + 1000);
 		pthread_mutex_unlock(&c->mu);
 		return;
 	}
-	struct notice *v = calloc((size_t)sv.count + 1, sizeof(*v));
-	int n = 0;
-	for (int i = 0; v && i < sv.count; i++)
-		if (parse_notice(sv.data[i], &v[n]) == 0)
-			v[n++].idx = i;
-	if (v)
-		qsort(v, (size_t)n, sizeof(*v), cmp_notice);
+	h[hl > 0 ? hl : 0] = 0;
+	int ring = atoi(h + (strncmp(h, "slots=", 6) ? 0 : 6));
+	if (ring < 2)
+		ring = ZK_NOTICE_SLOTS;
+	int64_t head = st.version;
 	pthread_mutex_lock(&c->mu);
-	coord_notice_fn fn = c->notice_fn;
-	void *arg = c->notice_arg;
-	long long last = c->last_seq;
+	int64_t last = c->last_seq;
 	int reset = c->notice_reset;
 	c->notice_reset = 0;
-	int64_t trim = now_ms() - c->last_trim > c->notice_ttl / 2 ||
-		       n > ZK_NOTICE_MAX;
-	if (trim) {
-		c->last_trim = now_ms();
-		c->pub_since_trim = 0;
-	}
+	c->ring = ring;
+	if (head > c->head_ver)
+		c->head_ver = head;
 	pthread_mutex_unlock(&c->mu);
-	long long prev = last;
-	pthread_mutex_lock(&c->mu);
-	for (int i = 0; i < n; i++) {
-		if (v[i].seq <= last)
-			continue;
-		last = v[i].seq;
-		if (!strcmp(v[i].guid, c->guid))
-			continue;
-		if (note_publisher(c, &v[i]))
-			reset = 1;
+	if (last < 0 || last > head) /* a ring made again: start here */
+		last = head;
+	if (head - last > ring) { /* lapped: the oldest are overwritten */
+		reset = 1;
+		last = head - ring;
 	}
-	pthread_mutex_unlock(&c->mu);
-	/* ino 0: notices were lost (session replaced, or trimmed before we
-	 * read them) — drop every cache. */
 	if (reset && fn) {
 		fn(arg, 0, 0, NULL, 0);
 		metrics_add(MC_NOTICES_LOST, 1);
 	}
-	for (int i = 0; i < n && fn; i++)
-		if (v[i].seq > prev && strcmp(v[i].guid, c->guid)) {
-			fn(arg, v[i].ino, v[i].parent,
-			   v[i].name_len ? v[i].name : NULL, v[i].name_len);
-			metrics_add(MC_NOTICES_RECEIVED, 1);
+	for (int64_t v = last + 1; v <= head; v++) {
+		int len = ZK_BATCH_MAX;
+		snprintf(slot, sizeof(slot), "%s/%" PRId64, c->events, v % ring);
+		rc = zk_get(c, slot, 0, (char *)buf, &len, &st);
+		if (rc != ZOK && rc != ZNONODE) {
+			/* read again from here on the next round */
+			pthread_mutex_lock(&c->mu);
+			c->last_seq = v - 1;
+			c->notice_pending = 1;
+			pthread_mutex_unlock(&c->mu);
+			return;
 		}
-	pthread_mutex_lock(&c->mu);
-	c->last_seq = last;
-	pthread_mutex_unlock(&c->mu);
-	if (trim && v) {
-		int64_t cut = wall_ms() - c->notice_ttl;
-		for (int i = 0; i < n; i++) {
-			if ((int64_t)v[i].ms >= cut && n - i <= ZK_NOTICE_MAX)
+		if (rc == ZNONODE || len < ZK_BATCH_HDR ||
+		    (int64_t)get64(buf) != v) { /* overwritten meanwhile */
+			if (fn) {
+				fn(arg, 0, 0, NULL, 0);
+				metrics_add(MC_NOTICES_LOST, 1);
+			}
+			continue;
+		}
+		int own = !memcmp(buf + 8, c->guid, 16);
+		int count = buf[24] << 8 | buf[25];
+		size_t o = ZK_BATCH_HDR;
+		for (int i = 0; i < count && o + 17 <= (size_t)len; i++) {
+			uint64_t ino = get64(buf + o), parent = get64(buf + o + 8);
+			size_t nl = buf[o + 16];
+			if (o + 17 + nl > (size_t)len)
 				break;
-			char path[1800];
-			snprintf(path, sizeof(path), "%s/%s", c->events,
-				 sv.data[v[i].idx]);
-			/* asynchronous: the worker must not wait for a batch
-			 * of deletes; another mount may win the race (ZNONODE) */
-			zhandle_t *zh = zk_hold(c);
-			zoo_adelete(zh, path, -1, trim_done, NULL);
-			zk_release(c);
+			if (!own && fn) {
+				fn(arg, ino, parent,
+				   nl ? (const char *)buf + o + 17 : NULL, nl);
+				metrics_add(ino ? MC_NOTICES_RECEIVED
+						: MC_NOTICES_LOST, 1);
+			}
+			o += 17 + nl;
 		}
 	}
-	free(v);
-	deallocate_String_vector(&sv);
+	pthread_mutex_lock(&c->mu);
+	if (head > c->last_seq)
+		c->last_seq = head;
+	pthread_mutex_unlock(&c->mu);
 }
 
 static int zk_watch(struct coord *base, coord_notice_fn fn, void *arg)
 {
 	struct coord_zk *c = (struct coord_zk *)base;
-	struct String_vector sv;
-	/* Start after what is queued now: older notices predate our caches. */
-	int rc = zk_children(c, c->events, 1, &sv);
+	char h[32];
+	int hl = sizeof(h) - 1;
+	struct Stat st;
+	/* Start after what is published now: older notices predate our
+	 * caches. */
+	int rc = zk_get(c, c->events, 1, h, &hl, &st);
 	if (rc != ZOK)
 		return zk_errno(rc);
-	long long last = -1;
-	for (int i = 0; i < sv.count; i++)
-		if (seq_of(sv.data[i]) > last)
-			last = seq_of(sv.data[i]);
+	h[hl > 0 ? hl : 0] = 0;
 	pthread_mutex_lock(&c->mu);
-	for (int i = 0; i < sv.count; i++) {
-		struct notice n;
-		if (parse_notice(sv.data[i], &n) == 0)
-			note_publisher(c, &n);
-	}
-	c->last_seq = last;
+	c->ring = atoi(h + (strncmp(h, "slots=", 6) ? 0 : 6));
+	if (c->ring < 2)
+		c->ring = ZK_NOTICE_SLOTS;
+	c->last_seq = st.version;
+	c->head_ver = st.version;
 	c->notice_fn = fn;
 	c->notice_arg = arg;
-	c->last_trim = 0;
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
-	deallocate_String_vector(&sv);
 	return 0;
 }
 

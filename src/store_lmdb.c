@@ -41,6 +41,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "url.h"
 
 #define KEY_MAX (1 + 8 + STORE_MAX_COLUMN)
 #define LMDB_MAP_SIZE (1ull << 40) /* address space only; the file grows as used */
@@ -137,47 +138,56 @@ static size_t make_key(uint8_t *key, int fam, uint64_t row, const void *col,
 	return 9 + col_len;
 }
 
-/* Parse "lmdb:///dir[?opt=val&…]". */
+/* "lmdb:///dir[?opt=val&…]", split by url_parse. */
 static int parse_url(const char *url, struct lmdb_env *e, char *err,
 		     size_t err_len)
 {
-	const char *p = url + strlen("lmdb://");
-	if (*p != '/') {
+	struct url *u = malloc(sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	int r = url_parse(url, u, err, err_len);
+	if (r == -ENAMETOOLONG)
+		goto out;
+	if (r || u->has_userinfo || u->authority[0] || u->path[0] != '/') {
+		r = -EINVAL;
 		snprintf(err, err_len,
 			 "'%s': expected lmdb:///ABSOLUTE/PATH (three slashes)", url);
-		return -EINVAL;
+		goto out;
 	}
-	const char *q = strchr(p, '?');
-	size_t n = q ? (size_t)(q - p) : strlen(p);
-	while (n > 1 && p[n - 1] == '/')
+	r = -EINVAL;
+	size_t n = strlen(u->path);
+	while (n > 1 && u->path[n - 1] == '/')
 		n--;
 	if (n >= sizeof(e->dir)) {
 		snprintf(err, err_len, "'%s': path too long", url);
-		return -ENAMETOOLONG;
+		r = -ENAMETOOLONG;
+		goto out;
 	}
-	memcpy(e->dir, p, n);
+	memcpy(e->dir, u->path, n);
 	e->dir[n] = 0;
 	e->batch_mode = 1;
 	e->commit_ms = 1000;
-	while (q && *q) {
-		const char *opt = q + 1;
-		size_t len = strcspn(opt, "&");
-		q = opt[len] ? opt + len : NULL;
-		if (len == 10 && !strncmp(opt, "sync=batch", len)) {
+	for (int i = 0; i < u->nparams; i++) {
+		const struct url_param *o = &u->params[i];
+		if (!strcmp(o->key, "sync") && !strcmp(o->value, "batch")) {
 			e->batch_mode = 1;
-		} else if (len == 11 && !strncmp(opt, "sync=commit", len)) {
+		} else if (!strcmp(o->key, "sync") && !strcmp(o->value, "commit")) {
 			e->batch_mode = 0;
-		} else if (len > 10 && !strncmp(opt, "commit_ms=", 10) &&
-			   atoi(opt + 10) > 0 && atoi(opt + 10) <= 60000) {
-			e->commit_ms = (unsigned)atoi(opt + 10);
+		} else if (!strcmp(o->key, "commit_ms") && atoi(o->value) > 0 &&
+			   atoi(o->value) <= 60000) {
+			e->commit_ms = (unsigned)atoi(o->value);
 		} else {
 			snprintf(err, err_len,
-				 "'%s': unknown option '%.*s' (known: sync=batch, "
-				 "sync=commit, commit_ms=1..60000)", url, (int)len, opt);
-			return -EINVAL;
+				 "'%s': unknown option '%s%s%s' (known: sync=batch, "
+				 "sync=commit, commit_ms=1..60000)", url, o->key,
+				 o->has_value ? "=" : "", o->value);
+			goto out;
 		}
 	}
-	return 0;
+	r = 0;
+out:
+	free(u);
+	return r;
 }
 
 static long ms_since(const struct timespec *t)

@@ -21,6 +21,7 @@
 #include "store_redis_cache.h"
 
 #include "store_redis_conn.h"
+#include "url.h"
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -545,36 +546,6 @@ void free_replies(int n, redisReply **rep)
 
 /* ---- URL --------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Copy n bytes of a URL part, decoding %XX. */
-static int url_decode(char *out, size_t out_len, const char *in, size_t n)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)in[i];
-		if (c == '%' && i + 2 < n && hexval(in[i + 1]) >= 0 &&
-		    hexval(in[i + 2]) >= 0) {
-			c = hexval(in[i + 1]) * 16 + hexval(in[i + 2]);
-			i += 2;
-		}
-		if (o + 1 >= out_len)
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = 0;
-	return 0;
-}
-
 static int valid_name(const char *n)
 {
 	if (!*n || strlen(n) > NAME_MAX_LEN)
@@ -608,7 +579,7 @@ static int read_password_file(struct rstore *s, const char *path, char *err,
 static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
 		     size_t err_len)
 {
-	const char *scheme = cluster ? "redis-cluster://" : "redis://";
+	const char *scheme = cluster ? "redis-cluster" : "redis";
 	const char *form = cluster
 		? "redis-cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]/NAME[?OPTIONS]"
 		: "redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?OPTIONS]";
@@ -617,53 +588,31 @@ static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
 	strcpy(s->name, "cassafs");
 	s->conn_tv = (struct timeval){3, 0};
 	s->cmd_tv = (struct timeval){5, 0};
-	if (strncmp(url, scheme, strlen(scheme)))
+	struct url *u = malloc(sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	int r = -EINVAL;
+	if (url_parse(url, u, err, err_len) || strcmp(u->scheme, scheme))
 		goto bad;
-	const char *p = url + strlen(scheme);
-	const char *end = p + strcspn(p, "/?");
-	const char *at = memchr(p, '@', (size_t)(end - p));
-	if (at) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		if (!colon)
-			goto bad;
-		if (url_decode(s->user, sizeof(s->user), p, (size_t)(colon - p)) ||
-		    url_decode(s->pass, sizeof(s->pass), colon + 1,
-			       (size_t)(at - colon - 1)))
+	if (u->has_userinfo) {
+		if (snprintf(s->user, sizeof(s->user), "%s", u->user) >=
+			    (int)sizeof(s->user) ||
+		    snprintf(s->pass, sizeof(s->pass), "%s", u->password) >=
+			    (int)sizeof(s->pass))
 			goto bad;
 		s->has_pass = 1;
-		p = at + 1;
 	}
-	/* HOST:PORT[,HOST:PORT…] */
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *e = comma ? comma : end;
-		const char *colon = NULL;
-		for (const char *q = p; q < e; q++)
-			if (*q == ':')
-				colon = q;
-		if (!colon || colon == p || s->nseeds == MAX_NODES ||
-		    (size_t)(colon - p) >= sizeof(s->seeds[0].host))
-			goto bad;
-		struct hostport *hp = &s->seeds[s->nseeds++];
-		memcpy(hp->host, p, (size_t)(colon - p));
-		hp->host[colon - p] = 0;
-		char *pe;
-		long port = strtol(colon + 1, &pe, 10);
-		if (pe != e || port <= 0 || port > 65535)
-			goto bad;
-		hp->port = (int)port;
-		p = comma ? comma + 1 : e;
-	}
-	if (!s->nseeds || (!cluster && s->nseeds != 1))
+	if (!u->nhosts || u->nhosts > MAX_NODES || (!cluster && u->nhosts != 1))
 		goto bad;
-	p = end;
-	if (*p == '/' && p[1] && p[1] != '?') {
-		const char *e = p + 1 + strcspn(p + 1, "?");
-		char part[128];
-		if ((size_t)(e - p - 1) >= sizeof(part))
+	for (int i = 0; i < u->nhosts; i++) {
+		struct hostport *hp = &s->seeds[s->nseeds++];
+		if (snprintf(hp->host, sizeof(hp->host), "%s", u->hosts[i].host) >=
+		    (int)sizeof(hp->host))
 			goto bad;
-		memcpy(part, p + 1, (size_t)(e - p - 1));
-		part[e - p - 1] = 0;
+		hp->port = u->hosts[i].port;
+	}
+	const char *part = u->path[0] == '/' ? u->path + 1 : u->path;
+	if (*part) {
 		if (cluster) {
 			if (strlen(part) > NAME_MAX_LEN)
 				goto bad;
@@ -675,60 +624,54 @@ static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
 				goto bad;
 			s->db = (int)db;
 		}
-		p = e;
 	} else if (cluster) {
 		goto bad; /* the name is required: it is the hash tag */
-	} else if (*p == '/') {
-		p++;
 	}
-	if (*p == '?') {
-		char opts[2048];
-		snprintf(opts, sizeof(opts), "%s", p + 1);
-		for (char *sv, *o = strtok_r(opts, "&", &sv); o;
-		     o = strtok_r(NULL, "&", &sv)) {
-			char *eq = strchr(o, '=');
-			if (!eq)
-				goto badopt;
-			*eq++ = 0;
-			if (!strcmp(o, "name") && !cluster) {
-				if (strlen(eq) > NAME_MAX_LEN) {
-					snprintf(s->name, sizeof(s->name), "%.60s...", eq);
-					goto badname;
-				}
-				snprintf(s->name, sizeof(s->name), "%.64s", eq);
-			} else if (!strcmp(o, "password_file")) {
-				if (url_decode(pwfile, sizeof(pwfile), eq, strlen(eq)))
-					goto badopt;
-			} else if (!strcmp(o, "timeout") || !strcmp(o, "connect_timeout")) {
-				char *pe;
-				double v = strtod(eq, &pe);
-				if (*pe || v <= 0 || v > 3600)
-					goto badopt;
-				struct timeval tv = {(time_t)v,
-						     (suseconds_t)((v - (long)v) * 1e6)};
-				*(!strcmp(o, "timeout") ? &s->cmd_tv : &s->conn_tv) = tv;
-			} else {
-				eq[-1] = '=';
-				snprintf(err, err_len,
-					 "'%s': unknown option '%s' (known: %spassword_file=, "
-					 "timeout=, connect_timeout=)",
-					 s->base.url ? s->base.url : scheme, o,
-					 cluster ? "" : "name=, ");
-				return -EINVAL;
+	for (int i = 0; i < u->nparams; i++) {
+		const struct url_param *o = &u->params[i];
+		const char *eq = o->value;
+		if (!o->has_value)
+			goto badopt;
+		if (!strcmp(o->key, "name") && !cluster) {
+			if (strlen(eq) > NAME_MAX_LEN) {
+				snprintf(s->name, sizeof(s->name), "%.60s...", eq);
+				goto badname;
 			}
+			snprintf(s->name, sizeof(s->name), "%.64s", eq);
+		} else if (!strcmp(o->key, "password_file")) {
+			snprintf(pwfile, sizeof(pwfile), "%s", eq);
+		} else if (!strcmp(o->key, "timeout") ||
+			   !strcmp(o->key, "connect_timeout")) {
+			char *pe;
+			double v = strtod(eq, &pe);
+			if (*pe || v <= 0 || v > 3600)
+				goto badopt;
+			struct timeval tv = {(time_t)v,
+					     (suseconds_t)((v - (long)v) * 1e6)};
+			*(!strcmp(o->key, "timeout") ? &s->cmd_tv : &s->conn_tv) = tv;
+		} else {
+			snprintf(err, err_len,
+				 "'%s': unknown option '%s=%s' (known: %spassword_file=, "
+				 "timeout=, connect_timeout=)",
+				 s->base.url ? s->base.url : scheme, o->key, eq,
+				 cluster ? "" : "name=, ");
+			goto out;
 		}
 	}
+	free(u);
+	u = NULL;
 	if (!valid_name(s->name)) {
 badname:
 		snprintf(err, err_len,
 			 "redis store name '%s' is not 1..%d characters of A-Z a-z 0-9 . _ -",
 			 s->name, NAME_MAX_LEN);
+		free(u);
 		return -EINVAL;
 	}
 	if (!s->has_pass && pwfile[0]) {
-		int r = read_password_file(s, pwfile, err, err_len);
-		if (r)
-			return r;
+		int pr = read_password_file(s, pwfile, err, err_len);
+		if (pr)
+			return pr;
 	}
 	if (!s->has_pass && getenv("CASSAFS_REDIS_PASSWORD")) {
 		snprintf(s->pass, sizeof(s->pass), "%s", getenv("CASSAFS_REDIS_PASSWORD"));
@@ -744,11 +687,13 @@ badname:
 bad:
 	snprintf(err, err_len, "'%s' is not a redis store URL (expected %s)",
 		 s->base.url ? s->base.url : "(url)", form);
-	return -EINVAL;
+	goto out;
 badopt:
 	snprintf(err, err_len, "'%s': malformed option (expected NAME=VALUE)",
 		 s->base.url ? s->base.url : "(url)");
-	return -EINVAL;
+out:
+	free(u);
+	return r;
 }
 
 /* The URL with the password replaced, for messages and store->url. */

@@ -1033,38 +1033,42 @@ static void test_notices(struct coord *a, struct coord *b)
 	CHECK_EQ(s.resets, 0);
 }
 
-/* Notices older than notice_ttl are trimmed from the queue. */
-static void test_trim(void)
+/* The head's version: how many batches were published. */
+static int raw_version(const char *path)
+{
+	struct Stat st;
+	char buf[64];
+	int len = sizeof(buf);
+	if (zoo_get(raw, path, 0, buf, &len, &st) != ZOK)
+		return -1;
+	return st.version;
+}
+
+/* Notices live in a fixed ring of batches: the ring never grows, a burst
+ * is sent in batches (far fewer writes than changes), and a reader gets
+ * every notice or learns that it lost some. */
+static void test_ring(void)
 {
 	char saved[64], u[2048], path[1024];
 	snprintf(saved, sizeof(saved), "%s", fsid);
-	snprintf(fsid, sizeof(fsid), "%.50s-trim", saved);
-	snprintf(u, sizeof(u), "%s%snotice_ttl=1000", url,
+	snprintf(fsid, sizeof(fsid), "%.50s-ring", saved);
+	snprintf(u, sizeof(u), "%s%snotice_slots=8", url,
 		 strchr(url, '?') ? "&" : "?");
 	struct coord *x = open_or_die(u), *y = open_or_die(url);
 	static struct seen s = {.mu = PTHREAD_MUTEX_INITIALIZER,
 				.cv = PTHREAD_COND_INITIALIZER};
 	CHECK_EQ(coord_watch(y, on_notice, &s), 0);
+	const char *chroot = url + 5 + strcspn(url + 5, "/?");
+	snprintf(path, sizeof(path), "%.*s/%s/notices",
+		 (int)strcspn(chroot, "?"), chroot, fsid);
 	for (int i = 0; i < 10; i++)
 		CHECK_EQ(coord_publish(x, 300 + (uint64_t)i, 0, NULL, 0), 0);
 	CHECK_EQ(wait_seen(&s, 10, 5000), 10);
-	const char *chroot = url + 5 + strcspn(url + 5, "/?");
-	snprintf(path, sizeof(path), "%.*s/%s/events",
-		 (int)strcspn(chroot, "?"), chroot, fsid);
-	CHECK(raw_count(path) >= 10, "%d queued", raw_count(path));
-	int64_t t0 = ms_now();
-	while (raw_count(path) != 0 && ms_now() - t0 < 10000)
-		usleep(100000);
-	printf("notices trimmed %lld ms after publishing (ttl 1000 ms)\n",
-	       (long long)(ms_now() - t0));
-	CHECK_EQ(raw_count(path), 0);
-	CHECK_EQ(coord_publish(x, 400, 0, NULL, 0), 0);
-	CHECK_EQ(wait_seen(&s, 11, 5000), 11);
 	CHECK_EQ(s.resets, 0);
-	/* a burst beyond the count limit: the queue stays bounded, and the
-	 * reader gets every notice or learns that it lost some */
+	int v0 = raw_version(path);
+	CHECK(v0 >= 1 && v0 <= 10, "%d batches for 10 notices", v0);
 	enum { BURST = 2500 };
-	t0 = ms_now();
+	int64_t t0 = ms_now();
 	for (int i = 0; i < BURST; i++)
 		coord_publish(x, 10000 + (uint64_t)i, 0, NULL, 0);
 	int peak = 0, last_seen = 0;
@@ -1076,23 +1080,29 @@ static void test_trim(void)
 		last_seen = s.last == 10000 + BURST - 1;
 		int n = s.n, resets = s.resets;
 		pthread_mutex_unlock(&s.mu);
-		if (last_seen && (n == 11 + BURST || resets > 0))
+		if (last_seen && (n == 10 + BURST || resets > 0))
 			break;
 		usleep(20000);
 	}
-	printf("burst of %d notices: %lld ms, queue peaked at %d, reader got "
-	       "%d (%d resets)\n", BURST, (long long)(ms_now() - t0), peak,
-	       s.n - 11, s.resets);
+	int batches = raw_version(path) - v0;
+	printf("burst of %d notices: %lld ms in %d batches, ring of %d slots, "
+	       "reader got %d (%d resets)\n", BURST, (long long)(ms_now() - t0),
+	       batches, peak, s.n - 10, s.resets);
 	CHECK(last_seen, "the last notice of the burst arrived");
-	CHECK(s.n == 11 + BURST || s.resets > 0, "got %d, %d resets", s.n - 11,
+	CHECK(s.n == 10 + BURST || s.resets > 0, "got %d, %d resets", s.n - 10,
 	      s.resets);
-	CHECK(peak < BURST, "queue peaked at %d", peak); /* trimmed during it */
-	t0 = ms_now();
-	while (raw_count(path) > 1000 && ms_now() - t0 < 10000)
-		usleep(100000);
-	CHECK(raw_count(path) <= 1000, "%d left", raw_count(path));
+	CHECK(peak <= 8, "ring grew to %d", peak);
+	CHECK(batches >= BURST / 64 && batches < BURST / 4,
+	      "%d batches for %d notices", batches, BURST);
 	coord_close(y);
 	coord_close(x);
+	/* a ring size out of range is refused clearly */
+	struct coord *z;
+	char err[512] = "";
+	snprintf(u, sizeof(u), "%s%snotice_slots=1", url,
+		 strchr(url, '?') ? "&" : "?");
+	CHECK_EQ(coord_open(u, fsid, &z, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "notice_slots"), "error: %s", err);
 	snprintf(fsid, sizeof(fsid), "%s", saved);
 }
 
@@ -1130,16 +1140,16 @@ static int wait_stopped(pid_t pid, int timeout_ms)
 	return -1;
 }
 
-/* A reader that could not read notices before they were trimmed learns
- * that it lost some (ino 0) from the publisher's counter. */
+/* A reader that fell more than a ring behind (stopped while others
+ * published) learns that it lost notices (ino 0), then gets the newest. */
 static void test_notice_gap(const char *self)
 {
 	char saved[64], u[2048], path[1024];
 	snprintf(saved, sizeof(saved), "%s", fsid);
 	snprintf(fsid, sizeof(fsid), "%.50s-gap", saved);
-	snprintf(u, sizeof(u), "%s%snotice_ttl=600", url,
+	snprintf(u, sizeof(u), "%s%snotice_slots=4", url,
 		 strchr(url, '?') ? "&" : "?");
-	struct coord *x = open_or_die(u);
+	struct coord *x = open_or_die(u); /* makes a ring of 4 */
 	int fd;
 	char got[4] = "";
 	pid_t pid = spawn(self, "child-watch", NULL, NULL, NULL, &fd);
@@ -1148,27 +1158,31 @@ static void test_notice_gap(const char *self)
 	CHECK(wait_ready_byte(fd, 5000, &got[0]) == 0 && got[0] == '?',
 	      "first notice seen");
 	const char *chroot = url + 5 + strcspn(url + 5, "/?");
-	snprintf(path, sizeof(path), "%.*s/%s/events",
+	snprintf(path, sizeof(path), "%.*s/%s/notices",
 		 (int)strcspn(chroot, "?"), chroot, fsid);
+	int v0 = raw_version(path);
 	kill(pid, SIGSTOP);
 	/* kill() returns before every thread has stopped */
 	CHECK_EQ(wait_stopped(pid, 5000), 0);
-	for (int i = 0; i < 3; i++)
-		CHECK_EQ(coord_publish(x, 78, 0, NULL, 0), 0);
 	int64_t t0 = ms_now();
-	usleep(100000);
-	while (raw_count(path) != 0 && ms_now() - t0 < 2000)
-		usleep(50000);
-	CHECK_EQ(raw_count(path), 0);
+	while (raw_version(path) - v0 < 6 && ms_now() - t0 < 5000) {
+		CHECK_EQ(coord_publish(x, 78, 0, NULL, 0), 0);
+		usleep(30000);
+	}
+	CHECK(raw_version(path) - v0 >= 6, "%d batches", raw_version(path) - v0);
 	CHECK_EQ(coord_publish(x, 77, 0, NULL, 0), 0);
 	usleep(100000);
 	kill(pid, SIGCONT);
+	/* a reset first, then at most the ring's last batches, 77 last */
+	char seen[16] = "";
 	int n = 0;
 	t0 = ms_now();
-	while (n < 2 && ms_now() - t0 < 10000)
-		if (wait_ready_byte(fd, 1000, &got[n]) == 0)
+	while (n < 15 && ms_now() - t0 < 10000 && !(n && seen[n - 1] == 'N'))
+		if (wait_ready_byte(fd, 1000, &seen[n]) == 0)
 			n++;
-	CHECK(n == 2 && got[0] == 'Z' && got[1] == 'N', "child saw '%.2s'", got);
+	CHECK(n >= 2 && n <= 5 && seen[0] == 'Z' && seen[n - 1] == 'N',
+	      "child saw '%s'", seen);
+	got[0] = 0;
 	close(fd);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -1420,7 +1434,7 @@ int main(int argc, char **argv)
 	test_free_unlocks(a, b, hosts);
 	test_flock(self, a, b);
 	test_notices(a, b);
-	test_trim();
+	test_ring();
 	test_notice_gap(self);
 	test_ps(strchr(cred, ':') + 1);
 	coord_close(b);
