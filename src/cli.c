@@ -25,8 +25,10 @@
 #include "cli.h"
 #include "coord.h"
 #include "data_ring.h"
+#include "data.h"
 #include "fsck.h"
 #include "fuse_ll.h"
+#include "layout.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "meta.h"
@@ -219,13 +221,22 @@ static int check_unmounted(const char *url)
 /* ---- mkfs ---- */
 
 static const char mkfs_usage[] =
-	"usage: cassafs mkfs [--block-size N] [--force] URL\n"
+	"usage: cassafs mkfs [--block-size N] [--data URL] [--force] URL\n"
 	"\n"
 	"Create a new, empty CassaFS filesystem in the store named by URL\n"
 	"(lmdb:///ABSOLUTE/DIR creates DIR).\n"
 	"\n"
-	"  -b, --block-size N  size of a data block: a power of two from 4K to\n"
-	"                      1M (suffixes K, M); default 64K\n"
+	"  -b, --block-size N  unit of allocation (st_blocks, fallocate): a\n"
+	"                      power of two from 4K to 1M (suffixes K, M);\n"
+	"                      default 64K\n"
+	"  -d, --data URL      where file contents live, as objects: store\n"
+	"                      (in the metadata store; the default),\n"
+	"                      file:///DIR, or an object store (swift://,\n"
+	"                      s3://, ring://); recorded in the superblock\n"
+	"                      without credentials (give those to each mount\n"
+	"                      with -o data_secrets=FILE or the environment);\n"
+	"                      blocks: format 1, blocks in the store as before\n"
+	"                      the data tier ('cassafs migrate-data' moves them)\n"
 	"  -f, --force         replace a filesystem already in the store\n"
 	"                      (refused while it is mounted)\n"
 	"  -h, --help          show this help\n";
@@ -251,15 +262,20 @@ int cmd_mkfs(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"block-size", required_argument, NULL, 'b'},
+		{"data", required_argument, NULL, 'd'},
 		{"force", no_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	uint64_t bs = META_DEFAULT_BLOCK_SIZE;
 	int force = 0, ch;
+	const char *data_arg = "store";
 	char err[ERRLEN];
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "b:fh", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "b:d:fh", opts, NULL)) != -1) {
 		switch (ch) {
+		case 'd':
+			data_arg = optarg;
+			break;
 		case 'b':
 			if (parse_size(optarg, &bs) < 0 || bs > UINT32_MAX) {
 				die_msg("mkfs", "bad block size '%s'", optarg);
@@ -295,7 +311,22 @@ int cmd_mkfs(int argc, char **argv)
 		die_msg("mkfs", "%s", err);
 		return 1;
 	}
-	int r = meta_mkfs(s, (uint32_t)bs, getuid(), getgid(), err, sizeof(err));
+	/* the tier first: a URL that does not work makes no filesystem */
+	struct data *d = NULL;
+	struct data_opts dopt = {.store = s,
+				 .secrets_file = getenv("CASSAFS_DATA_SECRETS")};
+	int blocks = !strcmp(data_arg, "blocks"); /* format 1 */
+	int r = blocks ? 0 : data_open(data_arg, &dopt, &d, err, sizeof(err));
+	if (r == 0 && d && (r = data_prepare(d, err, sizeof(err))) < 0)
+		data_close(d);
+	if (r < 0) {
+		die_msg("mkfs", "%s", err);
+		store_close(s);
+		return r == -EINVAL ? 2 : 1;
+	}
+	r = meta_mkfs_data(s, (uint32_t)bs, getuid(), getgid(),
+			   d ? data_url(d) : NULL, err, sizeof(err));
+	data_close(d);
 	if (r < 0) {
 		die_msg("mkfs", "%s", err);
 		store_close(s);
@@ -303,8 +334,11 @@ int cmd_mkfs(int argc, char **argv)
 	}
 	struct meta *m;
 	if (meta_open(s, &m, err, sizeof(err)) == 0) {
-		printf("created CassaFS filesystem %s in %s (block size %u)\n",
-		       meta_super(m)->uuid, s->url, meta_super(m)->block_size);
+		printf("created CassaFS filesystem %s in %s (block size %u, "
+		       "data in %s)\n", meta_super(m)->uuid, s->url,
+		       meta_super(m)->block_size,
+		       blocks ? "the store's blocks, format 1"
+			      : meta_super(m)->data_url);
 		meta_close(m);
 	}
 	store_close(s);
@@ -346,6 +380,8 @@ static const char mount_usage[] =
 	"                         FUSE threads in turn, and on 2 cores more\n"
 	"                         threads halved serial create/unlink rates)\n"
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
+	"     data_secrets=FILE   credentials of the data tier (KEY=VALUE\n"
+	"                         lines; default: CASSAFS_DATA_* variables)\n"
 	"     acl, noacl          POSIX ACLs (system.posix_acl_*, getfacl,\n"
 	"                         setfacl; default acl) or mode bits only\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
@@ -443,6 +479,8 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 			cfg->fo.max_threads = atoi(val);
 			if (cfg->fo.max_threads < 1 || cfg->fo.max_threads > 1024)
 				goto bad;
+		} else if (val && KEY("data_secrets")) {
+			cfg->vo.data_secrets = val;
 		} else if (val && KEY("max_dirty")) {
 			uint64_t v;
 			if (parse_size(val, &v) < 0 || v < 4096)
@@ -1025,6 +1063,7 @@ static int print_mount(void *arg, const struct coord_mount_info *mi)
 
 struct usage {
 	uint64_t inodes, blocks, next_ino;
+	uint64_t objects, obj_bytes; /* the data tier's referenced objects */
 };
 
 static int count_orphan(void *arg, uint64_t ino)
@@ -1042,7 +1081,8 @@ static int count_orphans_txn(struct store_txn *t, void *arg)
 static int usage_txn(struct store_txn *t, void *arg)
 {
 	struct usage *u = arg;
-	return meta_usage(t, &u->inodes, &u->blocks, &u->next_ino);
+	int r = meta_usage(t, &u->inodes, &u->blocks, &u->next_ino);
+	return r < 0 ? r : layout_usage_txn(t, &u->objects, &u->obj_bytes);
 }
 
 static int parse_url_cmd(int argc, char **argv, const char *usage,
@@ -1143,6 +1183,15 @@ static int print_status_json(struct store *s, struct meta *m, struct coord *c,
 		json_object_set_new(o, "mounted",
 				    json_boolean(json_array_size(mounts) > 0));
 		json_object_set_new(o, "mounts", mounts);
+	}
+	if (sb->data_url[0]) {
+		json_object_set_new(o, "data_tier", text_json(sb->data_url));
+		json_object_set_new(o, "data_objects",
+				    json_integer((json_int_t)u->objects));
+		json_object_set_new(o, "data_bytes",
+				    json_integer((json_int_t)u->obj_bytes));
+	} else {
+		json_object_set_new(o, "data_tier", json_null());
 	}
 	uint64_t orphans = 0;
 	if (meta_read(m, count_orphans_txn, &orphans) == 0)
@@ -1256,6 +1305,15 @@ int cmd_status(int argc, char **argv)
 	printf("bytes used   %llu (%llu blocks)\n",
 	       (unsigned long long)(u.blocks * sb->block_size),
 	       (unsigned long long)u.blocks);
+	if (sb->data_url[0])
+		printf("data tier    %s: %llu objects, %llu bytes%s\n",
+		       sb->data_url, (unsigned long long)u.objects,
+		       (unsigned long long)u.obj_bytes,
+		       sb->migrating ? " (migrate-data not finished: run it "
+				       "again)" : "");
+	else
+		printf("data tier    none: blocks in the store (format 1; "
+		       "'cassafs migrate-data' moves them)\n");
 	uint64_t orphans = 0;
 	if (meta_read(m, count_orphans_txn, &orphans) == 0)
 		printf("orphans      %llu (unlinked, still open on a mount)\n",
@@ -1289,11 +1347,60 @@ static const char fsck_usage[] =
 	"usage: cassafs fsck [--repair] [--coord URL] URL\n"
 	"\n"
 	"Check the filesystem: dangling entries, wrong link counts, orphans,\n"
-	"blocks past end of file, unreachable inodes, usage counters.\n"
+	"blocks past end of file, unreachable inodes, usage counters; with a\n"
+	"data tier, objects referenced but missing, objects nothing refers\n"
+	"to, and reference counts.\n"
 	"--repair fixes them (refused while the filesystem is mounted).\n"
 	"Exit status: 0 clean, 1 problems repaired, 4 problems left,\n"
 	"8 the check could not run.  Progress goes to stderr when it is a\n"
 	"terminal.\n";
+
+/*
+ * The data tier against the references: objects referenced but missing
+ * (their ranges read as EIO), objects nothing refers to (left by a crash
+ * between upload and commit: 'cassafs gc' deletes them; not counted as a
+ * problem, like orphans), and reference counts that differ from the
+ * slices (repaired).
+ */
+static int fsck_data(struct meta *m, int repair, struct fsck_report *rep)
+{
+	char err[ERRLEN];
+	struct layout *l;
+	struct data_opts o = {.secrets_file = getenv("CASSAFS_DATA_SECRETS")};
+	int r = layout_open(m, meta_super(m)->data_url, &o, &l, err, sizeof(err));
+	if (r < 0) {
+		printf("cannot open the data tier: %s\n", err);
+		return r;
+	}
+	struct layout_gc_report g;
+	r = layout_check(l, repair, &g);
+	layout_close(l);
+	if (r < 0)
+		return r;
+	if (g.missing) {
+		printf("%llu referenced objects are missing from the data tier "
+		       "%s (their bytes are lost)\n",
+		       (unsigned long long)g.missing, meta_super(m)->data_url);
+		rep->problems += g.missing;
+	}
+	if (g.bad_refs) {
+		printf("%llu objects have a wrong reference count%s\n",
+		       (unsigned long long)g.bad_refs, repair ? " (repaired)" : "");
+		rep->problems += g.bad_refs;
+		if (repair)
+			rep->repaired += g.bad_refs;
+	}
+	printf("data tier %s: %llu objects, %llu bytes referenced",
+	       meta_super(m)->data_url, (unsigned long long)g.objects,
+	       (unsigned long long)g.bytes);
+	if (g.leaked)
+		printf("; %llu objects (%llu bytes) without references "
+		       "('cassafs gc' deletes them)",
+		       (unsigned long long)g.leaked,
+		       (unsigned long long)g.leaked_bytes);
+	printf("\n");
+	return 0;
+}
 
 int cmd_fsck(int argc, char **argv)
 {
@@ -1326,6 +1433,8 @@ int cmd_fsck(int argc, char **argv)
 	struct fsck_report rep;
 	fsck_set_progress(isatty(2));
 	r = fsck_run(m, repair, stdout, &rep);
+	if (r == 0 && meta_super(m)->data_url[0])
+		r = fsck_data(m, repair, &rep);
 	close_fs(s, m, c);
 	if (r < 0) {
 		die_msg("fsck", "cannot check %s: %s", url, strerror(-r));

@@ -26,6 +26,8 @@ int cmd_dump(int argc, char **argv);
 int cmd_load(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_migrate_data(int argc, char **argv);
 
 struct store;
 struct meta;

@@ -24,7 +24,9 @@
 #include "data_engine.h"
 #include "store.h"
 
+#ifndef PART_SIZE
 #define PART_SIZE (256u * 1024)
+#endif
 #define HDR 8
 #define MAX_TRIES 1000
 

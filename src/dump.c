@@ -27,6 +27,8 @@
 #include <openssl/evp.h>
 
 #include "dump.h"
+#include "layout.h"
+#include "u64vec.h"
 #include "store.h"
 
 /* ---- progress on stderr (only when asked: stderr is a terminal) ---- */
@@ -100,6 +102,10 @@ struct dumper {
 	uint64_t ino; /* the inode being written */
 	struct dump_counts c;
 	struct progress p;
+	/* format 2: contents come from the data tier, read after the
+	 * inode's transaction (objects are not read inside one) */
+	struct layout *layout;
+	uint64_t data_size; /* of the regular file just emitted */
 };
 
 /* Write one record (stealing o) as one line. */
@@ -236,12 +242,64 @@ static int emit_inode(void *arg, uint64_t ino)
 	}
 	if ((r = emit_xattrs(d, ino)) < 0)
 		return r;
-	if (S_ISREG(in.mode) && (r = meta_block_scan(d->t, ino, 0, emit_block, d)) < 0)
+	if (S_ISREG(in.mode) && d->layout)
+		d->data_size = in.size;
+	else if (S_ISREG(in.mode) &&
+		 (r = meta_block_scan(d->t, ino, 0, emit_block, d)) < 0)
 		return r;
 	if (S_ISDIR(in.mode) && (r = meta_dir_scan(d->t, ino, 0, emit_entry, d)) < 0)
 		return r;
 	progress_show(&d->p, &d->c, 0);
 	return 0;
+}
+
+static int push_ino(void *arg, uint64_t ino)
+{
+	return u64vec_push(arg, ino);
+}
+
+/*
+ * Format 2: the inode numbers in one transaction, then each inode's
+ * records in its own, each file's data blocks read from the data tier
+ * right after (so they follow the file's records, as load wants).  A
+ * change by a live mount can make such a dump mix states: dump an
+ * unmounted filesystem.
+ */
+static int dump_inodes_layout(struct meta *m, struct dumper *d,
+			      uint64_t next_ino, char *err, size_t err_len)
+{
+	struct u64vec inos = {0};
+	int r = meta_inode_scan_all(d->t, next_ino, push_ino, &inos);
+	if (r < 0)
+		goto out;
+	if ((r = store_commit(d->t)) < 0) {
+		d->t = NULL;
+		goto out;
+	}
+	d->t = NULL;
+	for (size_t i = 0; i < inos.n; i++) {
+		if ((r = store_txn_begin(meta_store(m), STORE_RDONLY, &d->t)) < 0)
+			goto out;
+		d->data_size = 0;
+		r = emit_inode(d, inos.v[i]);
+		if (r == -ENOENT)
+			r = 0; /* removed since the listing */
+		int c = r < 0 ? (store_abort(d->t), 0) : store_commit(d->t);
+		d->t = NULL;
+		if (r == 0)
+			r = c;
+		if (r == 0 && d->data_size)
+			r = layout_scan_blocks(d->layout, inos.v[i], d->data_size,
+					       emit_block, d);
+		if (r < 0)
+			goto out;
+	}
+out:
+	if (r < 0 && r != -EAGAIN)
+		snprintf(err, err_len, "cannot dump %s: %s", meta_store(m)->url,
+			 strerror(-r));
+	u64vec_free(&inos);
+	return r;
 }
 
 int dump_write(struct meta *m, FILE *out, int progress,
@@ -267,12 +325,32 @@ int dump_write(struct meta *m, FILE *out, int progress,
 			      (json_int_t)time(NULL), "next_inode",
 			      (json_int_t)next_ino, "inodes", (json_int_t)inodes,
 			      "blocks", (json_int_t)blocks);
-	if ((r = emit(&d, h)) < 0 ||
-	    (r = meta_inode_scan_all(d.t, next_ino, emit_inode, &d)) < 0)
+	if ((r = emit(&d, h)) < 0)
 		goto fail;
-	/* An optimistic engine validates every read here. */
-	r = store_commit(d.t);
-	d.t = NULL;
+	if (sb->migrating) {
+		snprintf(err, err_len, "%s is being moved into a data tier: run "
+			 "'cassafs migrate-data' again to finish first",
+			 meta_store(m)->url);
+		r = -EBUSY;
+		goto fail_msg;
+	}
+	if (sb->data_url[0]) {
+		struct data_opts o = {.secrets_file = getenv("CASSAFS_DATA_SECRETS")};
+		if ((r = layout_open(m, sb->data_url, &o, &d.layout, err,
+				     err_len)) < 0)
+			goto fail_msg;
+		r = dump_inodes_layout(m, &d, next_ino, err, err_len);
+		layout_close(d.layout);
+		d.layout = NULL;
+		if (r < 0 && r != -EAGAIN)
+			goto fail_msg;
+	} else {
+		if ((r = meta_inode_scan_all(d.t, next_ino, emit_inode, &d)) < 0)
+			goto fail;
+		/* An optimistic engine validates every read here. */
+		r = store_commit(d.t);
+		d.t = NULL;
+	}
 	if (r == -EAGAIN) {
 		snprintf(err, err_len,
 			 "%s changed while it was being dumped (a mount wrote to "
@@ -303,6 +381,10 @@ fail:
 		fputc('\n', stderr);
 	snprintf(err, err_len, "cannot dump %s: %s", meta_store(m)->url,
 		 r == -EIO && ferror(out) ? "write error on stdout" : strerror(-r));
+	return r;
+fail_msg: /* err says why already */
+	if (d.t)
+		store_abort(d.t);
 	return r;
 }
 
@@ -420,6 +502,10 @@ struct rec {
 	size_t name_len;
 	unsigned char *data; /* xattr value, block data */
 	size_t data_len;
+	/* format 2: the first data record of a run of one inode's records
+	 * carries the run's uploaded objects */
+	struct layout_batch *lb;
+	int in_run;
 };
 
 struct loader {
@@ -434,6 +520,7 @@ struct loader {
 	uint64_t read_ino, read_mode, max_ino;
 	struct dump_counts c;
 	struct progress p;
+	struct layout *layout; /* format 2: contents go to the data tier */
 };
 
 #define BATCH_RECORDS 2000
@@ -708,8 +795,11 @@ static int apply_txn(struct store_txn *t, void *arg)
 					   x->data, x->data_len);
 			break;
 		case REC_DATA:
-			r = meta_block_put(t, &w, x->off / L->bs, x->data,
-					   x->data_len);
+			if (!L->layout)
+				r = meta_block_put(t, &w, x->off / L->bs, x->data,
+						   x->data_len);
+			else if (x->lb)
+				r = layout_commit_txn(t, L->layout, x->lb, &w);
 			break;
 		case REC_ENTRY:
 			r = meta_dentry_put(t, x->dir, (const char *)x->name,
@@ -729,9 +819,44 @@ static int reserve_txn(struct store_txn *t, void *arg)
 	return meta_reserve_inos(t, *(uint64_t *)arg);
 }
 
+/* Format 2: upload each run of one inode's data records as objects. */
+static int upload_batch(struct loader *L)
+{
+	struct layout_piece *p = NULL;
+	int r = 0;
+	if (!(p = malloc(L->n * sizeof(*p))))
+		return -ENOMEM;
+	for (size_t i = 0; i < L->n && r == 0;) {
+		struct rec *x = &L->batch[i];
+		if (x->kind != REC_DATA) {
+			i++;
+			continue;
+		}
+		size_t j = i, np = 0;
+		while (j < L->n && L->batch[j].kind == REC_DATA &&
+		       L->batch[j].ino == x->ino) {
+			p[np++] = (struct layout_piece){L->batch[j].off,
+							L->batch[j].data,
+							L->batch[j].data_len};
+			j++;
+		}
+		r = layout_upload(L->layout, x->ino, p, np, &x->lb);
+		i = j;
+	}
+	free(p);
+	return r;
+}
+
 static int flush_batch(struct loader *L, char *err, size_t err_len)
 {
-	int r = L->n ? meta_write(L->m, apply_txn, L) : 0;
+	int r = L->layout && L->n ? upload_batch(L) : 0;
+	if (r == 0)
+		r = L->n ? meta_write(L->m, apply_txn, L) : 0;
+	for (size_t i = 0; L->layout && i < L->n; i++)
+		if (L->batch[i].lb) {
+			layout_batch_done(L->layout, L->batch[i].lb, r == 0);
+			L->batch[i].lb = NULL;
+		}
 	if (r < 0)
 		snprintf(err, err_len, "cannot write to %s after line %llu: %s",
 			 meta_store(L->m)->url, (unsigned long long)L->rd->lineno,
@@ -761,8 +886,16 @@ int dump_load(struct meta *m, struct dump_reader *rd, int progress,
 			 rd->h.block_size);
 		return -EINVAL;
 	}
-	if (!(L.batch = calloc(BATCH_RECORDS, sizeof(*L.batch))))
+	if (meta_super(m)->data_url[0]) {
+		struct data_opts o = {.secrets_file = getenv("CASSAFS_DATA_SECRETS")};
+		if ((r = layout_open(m, meta_super(m)->data_url, &o, &L.layout, err,
+				     err_len)) < 0)
+			return r;
+	}
+	if (!(L.batch = calloc(BATCH_RECORDS, sizeof(*L.batch)))) {
+		layout_close(L.layout);
 		return -ENOMEM;
+	}
 	L.cap = BATCH_RECORDS;
 	for (;;) {
 		json_t *o = read_record(rd, &r, err, err_len);
@@ -818,6 +951,7 @@ int dump_load(struct meta *m, struct dump_reader *rd, int progress,
 	else if (L.p.on)
 		fputc('\n', stderr);
 	free(L.batch);
+	layout_close(L.layout);
 	*counts = L.c;
 	return r;
 }

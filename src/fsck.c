@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "fsck.h"
+#include "layout.h"
 #include "u64vec.h"
 
 #define MAX_CHECKED_INODES (1ull << 28)
@@ -315,18 +316,24 @@ static int fsck_txn(struct store_txn *t, void *arg)
 		if (!e->exists) {
 			/* rows left behind by an inode that is gone */
 			static const int fams[] = {STORE_BLOCK, STORE_XATTR, STORE_DIR,
-						   STORE_HOLDER};
+						   STORE_HOLDER, STORE_LAYOUT};
 			static const char *const what[] = {"data blocks",
 							   "extended attributes",
 							   "directory entries",
-							   "open-file holds"};
-			for (int i = 0; i < 4; i++) {
+							   "open-file holds",
+							   "layout records"};
+			for (int i = 0; i < 5; i++) {
 				r = store_scan(t, fams[i], ino, NULL, 0, first_column, NULL);
 				if (r < 0)
 					return r;
 				if (r == 0)
 					continue;
-				if (f->repair && (r = store_del_row(t, fams[i], ino)) < 0)
+				/* layout records go to gc (their objects'
+				 * references are released there) */
+				if (f->repair &&
+				    (r = fams[i] == STORE_LAYOUT
+						 ? meta_layout_release(t, ino)
+						 : store_del_row(t, fams[i], ino)) < 0)
 					return r;
 				problem(f, f->repair, "%s of deleted inode %" PRIu64
 					" remain", what[i], ino);
@@ -399,6 +406,13 @@ static int fsck_txn(struct store_txn *t, void *arg)
 		struct block_count bc = {0, 0, 0, (in.size + bs - 1) / bs, bs, 0};
 		if ((r = meta_block_scan(t, ino, 0, count_block, &bc)) < 0)
 			return r;
+		/* with a data tier the layout records count blocks too (all
+		 * of them in format 2; the moved ones during migrate-data) */
+		uint64_t lblocks = 0;
+		if (meta_super(f->m)->data_url[0] &&
+		    (r = layout_blocks_txn(t, ino, &lblocks)) < 0)
+			return r;
+		bc.n += lblocks;
 		if (bc.oversize)
 			problem(f, 0, "inode %" PRIu64 " has blocks larger than the "
 				"block size", ino);

@@ -12,6 +12,8 @@ static const struct cli_command commands[] = {
 	{"umount", cmd_umount, "unmount a mounted filesystem"},
 	{"status", cmd_status, "show format, usage and who has it mounted"},
 	{"fsck", cmd_fsck, "check (and repair) a filesystem"},
+	{"gc", cmd_gc, "delete data-tier objects no file refers to"},
+	{"migrate-data", cmd_migrate_data, "move a format-1 filesystem's blocks into a data tier"},
 	{"dump", cmd_dump, "write a whole filesystem to stdout (docs/dump-format.md)"},
 	{"load", cmd_load, "fill an empty filesystem from a dump on stdin"},
 	{"stats", cmd_stats, "live per-operation counters of a mount"},

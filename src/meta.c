@@ -96,6 +96,7 @@ static void make_uuid(char out[37])
 
 struct mkfs_args {
 	uint32_t block_size, uid, gid;
+	const char *data_url;
 };
 
 static int mkfs_txn(struct store_txn *t, void *arg)
@@ -111,13 +112,17 @@ static int mkfs_txn(struct store_txn *t, void *arg)
 	struct meta_super_disk d;
 	memset(&d, 0, sizeof(d));
 	memcpy(d.magic, META_MAGIC, 8);
-	put_le(d.format, META_FORMAT, 4);
+	put_le(d.format, a->data_url ? META_FORMAT : META_FORMAT_BLOCKS, 4);
 	put_le(d.block_size, a->block_size, 4);
 	make_uuid(d.uuid);
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	put_le(d.created, (uint64_t)now.tv_sec, 8);
 	if ((r = store_put(t, STORE_SUPER, 0, "sb", 2, &d, sizeof(d))))
+		return r;
+	if (a->data_url &&
+	    (r = store_put(t, STORE_SUPER, 0, "data", 4, a->data_url,
+			   strlen(a->data_url))))
 		return r;
 	struct meta_inode root = {
 		.ino = META_ROOT_INO,
@@ -196,6 +201,19 @@ int meta_read_live(struct meta *m, meta_txn_fn fn, void *arg)
 int meta_mkfs(struct store *s, uint32_t block_size, uint32_t root_uid,
 	      uint32_t root_gid, char *err, size_t err_len)
 {
+	return meta_mkfs_data(s, block_size, root_uid, root_gid, "store", err,
+			      err_len);
+}
+
+int meta_mkfs_data(struct store *s, uint32_t block_size, uint32_t root_uid,
+		   uint32_t root_gid, const char *data_url, char *err,
+		   size_t err_len)
+{
+	if (data_url && (!*data_url || strlen(data_url) >= META_DATA_URL_MAX)) {
+		snprintf(err, err_len, "data URL too long (at most %d bytes)",
+			 META_DATA_URL_MAX - 1);
+		return -EINVAL;
+	}
 	if (block_size < META_MIN_BLOCK_SIZE || block_size > META_MAX_BLOCK_SIZE ||
 	    (block_size & (block_size - 1))) {
 		snprintf(err, err_len,
@@ -203,7 +221,7 @@ int meta_mkfs(struct store *s, uint32_t block_size, uint32_t root_uid,
 			 block_size, META_MIN_BLOCK_SIZE, META_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
-	struct mkfs_args a = {block_size, root_uid, root_gid};
+	struct mkfs_args a = {block_size, root_uid, root_gid, data_url};
 	int r = run_txn(s, 0, mkfs_txn, &a);
 	if (r == -EEXIST)
 		snprintf(err, err_len,
@@ -233,6 +251,16 @@ static int read_super_txn(struct store_txn *t, void *arg)
 	memcpy(sb->uuid, d->uuid, 36);
 	sb->uuid[36] = 0;
 	sb->created = (int64_t)get_le(d->created, 8);
+	sb->data_url[0] = 0;
+	r = store_get(t, STORE_SUPER, 0, "data", 4, &v, &len);
+	if (r == 0) {
+		if (len >= sizeof(sb->data_url))
+			return -EINVAL;
+		memcpy(sb->data_url, v, len);
+		sb->data_url[len] = 0;
+	} else if (r != -ENOENT) {
+		return r;
+	}
 	return 0;
 }
 
@@ -255,11 +283,17 @@ int meta_open(struct store *s, struct meta **out, char *err, size_t err_len)
 	} else if (r < 0) {
 		snprintf(err, err_len, "cannot read the superblock of %s: %s",
 			 s->url, strerror(-r));
-	} else if (m->super.format != META_FORMAT) {
+	} else if (m->super.format != META_FORMAT &&
+		   m->super.format != META_FORMAT_BLOCKS) {
 		snprintf(err, err_len,
-			 "%s has format version %u; this cassafs reads version %d",
-			 s->url, m->super.format, META_FORMAT);
+			 "%s has format version %u; this cassafs reads versions "
+			 "%d and %d", s->url, m->super.format,
+			 META_FORMAT_BLOCKS, META_FORMAT);
 		r = -EPROTONOSUPPORT;
+	} else if (m->super.format == META_FORMAT && !m->super.data_url[0]) {
+		snprintf(err, err_len, "%s: corrupt superblock (format %u "
+			 "without a data tier)", s->url, m->super.format);
+		r = -EUCLEAN;
 	} else if (m->super.block_size < META_MIN_BLOCK_SIZE ||
 		   m->super.block_size > META_MAX_BLOCK_SIZE ||
 		   (m->super.block_size & (m->super.block_size - 1))) {
@@ -271,6 +305,8 @@ int meta_open(struct store *s, struct meta **out, char *err, size_t err_len)
 		free(m);
 		return r;
 	}
+	m->super.migrating = m->super.format == META_FORMAT_BLOCKS &&
+			     m->super.data_url[0];
 	m->store = s;
 	pthread_mutex_init(&m->ino_lock, NULL);
 	*out = m;
@@ -414,6 +450,8 @@ int meta_inode_purge(struct store_txn *t, const struct meta_inode *in)
 	if ((r = store_del_row(t, STORE_INODE, in->ino)) ||
 	    (r = store_del_row(t, STORE_XATTR, in->ino)))
 		return r;
+	if ((r = meta_layout_release(t, in->ino)) < 0)
+		return r;
 	if (in->blocks) {
 		if ((r = store_del_row(t, STORE_BLOCK, in->ino)) ||
 		    (r = store_add(t, STORE_SUPER, 0, "blocks", 6,
@@ -421,6 +459,87 @@ int meta_inode_purge(struct store_txn *t, const struct meta_inode *in)
 			return r;
 	}
 	return meta_count_inodes(t, -1);
+}
+
+/*
+ * The purge of an inode hands its layout records to gc unread: each moves
+ * to the released list (STORE_OBJREF row 1) under be64(ino) ‖ be64(chunk)
+ * ‖ a random nonce (a chunk truncated and rewritten before gc ran is
+ * released twice), so an unlink needs no knowledge of objects.
+ */
+struct release_args {
+	uint8_t *buf; /* (be64 chunk, be32 len, value)… gathered by the scan */
+	size_t len, cap;
+};
+
+static int release_one(void *arg, const void *col, size_t col_len,
+		       const void *val, size_t val_len)
+{
+	struct release_args *a = arg;
+	if (col_len != 8)
+		return 0;
+	if (a->len + 12 + val_len > a->cap) {
+		size_t cap = (a->cap ? a->cap * 2 : 4096) + val_len + 12;
+		uint8_t *b = realloc(a->buf, cap);
+		if (!b)
+			return -ENOMEM;
+		a->buf = b;
+		a->cap = cap;
+	}
+	memcpy(a->buf + a->len, col, 8);
+	put_le(a->buf + a->len + 8, val_len, 4);
+	memcpy(a->buf + a->len + 12, val, val_len);
+	a->len += 12 + val_len;
+	return 0;
+}
+
+int meta_layout_release(struct store_txn *t, uint64_t ino)
+{
+	struct release_args a = {0};
+	int r = store_scan(t, STORE_LAYOUT, ino, NULL, 0, release_one, &a);
+	for (size_t i = 0; r >= 0 && i < a.len;) {
+		uint8_t key[24];
+		uint64_t nonce;
+		size_t vlen = (size_t)get_le(a.buf + i + 8, 4);
+		store_be64(key, ino);
+		memcpy(key + 8, a.buf + i, 8);
+		if (RAND_bytes((unsigned char *)&nonce, sizeof(nonce)) != 1) {
+			r = -EIO;
+			break;
+		}
+		store_be64(key + 16, nonce);
+		r = store_put(t, STORE_OBJREF, 1, key, sizeof(key),
+			      a.buf + i + 12, vlen);
+		i += 12 + vlen;
+	}
+	if (r >= 0 && a.len)
+		r = store_del_row(t, STORE_LAYOUT, ino);
+	free(a.buf);
+	return r < 0 ? r : 0;
+}
+
+int meta_super_set_data(struct store_txn *t, const char *data_url,
+			uint32_t format)
+{
+	const void *v;
+	size_t len;
+	int r = store_get(t, STORE_SUPER, 0, "sb", 2, &v, &len);
+	if (r < 0)
+		return r;
+	struct meta_super_disk d;
+	if (len < sizeof(d))
+		return -EIO;
+	memcpy(&d, v, sizeof(d));
+	put_le(d.format, format, 4);
+	if ((r = store_put(t, STORE_SUPER, 0, "sb", 2, &d, sizeof(d))) < 0)
+		return r;
+	return store_put(t, STORE_SUPER, 0, "data", 4, data_url,
+			 strlen(data_url));
+}
+
+int meta_count_blocks(struct store_txn *t, int64_t delta)
+{
+	return delta ? store_add(t, STORE_SUPER, 0, "blocks", 6, delta) : 0;
 }
 
 int meta_symlink_get(struct store_txn *t, uint64_t ino, char *buf,

@@ -33,7 +33,13 @@
 
 #include "store.h"
 
-#define META_FORMAT 1
+/* Format 2: file contents in a data tier, laid out by src/layout.c; the
+ * superblock's "data" column names the tier.  Format 1 (before the data
+ * tier): contents in the BLOCK family; still read and written as before
+ * (`cassafs migrate-data` moves it to format 2). */
+#define META_FORMAT 2
+#define META_FORMAT_BLOCKS 1
+#define META_DATA_URL_MAX 1024
 #define META_MAGIC "CASSAFS\0"
 #define META_ROOT_INO 1
 #define META_NAME_MAX 255
@@ -51,6 +57,10 @@ struct meta_super {
 	uint32_t block_size;
 	char uuid[37];
 	int64_t created;
+	char data_url[META_DATA_URL_MAX]; /* "" in format 1 */
+	/* format 1 with a data URL: `cassafs migrate-data` is moving its
+	 * blocks into that tier (not mountable until it ends) */
+	int migrating;
 };
 
 struct meta_inode {
@@ -68,6 +78,11 @@ struct meta;
 /* Create a new filesystem in an empty store. */
 int meta_mkfs(struct store *s, uint32_t block_size, uint32_t root_uid,
 	      uint32_t root_gid, char *err, size_t err_len);
+/* The same, with file contents in the data tier data_url (format 2);
+ * data_url NULL makes a format-1 filesystem (contents in BLOCK rows). */
+int meta_mkfs_data(struct store *s, uint32_t block_size, uint32_t root_uid,
+		   uint32_t root_gid, const char *data_url, char *err,
+		   size_t err_len);
 /* Check the superblock and return a handle (store stays owned by caller). */
 int meta_open(struct store *s, struct meta **out, char *err, size_t err_len);
 void meta_close(struct meta *m);
@@ -147,6 +162,16 @@ typedef int (*meta_block_fn)(void *arg, uint64_t idx, const void *data,
 			     size_t len);
 int meta_block_scan(struct store_txn *t, uint64_t ino, uint64_t from_idx,
 		    meta_block_fn fn, void *arg);
+
+/* Record the data tier and the format in the superblock (migrate-data:
+ * format 1 with a URL while moving, then format 2). */
+int meta_super_set_data(struct store_txn *t, const char *data_url,
+			uint32_t format);
+
+/* Move ino's layout records (STORE_LAYOUT) to gc's released list. */
+int meta_layout_release(struct store_txn *t, uint64_t ino);
+/* Add delta to the stored-blocks counter. */
+int meta_count_blocks(struct store_txn *t, int64_t delta);
 
 /* Extended attributes */
 int meta_xattr_get(struct store_txn *t, uint64_t ino, const char *name,

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "layout.h"
 #include "log.h"
 #include "metrics.h"
 #include "u64vec.h"
@@ -88,6 +89,9 @@ struct lock_wait;
 struct vfs {
 	struct meta *meta;
 	struct coord *coord;
+	/* file contents: the data tier (format 2), or NULL for a format-1
+	 * filesystem whose blocks are BLOCK rows of the store */
+	struct layout *layout;
 	uint32_t bs;
 	struct vfs_options opt;
 	/*
@@ -823,11 +827,115 @@ static void drop_blocks_locked(struct vfs *v, struct vnode *vn)
 	pthread_mutex_unlock(&vn->attr_lock);
 }
 
+/* The first byte at or after k (below end) whose mask bit is set (or
+ * clear), or end; whole mask bytes of the other kind are skipped at
+ * once (a flush scans every buffered byte's bit). */
+static uint32_t mask_next(const uint8_t *mask, uint32_t k, uint32_t end,
+			  int set)
+{
+	uint8_t skip = set ? 0x00 : 0xff;
+	while (k < end) {
+		if (!(k & 7) && mask[k >> 3] == skip) {
+			k += 8;
+			continue;
+		}
+		if (!!(mask[k >> 3] & (1u << (k & 7))) == set)
+			return k;
+		k++;
+	}
+	return end;
+}
+
+static int dblock_cmp(const void *a, const void *b)
+{
+	const struct dblock *x = a, *y = b;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+struct lflush_args {
+	struct vfs *v;
+	struct vnode *vn;
+	struct layout_batch *b;
+	uint64_t size;
+	struct timespec mtime;
+};
+
+static int lflush_txn(struct store_txn *t, void *arg)
+{
+	struct lflush_args *a = arg;
+	struct meta_inode in;
+	/* see flush_txn: the inode of a buffer is held, so it is there */
+	int r = get_node(t, a->vn->ino, &in);
+	if (r < 0 || (r = layout_commit_txn(t, a->v->layout, a->b, &in)) < 0)
+		return r;
+	if (a->size > in.size)
+		in.size = a->size;
+	in.mtime = in.ctime = a->mtime;
+	return meta_inode_put(t, &in);
+}
+
+/*
+ * With a data tier: the bytes written (each block's mask says which) are
+ * uploaded as objects, then one transaction adds their slices and the
+ * size.  No block is read first: a slice covers only what was written.
+ */
+static int flush_layout_locked(struct vfs *v, struct vnode *vn)
+{
+	struct lflush_args a = {v, vn};
+	pthread_mutex_lock(&vn->attr_lock);
+	a.size = vn->size;
+	a.mtime = vn->mtime;
+	pthread_mutex_unlock(&vn->attr_lock);
+	qsort(vn->blk, vn->nblk, sizeof(*vn->blk), dblock_cmp);
+	struct layout_piece *p = NULL;
+	size_t np = 0, cap = 0;
+	int r = 0;
+	for (size_t i = 0; i < vn->nblk && r == 0; i++) {
+		const struct dblock *b = &vn->blk[i];
+		for (uint32_t k = 0; k < b->len;) {
+			k = mask_next(b->mask, k, b->len, 1);
+			if (k >= b->len)
+				break;
+			uint32_t j = mask_next(b->mask, k, b->len, 0);
+			if (np == cap) {
+				size_t c = cap ? cap * 2 : 64;
+				struct layout_piece *q = realloc(p, c * sizeof(*q));
+				if (!q) {
+					r = -ENOMEM;
+					break;
+				}
+				p = q;
+				cap = c;
+			}
+			p[np++] = (struct layout_piece){b->idx * v->bs + k,
+							b->data + k, j - k};
+			k = j;
+		}
+	}
+	if (r == 0)
+		r = layout_upload(v->layout, vn->ino, p, np, &a.b);
+	free(p);
+	if (r == 0) {
+		r = meta_write(v->meta, lflush_txn, &a);
+		layout_batch_done(v->layout, a.b, r == 0);
+	}
+	if (r < 0) {
+		log_error("cannot write buffered data of inode %llu: %s",
+			  (unsigned long long)vn->ino, strerror(-r));
+		return r; /* keep the buffer: a later flush may succeed */
+	}
+	notice(v, vn->ino, 0, NULL);
+	drop_blocks_locked(v, vn);
+	return 0;
+}
+
 /* Write the buffered blocks of vn to the store; io_lock held. */
 static int flush_locked(struct vfs *v, struct vnode *vn)
 {
 	if (!vn->nblk)
 		return 0;
+	if (v->layout)
+		return flush_layout_locked(v, vn);
 	struct flush_args a = {v, vn};
 	pthread_mutex_lock(&vn->attr_lock);
 	a.size = vn->size;
@@ -1070,6 +1178,8 @@ static void purge_unlinked(struct vfs *v, uint64_t ino)
 			  "next mount will)", (unsigned long long)ino, strerror(-e));
 	else if (e == 1)
 		discard_buffer(v, ino);
+	if (e == 1 && v->layout)
+		layout_kick_gc(v->layout);
 }
 
 /* ---- holds: inodes open on this mount, noted in the store ---- */
@@ -1229,7 +1339,9 @@ static int setattr_txn(struct store_txn *t, void *arg)
 		if (size > META_MAX_FILE_SIZE)
 			return -EFBIG;
 		if (size < in.size &&
-		    (r = meta_blocks_truncate(t, &in, size, a->v->bs)) < 0)
+		    (r = a->v->layout
+			     ? layout_truncate_txn(t, a->v->layout, &in, size)
+			     : meta_blocks_truncate(t, &in, size, a->v->bs)) < 0)
 			return r;
 		/* with a mode too, that mode is the kernel's own kill of
 		 * set-user-ID for this truncate */
@@ -1269,8 +1381,11 @@ int vfs_setattr(struct vfs *v, const struct vfs_ctx *c, uint64_t ino,
 		r = meta_write(v->meta, setattr_txn, &a);
 	pthread_mutex_unlock(&vn->io_lock);
 	vnode_put(v, vn);
-	if (r == 0 && (to_set & VFS_SET_SIZE))
+	if (r == 0 && (to_set & VFS_SET_SIZE)) {
 		notice(v, ino, 0, NULL); /* cached pages past the new end */
+		if (v->layout)
+			layout_kick_gc(v->layout);
+	}
 	return r;
 }
 
@@ -1850,6 +1965,55 @@ static int read_txn(struct store_txn *t, void *arg)
 	return 0;
 }
 
+/* With a data tier: the size and atime rule from meta, then the bytes
+ * from the layout (outside the transaction), then buffered bytes over
+ * them. */
+static int read_attr_txn(struct store_txn *t, void *arg)
+{
+	struct read_args *a = arg;
+	struct meta_inode in;
+	int r = get_node(t, a->vn->ino, &in);
+	if (r < 0)
+		return r;
+	uint64_t size = a->dirty ? a->dsize : in.size;
+	a->done = 0;
+	if (a->off < size)
+		a->done = a->off + a->size > size ? (size_t)(size - a->off)
+						  : a->size;
+	a->touch_atime = needs_atime(a->v, &in);
+	return 0;
+}
+
+static int read_layout(struct vfs *v, struct read_args *a)
+{
+	int r = meta_read(v->meta, read_attr_txn, a);
+	if (r < 0 || !a->done)
+		return r;
+	if ((r = layout_read(v->layout, a->vn->ino, a->off, (uint8_t *)a->buf,
+			     a->done)) < 0)
+		return r;
+	if (!a->dirty)
+		return 0;
+	uint32_t bs = v->bs;
+	for (uint64_t o = a->off; o < a->off + a->done;) {
+		uint64_t idx = o / bs;
+		uint32_t lo = (uint32_t)(o % bs);
+		uint32_t hi = a->off + a->done - idx * bs < bs
+				      ? (uint32_t)(a->off + a->done - idx * bs)
+				      : bs;
+		const struct dblock *db = find_block(a->vn, idx);
+		uint32_t end = db && db->len < hi ? db->len : hi;
+		for (uint32_t k = lo; db && k < end;) {
+			k = mask_next(db->mask, k, end, 1);
+			uint32_t j = mask_next(db->mask, k, end, 0);
+			memcpy(a->buf + (idx * bs + k - a->off), db->data + k, j - k);
+			k = j;
+		}
+		o = idx * bs + hi;
+	}
+	return 0;
+}
+
 static int touch_atime_txn(struct store_txn *t, void *arg)
 {
 	uint64_t *ino = arg;
@@ -1881,7 +2045,7 @@ ssize_t vfs_read(struct vfs *v, struct vfs_file *f, char *buf, size_t size,
 		a.dsize = vn->size;
 		pthread_mutex_unlock(&vn->attr_lock);
 	}
-	int r = meta_read(v->meta, read_txn, &a);
+	int r = v->layout ? read_layout(v, &a) : meta_read(v->meta, read_txn, &a);
 	if (locked)
 		pthread_mutex_unlock(&vn->io_lock);
 	if (r < 0)
@@ -1932,7 +2096,8 @@ ssize_t vfs_write(struct vfs *v, const struct vfs_ctx *c, struct vfs_file *f,
 		struct dblock *db = find_block(vn, idx);
 		if (!db) {
 			/* A partly written block that exists must be read. */
-			int load = n < bs && idx * (uint64_t)bs < fsize;
+			int load = !v->layout && n < bs &&
+				   idx * (uint64_t)bs < fsize;
 			if ((r = add_block(v, vn, idx, load, &db)) < 0)
 				goto out;
 		}
@@ -2113,6 +2278,65 @@ static int falloc_txn(struct store_txn *t, void *arg)
 /* Blocks allocated per transaction: bounds a transaction's size. */
 #define FALLOC_CHUNK 1024
 
+/* With a data tier: one transaction adds zero or hole slices (no object
+ * is written); allocation covers only the holes, so data stays. */
+static int lholes_txn(struct store_txn *t, void *arg)
+{
+	struct falloc_args *a = arg;
+	return layout_holes_txn(t, a->v->layout, a->ino, a->off, a->len, &a->lo);
+}
+
+static int lfalloc_txn(struct store_txn *t, void *arg)
+{
+	struct falloc_args *a = arg;
+	struct meta_inode in;
+	int r = get_node(t, a->ino, &in);
+	if (r < 0)
+		return r;
+	if (!S_ISREG(in.mode))
+		return -ENODEV;
+	enum layout_alloc how = (a->mode & FALLOC_FL_PUNCH_HOLE) ? LAYOUT_ALLOC_PUNCH
+				: (a->mode & FALLOC_FL_ZERO_RANGE) ? LAYOUT_ALLOC_ZERO
+								   : LAYOUT_ALLOC_HOLES;
+	if ((r = layout_alloc_txn(t, a->v->layout, &in, a->off, a->len, how)) < 0)
+		return r;
+	int changed = how != LAYOUT_ALLOC_HOLES;
+	if (!(a->mode & FALLOC_FL_KEEP_SIZE) && a->off + a->len > in.size) {
+		in.size = a->off + a->len;
+		changed = 1;
+	}
+	if (changed)
+		in.mtime = in.ctime = now_ts();
+	return meta_inode_put(t, &in);
+}
+
+static int fallocate_layout(struct vfs *v, const struct vfs_ctx *c,
+			    struct vfs_file *f, int mode, uint64_t off,
+			    uint64_t len)
+{
+	struct falloc_args a = {v, f->vn->ino, mode, off, len};
+	pthread_mutex_lock(&f->vn->io_lock);
+	int r = flush_locked(v, f->vn);
+	struct meta_inode in;
+	if (r == 0 && c && c->uid != 0 && (r = load_inode(v, f->vn->ino, &in)) == 0)
+		r = drop_sgid(v, c, &in);
+	if (r == 0 && !(mode & FALLOC_FL_PUNCH_HOLE)) {
+		uint64_t total, avail;
+		if ((r = meta_read(v->meta, lholes_txn, &a)) == 0 &&
+		    store_space(meta_store(v->meta), &total, &avail) == 0 &&
+		    a.lo * (uint64_t)v->bs > avail)
+			r = -ENOSPC;
+	}
+	if (r == 0)
+		r = meta_write(v->meta, lfalloc_txn, &a);
+	pthread_mutex_unlock(&f->vn->io_lock);
+	if (r == 0)
+		notice(v, f->vn->ino, 0, NULL);
+	if (r == 0 && (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
+		layout_kick_gc(v->layout);
+	return r;
+}
+
 /*
  * Allocation (mode 0, KEEP_SIZE, ZERO_RANGE) marks every hole in the
  * range as allocated, so st_blocks and statfs count the space once and a
@@ -2137,6 +2361,8 @@ int vfs_fallocate(struct vfs *v, const struct vfs_ctx *c, struct vfs_file *f,
 	uint64_t end = (uint64_t)off + (uint64_t)len;
 	if (end > META_MAX_FILE_SIZE || end < (uint64_t)off)
 		return -EFBIG;
+	if (v->layout)
+		return fallocate_layout(v, c, f, mode, (uint64_t)off, (uint64_t)len);
 	struct falloc_args a = {v, f->vn->ino, mode, (uint64_t)off, (uint64_t)len};
 	pthread_mutex_lock(&f->vn->io_lock);
 	int r = flush_locked(v, f->vn);
@@ -2231,6 +2457,24 @@ static int copy_txn(struct store_txn *t, void *arg)
 #define COPY_CHUNK_BLOCKS 64
 #define COPY_MAX (1ll << 30)
 
+/* With a data tier: the destination's slices point at the source's
+ * objects (their references counted); no byte is read or written. */
+static int lcopy_txn(struct store_txn *t, void *arg)
+{
+	struct copy_args *a = arg;
+	struct meta_inode src, out;
+	int r = get_node(t, a->in_ino, &src);
+	if (r < 0 || (r = get_node(t, a->out_ino, &out)) < 0)
+		return r;
+	if ((r = layout_copy_txn(t, a->v->layout, &src, a->off_in, &out,
+				 a->off_out, a->len)) < 0)
+		return r;
+	if (a->off_out + a->len > out.size)
+		out.size = a->off_out + a->len;
+	out.mtime = out.ctime = now_ts();
+	return meta_inode_put(t, &out);
+}
+
 ssize_t vfs_copy_range(struct vfs *v, const struct vfs_ctx *ctx,
 		       struct vfs_file *fin, off_t off_in, struct vfs_file *fout,
 		       off_t off_out, size_t len)
@@ -2264,7 +2508,14 @@ ssize_t vfs_copy_range(struct vfs *v, const struct vfs_ctx *ctx,
 	if (r == 0 && (uint64_t)off_out + n > META_MAX_FILE_SIZE)
 		r = -EFBIG;
 	struct copy_args c = {v, a->ino, b->ino};
-	if (r == 0 && n && !(c.blk = malloc(v->bs)))
+	if (v->layout && r == 0 && n) {
+		c.off_in = (uint64_t)off_in;
+		c.off_out = (uint64_t)off_out;
+		c.len = n;
+		if ((r = meta_write(v->meta, lcopy_txn, &c)) == 0)
+			done = (ssize_t)n;
+	}
+	if (!v->layout && r == 0 && n && !(c.blk = malloc(v->bs)))
 		r = -ENOMEM;
 	while (r == 0 && (uint64_t)done < n) {
 		/* end each chunk on a destination block boundary */
@@ -3118,6 +3369,9 @@ int vfs_mount(struct vfs *v, const char *mountpoint, char *err, size_t err_len)
 	pthread_mutex_lock(&v->keeper_lock);
 	v->keeper_running = pthread_create(&v->keeper, NULL, keeper_main, v) == 0;
 	pthread_mutex_unlock(&v->keeper_lock);
+	if (v->layout && layout_start_gc(v->layout) < 0)
+		log_warn("cannot start the data gc thread: unreferenced objects "
+			 "stay until 'cassafs gc'");
 	if (!v->keeper_running)
 		log_warn("cannot start the mount keeper thread: this mount's "
 			 "record is not refreshed");
@@ -3191,6 +3445,25 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	if (v->opt.max_dirty_per_file < v->bs)
 		v->opt.max_dirty_per_file = v->bs;
 	v->shared = c && coord_has_notices(c);
+	if (meta_super(m)->migrating) {
+		log_error("%s is being moved into the data tier %s: run "
+			  "'cassafs migrate-data' again to finish before mounting",
+			  meta_store(m)->url, meta_super(m)->data_url);
+		free(v);
+		return -EBUSY;
+	}
+	if (meta_super(m)->data_url[0]) {
+		char err[512];
+		struct data_opts dopt = {.store = meta_store(m),
+					 .secrets_file = o->data_secrets};
+		int r = layout_open(m, meta_super(m)->data_url, &dopt, &v->layout,
+				    err, sizeof(err));
+		if (r < 0) {
+			log_error("cannot open the data tier: %s", err);
+			free(v);
+			return r;
+		}
+	}
 	pthread_mutex_init(&v->table_lock, NULL);
 	pthread_mutex_init(&v->dirty_lock, NULL);
 	pthread_mutex_init(&v->keeper_lock, NULL);
@@ -3227,6 +3500,7 @@ void vfs_free(struct vfs *v)
 			vn = next;
 		}
 	}
+	layout_close(v->layout);
 	pthread_mutex_destroy(&v->table_lock);
 	pthread_mutex_destroy(&v->dirty_lock);
 	pthread_mutex_destroy(&v->keeper_lock);

@@ -70,6 +70,8 @@ struct vfs_options {
 	size_t max_dirty_per_file; /* bytes buffered per file before a flush */
 	size_t max_dirty_total;    /* bytes buffered in all files */
 	enum vfs_atime atime;
+	/* file of KEY=VALUE credentials of the data tier (NULL: environment) */
+	const char *data_secrets;
 };
 
 struct vfs;
