@@ -122,3 +122,25 @@ swift_cluster_stop() {
 	done
 	SC_PIDS=()
 }
+
+# sc_nodes RING < KEYS: "KEY HASH URL..." per key, the primaries as Swift's
+# own ring code places them (tests/ring/swift_nodes.py: what swift-get-nodes
+# runs, one Python for all keys)
+sc_nodes() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/swift_nodes.py" "$1"; }
+
+# sc_placed RING NREPLICAS < KEYS: every key's NREPLICAS primaries have the
+# object (HEAD 200, with curl, not our code); names each miss on stderr;
+# returns 0 only if all do (and at least one key was given)
+sc_placed() {
+	local ring=$1 nrep=$2 key hash urls code bad=0 n=0 u k
+	while read -r key hash urls; do
+		n=$((n + 1)) k=0
+		for u in $urls; do
+			k=$((k + 1))
+			code=$(curl -s -o /dev/null -w '%{http_code}' -I --path-as-is "$u")
+			[ "$code" = 200 ] || { echo "$key: $u answers $code" >&2; bad=$((bad + 1)); }
+		done
+		[ $k -eq "$nrep" ] || { echo "$key: $k primaries" >&2; bad=$((bad + 1)); }
+	done < <(sc_nodes "$ring")
+	[ $n -gt 0 ] && [ $bad -eq 0 ]
+}
