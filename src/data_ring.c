@@ -734,7 +734,18 @@ struct rjob {
 	int nprim, nids, next;
 	int n404, nbad, nerr;
 	int verify;
+	EVP_MD_CTX *md; /* the MD5 of a whole-object read, taken as the
+			   bytes arrive (http's on_body hook) */
 };
+
+static void rjob_md5(void *arg, const void *p, size_t n)
+{
+	struct rjob *j = arg;
+	if (!p)
+		EVP_DigestInit_ex(j->md, EVP_md5(), NULL);
+	else
+		EVP_DigestUpdate(j->md, p, n);
+}
 
 static int rjob_req(struct wave *w, const struct ring *r, struct rjob *j,
 		    int jn)
@@ -749,6 +760,14 @@ static int rjob_req(struct wave *w, const struct ring *r, struct rjob *j,
 	if (io->len) {
 		q->buf = io->buf;
 		q->buf_len = io->len;
+		if (j->verify && io->off == 0) {
+			if (!j->md && !(j->md = EVP_MD_CTX_new())) {
+				w->n--;
+				return -ENOMEM;
+			}
+			q->on_body = rjob_md5;
+			q->on_body_arg = j;
+		}
 		if (rq_header(x, "Range: bytes=%llu-%llu",
 			      (unsigned long long)io->off,
 			      (unsigned long long)(io->off + io->len - 1))) {
@@ -805,10 +824,15 @@ static int read_ok(struct rjob *j, struct http_req *q, uint32_t dev)
 		return 0;
 	}
 	resp_header(q, "Etag", etag, sizeof(etag));
-	if (j->verify && io->off == 0 && total >= 0 && (int64_t)q->got == total &&
-	    strlen(etag) == 32) {
+	if (j->verify && j->md && io->off == 0 && total >= 0 &&
+	    (int64_t)q->got == total && strlen(etag) == 32) {
+		unsigned char dg[EVP_MAX_MD_SIZE];
+		unsigned dl = 0;
 		char md5[33];
-		md5_hex(io->buf, q->got, md5);
+		EVP_DigestFinal_ex(j->md, dg, &dl);
+		for (unsigned i = 0; i < dl && i < 16; i++)
+			snprintf(md5 + 2 * i, 3, "%02x", dg[i]);
+		md5[32] = 0;
 		if (strcasecmp(md5, etag)) {
 			log_warn("ring data tier: %s on device %u: MD5 %s, "
 				 "expected %s; trying another replica", io->key,
@@ -891,6 +915,8 @@ static int ring_get_batch(void *priv, struct data_io *ios, size_t n)
 out:
 	wave_free(&w);
 	put_ref(dr, rr);
+	for (size_t i = 0; jobs && i < n; i++)
+		EVP_MD_CTX_free(jobs[i].md);
 	free(jobs);
 	if (r < 0) {
 		for (size_t i = 0; i < n; i++)
