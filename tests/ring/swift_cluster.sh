@@ -129,18 +129,19 @@ swift_cluster_stop() {
 sc_nodes() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/swift_nodes.py" "$1"; }
 
 # sc_placed RING NREPLICAS < KEYS: every key's NREPLICAS primaries have the
-# object (HEAD 200, with curl, not our code); names each miss on stderr;
-# returns 0 only if all do (and at least one key was given)
+# object (HEAD 200 from curl, not our code: one curl for all the URLs);
+# names each miss on stderr; 0 only if all do (and a key was given)
 sc_placed() {
-	local ring=$1 nrep=$2 key hash urls code bad=0 n=0 u k
-	while read -r key hash urls; do
-		n=$((n + 1)) k=0
-		for u in $urls; do
-			k=$((k + 1))
-			code=$(curl -s -o /dev/null -w '%{http_code}' -I --path-as-is "$u")
-			[ "$code" = 200 ] || { echo "$key: $u answers $code" >&2; bad=$((bad + 1)); }
-		done
-		[ $k -eq "$nrep" ] || { echo "$key: $k primaries" >&2; bad=$((bad + 1)); }
-	done < <(sc_nodes "$ring")
-	[ $n -gt 0 ] && [ $bad -eq 0 ]
+	local ring=$1 nrep=$2 cfg
+	cfg=$(mktemp /tmp/sc_placed.XXXXXX) || return 1
+	sc_nodes "$ring" | awk -v r="$nrep" -v cfg="$cfg" '
+		{ if (NF - 2 != r) { print $1 ": " NF - 2 " primaries" > "/dev/stderr"; bad++ }
+		  for (i = 3; i <= NF; i++) printf "url = \"%s\"\noutput = \"/dev/null\"\n", $i > cfg; n++ }
+		END { exit (n == 0 || bad) }' || { rm -f "$cfg"; return 1; }
+	curl -s -I --path-as-is -K "$cfg" -w '%{http_code} %{url}\n' |
+		awk '$1 != 200 { print $2 " answers " $1 > "/dev/stderr"; bad++ }
+		     { n++ } END { exit (n == 0 || bad) }'
+	local rc=$?
+	rm -f "$cfg"
+	return $rc
 }
