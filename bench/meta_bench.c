@@ -35,6 +35,10 @@
  * server-side counters per phase (run_dist.sh does); it is outside the
  * timed parts, and a CMD that fails stops the run.
  *
+ * -w NAME works in DIR/NAME, made unless it exists, and kept: several runs
+ * at once (from several mounts) share one directory, each with its pid in
+ * its names; readdir is refused there (it would count the others' names).
+ *
  * -o create,stat,… runs a subset (a phase that needs files creates them
  * untimed first); -k keeps the directory and whatever the last phase left
  * (used by rss_check.sh to leave a million files behind).  Any failure
@@ -80,9 +84,11 @@ static void die_errno(const char *what, const char *name)
 	exit(1);
 }
 
+static char tag[16]; /* -w: this run's names carry its pid */
+
 static void name_of(char *buf, char prefix, long i)
 {
-	snprintf(buf, 32, "%c%07ld", prefix, i);
+	snprintf(buf, 48, "%c%s%07ld", prefix, tag, i);
 }
 
 static void run_hook(const char *phase)
@@ -109,7 +115,7 @@ static void report(int op, long n, double secs, const char *unit)
 
 static void do_create(long n, char prefix)
 {
-	char name[32];
+	char name[48];
 	for (long i = 0; i < n; i++) {
 		name_of(name, prefix, i);
 		int fd = open(name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
@@ -122,7 +128,7 @@ static void do_create(long n, char prefix)
 
 static void do_stat(long n, char prefix)
 {
-	char name[32];
+	char name[48];
 	struct stat st;
 	for (long i = 0; i < n; i++) {
 		name_of(name, prefix, i);
@@ -138,7 +144,7 @@ static void do_stat(long n, char prefix)
 
 static void do_open(long n, char prefix)
 {
-	char name[32];
+	char name[48];
 	for (long i = 0; i < n; i++) {
 		name_of(name, prefix, i);
 		int fd = open(name, O_RDONLY | O_CLOEXEC);
@@ -151,7 +157,7 @@ static void do_open(long n, char prefix)
 
 static void do_lookup(long n, char prefix)
 {
-	char name[32];
+	char name[48];
 	for (long i = 0; i < n; i++) {
 		name_of(name, prefix, i);
 		int fd = open(name, O_PATH | O_CLOEXEC);
@@ -165,7 +171,7 @@ static void do_lookup(long n, char prefix)
 /* Returns the seconds spent in fstat() alone. */
 static double do_getattr(long n, char prefix)
 {
-	char name[32];
+	char name[48];
 	struct stat st;
 	double secs = 0;
 	for (long i = 0; i < n; i++) {
@@ -242,7 +248,7 @@ static void do_rename(long n, char from, char to)
 
 static void do_unlink(long n, char prefix)
 {
-	char name[32];
+	char name[48];
 	for (long i = 0; i < n; i++) {
 		name_of(name, prefix, i);
 		if (unlink(name) < 0)
@@ -252,7 +258,7 @@ static void do_unlink(long n, char prefix)
 
 static void do_mkdir(long n)
 {
-	char name[32];
+	char name[48];
 	for (long i = 0; i < n; i++) {
 		name_of(name, 'd', i);
 		if (mkdir(name, 0755) < 0)
@@ -262,7 +268,7 @@ static void do_mkdir(long n)
 
 static void do_rmdir(long n)
 {
-	char name[32];
+	char name[48];
 	for (long i = 0; i < n; i++) {
 		name_of(name, 'd', i);
 		if (rmdir(name) < 0)
@@ -301,6 +307,8 @@ static void usage(FILE *f)
 		"            unlink,mkdir,rmdir (default: these eight) and lookup,\n"
 		"            getattr (only when named)\n"
 		"  -k        keep the work directory and its files\n"
+		"  -w NAME   work in DIR/NAME, shared with other runs (names carry the\n"
+		"            pid; the directory is kept; no readdir)\n"
 		"  -x CMD    run CMD (sh) before the first phase and after each, with\n"
 		"            MB_PHASE=start or the phase just ended\n"
 		"  Output: one line per operation,\n"
@@ -311,8 +319,9 @@ int main(int argc, char **argv)
 {
 	long n = 10000;
 	int want[OP_COUNT] = { 0 }, any = 0, keep = 0, c;
+	const char *shared = NULL;
 
-	while ((c = getopt(argc, argv, "n:o:x:kh")) != -1) {
+	while ((c = getopt(argc, argv, "n:o:x:w:kh")) != -1) {
 		switch (c) {
 		case 'n': {
 			char *end;
@@ -334,6 +343,13 @@ int main(int argc, char **argv)
 		case 'k':
 			keep = 1;
 			break;
+		case 'w':
+			if (!*optarg || strchr(optarg, '/')) {
+				fprintf(stderr, "meta_bench: -w %s: a name, not a path\n", optarg);
+				return 2;
+			}
+			shared = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -354,8 +370,17 @@ int main(int argc, char **argv)
 
 	/* a reader that stops early (| head) must not leave the files behind */
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(workdir, sizeof workdir, "%s/mb.%ld", argv[optind], (long)getpid());
-	if (mkdir(workdir, 0755) < 0) {
+	if (shared && want[OP_READDIR]) {
+		fprintf(stderr, "meta_bench: -w: readdir would count other runs' names\n");
+		return 2;
+	}
+	if (shared) {
+		snprintf(tag, sizeof tag, "%ld-", (long)getpid());
+		snprintf(workdir, sizeof workdir, "%s/%s", argv[optind], shared);
+	} else {
+		snprintf(workdir, sizeof workdir, "%s/mb.%ld", argv[optind], (long)getpid());
+	}
+	if (mkdir(workdir, 0755) < 0 && !(shared && errno == EEXIST)) {
 		fprintf(stderr, "meta_bench: mkdir %s: %s\n", workdir, strerror(errno));
 		return 1;
 	}
@@ -436,6 +461,8 @@ int main(int argc, char **argv)
 
 	if (files)
 		do_unlink(n, files);
+	if (shared)
+		return 0;
 	/* by its own name: workdir may be relative to where we started */
 	if (chdir("..") < 0 || rmdir(strrchr(workdir, '/') + 1) < 0) {
 		fprintf(stderr, "meta_bench: rmdir %s: %s\n", workdir, strerror(errno));

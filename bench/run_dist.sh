@@ -19,8 +19,8 @@
 #            [--lat-files N] [--seq-mib M] [--rand-mib M] [--rand-secs S]
 #            [--dir PARENT] [--targets cassafs,glusterfs,sshfs] [--no-loop]
 # Environment: CASSAFS (default build/cassafs), CASSAFS_MOUNT_OPTS (-o for
-# the CassaFS mounts), DISTBENCH_PORT (first of the 3 loopback ports: Redis,
-# ZooKeeper, sshd; default 26190).
+# the CassaFS mounts), DISTBENCH_PORT (first of the 4 loopback ports: Redis,
+# ZooKeeper, sshd, the latency mount's metrics; default 26190).
 # The Markdown result goes to stdout, progress to stderr.  Needs root (FUSE
 # and loop mounts, network namespaces, dropping the page cache) and the
 # packages in .ci/packages.d/distbench.  Not part of `make test`.
@@ -83,7 +83,7 @@ fi
 for v in FILES R LAT_FILES SEQ_MIB RAND_MIB RAND_SECS PORT0; do
 	case "${!v}" in ''|*[!0-9]*|0) echo "$ME: $v='${!v}' is not a positive integer" >&2; exit 2 ;; esac
 done
-REDIS_PORT=$PORT0 ZK_PORT=$((PORT0 + 1)) SSH_PORT=$((PORT0 + 2))
+REDIS_PORT=$PORT0 ZK_PORT=$((PORT0 + 1)) SSH_PORT=$((PORT0 + 2)) METRICS_PORT=$((PORT0 + 3))
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
@@ -180,6 +180,7 @@ start_redis() {
 	local d=$WORK/redis-data i
 	command -v redis-server >/dev/null || { echo "redis-server not installed"; return 1; }
 	port_free "$REDIS_PORT" || { echo "port 127.0.0.1:$REDIS_PORT is busy (set DISTBENCH_PORT)"; return 1; }
+	port_free "$METRICS_PORT" || { echo "port 127.0.0.1:$METRICS_PORT is busy (set DISTBENCH_PORT)"; return 1; }
 	mkdir -p "$BASE/redis" "$d"
 	(umask 077; cat >"$BASE/redis/redis.conf" <<EOF
 port $REDIS_PORT
@@ -279,7 +280,8 @@ setup_cassafs() {
 	fi
 	err=$(cfs_mount "$BASE/cfs-a") || { STATUS[cassafs]="n/a: $(oneline "$err")"; return; }
 	err=$(cfs_mount "$BASE/cfs-b") || { STATUS[cassafs]="n/a: second mount: $(oneline "$err")"; return; }
-	err=$(cfs_mount "$BASE/cfs-lat" "$LAT_OPTS") || { STATUS[cassafs]="n/a: latency mount: $(oneline "$err")"; return; }
+	# the latency mount serves metrics: the engine's own round-trip counts
+	err=$(cfs_mount "$BASE/cfs-lat" "$LAT_OPTS,metrics=127.0.0.1:$METRICS_PORT") || { STATUS[cassafs]="n/a: latency mount: $(oneline "$err")"; return; }
 	DIR[cassafs]=$BASE/cfs-a DIR2[cassafs]=$BASE/cfs-b DIRL[cassafs]=$BASE/cfs-lat STATUS[cassafs]=ok
 }
 
@@ -464,6 +466,38 @@ for ((r = 1; r <= R; r++)); do
 	done
 done
 
+# Two mounts, one directory: meta_bench -w on both mounts in one shared
+# directory (each run's names carry its pid), create then unlink, started
+# together; the sum over the longer phase time, as above.  No hot spot on
+# the parent means this sum approaches twice one mount's rate.
+SAME_OPS=(create unlink)
+same_run() {
+	local t=$1 oa=$BASE/same-a.out ob=$BASE/same-b.out pa pb ra=0 rb=0 op na nb sa sb
+	mkdir -p "${DIR[$t]}/same"
+	timeout --kill-after=10 900 "$META_BENCH" -n "$FILES" -w same -o create,unlink "${DIR[$t]}" >"$oa" 2>&1 & pa=$!
+	timeout --kill-after=10 900 "$META_BENCH" -n "$FILES" -w same -o create,unlink "${DIR2[$t]}" >"$ob" 2>&1 & pb=$!
+	wait "$pa" || ra=$?
+	wait "$pb" || rb=$?
+	if [ "$ra" != 0 ] || [ "$rb" != 0 ]; then
+		log "$t: two mounts in one directory failed: A (rc=$ra): $(oneline "$(tail -n 2 "$oa")") B (rc=$rb): $(oneline "$(tail -n 2 "$ob")")"
+	else
+		for op in "${SAME_OPS[@]}"; do
+			na=$(meta_field "$(cat "$oa")" "$op" n) sa=$(meta_field "$(cat "$oa")" "$op" secs)
+			nb=$(meta_field "$(cat "$ob")" "$op" n) sb=$(meta_field "$(cat "$ob")" "$op" secs)
+			[ -n "$na" ] && [ -n "$nb" ] &&
+				add "same_$op" "$t" "$(awk -v a="$na" -v b="$nb" -v x="$sa" -v y="$sb" 'BEGIN { m = x > y ? x : y; if (m > 0) printf "%.1f", (a + b) / m }')"
+		done
+	fi
+	rmdir "${DIR[$t]}/same" 2>/dev/null
+	rm -f "$oa" "$ob"
+}
+for ((r = 1; r <= R; r++)); do
+	for t in "${ACTIVE[@]}"; do
+		log "two mounts in one directory, meta_bench -w on each, $t (run $r/$R)"
+		same_run "$t"
+	done
+done
+
 # Latency: µs per operation = the phase time over its count, on the mount
 # whose kernel cache timeouts are all 0, so that every lookup and getattr
 # goes to the filesystem (meta_bench's lookup is an O_PATH open, its
@@ -483,7 +517,10 @@ for ((r = 1; r <= R; r++)); do
 	done
 done
 
-# Where CassaFS's latency goes: requests its servers received per
+# Where CassaFS's latency goes: the engine's own round trips per phase
+# (store_round_trips_total of the latency mount's /stats.json; all kernel
+# requests of the phase: the create phase is LOOKUP + CREATE + FLUSH +
+# RELEASE), and the requests its servers received per
 # operation, from Redis's INFO commandstats and ZooKeeper's srvr counters,
 # read by meta_bench's -x hook before and after each phase of one run over
 # ACCT_N files on the latency mount, once they have settled (so that change
@@ -512,25 +549,32 @@ for i in \$(seq 30); do
 	r=\$r2 z=\$z2
 	[ \$quiet -ge 2 ] && break
 done
-echo "\$MB_PHASE \$r \${z:-?}" >>"$BASE/acct.log"
+rt=\$(curl -sf http://127.0.0.1:$METRICS_PORT/stats.json | jq '.counters.store_round_trips_total' 2>/dev/null)
+echo "\$MB_PHASE \$r \${z:-?} \${rt:-?}" >>"$BASE/acct.log"
 EOF
 	rm -f "$BASE/acct.log"
-	if out=$(timeout --kill-after=10 300 "$META_BENCH" -n "$ACCT_N" -o create,lookup,getattr \
+	if out=$(timeout --kill-after=10 300 "$META_BENCH" -n "$ACCT_N" -o create,stat,open,lookup,getattr,rename,unlink,mkdir,rmdir \
 		-x "cd / && exec bash $BASE/acct-hook.sh" "${DIRL[cassafs]}" 2>&1); then
-		# acct.log: "phase redis zk" lines: start, create, lookup, getattr
+		# acct.log: "phase redis zk roundtrips" lines: start, then
+		# one per phase
 		while read -r op v; do
 			ACCT[$op]=$v
 		done < <(awk -v n="$ACCT_N" '
-			{ ph[NR] = $1; r[NR] = $2; z[NR] = $3 }
+			{ ph[NR] = $1; r[NR] = $2; z[NR] = $3; t[NR] = $4 }
 			END {
 				for (i = 2; i <= NR; i++) {
 					dr[ph[i]] = (r[i] - r[i - 1]) / n
-					dz[ph[i]] = (z[i] == "?" || z[i - 1] == "?") ? "?" : (z[i] - z[i - 1]) / n
+					dt[ph[i]] = (t[i] == "?" || t[i - 1] == "?") ? -1 : (t[i] - t[i - 1]) / n
 				}
-				if (("lookup" in dr) && ("getattr" in dr)) dr["getattr"] -= dr["lookup"]
+				if (("lookup" in dr) && ("getattr" in dr)) { dr["getattr"] -= dr["lookup"]; dt["getattr"] -= dt["lookup"] }
 				for (p in dr) printf "%s %.1f\n", p, dr[p]
+				for (p in dt) if (dt[p] >= 0) printf "rt_%s %.2f\n", p, dt[p]
 				if (NR >= 2) printf "zk %s\n", (z[NR] == "?" || z[1] == "?") ? "?" : sprintf("%.1f", (z[NR] - z[1]) / n)
 			}' "$BASE/acct.log")
+		# and per FUSE request type, from the same mount's counters
+		ACCT[per_request]=$(curl -sf "http://127.0.0.1:$METRICS_PORT/stats.json" |
+			jq -r '[.ops | to_entries[] | select(.value.count > 0 and (.key | test("^(lookup|getattr|create|open|release|flush|unlink|rename|mkdir|rmdir|readdirplus|readdir|opendir|releasedir)$")))
+				| "\(.key) \(.value.round_trips / .value.count * 100 | round / 100)"] | join(", ")' 2>/dev/null)
 	else
 		log "cassafs: accounting run failed: $out"
 	fi
@@ -569,9 +613,12 @@ for op in "${META_OPS[@]}"; do
 	l=$op; [ "$op" = open ] && l="open + close"
 	WORKLOADS+="pair_$op|two mounts at once: $l (sum)|$u|x|3"$'\n'
 done
-WORKLOADS+="lat_create|latency: create (open O_CREAT + close)|µs|le|570
-lat_lookup|latency: lookup (open O_PATH + close)|µs|le|173
-lat_getattr|latency: getattr (fstat)|µs|le|87
+for op in "${SAME_OPS[@]}"; do
+	WORKLOADS+="same_$op|two mounts, one directory: $op (sum)|ops/s|self|1.8"$'\n'
+done
+WORKLOADS+="lat_create|latency: create (open O_CREAT + close)|µs|le|285
+lat_lookup|latency: lookup (open O_PATH + close)|µs|le|87
+lat_getattr|latency: getattr (fstat)|µs|le|45
 seqwrite|sequential write ${SEQ_MIB} MiB, bs 1M, end_fsync|MiB/s|ge|200
 seqread|sequential read ${SEQ_MIB} MiB, bs 1M|MiB/s|ge|200
 randread|random read 4 KiB, psync|IOPS|-|0
@@ -582,11 +629,12 @@ verdict() {
 	awk -v k="$1" -v n="$2" -v c="$3" -v g="$4" 'BEGIN {
 		if (k == "-") { print "none|"; exit }
 		if (k == "x") target = "≥ " n "× GlusterFS"
+		else if (k == "self") target = "≥ " n "× one mount"
 		else if (k == "ge") target = "≥ " n
-		else target = "≤ " n " (JuiceFS, Redis)"
+		else target = "≤ " n " (half of JuiceFS on Redis)"
 		if (c == "") { print target "|n/a (no CassaFS figure)"; exit }
-		if (k == "x") {
-			if (g == "") { print target "|n/a (no GlusterFS figure)"; exit }
+		if (k == "x" || k == "self") {
+			if (g == "") { print target "|n/a (no comparison figure)"; exit }
 			need = n * g
 		} else need = n
 		if (k == "le") ok = (c + 0 <= need); else ok = (c + 0 >= need)
@@ -661,12 +709,14 @@ report() {
 		"filesystems: see the attribute and entry timeouts of each under Mounts."
 	echo "- Two mounts at once: two mounts (clients) of the same filesystem, each running meta_bench in its own" \
 		"subdirectory at the same time; the figure is both runs' operations over the longer of the two phase times."
+	echo "- Two mounts, one directory: the same, but both runs create and then unlink their own names in one shared" \
+		"directory (\`meta_bench -w\`); the target compares it with one mount's rate (no hot spot on the parent)."
 	echo "- Latency: µs per operation (phase time / count) on a third mount with **attribute, entry and negative" \
 		"timeouts 0**, so the kernel caches answer nothing: every name resolution is a FUSE LOOKUP and every" \
 		"fstat a GETATTR (with default_permissions, a path walk also fetches the parent's attributes). lookup =" \
 		"\`open(name, O_PATH)\` + close (no OPEN/RELEASE is sent), getattr = \`fstat\` of such a descriptor, create =" \
-		"\`open(O_CREAT|O_EXCL)\` + close. The JuiceFS figures (create 570 µs, lookup 173 µs, getattr 87 µs) are its" \
-		"published Redis results, measured on its metadata engine without FUSE, so the targets are strict. User-space" \
+		"\`open(O_CREAT|O_EXCL)\` + close. The targets (create 285 µs, lookup 87 µs, getattr 45 µs) are half of JuiceFS's" \
+		"published Redis results (570, 173, 87 µs), measured on its metadata engine without FUSE, so they are strict. User-space" \
 		"caches (GlusterFS's md-cache, sshfs's cache) stay at their defaults."
 	echo
 	echo "Mounts:"
@@ -682,16 +732,32 @@ report() {
 		# shellcheck disable=SC2086  # the values are a space-separated list
 		c=$(median ${VALS["$key|cassafs"]:-}); g=$(median ${VALS["$key|glusterfs"]:-}); s=$(median ${VALS["$key|sshfs"]:-})
 		ratio=$(awk -v g="$g" -v c="$c" 'BEGIN { if (g != "" && c != "" && g > 0) printf "%.2f×", c / g; else print "—" }')
-		vt=$(verdict "$kind" "$n" "$c" "$g")
+		if [ "$kind" = self ]; then
+			# against CassaFS's own one-mount rate of the same operation
+			# shellcheck disable=SC2086
+			vt=$(verdict "$kind" "$n" "$c" "$(median ${VALS["${key#same_}|cassafs"]:-})")
+		else
+			vt=$(verdict "$kind" "$n" "$c" "$g")
+		fi
 		target=${vt%%|*} mark=${vt#*|}
 		[ "${STATUS[cassafs]}" = ok ] || { [ "$kind" = - ] || mark="n/a (CassaFS not measured)"; }
 		echo "| $label | $unit | $(fmt "$c") | $(fmt "$g") | $(fmt "$s") | $ratio | $target | $mark |"
 	done <<<"$WORKLOADS"
+	if [ -n "${ACCT[rt_create]:-}" ]; then
+		echo
+		echo "Store round trips counted by CassaFS's engine (latency mount, every kernel cache timeout 0, $ACCT_N files;" \
+			"per file, all kernel requests of the phase): create ${ACCT[rt_create]} (LOOKUP + CREATE + FLUSH + RELEASE)," \
+			"stat ${ACCT[rt_stat]:-?}, open + close ${ACCT[rt_open]:-?}, lookup ${ACCT[rt_lookup]:-?}," \
+			"getattr ${ACCT[rt_getattr]:-?}, rename ${ACCT[rt_rename]:-?}, unlink ${ACCT[rt_unlink]:-?}," \
+			"mkdir ${ACCT[rt_mkdir]:-?}, rmdir ${ACCT[rt_rmdir]:-?}.  Per FUSE request: ${ACCT[per_request]:-?}."
+	fi
 	if [ -n "${ACCT[getattr]:-}" ]; then
 		echo
 		echo "CassaFS's requests to its servers, from Redis's INFO commandstats and ZooKeeper's srvr counters read" \
 			"(once settled) around each phase of a meta_bench run over $ACCT_N files on the latency mount: Redis" \
-			"commands per create ${ACCT[create]}, per lookup ${ACCT[lookup]}, per getattr ${ACCT[getattr]};" \
+			"commands per create ${ACCT[create]}, per lookup ${ACCT[lookup]}, per getattr ${ACCT[getattr]}," \
+			"per open + close ${ACCT[open]:-?}, per rename ${ACCT[rename]:-?}, per unlink ${ACCT[unlink]:-?}," \
+			"per mkdir ${ACCT[mkdir]:-?}, per rmdir ${ACCT[rmdir]:-?};" \
 			"ZooKeeper requests per file over the whole run (create + lookup + getattr, from all three mounts, mostly" \
 			"change notices) ${ACCT[zk]:-?}."
 	fi

@@ -24,8 +24,8 @@
 
 #include "cli.h"
 #include "coord.h"
-#include "data_ring.h"
 #include "data.h"
+#include "data_ring.h"
 #include "fsck.h"
 #include "fuse_ll.h"
 #include "layout.h"

@@ -78,6 +78,12 @@
 /* At most this many notices are kept: a listing must stay below the
  * server's 1 MB packet limit (a notice name is at most ~600 bytes). */
 #define ZK_NOTICE_MAX 1000
+/* A listing of the notice queue reads all of it (up to ZK_NOTICE_MAX
+ * names), and each watch event would cost one: at most one listing per
+ * this many ms, so a burst of notices from other mounts (every rename,
+ * unlink, rmdir publishes) costs each mount a few listings, not one per
+ * notice (docs/distributed.md, "why three mounts cost more"). */
+#define ZK_NOTICE_COALESCE_MS 20
 #define ZK_MAX_PUBLISHERS 64
 #define ZK_PLOCK_MAX (512 * 1024) /* a lock table must stay < 1 MB */
 
@@ -156,6 +162,7 @@ struct coord_zk {
 	struct zk_publisher pubs[ZK_MAX_PUBLISHERS];
 	int npubs;
 	int64_t last_trim;
+	int64_t last_pump; /* when the notice queue was last listed */
 	pthread_t worker;
 	int worker_started;
 	char events[1100]; /* R/events */
@@ -885,6 +892,12 @@ static void *zk_worker(void *arg)
 		if ((c->notice_fn && c->notice_pending) ||
 		    ((c->notice_fn || c->pub_count) &&
 		     now_ms() - c->last_trim > c->notice_ttl / 2)) {
+			int64_t due = c->last_pump + ZK_NOTICE_COALESCE_MS;
+			if (now_ms() < due) {
+				zk_cond_wait(c, due);
+				continue;
+			}
+			c->last_pump = now_ms();
 			c->notice_pending = 0;
 			pthread_mutex_unlock(&c->mu);
 			zk_pump_notices(c);

@@ -53,7 +53,7 @@ struct swift {
 	char shown[1100];	 /* swift://HOST:PORT/CONTAINER, for messages */
 	char proxy[320];	 /* http(s)://HOST:PORT */
 	pthread_mutex_t mu;	 /* guards token and storage_url */
-	char token[sizeof((struct http_req){0}.err) + 8192];
+	char token[8192];	 /* "X-Auth-Token: …", as http.h's hook gives it */
 	char storage_url[1024];
 };
 
@@ -72,7 +72,7 @@ static int auth_tempauth(struct swift *s, char *err, size_t err_len)
 	const char *hdrs[] = {hu, hk, NULL};
 	struct http_req r = {.method = "GET", .url = s->auth_url, .headers = hdrs};
 	int rc = http_request(s->auth_h, &r);
-	char tok[8192], surl[sizeof(s->storage_url)];
+	char tok[8000], surl[sizeof(s->storage_url)];
 	if (rc == -EACCES) {
 		snprintf(err, err_len, "%s: TempAuth at %s refused user '%s' (HTTP "
 			 "%ld): check CASSAFS_DATA_USER / CASSAFS_DATA_KEY",
@@ -142,7 +142,7 @@ static int auth_keystone(struct swift *s, char *err, size_t err_len)
 			     .body = body, .body_len = strlen(body)};
 	int rc = http_request(s->auth_h, &r);
 	free(body);
-	char tok[8192];
+	char tok[8000];
 	json_t *resp = NULL;
 	if (rc == -EACCES) {
 		snprintf(err, err_len, "%s: Keystone at %s refused user '%s' of "

@@ -345,6 +345,8 @@ static int setup_try(struct xfer *x, uint64_t now)
 
 	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	/* object keys may hold "/./" or "/../": send them, never squash */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

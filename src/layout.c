@@ -2017,13 +2017,15 @@ int layout_scan_blocks(struct layout *l, uint64_t ino, uint64_t size,
 		       layout_block_fn fn, void *arg)
 {
 	uint32_t bs = l->bs;
-	uint8_t *buf = malloc(LAYOUT_CHUNK);
+	/* 1 MiB at a time (a whole number of blocks): a dump's memory does
+	 * not grow with the chunk or object size */
+	size_t step = bs >= (1u << 20) ? bs : ((1u << 20) / bs) * bs;
+	uint8_t *buf = malloc(step);
 	if (!buf)
 		return -ENOMEM;
 	int r = 0;
-	for (uint64_t c0 = 0; c0 < size && r == 0; c0 += LAYOUT_CHUNK) {
-		size_t n = size - c0 < LAYOUT_CHUNK ? (size_t)(size - c0)
-						    : LAYOUT_CHUNK;
+	for (uint64_t c0 = 0; c0 < size && r == 0; c0 += step) {
+		size_t n = size - c0 < step ? (size_t)(size - c0) : step;
 		if ((r = layout_read(l, ino, c0, buf, n)) < 0)
 			break;
 		for (size_t o = 0; o < n && r == 0; o += bs) {

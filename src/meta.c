@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,8 +158,18 @@ static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 		r = fn(t, arg);
 		int c;
 		if (r < 0) {
-			store_abort(t);
+			/* the failure may rest on a stale cached value: check
+			 * before reporting it (conflicts need no check; a
+			 * failed store answers the check with its error).
+			 * -EIO included: a body that finds its reads
+			 * inconsistent (a dangling entry) says so. */
 			c = r;
+			if (r != -EAGAIN && r != -ENOMEM) {
+				int v = store_validate(t);
+				if (v < 0)
+					c = v;
+			}
+			store_abort(t);
 		} else {
 			c = store_commit(t);
 		}
@@ -399,11 +410,18 @@ static void get_ts(const uint8_t *p, struct timespec *ts)
 	ts->tv_nsec = (long)get_le(p + 8, 4);
 }
 
-int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out)
+/* mtime and ctime, side by side in the packed inode */
+#define TIMES_OFF 52
+#define TIMES_LEN 24
+
+static int inode_read(struct store_txn *t, uint64_t ino, int except_times,
+		      struct meta_inode *out)
 {
 	const void *v;
 	size_t len;
-	int r = store_get(t, STORE_INODE, ino, "a", 1, &v, &len);
+	int r = except_times ? store_get_except(t, STORE_INODE, ino, "a", 1,
+						TIMES_OFF, TIMES_LEN, &v, &len)
+			     : store_get(t, STORE_INODE, ino, "a", 1, &v, &len);
 	if (r < 0)
 		return r;
 	if (len < INODE_DISK_SIZE)
@@ -423,6 +441,32 @@ int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out)
 	get_ts(p + 76, &out->btime);
 	out->parent = get_le(p + 88, 8);
 	return 0;
+}
+
+int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out)
+{
+	return inode_read(t, ino, 0, out);
+}
+
+int meta_dir_get_for_entry(struct store_txn *t, uint64_t ino,
+			   struct meta_inode *out)
+{
+	return inode_read(t, ino, 1, out);
+}
+
+int meta_dir_touch(struct store_txn *t, uint64_t ino, const struct timespec *now)
+{
+	uint8_t ts[12];
+	put_ts(ts, now);
+	int r = store_put_max_time(t, STORE_INODE, ino, "a", 1, TIMES_OFF, ts);
+	return r < 0 ? r : store_put_max_time(t, STORE_INODE, ino, "a", 1,
+					      TIMES_OFF + 12, ts);
+}
+
+int meta_inode_new_rows(struct store_txn *t, const struct meta_inode *in)
+{
+	int r = S_ISDIR(in->mode) ? store_hint_empty(t, STORE_DIR, in->ino) : 0;
+	return r < 0 ? r : store_hint_empty(t, STORE_HOLDER, in->ino);
 }
 
 int meta_inode_put(struct store_txn *t, const struct meta_inode *in)

@@ -114,6 +114,19 @@ int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino);
 /* Inodes */
 int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out);
 int meta_inode_put(struct store_txn *t, const struct meta_inode *in);
+/*
+ * A directory that gets or loses an entry which is not a directory: read
+ * it without depending on its mtime and ctime (their values in *out may be
+ * old), and set both to now with meta_dir_touch — a later time wins, in
+ * the store — instead of meta_inode_put.  So creates and unlinks by
+ * several mounts in one directory do not conflict on it.
+ */
+int meta_dir_get_for_entry(struct store_txn *t, uint64_t ino,
+			   struct meta_inode *out);
+int meta_dir_touch(struct store_txn *t, uint64_t ino, const struct timespec *now);
+/* in is new: tell the store that its entry and holder rows are empty
+ * (store_hint_empty), before anything is put there. */
+int meta_inode_new_rows(struct store_txn *t, const struct meta_inode *in);
 /* Remove the inode row, its symlink target, xattrs and blocks. */
 int meta_inode_purge(struct store_txn *t, const struct meta_inode *in);
 int meta_symlink_get(struct store_txn *t, uint64_t ino, char *buf,

@@ -58,6 +58,7 @@ const uint64_t metrics_bucket_ns[METRICS_BUCKETS - 1] = {
 
 static struct metrics_snapshot live;
 static int enabled;
+static __thread int cur_op = MOP_COUNT;
 
 void metrics_enable(void)
 {
@@ -85,9 +86,15 @@ void metrics_op_done(enum metrics_op op, uint64_t ns)
 	observe(&live.op[op], ns);
 }
 
+void metrics_op_begin(enum metrics_op op)
+{
+	cur_op = op;
+}
+
 void metrics_round_trip(uint64_t ns)
 {
 	observe(&live.round_trip, ns);
+	__atomic_fetch_add(&live.op_round_trips[cur_op], 1, __ATOMIC_RELAXED);
 	metrics_add(MC_ROUND_TRIPS, 1);
 }
 

@@ -66,6 +66,9 @@ struct metrics_op_stat {
 struct metrics_snapshot {
 	struct metrics_op_stat op[MOP_COUNT];
 	struct metrics_op_stat round_trip;
+	/* store round trips made while serving each request type; the last
+	 * slot counts those made outside any request (keepers, notices) */
+	uint64_t op_round_trips[MOP_COUNT + 1];
 	uint64_t counter[MC_COUNT];
 	int64_t gauge[MG_COUNT];
 	uint64_t gauge_set[MG_COUNT];
@@ -74,7 +77,11 @@ struct metrics_snapshot {
 void metrics_enable(void);
 int metrics_enabled(void);
 void metrics_op_done(enum metrics_op op, uint64_t ns);
-/* One round trip to a store server took ns (counts MC_ROUND_TRIPS). */
+/* The calling thread now serves a request of type op (MOP_COUNT: none),
+ * so that the store's round trips are counted against it. */
+void metrics_op_begin(enum metrics_op op);
+/* One round trip to a store server took ns (counts MC_ROUND_TRIPS and
+ * the round trips of the request the thread serves). */
 void metrics_round_trip(uint64_t ns);
 void metrics_add(enum metrics_counter c, uint64_t n);
 void metrics_gauge_set(enum metrics_gauge g, int64_t v);

@@ -18,7 +18,9 @@ static struct fuse_lowlevel_ops orig;
 	static void w_##name(fuse_req_t req, params)                     \
 	{                                                                \
 		uint64_t t0 = metrics_now_ns();                          \
+		metrics_op_begin(op);                                    \
 		orig.name(req, args);                                    \
+		metrics_op_begin(MOP_COUNT);                             \
 		metrics_op_done(op, metrics_now_ns() - t0);              \
 	}
 #define P(...) __VA_ARGS__

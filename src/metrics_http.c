@@ -128,9 +128,11 @@ static json_t *stats_json(struct metrics_http *h)
 		for (int i = 0; i < METRICS_BUCKETS; i++)
 			json_array_append_new(b, json_integer((json_int_t)s.op[op].bucket[i]));
 		json_object_set_new(ops, metrics_op_names[op],
-				    json_pack("{s:I, s:I, s:o}", "count",
+				    json_pack("{s:I, s:I, s:I, s:o}", "count",
 					      (json_int_t)s.op[op].count, "sum_ns",
 					      (json_int_t)s.op[op].sum_ns,
+					      "round_trips",
+					      (json_int_t)s.op_round_trips[op],
 					      "buckets", b));
 	}
 	json_object_set_new(o, "ops", ops);
@@ -138,9 +140,12 @@ static json_t *stats_json(struct metrics_http *h)
 	for (int i = 0; i < METRICS_BUCKETS; i++)
 		json_array_append_new(rb, json_integer((json_int_t)s.round_trip.bucket[i]));
 	json_object_set_new(o, "round_trip",
-			    json_pack("{s:I, s:I, s:o}", "count",
+			    json_pack("{s:I, s:I, s:I, s:o}", "count",
 				      (json_int_t)s.round_trip.count, "sum_ns",
-				      (json_int_t)s.round_trip.sum_ns, "buckets", rb));
+				      (json_int_t)s.round_trip.sum_ns,
+				      "outside_requests",
+				      (json_int_t)s.op_round_trips[MOP_COUNT],
+				      "buckets", rb));
 	return o;
 }
 
@@ -222,6 +227,13 @@ static char *prometheus_text(struct metrics_http *h, size_t *len)
 			fprintf(f, "cassafs_fuse_requests_total{op=\"%s\"} %llu\n",
 				metrics_op_names[op],
 				(unsigned long long)s.op[op].count);
+	fprintf(f, "# HELP cassafs_fuse_request_round_trips_total Store round trips made serving FUSE requests, by operation (op=\"none\": outside any request).\n"
+		   "# TYPE cassafs_fuse_request_round_trips_total counter\n");
+	for (int op = 0; op <= MOP_COUNT; op++)
+		if (s.op_round_trips[op])
+			fprintf(f, "cassafs_fuse_request_round_trips_total{op=\"%s\"} %llu\n",
+				op < MOP_COUNT ? metrics_op_names[op] : "none",
+				(unsigned long long)s.op_round_trips[op]);
 	fprintf(f, "# HELP cassafs_fuse_request_duration_seconds Time to serve a FUSE request, by operation.\n"
 		   "# TYPE cassafs_fuse_request_duration_seconds histogram\n");
 	for (int op = 0; op < MOP_COUNT; op++) {

@@ -89,18 +89,23 @@ static void print_interval(json_t *now, json_t *old, double dt)
 	json_t *ops = json_object_get(now, "ops"), *oops = json_object_get(old, "ops");
 	const char *k;
 	json_t *v;
-	printf("%-14s %10s %12s %12s\n", "operation", "per second",
-	       "mean latency", "total");
+	printf("%-14s %10s %12s %12s %12s\n", "operation", "per second",
+	       "mean latency", "round trips", "total");
 	int any = 0;
 	json_object_foreach(ops, k, v) {
 		uint64_t c = num(v, "count", NULL), s = num(v, "sum_ns", NULL);
 		json_t *ov = json_object_get(oops, k);
 		uint64_t oc = num(ov, "count", NULL), os = num(ov, "sum_ns", NULL);
+		uint64_t rt = num(v, "round_trips", NULL),
+			 ort = num(ov, "round_trips", NULL);
 		if (c == oc)
 			continue;
 		any = 1;
-		printf("%-14s %10.1f %9.3f ms %12llu\n", k, (double)(c - oc) / dt,
+		/* store round trips per request in the interval */
+		printf("%-14s %10.1f %9.3f ms %12.2f %12llu\n", k,
+		       (double)(c - oc) / dt,
 		       (double)(s - os) / (double)(c - oc) / 1e6,
+		       (double)(rt - ort) / (double)(c - oc),
 		       (unsigned long long)c);
 	}
 	if (!any)

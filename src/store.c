@@ -127,6 +127,63 @@ int store_commit(struct store_txn *t)
 	return t->store->ops->commit(t);
 }
 
+int store_validate(struct store_txn *t)
+{
+	return t->store->ops->validate ? t->store->ops->validate(t) : 0;
+}
+
+int store_hint_empty(struct store_txn *t, int fam, uint64_t row)
+{
+	return t->store->ops->hint_empty ? t->store->ops->hint_empty(t, fam, row) : 0;
+}
+
+int store_get_except(struct store_txn *t, int fam, uint64_t row,
+		     const void *col, size_t col_len, size_t skip_off,
+		     size_t skip_len, const void **val, size_t *val_len)
+{
+	if (t->store->ops->get_except)
+		return t->store->ops->get_except(t, fam, row, col, col_len, skip_off,
+						 skip_len, val, val_len);
+	return store_get(t, fam, row, col, col_len, val, val_len);
+}
+
+static uint64_t le_get(const uint8_t *p, int n)
+{
+	uint64_t x = 0;
+	for (int i = n; i-- > 0;)
+		x = (x << 8) | p[i];
+	return x;
+}
+
+int store_put_max_time(struct store_txn *t, int fam, uint64_t row,
+		       const void *col, size_t col_len, size_t off,
+		       const uint8_t time[12])
+{
+	if (t->store->ops->put_max_time)
+		return t->store->ops->put_max_time(t, fam, row, col, col_len, off,
+						   time);
+	/* an engine that serializes writers: read, compare, write */
+	const void *v;
+	size_t len;
+	int r = store_get(t, fam, row, col, col_len, &v, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || len < off + 12)
+		return r;
+	const uint8_t *cur = (const uint8_t *)v + off;
+	uint64_t ns = le_get(time, 8), cs = le_get(cur, 8);
+	if (ns < cs || (ns == cs && le_get(time + 8, 4) <= le_get(cur + 8, 4)))
+		return 0;
+	uint8_t *copy = malloc(len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, v, len);
+	memcpy(copy + off, time, 12);
+	r = store_put(t, fam, row, col, col_len, copy, len);
+	free(copy);
+	return r;
+}
+
 void store_abort(struct store_txn *t)
 {
 	t->store->ops->abort(t);

@@ -26,6 +26,9 @@
  *     body must tolerate that and will be retried.
  *   - Read-only transactions are validated too: meta_read() retries them;
  *     STORE_LIVE transactions (meta_read_live) are not.
+ *   - A value may come from a client cache (Redis engine) and be stale;
+ *     commit and store_validate check it, so only a body that ends
+ *     without either may act on a stale value.
  *   - Therefore a transaction body may run several times.  It must have
  *     no effect outside the transaction: everything it gathers (a reply
  *     buffer, a list of inodes, a lookup count, a log line) is reset at
@@ -104,6 +107,17 @@ struct store_ops {
 	int (*add)(struct store_txn *t, int fam, uint64_t row, const void *col,
 		   size_t col_len, int64_t delta);
 	int (*commit)(struct store_txn *t);
+	/* optional (NULL: every read is current when made) */
+	int (*validate)(struct store_txn *t);
+	/* optional (NULL: nothing to remember) */
+	int (*hint_empty)(struct store_txn *t, int fam, uint64_t row);
+	/* optional (NULL: store.c does them with get and put) */
+	int (*get_except)(struct store_txn *t, int fam, uint64_t row,
+			  const void *col, size_t col_len, size_t skip_off,
+			  size_t skip_len, const void **val, size_t *val_len);
+	int (*put_max_time)(struct store_txn *t, int fam, uint64_t row,
+			    const void *col, size_t col_len, size_t off,
+			    const uint8_t time[12]);
 	void (*abort)(struct store_txn *t);
 	int (*sync)(struct store *s);
 	/* optional: 1 and a warning in warn when acknowledged (synced)
@@ -161,6 +175,43 @@ int store_add(struct store_txn *t, int fam, uint64_t row, const void *col,
 /* 0 on success, -EAGAIN on conflict (nothing applied), other -errno.
  * The transaction is freed in every case. */
 int store_commit(struct store_txn *t);
+/*
+ * 0 if every read of the transaction still holds, -EAGAIN if one changed
+ * (run the operation again), other -errno; applies nothing and leaves the
+ * transaction open.  For an operation that fails on what it read (ENOENT,
+ * EEXIST, ENOTEMPTY, …) and so ends in store_abort: an engine that serves
+ * reads from a client cache checks them here, as commit would.
+ */
+int store_validate(struct store_txn *t);
+/*
+ * The caller knows row (fam, row) has no column (a row of an inode this
+ * transaction creates): an engine with a client cache may note it so that
+ * a later scan of the row costs nothing.  Only a hint: a cached "empty"
+ * is checked at commit like every cached read, so a wrong one costs a
+ * retry, never a wrong result.
+ */
+int store_hint_empty(struct store_txn *t, int fam, uint64_t row);
+/*
+ * A get whose transaction does not depend on the skip_len bytes at
+ * skip_off of the value: another client changing only those does not make
+ * it conflict (it does if it changes any other byte, the length, or
+ * removes the column).  For a parent directory whose times concurrent
+ * creates in it update with store_put_max_time.
+ */
+int store_get_except(struct store_txn *t, int fam, uint64_t row,
+		     const void *col, size_t col_len, size_t skip_off,
+		     size_t skip_len, const void **val, size_t *val_len);
+/*
+ * The 12 bytes at off of the column's value hold a time (le64 seconds,
+ * le32 nanoseconds, seconds >= 0): make them time if that is later, in
+ * the store at commit, without reading them first (so two transactions
+ * doing this to one column commute and do not conflict).  Nothing happens
+ * if the column is absent or too short.  A get in the same transaction
+ * may not reflect it.
+ */
+int store_put_max_time(struct store_txn *t, int fam, uint64_t row,
+		       const void *col, size_t col_len, size_t off,
+		       const uint8_t time[12]);
 /* Drop every change; the transaction is freed. */
 void store_abort(struct store_txn *t);
 /* Make every committed transaction durable, as far as the engine can:

@@ -1405,9 +1405,14 @@ struct mknode_args {
 };
 
 /* Load a parent directory that may receive or lose entries. */
-static int load_parent(struct store_txn *t, uint64_t ino, struct meta_inode *p)
+/* entry_only: the operation adds or removes an entry that is not a
+ * directory, and touches the parent's times with meta_dir_touch. */
+static int load_parent(struct store_txn *t, uint64_t ino, int entry_only,
+		       struct meta_inode *p)
 {
-	int r = get_node(t, ino, p);
+	int r = entry_only ? meta_dir_get_for_entry(t, ino, p) : meta_inode_get(t, ino, p);
+	if (r == -ENOENT)
+		r = -ESTALE;
 	if (r < 0)
 		return r;
 	if (!S_ISDIR(p->mode))
@@ -1434,7 +1439,8 @@ static int mknode_txn(struct store_txn *t, void *arg)
 	struct meta_inode p, in;
 	struct timespec now = now_ts();
 	size_t len = strlen(a->name);
-	int r = load_parent(t, a->parent, &p);
+	int entry_only = !S_ISDIR(a->mode);
+	int r = load_parent(t, a->parent, entry_only, &p);
 	if (r < 0)
 		return r;
 	if ((r = check_free_name(t, a->parent, a->name, len)) < 0)
@@ -1468,14 +1474,17 @@ static int mknode_txn(struct store_txn *t, void *arg)
 		if ((r = meta_symlink_put(t, in.ino, a->target, in.size)) < 0)
 			return r;
 	}
-	if ((r = meta_inode_put(t, &in)) < 0 ||
+	if ((r = meta_inode_new_rows(t, &in)) < 0 ||
+	    (r = meta_inode_put(t, &in)) < 0 ||
 	    (r = meta_dentry_put(t, a->parent, a->name, len, in.ino,
 				 (uint8_t)(in.mode >> 12))) < 0)
 		return r;
 	p.mtime = p.ctime = now;
 	if (S_ISDIR(in.mode))
 		p.nlink++;
-	if ((r = meta_inode_put(t, &p)) < 0 || (r = meta_count_inodes(t, 1)) < 0)
+	if ((r = entry_only ? meta_dir_touch(t, a->parent, &now)
+			    : meta_inode_put(t, &p)) < 0 ||
+	    (r = meta_count_inodes(t, 1)) < 0)
 		return r;
 	/* a file made to be opened is held from its first instant */
 	if (a->hold && (r = meta_hold(t, in.ino, a->v->session_id)) < 0)
@@ -1620,7 +1629,7 @@ static int remove_txn(struct store_txn *t, void *arg)
 	struct timespec now = now_ts();
 	size_t len = strlen(a->name);
 	uint64_t ino;
-	int r = load_parent(t, a->parent, &p);
+	int r = load_parent(t, a->parent, !a->dir, &p);
 	if (r < 0)
 		return r;
 	a->orphan = 0;
@@ -1642,6 +1651,8 @@ static int remove_txn(struct store_txn *t, void *arg)
 		return r;
 	if (r == 1)
 		a->orphan = ino;
+	if (!a->dir)
+		return meta_dir_touch(t, a->parent, &now);
 	p.mtime = p.ctime = now;
 	return meta_inode_put(t, &p);
 }
@@ -1695,7 +1706,7 @@ static int link_txn(struct store_txn *t, void *arg)
 		return -ENOENT;
 	if (in.nlink >= LINK_MAX_COUNT)
 		return -EMLINK;
-	if ((r = load_parent(t, a->parent, &p)) < 0)
+	if ((r = load_parent(t, a->parent, 0, &p)) < 0)
 		return r;
 	if ((r = check_free_name(t, a->parent, a->name, len)) < 0)
 		return r;
@@ -1762,11 +1773,11 @@ static int rename_txn(struct store_txn *t, void *arg)
 	int r, have_dst;
 
 	a->orphan = 0;
-	if ((r = load_parent(t, a->p1, &pa)) < 0)
+	if ((r = load_parent(t, a->p1, 0, &pa)) < 0)
 		return r;
 	if (a->p2 == a->p1)
 		pb = &pa;
-	else if ((r = load_parent(t, a->p2, pb)) < 0)
+	else if ((r = load_parent(t, a->p2, 0, pb)) < 0)
 		return r;
 	if ((r = meta_dentry_get(t, a->p1, a->n1, l1, &sino, &stype)) < 0)
 		return r;

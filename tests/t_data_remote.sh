@@ -4,6 +4,8 @@
 # s3api, object, container and account servers, memcached), started once:
 #  - data_conformance (tests/data/) on swift://, s3:// path style and
 #    s3:// virtual-hosted style;
+#  - connections: a batch of 32 with conns=3 keeps at most 3 (+1 auth)
+#    connections open and closes none (keep-alive, reuse across calls);
 #  - wrong credentials → EACCES with a message naming the cause; missing or
 #    badly protected secrets, malformed URLs, unknown options, a port
 #    nobody listens on → a clear error;
@@ -12,15 +14,25 @@
 #    also for a whole batch; proxy back → the next call succeeds; object
 #    server stopped (the proxy answers 503) → EIO after retries, back →
 #    success; every TempAuth token forgotten → the next call re-authenticates
-#    and succeeds.
+#    and succeeds;
+#  - a real mount on each tier (mkfs --data, -o data_secrets=): files
+#    round-trip across a remount, status counts the objects, fsck is
+#    clean, unlink frees the objects (gc); with the proxy stopped a read
+#    gives EIO within the bound and the mount serves it once it is back;
+#  - Keystone v3 (tests/keystone_aio.sh: a real Keystone and a second proxy
+#    with authtoken + keystoneauth): conformance with the storage URL from
+#    the catalog, a wrong password → EACCES, and the fallback storage URL
+#    (proxy + AUTH_<project id>) when the catalog has no such endpoint.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 . "$HERE/swift_aio.sh"
-trap 'exec 2>/dev/null; probe_stop; swift_aio_stop; cleanup' EXIT
+. "$HERE/keystone_aio.sh"
+trap 'exec 2>/dev/null; probe_stop; keystone_stop; swift_aio_stop; cleanup' EXIT
 need swift-proxy-server "apt-get install swift-proxy (see .ci/packages.d/data_remote)"
 need memcached "apt-get install memcached"
 need curl "apt-get install curl"
+need ss "apt-get install iproute2"
 
 PROBE=$TESTBIN/data_probe
 CONF=$TESTBIN/data_conformance
@@ -132,11 +144,44 @@ expect() {
 	ok
 }
 
+# ---- connections: bounded, kept alive, reused ----
+# est: established connections to the proxy now; tw: closed ones (this
+# side closed first) still in TIME-WAIT
+est() { ss -Htn state established "( dport = :$((BASE + 3)) )" | wc -l; }
+tw() { ss -Htn state time-wait "( dport = :$((BASE + 3)) )" | wc -l; }
+for url in "swift://$HP/conns?conns=3" "s3://$HP/conns3?conns=3"; do
+	e=${url%%:*}
+	if ! probe_start "$url"; then fail "$e: probe did not open: $PLINE"; continue; fi
+	tw0=$(tw)
+	echo 0 >"$T_TMP/maxest"; rm -f "$T_TMP/stop-sampling"
+	( m=0; for i in $(seq 1500); do n=$(est); [ "$n" -gt "$m" ] && m=$n && echo "$m" >"$T_TMP/maxest"
+	  [ -e "$T_TMP/stop-sampling" ] && break; sleep 0.01; done ) &
+	sampler=$!
+	p putn c/ 32 262144; expect "$e: batch put of 32, conns=3" 0
+	p getn c/ 32 262144; expect "$e: batch get of 32, conns=3" 0
+	p getn c/ 32 262144; expect "$e: again" 0
+	touch "$T_TMP/stop-sampling"; wait "$sampler"
+	m=$(cat "$T_TMP/maxest") tw1=$(tw)
+	echo "  $e: 96 requests with conns=3: at most $m connections at once, $((tw1 - tw0)) closed"
+	# conns=3 data connections (+1 kept from the authentication for swift)
+	check "$e: connections bounded by conns=3 (+1 auth): saw $m" test "$m" -ge 1 -a "$m" -le 4
+	check "$e: connections kept alive: $((tw1 - tw0)) closed during 96 requests" [ $((tw1 - tw0)) -eq 0 ]
+	probe_stop
+done
+
 TMO=4
 for url in "swift://$HP/faults?timeout=$TMO" "s3://$HP/faults3?timeout=$TMO"; do
 	e=${url%%:*}
 	if ! probe_start "$url"; then fail "$e: probe did not open: $PLINE"; continue; fi
 	p put k1 300000 1; expect "$e: put" 0
+	# dot segments in a key are sent as they are (libcurl squashes them
+	# unless told not to): the store lists the very key
+	p put "d/./x/../y" 1000 5; expect "$e: put d/./x/../y" 0
+	p get "d/./x/../y" 0 1000 5; expect "$e: get d/./x/../y" 0
+	c=${url#*//*/}; c=${c%%\?*}
+	keys=$(swift -A "$SWIFT_AUTH_URL" -U "$SWIFT_USER" -K "$SWIFT_KEY" list --prefix d/ "$c" 2>&1)
+	check "$e: the key is stored as d/./x/../y (listing: $keys)" [ "$keys" = "d/./x/../y" ]
+	p del "d/./x/../y"; expect "$e: del d/./x/../y" 0
 	p putn b/ 8 200000; expect "$e: batch put" 0
 	swift_proxy_stop
 	p get k1 0 300000 1
@@ -168,6 +213,81 @@ for url in "swift://$HP/faults?timeout=$TMO" "s3://$HP/faults3?timeout=$TMO"; do
 	[[ $PLINE == count=8* ]] && ok || fail "$e: list b/ after the faults: $PLINE"
 	probe_stop
 done
+# ---- a mount on each remote tier ----
+# nobj CONTAINER: objects in it, as Swift's listing says
+nobj() { "${SW[@]}" list "$1" 2>/dev/null | wc -l; }
+wait_nobj() { # CONTAINER N
+	local i
+	for i in $(seq 100); do [ "$(nobj "$1")" -eq "$2" ] && return 0; sleep 0.2; done
+	echo "objects in $1: $(nobj "$1"), want $2" >&2; return 1
+}
+SW=(swift -A "$SWIFT_AUTH_URL" -U "$SWIFT_USER" -K "$SWIFT_KEY")
+head -c $((20 << 20)) /dev/urandom >"$T_TMP/big"
+for tier in "swift://$HP/fs-swift?timeout=$TMO" "s3://$HP/fs-s3?timeout=$TMO"; do
+	e=${tier%%:*} cont=fs-$e
+	STORE="lmdb://$T_TMP/store-$e" MP=$T_TMP/mnt-$e
+	check "$e: mkfs --data $tier" "$CASSAFS" mkfs --data "$tier" "$STORE"
+	out=$("$CASSAFS" status "$STORE" 2>&1)
+	check "$e: status names the tier without secrets" grep -q "data tier *${tier%%\?*}" <<<"$out"
+	mount_fs "$STORE" "$MP" -o "data_secrets=$SECRETS" || { fail "$e: mount"; continue; }
+	cp "$T_TMP/big" "$MP/big" && echo small >"$MP/small" && mkdir "$MP/d" &&
+		printf 'x%.0s' $(seq 5000) >"$MP/d/f" && sync
+	check "$e: files read back" cmp "$T_TMP/big" "$MP/big"
+	n=$(nobj "$cont")
+	check "$e: the container holds the objects ($n)" [ "$n" -ge 5 ]
+	umount_fs "$MP" || fail "$e: umount"
+	mount_fs "$STORE" "$MP" -o "data_secrets=$SECRETS" || { fail "$e: remount"; continue; }
+	check "$e: after a remount: big" cmp "$T_TMP/big" "$MP/big"
+	check "$e: after a remount: small" grep -qx small "$MP/small"
+	check "$e: after a remount: d/f" [ "$(wc -c <"$MP/d/f")" -eq 5000 ]
+	# the store is down: a read not in the page cache gives EIO in the bound
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+	swift_proxy_stop
+	t0=$(date +%s%N)
+	dd if="$MP/big" of=/dev/null bs=1M 2>"$T_TMP/dd.err"; rc=$?
+	t_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+	echo "  $e mount: proxy stopped: read → exit $rc after $t_ms ms ($(tail -n1 "$T_TMP/dd.err"))"
+	check "$e mount: proxy stopped → read fails with EIO" grep -q "Input/output error" "$T_TMP/dd.err"
+	check "$e mount: ... within 2 × timeout ($t_ms ms)" [ "$t_ms" -le $((2 * TMO * 1000 + 1000)) ]
+	swift_proxy_start || fail "proxy did not come back"
+	check "$e mount: proxy back → the file reads back" cmp "$T_TMP/big" "$MP/big"
+	out=$("$CASSAFS" status "$STORE" 2>&1)
+	check "$e: status counts objects" grep -qE "data tier .*: [1-9][0-9]* objects" <<<"$out"
+	rm -f "$MP/big" "$MP/small" "$MP/d/f" && sync
+	check "$e: unlink frees the objects (gc)" wait_nobj "$cont" 0
+	umount_fs "$MP" || fail "$e: umount"
+	out=$("$CASSAFS" fsck "$STORE" 2>&1); rc=$?
+	check "$e: fsck clean ($(tail -n1 <<<"$out"))" [ $rc -eq 0 ]
+done
+
+# ---- Keystone v3 ----
+t_start=$SECONDS
+if keystone_start "$T_TMP/keystone" $((BASE + 10)) $((BASE + 11)); then
+	echo "Keystone and its proxy ready in $((SECONDS - t_start)) s"
+	KS=$T_TMP/ks.secrets
+	printf 'CASSAFS_DATA_USER=demo\nCASSAFS_DATA_KEY=demopass\nCASSAFS_DATA_PROJECT=demo\n' >"$KS"
+	chmod 600 "$KS"
+	KSURL="swift://$SWIFT_KS_HOSTPORT/conf-ks?auth=keystone&auth_url=$KEYSTONE_URL"
+	CASSAFS_DATA_SECRETS=$KS conformance "$KSURL"
+	KSBAD=$T_TMP/ks.bad
+	printf 'CASSAFS_DATA_USER=demo\nCASSAFS_DATA_KEY=wrong\nCASSAFS_DATA_PROJECT=demo\n' >"$KSBAD"
+	chmod 600 "$KSBAD"
+	open_error "keystone, wrong password" "$KSURL" -13 "Keystone at .* refused user 'demo' of project 'demo'" CASSAFS_DATA_SECRETS="$KSBAD"
+	open_error "keystone, no project" "$KSURL" -22 "no CASSAFS_DATA_PROJECT" CASSAFS_DATA_SECRETS="$SECRETS"
+	# no internal endpoint in the catalog: the proxy of the URL, AUTH_<project>
+	out=$(printf 'put fb 5000 9\nget fb 0 5000 9\n' |
+		CASSAFS_DATA_SECRETS=$KS "$PROBE" --prepare "$KSURL&interface=internal" 2>&1)
+	if [ "$(grep -c '^rc=0' <<<"$out")" -eq 2 ] &&
+	   curl -sf -o /dev/null -H "X-Auth-Token: $(ks_token demo demopass demo)" \
+		"http://$SWIFT_KS_HOSTPORT/v1/AUTH_$KEYSTONE_DEMO_PROJECT_ID/conf-ks/fb"; then
+		ok
+	else
+		fail "keystone without a catalog endpoint: $out"
+	fi
+else
+	fail "Keystone did not start (python3-keystone python3-keystonemiddleware)"
+fi
+
 grep -q . "$T_TMP/probe.err" && { echo "--- the engines' messages during the faults:"; sort "$T_TMP/probe.err" | uniq -c | sort -rn | head -n 8; }
 
 finish

@@ -2,7 +2,7 @@
 # The Redis engine against real servers on 127.0.0.1 (ports 6471 and
 # 6481-6486, cluster bus 6491-6496):
 #   1. a standalone redis-server with a password: the store conformance
-#      suite, password handling (wrong / missing / file / environment, never
+#      suite, two clients of one store (store_shared), password handling (wrong / missing / file / environment, never
 #      on a command line), a hung server and a killed server (-EIO in
 #      bounded time, recovery after restart, nothing committed lost);
 #   2. a Redis Cluster of 3 masters + 3 replicas: the conformance suite, a
@@ -52,6 +52,21 @@ suite() {
 	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 	passed=$((passed + p)) failed=$((failed + f))
 	echo "   conformance on $url: $p passed, $f failed"
+}
+
+# Two clients of one store (store_shared): what one commits the other's
+# transactions must not miss, whatever the engine caches.
+shared() {
+	local url=$1 out line p f rc
+	echo "== store_shared $url"
+	out=$(CASSAFS_REDIS_PASSWORD=$PASS timeout 120 "$TESTBIN/store_shared" "$url" 2>&1)
+	rc=$?
+	echo "$out" | grep -v '^RESULT'
+	line=$(grep -E '^RESULT' <<<"$out" | tail -n1)
+	if [ -z "$line" ]; then bad "store_shared on $url died (rc $rc)"; return; fi
+	p=$(awk '{print $2}' <<<"$line") f=$(awk '{print $4}' <<<"$line")
+	[ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+	passed=$((passed + p)) failed=$((failed + f))
 }
 
 # Config in a file, so the password is not in the server's argv either.
@@ -149,6 +164,7 @@ if ! start $SPORT; then
 fi
 URL="redis://127.0.0.1:$SPORT/2?name=conf"
 suite "$URL"
+shared "redis://127.0.0.1:$SPORT/3?name=shared"
 
 P="$TESTBIN/store_probe"
 PURL="redis://127.0.0.1:$SPORT/1?name=probe&timeout=2&connect_timeout=1"
@@ -265,6 +281,7 @@ done
 check "cluster ready (6 nodes ok, 3 replicas linked)" [ $ready -eq 1 ]
 
 suite "redis-cluster://127.0.0.1:6481,127.0.0.1:6485/conf"
+shared "redis-cluster://127.0.0.1:6481,127.0.0.1:6485/shared"
 
 # one seed only: the mount passes the URL as fsname= inside -o, where a
 # comma would split it (cli/fuse_ll do not escape it yet)

@@ -13,7 +13,8 @@
  *   getn PREFIX N SIZE           a batch get of them, checked
  *
  * Each command prints one line "rc=R got=G ms=T" (R is 0 or -errno; G the
- * bytes read, or the count); data_open failing prints "open rc=R: reason"
+ * bytes read, or the count); putn and getn also print xfer_ms=, the time
+ * of the transfer alone (without making or checking the bytes); data_open failing prints "open rc=R: reason"
  * and exits 1.  Credentials as for a mount: CASSAFS_DATA_SECRETS names a
  * secrets file, else the environment.
  */
@@ -68,6 +69,8 @@ static int count_fn(void *arg, const char *key, uint64_t size)
 	return 0;
 }
 
+static double xfer_ms;
+
 static int batch(struct data *d, int put, const char *prefix, size_t n,
 		 size_t size, size_t *got_total)
 {
@@ -83,7 +86,9 @@ static int batch(struct data *d, int put, const char *prefix, size_t n,
 		if (put)
 			fill(buf + i * size, size, (unsigned)i, 0);
 	}
+	double t0 = now_ms();
 	int r = put ? data_put_batch(d, io, n) : data_get_batch(d, io, n);
+	xfer_ms = now_ms() - t0;
 	*got_total = 0;
 	for (size_t i = 0; i < n && !put; i++) {
 		*got_total += io[i].got;
@@ -153,6 +158,7 @@ int main(int argc, char **argv)
 			printf("count=%lu bytes=%llu ", t.n, (unsigned long long)t.bytes);
 		} else if ((!strcmp(cmd, "putn") || !strcmp(cmd, "getn")) && k == 4) {
 			r = batch(d, cmd[0] == 'p', key, a, b, &got);
+			printf("xfer_ms=%.0f ", xfer_ms);
 		} else {
 			printf("bad command: %s", line);
 			fflush(stdout);

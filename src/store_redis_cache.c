@@ -1,0 +1,167 @@
+/*
+ * store_redis_cache.c — a mutex-guarded chained hash table of small Redis
+ * values (see store_redis_cache.h for why stale entries are harmless).
+ * Bounded by dropping everything when full: the cache is refilled by the
+ * next reads, and nothing is lost but round trips.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_redis_cache.h"
+
+struct rcache_entry {
+	struct rcache_entry *next;
+	uint64_t hash;
+	size_t kl, vl;
+	int present;
+	uint8_t data[]; /* key, then value */
+};
+
+#define NBUCKET 16384
+
+static uint64_t hash_key(const char *k, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++) {
+		h ^= (uint8_t)k[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+int rcache_init(struct rcache *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->bucket = calloc(NBUCKET, sizeof(*c->bucket));
+	if (!c->bucket)
+		return -ENOMEM;
+	c->nbucket = NBUCKET;
+	pthread_mutex_init(&c->mu, NULL);
+	return 0;
+}
+
+static void clear_locked(struct rcache *c)
+{
+	for (size_t i = 0; i < c->nbucket; i++) {
+		struct rcache_entry *e = c->bucket[i];
+		while (e) {
+			struct rcache_entry *n = e->next;
+			free(e);
+			e = n;
+		}
+		c->bucket[i] = NULL;
+	}
+	c->n = 0;
+}
+
+void rcache_free(struct rcache *c)
+{
+	if (!c->bucket)
+		return;
+	clear_locked(c);
+	free(c->bucket);
+	c->bucket = NULL;
+	pthread_mutex_destroy(&c->mu);
+}
+
+static struct rcache_entry **find_locked(struct rcache *c, const char *key,
+					 size_t kl, uint64_t h)
+{
+	struct rcache_entry **p = &c->bucket[h % c->nbucket];
+	for (; *p; p = &(*p)->next)
+		if ((*p)->hash == h && (*p)->kl == kl &&
+		    !memcmp((*p)->data, key, kl))
+			break;
+	return p;
+}
+
+int rcache_get(struct rcache *c, const char *key, size_t kl, int *present,
+	       uint8_t **val, size_t *val_len)
+{
+	uint64_t h = hash_key(key, kl);
+	int r = 0;
+	*val = NULL;
+	*val_len = 0;
+	pthread_mutex_lock(&c->mu);
+	struct rcache_entry *e = *find_locked(c, key, kl, h);
+	if (e) {
+		*present = e->present;
+		if (e->present) {
+			*val = malloc(e->vl ? e->vl : 1);
+			if (!*val) {
+				r = -ENOMEM;
+				goto out;
+			}
+			memcpy(*val, e->data + e->kl, e->vl);
+			*val_len = e->vl;
+		}
+		c->hits++;
+		r = 1;
+	} else {
+		c->misses++;
+	}
+out:
+	pthread_mutex_unlock(&c->mu);
+	return r;
+}
+
+void rcache_put(struct rcache *c, const char *key, size_t kl, int present,
+		const void *val, size_t val_len)
+{
+	uint64_t h = hash_key(key, kl);
+	struct rcache_entry *e = NULL;
+	if (!present)
+		val_len = 0;
+	if (val_len <= RCACHE_MAX_VALUE) {
+		e = malloc(sizeof(*e) + kl + val_len);
+		if (e) {
+			e->hash = h;
+			e->kl = kl;
+			e->vl = val_len;
+			e->present = present;
+			memcpy(e->data, key, kl);
+			if (val_len)
+				memcpy(e->data + kl, val, val_len);
+		}
+	}
+	pthread_mutex_lock(&c->mu);
+	struct rcache_entry **p = find_locked(c, key, kl, h);
+	if (*p) {
+		struct rcache_entry *old = *p;
+		*p = old->next;
+		free(old);
+		c->n--;
+	}
+	if (e) {
+		if (c->n >= RCACHE_MAX_ENTRIES) {
+			clear_locked(c);
+			p = &c->bucket[h % c->nbucket];
+		}
+		e->next = *p;
+		*p = e;
+		c->n++;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void rcache_drop(struct rcache *c, const char *key, size_t kl)
+{
+	uint64_t h = hash_key(key, kl);
+	pthread_mutex_lock(&c->mu);
+	struct rcache_entry **p = find_locked(c, key, kl, h);
+	if (*p) {
+		struct rcache_entry *old = *p;
+		*p = old->next;
+		free(old);
+		c->n--;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void rcache_clear(struct rcache *c)
+{
+	pthread_mutex_lock(&c->mu);
+	clear_locked(c);
+	pthread_mutex_unlock(&c->mu);
+}
