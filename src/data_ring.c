@@ -555,6 +555,7 @@ struct wjob {
 	uint32_t part, ids[MAX_TRY];
 	int nprim, nids, next;	/* next handoff index in ids */
 	int ok, nospace, res;
+	int hok; /* a delete: handoffs that answered (their copies gone) */
 };
 
 static int wjob_req(struct data_ring *dr, struct wave *w, const struct ring *r,
@@ -615,6 +616,17 @@ static void write_answer(void *arg, struct http_req *q, struct rqx *x,
 
 	if (c->method == M_DELETE && (q->status == 404 || q->status == 409))
 		good = 1; /* gone already, or a newer write/delete */
+	if (x->slot < 0) {
+		/* a delete's extra request to a handoff: counted apart, no
+		 * failover of its own */
+		if (good) {
+			j->hok++;
+			dev_ok(c->dr, x->dev);
+		} else if (is_conn_error(q)) {
+			dev_failed(c->dr, x->dev);
+		}
+		return;
+	}
 	if (good) {
 		j->ok++;
 		dev_ok(c->dr, x->dev);
@@ -668,6 +680,16 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 				     method) < 0)
 				j->res = -ENOMEM;
 		}
+		/* A delete goes to the handoffs too, at once: a put while a
+		 * primary was down left its copy on one, and a read that finds
+		 * no copy on the primaries goes on to the handoffs — it must
+		 * not find the deleted object there. */
+		if (method == M_DELETE) {
+			for (; j->next < j->nids; j->next++)
+				if (wjob_req(dr, &w, rr->r, cr, j, (int)i, -1,
+					     j->ids[j->next], method) < 0)
+					j->res = -ENOMEM;
+		}
 	}
 	struct wctx wc = {dr, rr, cr, jobs, method};
 	run_waves(dr, &w, write_answer, &wc);
@@ -675,6 +697,9 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 		struct wjob *j = &jobs[i];
 		if (j->res < 0)
 			continue;
+		if (method == M_DELETE) /* a handoff stands for a failed primary */
+			j->ok += j->hok < j->nprim - j->ok ? j->hok
+							   : j->nprim - j->ok;
 		if (j->ok < j->nprim / 2 + 1)
 			j->res = j->nospace > j->nprim - j->ok - 1 ? -ENOSPC
 								 : -EIO;

@@ -94,7 +94,7 @@ check "del" "$IO" "$U" del obj/one
 expect_error "gone after del" "No such file" "$IO" "$U" get obj/one
 check "del of a missing object is fine" "$IO" "$U" del obj/one
 check "gone from the listing" test "$("$IO" "$U" list obj/ | wc -l)" = 1
-check "tombstones on the three primaries" test "$(find "$S"/obj*/ -path "*/$H/*" -name '*.ts' | wc -l)" = 3
+check "tombstones on every device: the three primaries and the handoff (a delete reaches copies left on handoffs)" test "$(find "$S"/obj*/ -path "*/$H/*" -name '*.ts' | wc -l)" = 4
 
 # ---- quorum: 2 of 3 replicas must answer ----
 swift_obj_kill 1; swift_obj_kill 2
@@ -131,6 +131,15 @@ check "objects written while two servers were down are on all three primaries af
 	placed $(for i in $(seq 10); do echo "q/two-down-$i"; done)
 out=$("$CASSAFS" repair "$U" 2>/dev/null)
 check "a second repair restores nothing ($out)" grep -q ' 0 restored' <<<"$out"
+# an object put while primaries were down has copies on handoffs too (repair
+# does not remove them): a delete must reach them, or a read that finds no
+# copy on the primaries goes on to the handoffs and finds it again
+k=$(for i in $(seq 10); do echo "q/two-down-$i"; done | copies | awk '$2 > 3 {print $1; exit}')
+check "one of them has a copy beyond its primaries (${k:-none})" test -n "$k"
+H=$(hashdir "${k:-q/two-down-1}")
+check "del $k" "$IO" "$U" del "$k"
+expect_error "$k is gone after the delete (no copy left on a handoff)" "No such file" "$IO" "$U" get "$k"
+check "no copy of it left on any device" test "$(datafiles "$H" | wc -l)" = 0
 
 # ---- kill an object server under a write and read workload ----
 "$IO" "$U" workload 60 "$T_TMP/acked" "$T_TMP/stop1" >"$T_TMP/wl.out" 2>"$T_TMP/wl.err" &
