@@ -28,14 +28,7 @@ placed() { printf '%s\n' "$@" | sc_placed "$RING" 3; }
 logkeys() { awk '{print $1}' "$1"; }
 hashdir() { echo "$1" | sc_nodes "$RING" | awk '{print $2}'; }
 datafiles() { find "$S"/obj*/ -path "*/$1/*" -name '*.data' 2>/dev/null; }
-# copies < KEYS: "KEY N", N the .data files on all devices for KEY
-copies() {
-	find "$S"/obj*/ -name '*.data' | awk -F/ '{print $(NF-1)}' | sort | uniq -c |
-		awk '{print $2, $1}' >"$T_TMP/ncopies"
-	sc_nodes "$RING" | awk -v f="$T_TMP/ncopies" '
-		BEGIN { while ((getline l < f) > 0) { split(l, a, " "); n[a[1]] = a[2] } }
-		{ print $1, n[$2] + 0 }'
-}
+copies() { sc_copies "$RING"; } # < KEYS: "KEY N", N copies on all devices
 # wait_lines FILE N: FILE has N lines (a workload acknowledged N objects);
 # bounded: 60 s
 wait_lines() {

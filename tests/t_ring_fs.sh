@@ -58,14 +58,7 @@ export CASSAFS_ZK_CREDENTIALS_FILE=$D/zk.cred
 unset CASSAFS_ZK_AUTH CASSAFS_REDIS_PASSWORD
 
 keys() { "$IO" "$U" list | awk '{print $1}' | sort; }
-# copies KEYFILE: "KEY N" with N the .data files on all devices for KEY
-copies() {
-	find "$S"/obj*/ -name '*.data' | awk -F/ '{print $(NF-1)}' | sort | uniq -c |
-		awk '{print $2, $1}' >"$D/ncopies"
-	sc_nodes "$RING" <"$1" | awk -v f="$D/ncopies" '
-		BEGIN { while ((getline l < f) > 0) { split(l, a, " "); n[a[1]] = a[2] } }
-		{ print $1, n[$2] + 0 }'
-}
+copies() { sc_copies "$RING" <"$1"; } # KEYFILE: "KEY N", N copies on all devices
 # workload_start TAG SECS: two workers, A→B and B→A, until $D/stop-TAG
 workload_start() {
 	rm -f "$D/stop-$1"

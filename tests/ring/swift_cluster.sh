@@ -145,3 +145,16 @@ sc_placed() {
 	rm -f "$cfg"
 	return $rc
 }
+
+# sc_copies RING < KEYS: "KEY N" per key, N the .data files for it on all
+# object devices of the cluster (primaries, handoffs, anywhere)
+sc_copies() {
+	local ring=$1 f
+	f=$(mktemp /tmp/sc_copies.XXXXXX) || return 1
+	find "$SC_DIR"/obj*/ -name '*.data' | awk -F/ '{print $(NF-1)}' | sort | uniq -c |
+		awk '{print $2, $1}' >"$f"
+	sc_nodes "$ring" | awk -v f="$f" '
+		BEGIN { while ((getline l < f) > 0) { split(l, a, " "); n[a[1]] = a[2] } }
+		{ print $1, n[$2] + 0 }'
+	rm -f "$f"
+}
