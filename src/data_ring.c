@@ -555,6 +555,7 @@ struct wjob {
 	uint32_t part, ids[MAX_TRY];
 	int nprim, nids, next;	/* next handoff index in ids */
 	int ok, nospace, res;
+	int hok; /* a delete: handoffs that answered (their copies gone) */
 };
 
 static int wjob_req(struct data_ring *dr, struct wave *w, const struct ring *r,
@@ -615,6 +616,17 @@ static void write_answer(void *arg, struct http_req *q, struct rqx *x,
 
 	if (c->method == M_DELETE && (q->status == 404 || q->status == 409))
 		good = 1; /* gone already, or a newer write/delete */
+	if (x->slot < 0) {
+		/* a delete's extra request to a handoff: counted apart, no
+		 * failover of its own */
+		if (good) {
+			j->hok++;
+			dev_ok(c->dr, x->dev);
+		} else if (is_conn_error(q)) {
+			dev_failed(c->dr, x->dev);
+		}
+		return;
+	}
 	if (good) {
 		j->ok++;
 		dev_ok(c->dr, x->dev);
@@ -668,6 +680,16 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 				     method) < 0)
 				j->res = -ENOMEM;
 		}
+		/* A delete goes to the handoffs too, at once: a put while a
+		 * primary was down left its copy on one, and a read that finds
+		 * no copy on the primaries goes on to the handoffs — it must
+		 * not find the deleted object there. */
+		if (method == M_DELETE) {
+			for (; j->next < j->nids; j->next++)
+				if (wjob_req(dr, &w, rr->r, cr, j, (int)i, -1,
+					     j->ids[j->next], method) < 0)
+					j->res = -ENOMEM;
+		}
 	}
 	struct wctx wc = {dr, rr, cr, jobs, method};
 	run_waves(dr, &w, write_answer, &wc);
@@ -675,6 +697,9 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 		struct wjob *j = &jobs[i];
 		if (j->res < 0)
 			continue;
+		if (method == M_DELETE) /* a handoff stands for a failed primary */
+			j->ok += j->hok < j->nprim - j->ok ? j->hok
+							   : j->nprim - j->ok;
 		if (j->ok < j->nprim / 2 + 1)
 			j->res = j->nospace > j->nprim - j->ok - 1 ? -ENOSPC
 								 : -EIO;
@@ -734,7 +759,18 @@ struct rjob {
 	int nprim, nids, next;
 	int n404, nbad, nerr;
 	int verify;
+	EVP_MD_CTX *md; /* the MD5 of a whole-object read, taken as the
+			   bytes arrive (http's on_body hook) */
 };
+
+static void rjob_md5(void *arg, const void *p, size_t n)
+{
+	struct rjob *j = arg;
+	if (!p)
+		EVP_DigestInit_ex(j->md, EVP_md5(), NULL);
+	else
+		EVP_DigestUpdate(j->md, p, n);
+}
 
 static int rjob_req(struct wave *w, const struct ring *r, struct rjob *j,
 		    int jn)
@@ -749,6 +785,14 @@ static int rjob_req(struct wave *w, const struct ring *r, struct rjob *j,
 	if (io->len) {
 		q->buf = io->buf;
 		q->buf_len = io->len;
+		if (j->verify && io->off == 0) {
+			if (!j->md && !(j->md = EVP_MD_CTX_new())) {
+				w->n--;
+				return -ENOMEM;
+			}
+			q->on_body = rjob_md5;
+			q->on_body_arg = j;
+		}
 		if (rq_header(x, "Range: bytes=%llu-%llu",
 			      (unsigned long long)io->off,
 			      (unsigned long long)(io->off + io->len - 1))) {
@@ -805,10 +849,15 @@ static int read_ok(struct rjob *j, struct http_req *q, uint32_t dev)
 		return 0;
 	}
 	resp_header(q, "Etag", etag, sizeof(etag));
-	if (j->verify && io->off == 0 && total >= 0 && (int64_t)q->got == total &&
-	    strlen(etag) == 32) {
+	if (j->verify && j->md && io->off == 0 && total >= 0 &&
+	    (int64_t)q->got == total && strlen(etag) == 32) {
+		unsigned char dg[EVP_MAX_MD_SIZE];
+		unsigned dl = 0;
 		char md5[33];
-		md5_hex(io->buf, q->got, md5);
+		EVP_DigestFinal_ex(j->md, dg, &dl);
+		for (unsigned i = 0; i < dl && i < 16; i++)
+			snprintf(md5 + 2 * i, 3, "%02x", dg[i]);
+		md5[32] = 0;
 		if (strcasecmp(md5, etag)) {
 			log_warn("ring data tier: %s on device %u: MD5 %s, "
 				 "expected %s; trying another replica", io->key,
@@ -891,6 +940,8 @@ static int ring_get_batch(void *priv, struct data_io *ios, size_t n)
 out:
 	wave_free(&w);
 	put_ref(dr, rr);
+	for (size_t i = 0; jobs && i < n; i++)
+		EVP_MD_CTX_free(jobs[i].md);
 	free(jobs);
 	if (r < 0) {
 		for (size_t i = 0; i < n; i++)

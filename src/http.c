@@ -265,6 +265,8 @@ static size_t write_cb(char *src, size_t size, size_t nmemb, void *arg)
 		r->got += k;
 		if (k < n)
 			r->overflow = 1;
+		if (r->on_body && k)
+			r->on_body(r->on_body_arg, src, k);
 		return n;
 	}
 	if (r->resp_len + n + 1 > RESP_MAX ||
@@ -273,6 +275,8 @@ static size_t write_cb(char *src, size_t size, size_t nmemb, void *arg)
 	memcpy(r->resp + r->resp_len, src, n);
 	r->resp_len += n;
 	r->resp[r->resp_len] = 0;
+	if (r->on_body && st >= 200 && st < 300)
+		r->on_body(r->on_body_arg, src, n);
 	return n;
 }
 
@@ -383,6 +387,8 @@ static int setup_try(struct xfer *x, uint64_t now)
 		r->resp_headers[0] = 0;
 	x->curl_err[0] = 0;
 	r->tries++;
+	if (r->on_body)
+		r->on_body(r->on_body_arg, NULL, 0);
 
 	curl_easy_reset(e);
 	curl_easy_setopt(e, CURLOPT_URL, r->url);

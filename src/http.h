@@ -102,6 +102,14 @@ struct http_req {
 	/* --- in (added after http.h was first published) --- */
 	const char *user;	   /* … or these two, when ACCESS has a ':' */
 	const char *password;	   /*   (user set: userpwd is ignored) */
+	/* A hook on a 2xx body as it arrives (NULL: none), e.g. to hash it
+	 * while the bytes come: on_body(arg, NULL, 0) as each try starts (a
+	 * retry sends the body again: forget what came before), then
+	 * on_body(arg, p, n) for each piece, in order, as it is stored in buf
+	 * (bytes past buf_len are not passed) or in resp (buf NULL).  Called
+	 * on the thread running http_run; must not block. */
+	void (*on_body)(void *arg, const void *p, size_t n);
+	void *on_body_arg;
 };
 
 /* NULL on out of memory. */

@@ -7,9 +7,10 @@
  *   data_ring_io URL get KEY [OFF LEN]     (to stdout)
  *   data_ring_io URL del KEY
  *   data_ring_io URL list [PREFIX]         ("KEY SIZE" lines)
- *   data_ring_io URL workload SECONDS LOG  (writers and readers at once;
- *        every acknowledged object goes to LOG as "KEY MD5 SIZE"; each read
- *        of an acknowledged object is checked; exit 1 on any failure)
+ *   data_ring_io URL workload SECONDS LOG [STOPFILE]  (writers and readers
+ *        at once, for SECONDS or until STOPFILE exists; every acknowledged
+ *        object goes to LOG as "KEY MD5 SIZE"; each read of an
+ *        acknowledged object is checked; exit 1 on any failure)
  *   data_ring_io URL verify LOG            (every object of LOG reads back
  *        whole with its MD5; exit 1 otherwise)
  *   data_ring_io URL bench NOBJ SIZE BATCH TAG  (writes NOBJ objects of SIZE
@@ -159,7 +160,7 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static int workload(double secs, const char *log)
+static int workload(double secs, const char *log, const char *stopfile)
 {
 	pthread_t t[4];
 	if (!(logf = fopen(log, "a"))) {
@@ -171,7 +172,7 @@ static int workload(double secs, const char *log)
 	for (int i = 2; i < 4; i++)
 		pthread_create(&t[i], NULL, reader, (void *)(uintptr_t)i);
 	double end = now() + secs;
-	while (now() < end)
+	while (now() < end && !(stopfile && access(stopfile, F_OK) == 0))
 		usleep(50000);
 	stop = 1;
 	for (int i = 0; i < 4; i++)
@@ -309,8 +310,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, "list: %s\n", strerror(-r));
 			rc = 1;
 		}
-	} else if (!strcmp(cmd, "workload") && argc == 5) {
-		rc = workload(atof(argv[3]), argv[4]);
+	} else if (!strcmp(cmd, "workload") && (argc == 5 || argc == 6)) {
+		rc = workload(atof(argv[3]), argv[4], argc == 6 ? argv[5] : NULL);
 	} else if (!strcmp(cmd, "bench") && argc == 7) {
 		rc = bench(atoi(argv[3]), strtoull(argv[4], NULL, 10),
 			   atoi(argv[5]) > 0 ? atoi(argv[5]) : 1, argv[6]);

@@ -122,3 +122,39 @@ swift_cluster_stop() {
 	done
 	SC_PIDS=()
 }
+
+# sc_nodes RING < KEYS: "KEY HASH URL..." per key, the primaries as Swift's
+# own ring code places them (tests/ring/swift_nodes.py: what swift-get-nodes
+# runs, one Python for all keys)
+sc_nodes() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/swift_nodes.py" "$1"; }
+
+# sc_placed RING NREPLICAS < KEYS: every key's NREPLICAS primaries have the
+# object (HEAD 200 from curl, not our code: one curl for all the URLs);
+# names each miss on stderr; 0 only if all do (and a key was given)
+sc_placed() {
+	local ring=$1 nrep=$2 cfg
+	cfg=$(mktemp /tmp/sc_placed.XXXXXX) || return 1
+	sc_nodes "$ring" | awk -v r="$nrep" -v cfg="$cfg" '
+		{ if (NF - 2 != r) { print $1 ": " NF - 2 " primaries" > "/dev/stderr"; bad++ }
+		  for (i = 3; i <= NF; i++) printf "url = \"%s\"\noutput = \"/dev/null\"\n", $i > cfg; n++ }
+		END { exit (n == 0 || bad) }' || { rm -f "$cfg"; return 1; }
+	curl -s -I --path-as-is -K "$cfg" -w '%{http_code} %{url}\n' |
+		awk '$1 != 200 { print $2 " answers " $1 > "/dev/stderr"; bad++ }
+		     { n++ } END { exit (n == 0 || bad) }'
+	local rc=$?
+	rm -f "$cfg"
+	return $rc
+}
+
+# sc_copies RING < KEYS: "KEY N" per key, N the .data files for it on all
+# object devices of the cluster (primaries, handoffs, anywhere)
+sc_copies() {
+	local ring=$1 f
+	f=$(mktemp /tmp/sc_copies.XXXXXX) || return 1
+	find "$SC_DIR"/obj*/ -name '*.data' | awk -F/ '{print $(NF-1)}' | sort | uniq -c |
+		awk '{print $2, $1}' >"$f"
+	sc_nodes "$ring" | awk -v f="$f" '
+		BEGIN { while ((getline l < f) > 0) { split(l, a, " "); n[a[1]] = a[2] } }
+		{ print $1, n[$2] + 0 }'
+	rm -f "$f"
+}
