@@ -222,7 +222,7 @@ static int mig_file(struct mig *g)
 		if (np && (r = layout_upload(g->l, g->ino, p, np, &g->b)) < 0)
 			return r;
 		r = meta_write(layout_meta(g->l), mig_commit_txn, g);
-		layout_batch_done(g->l, g->b, r == 0);
+		layout_batch_done(g->l, g->b, r);
 		g->b = NULL;
 		if (r < 0)
 			return r;

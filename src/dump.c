@@ -854,7 +854,7 @@ static int flush_batch(struct loader *L, char *err, size_t err_len)
 		r = L->n ? meta_write(L->m, apply_txn, L) : 0;
 	for (size_t i = 0; L->layout && i < L->n; i++)
 		if (L->batch[i].lb) {
-			layout_batch_done(L->layout, L->batch[i].lb, r == 0);
+			layout_batch_done(L->layout, L->batch[i].lb, r);
 			L->batch[i].lb = NULL;
 		}
 	if (r < 0)

@@ -756,7 +756,7 @@ int layout_upload(struct layout *l, uint64_t ino,
 fail:
 	for (size_t k = 0; k < PACKS; k++)
 		free(bufs[k]);
-	layout_batch_done(l, b, 0);
+	layout_batch_done(l, b, -ECANCELED); /* never committed */
 	return r;
 }
 
@@ -794,11 +794,18 @@ int layout_commit_txn(struct store_txn *t, struct layout *l,
 
 static int compact_chunk(struct layout *l, uint64_t ino, uint64_t chunk);
 
-void layout_batch_done(struct layout *l, struct layout_batch *b, int committed)
+void layout_batch_done(struct layout *l, struct layout_batch *b, int result)
 {
 	if (!b)
 		return;
-	if (!committed) {
+	if (result == -EIO) {
+		/* e.g. Redis applied EXEC and the reply was lost: deleting
+		 * could leave committed slices (and the data they replaced)
+		 * pointing at nothing */
+		log_warn("inode %llu: commit outcome unknown; keeping its %zu "
+			 "new objects (cassafs gc removes them if unreferenced)",
+			 (unsigned long long)b->ino, b->nobj);
+	} else if (result < 0) {
 		for (size_t i = 0; i < b->nobj; i++) {
 			char key[KEY_LEN];
 			obj_key(l, b->objs[i], key);

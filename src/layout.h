@@ -84,10 +84,12 @@ int layout_upload(struct layout *l, uint64_t ino,
  * by the caller).  Safe to run again on a retry. */
 int layout_commit_txn(struct store_txn *t, struct layout *l,
 		      struct layout_batch *b, struct meta_inode *in);
-/* After the transaction: committed or not (then the objects are deleted);
- * compacts the chunks that need it; frees b. */
+/* After the transaction, with its result: 0 (committed: compacts the
+ * chunks that need it), -EIO (the engine failed: the commit may have been
+ * applied, so the objects stay; an unreferenced one is left to gc's sweep)
+ * or another error (not applied: the objects are deleted).  Frees b. */
 void layout_batch_done(struct layout *l, struct layout_batch *b,
-		       int committed);
+		       int result);
 
 /* ---- reads ---- */
 

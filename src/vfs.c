@@ -917,7 +917,7 @@ static int flush_layout_locked(struct vfs *v, struct vnode *vn)
 	free(p);
 	if (r == 0) {
 		r = meta_write(v->meta, lflush_txn, &a);
-		layout_batch_done(v->layout, a.b, r == 0);
+		layout_batch_done(v->layout, a.b, r);
 	}
 	if (r < 0) {
 		log_error("cannot write buffered data of inode %llu: %s",
