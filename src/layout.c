@@ -1522,6 +1522,11 @@ static int compact_chunk(struct layout *l, uint64_t ino, uint64_t chunk)
 	if (r == 0 && !a.changed) {
 		nids = 0; /* referenced now */
 		layout_kick_gc(l);
+	} else if (r == -EIO) {
+		/* the outcome is unknown (as in layout_batch_done): the commit
+		 * may have applied, so the objects stay; gc's sweep removes
+		 * them if nothing refers to them */
+		nids = 0;
 	}
 out:
 	for (size_t i = 0; i < nids; i++) {
