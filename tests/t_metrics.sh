@@ -165,7 +165,10 @@ if command -v redis-server >/dev/null; then
 	kill "$(cat "$T_TMP/redis.pid")" 2>/dev/null
 fi
 
-af=$(ls /run/cassafs/*.metrics /tmp/cassafs-$(id -u)/*.metrics 2>/dev/null | head -1)
+# this mount's address file: the one naming its port (other tests, e.g. a
+# daemon killed by a crash test, may have left files of their own there)
+af=$(grep -lx "127.0.0.1:$PORT" /run/cassafs/*.metrics /tmp/cassafs-$(id -u)/*.metrics 2>/dev/null | head -1)
+check "address file names the endpoint" test -n "$af"
 check "umount" umount_fs "$MP"
 check "endpoint gone after unmount" bash -c "! curl -sf http://127.0.0.1:$PORT/metrics >/dev/null"
 check "address file removed" test ! -e "$af"
