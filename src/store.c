@@ -91,6 +91,23 @@ int store_get(struct store_txn *t, int fam, uint64_t row, const void *col,
 	return t->store->ops->get(t, fam, row, col, col_len, val, val_len);
 }
 
+int store_get_many(struct store_txn *t, int fam, size_t n,
+		   const struct store_key *keys, struct store_val *out)
+{
+	if (t->store->ops->get_many)
+		return t->store->ops->get_many(t, fam, n, keys, out);
+	/* an engine whose reads are local: one after the other */
+	for (size_t i = 0; i < n; i++) {
+		out[i].val = NULL;
+		out[i].len = 0;
+		out[i].r = store_get(t, fam, keys[i].row, keys[i].col,
+				     keys[i].col_len, &out[i].val, &out[i].len);
+		if (out[i].r < 0 && out[i].r != -ENOENT)
+			return out[i].r;
+	}
+	return 0;
+}
+
 int store_put(struct store_txn *t, int fam, uint64_t row, const void *col,
 	      size_t col_len, const void *val, size_t val_len)
 {
@@ -179,6 +196,32 @@ int store_put_max_time(struct store_txn *t, int fam, uint64_t row,
 		return -ENOMEM;
 	memcpy(copy, v, len);
 	memcpy(copy + off, time, 12);
+	r = store_put(t, fam, row, col, col_len, copy, len);
+	free(copy);
+	return r;
+}
+
+int store_add_le32(struct store_txn *t, int fam, uint64_t row,
+		   const void *col, size_t col_len, size_t off, int32_t delta)
+{
+	if (t->store->ops->add_le32)
+		return t->store->ops->add_le32(t, fam, row, col, col_len, off,
+					       delta);
+	/* an engine that serializes writers: read, add, write */
+	const void *v;
+	size_t len;
+	int r = store_get(t, fam, row, col, col_len, &v, &len);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0 || len < off + 4)
+		return r;
+	uint8_t *copy = malloc(len);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, v, len);
+	uint32_t x = (uint32_t)le_get(copy + off, 4) + (uint32_t)delta;
+	for (int i = 0; i < 4; i++, x >>= 8)
+		copy[off + i] = (uint8_t)x;
 	r = store_put(t, fam, row, col, col_len, copy, len);
 	free(copy);
 	return r;

@@ -79,6 +79,18 @@ enum store_family {
 struct store;
 struct store_txn;
 
+/* One column of a batched read (store_get_many) and its answer. */
+struct store_key {
+	uint64_t row;
+	const void *col;
+	size_t col_len;
+};
+struct store_val {
+	int r; /* 0 or -ENOENT */
+	const void *val;
+	size_t len;
+};
+
 /*
  * Scan callback: called for each column >= start in ascending order.
  * Return 0 to continue, > 0 to stop (store_scan then returns that value),
@@ -118,6 +130,11 @@ struct store_ops {
 	int (*put_max_time)(struct store_txn *t, int fam, uint64_t row,
 			    const void *col, size_t col_len, size_t off,
 			    const uint8_t time[12]);
+	int (*add_le32)(struct store_txn *t, int fam, uint64_t row,
+			const void *col, size_t col_len, size_t off,
+			int32_t delta);
+	int (*get_many)(struct store_txn *t, int fam, size_t n,
+			const struct store_key *keys, struct store_val *out);
 	void (*abort)(struct store_txn *t);
 	int (*sync)(struct store *s);
 	/* optional: 1 and a warning in warn when acknowledged (synced)
@@ -153,6 +170,15 @@ int store_txn_begin(struct store *s, int flags, struct store_txn **out);
  */
 int store_get(struct store_txn *t, int fam, uint64_t row, const void *col,
 	      size_t col_len, const void **val, size_t *val_len);
+/*
+ * n gets of family fam at once, as if made one after the other with
+ * store_get (the same validation, caching and own-write rules), but in
+ * one round trip for all that need the server.  out[i].r is 0 (val, len
+ * set; valid as store_get's) or -ENOENT; the call returns 0 or the first
+ * other error (then out is undefined).
+ */
+int store_get_many(struct store_txn *t, int fam, size_t n,
+		   const struct store_key *keys, struct store_val *out);
 int store_put(struct store_txn *t, int fam, uint64_t row, const void *col,
 	      size_t col_len, const void *val, size_t val_len);
 /* Deleting an absent column is not an error. */
@@ -212,6 +238,16 @@ int store_get_except(struct store_txn *t, int fam, uint64_t row,
 int store_put_max_time(struct store_txn *t, int fam, uint64_t row,
 		       const void *col, size_t col_len, size_t off,
 		       const uint8_t time[12]);
+/*
+ * The 4 bytes at off of the column's value hold a le32 count: add delta
+ * to it (modulo 2^32) in the store at commit, without reading it first,
+ * so two transactions doing this to one column commute and do not
+ * conflict (a directory's link count, changed by mkdir and rmdir of
+ * subdirectories).  Nothing happens if the column is absent or too
+ * short.  A get in the same transaction may not reflect it.
+ */
+int store_add_le32(struct store_txn *t, int fam, uint64_t row,
+		   const void *col, size_t col_len, size_t off, int32_t delta);
 /* Drop every change; the transaction is freed. */
 void store_abort(struct store_txn *t);
 /* Make every committed transaction durable, as far as the engine can:

@@ -75,7 +75,7 @@
 
 #include "store_redis_conn.h"
 
-enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD, OV_MAXTIME };
+enum { OV_PUT, OV_DEL, OV_DELROW, OV_ADD, OV_MAXTIME, OV_ADDLE32 };
 
 /* One buffered write. */
 struct ov {
@@ -86,7 +86,8 @@ struct ov {
 	size_t col_len;
 	uint8_t *val;
 	size_t val_len;
-	int64_t delta; /* OV_ADD; OV_MAXTIME: the byte offset */
+	int64_t delta; /* OV_ADD; OV_MAXTIME, OV_ADDLE32: the byte offset
+			* (OV_ADDLE32: the le32 delta in val) */
 };
 
 struct rtxn {
@@ -286,7 +287,7 @@ static int ov_add(struct rtxn *t, int kind, int fam, uint64_t row,
 	o->col_len = col_len;
 	o->val_len = val_len;
 	if ((col_len && !(o->col = malloc(col_len))) ||
-	    ((kind == OV_PUT || kind == OV_MAXTIME) &&
+	    ((kind == OV_PUT || kind == OV_MAXTIME || kind == OV_ADDLE32) &&
 	     !(o->val = malloc(val_len ? val_len : 1)))) {
 		free(o->col);
 		return -ENOMEM;
@@ -315,7 +316,7 @@ static int ov_find(struct rtxn *t, int fam, uint64_t row, const void *col,
 			*o = NULL;
 			return 1;
 		}
-		if (e->kind == OV_ADD || e->kind == OV_MAXTIME ||
+		if (e->kind == OV_ADD || e->kind == OV_MAXTIME || e->kind == OV_ADDLE32 ||
 		    e->col_len != col_len ||
 		    memcmp(e->col, col, col_len))
 			continue;
@@ -356,6 +357,101 @@ static struct rread *rd_find_cached(struct rtxn *t, const char *key, size_t kl)
 	return NULL;
 }
 
+/*
+ * The part of a get that needs no server: the transaction's own writes,
+ * the answer of the check that failed just before (fresh), the client
+ * cache.  1 = answered (*res 0 with *val, or -ENOENT), 0 = ask the server,
+ * < 0 = error.  store_get and store_get_many both read through here.
+ */
+static int get_local(struct rtxn *t, int fam, uint64_t row, const void *col,
+		     size_t col_len, size_t skip_off, size_t skip_len,
+		     const char *key, size_t kl, const void **val,
+		     size_t *val_len, int *res)
+{
+	struct ov *o;
+	if (ov_find(t, fam, row, col, col_len, &o)) {
+		*res = o ? 0 : -ENOENT;
+		if (o) {
+			*val = o->val;
+			*val_len = o->val_len;
+		}
+		return 1;
+	}
+	/*
+	 * A validated transaction may take the value from the cache: its
+	 * commit (or redis_validate) checks it against the server.  A live
+	 * one is never validated, so it always asks the server.
+	 */
+	if (t->live)
+		return 0;
+	struct rread *d = rd_find_cached(t, key, kl);
+	if (!d && fresh.set && !t->nrd && fresh.s == t->s && fresh.kl == kl &&
+	    !memcmp(fresh.key, key, kl)) {
+		/* the retry of a read-only check that failed: its answer */
+		if ((d = rd_add(t, key, kl, 1, fresh.present, fresh.val, fresh.vl))) {
+			fresh.val = NULL;
+			d->fresh = 1;
+			d->skip_off = skip_off;
+			d->skip_len = skip_len;
+		}
+	}
+	if (fresh.set)
+		fresh_clear(); /* good for the first read of the retry only */
+	if (!d) {
+		int present;
+		uint8_t *v;
+		size_t vl;
+		int h = rcache_get(&t->s->cache, key, kl, &present, &v, &vl);
+		if (h < 0)
+			return h;
+		if (h == 1 && !(d = rd_add(t, key, kl, 1, present, v, vl))) {
+			free(v);
+			return -ENOMEM;
+		}
+		if (d) {
+			d->skip_off = skip_off;
+			d->skip_len = skip_len;
+		}
+	}
+	if (!d)
+		return 0;
+	if (d->skip_len < skip_len ||
+	    (d->skip_len && skip_len && d->skip_off != skip_off))
+		d->skip_len = 0; /* read in full as well */
+	*res = d->present ? 0 : -ENOENT;
+	if (d->present) {
+		*val = d->val;
+		*val_len = d->vl;
+	}
+	return 1;
+}
+
+/*
+ * A value read from the server (GET or an element of MGET, WATCHed unless
+ * live): note the read and cache it.  0 or -ENOENT; the reply stays the
+ * caller's (kept by the transaction if *val points into it).
+ */
+static int got_server(struct rtxn *t, const char *key, size_t kl,
+		      redisReply *v, const void **val, size_t *val_len)
+{
+	if (!t->live) {
+		t->watched++;
+		/* remembered so that a failed commit can drop it */
+		if (!rd_add(t, key, kl, 0, 0, NULL, 0))
+			return -ENOMEM;
+	}
+	if (v->type == REDIS_REPLY_NIL) {
+		rcache_put(&t->s->cache, key, kl, 0, NULL, 0);
+		return -ENOENT;
+	}
+	if (v->type != REDIS_REPLY_STRING)
+		return t->err = -EIO;
+	rcache_put(&t->s->cache, key, kl, 1, v->str, v->len);
+	*val = v->str;
+	*val_len = v->len;
+	return 0;
+}
+
 static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
 		      size_t col_len, size_t skip_off, size_t skip_len,
 		      const void **val, size_t *val_len)
@@ -364,62 +460,12 @@ static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
 		return -EINVAL;
 	if (t->err)
 		return t->err;
-	struct ov *o;
-	if (ov_find(t, fam, row, col, col_len, &o)) {
-		if (!o)
-			return -ENOENT;
-		*val = o->val;
-		*val_len = o->val_len;
-		return 0;
-	}
 	char key[KEY_BUF];
 	size_t kl = vkey(t->s, key, fam, row, col, col_len);
-	/*
-	 * A validated transaction may take the value from the cache: its
-	 * commit (or redis_validate) checks it against the server.  A live
-	 * one is never validated, so it always asks the server.
-	 */
-	if (!t->live) {
-		struct rread *d = rd_find_cached(t, key, kl);
-		if (!d && fresh.set && !t->nrd && fresh.s == t->s && fresh.kl == kl &&
-		    !memcmp(fresh.key, key, kl)) {
-			/* the retry of a read-only check that failed: its answer */
-			if ((d = rd_add(t, key, kl, 1, fresh.present, fresh.val, fresh.vl))) {
-				fresh.val = NULL;
-				d->fresh = 1;
-				d->skip_off = skip_off;
-				d->skip_len = skip_len;
-			}
-		}
-		if (fresh.set)
-			fresh_clear(); /* good for the first read of the retry only */
-		if (!d) {
-			int present;
-			uint8_t *v;
-			size_t vl;
-			int h = rcache_get(&t->s->cache, key, kl, &present, &v, &vl);
-			if (h < 0)
-				return h;
-			if (h == 1 && !(d = rd_add(t, key, kl, 1, present, v, vl))) {
-				free(v);
-				return -ENOMEM;
-			}
-			if (d) {
-				d->skip_off = skip_off;
-				d->skip_len = skip_len;
-			}
-		}
-		if (d) {
-			if (d->skip_len < skip_len || (d->skip_len && skip_len &&
-						       d->skip_off != skip_off))
-				d->skip_len = 0; /* read in full as well */
-			if (!d->present)
-				return -ENOENT;
-			*val = d->val;
-			*val_len = d->vl;
-			return 0;
-		}
-	}
+	int res, h = get_local(t, fam, row, col, col_len, skip_off, skip_len, key,
+			       kl, val, val_len, &res);
+	if (h)
+		return h < 0 ? h : res;
 	if (skip_len && !t->live) {
 		/* not WATCHed (a change in the skipped bytes must not
 		 * conflict): checked by value at commit like a cached read */
@@ -465,33 +511,94 @@ static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
 			: txn_run(t, 2, cmds, rep);
 	if (r)
 		return r;
-	if (!t->live) {
-		t->watched++;
-		/* remembered so that a failed commit can drop it */
-		if (!rd_add(t, key, kl, 0, 0, NULL, 0)) {
-			freeReplyObject(rep[0]);
-			freeReplyObject(rep[1]);
-			return -ENOMEM;
+	freeReplyObject(rep[0]);
+	r = got_server(t, key, kl, rep[1], val, val_len);
+	if (r == 0 && (r = keep_reply(t, rep[1])) == 0)
+		return 0;
+	freeReplyObject(rep[1]);
+	return r;
+}
+
+/*
+ * Batched gets: each key is read as get_common reads it (get_local), and
+ * those the server must answer go in one pipeline, WATCH k… + MGET k…
+ * (MGET alone when live).  The keys of a filesystem share one hash tag,
+ * so in a cluster they are all in the slot of the transaction's node.
+ */
+static int redis_get_many(struct store_txn *base, int fam, size_t n,
+			  const struct store_key *keys, struct store_val *out)
+{
+	struct rtxn *t = (struct rtxn *)base;
+	if (t->err)
+		return t->err;
+	for (size_t i = 0; i < n; i++)
+		if (bad_args(fam, keys[i].col_len) || !keys[i].col_len)
+			return -EINVAL;
+	char *kb = malloc((n ? n : 1) * KEY_BUF);
+	size_t *miss = malloc((n ? n : 1) * sizeof(*miss));
+	const char **a = malloc((n + 1) * sizeof(*a));
+	size_t *l = malloc((n + 1) * sizeof(*l));
+	const char **a2 = malloc((n + 1) * sizeof(*a2));
+	size_t *l2 = malloc((n + 1) * sizeof(*l2));
+	size_t m = 0;
+	int r = -ENOMEM;
+	if (!kb || !miss || !a || !l || !a2 || !l2)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char *k = kb + i * KEY_BUF;
+		size_t kl = vkey(t->s, k, fam, keys[i].row, keys[i].col,
+				 keys[i].col_len);
+		out[i].val = NULL;
+		out[i].len = 0;
+		int h = get_local(t, fam, keys[i].row, keys[i].col, keys[i].col_len,
+				  0, 0, k, kl, &out[i].val, &out[i].len, &out[i].r);
+		if (h < 0) {
+			r = h;
+			goto out;
+		}
+		if (!h) {
+			miss[m++] = i;
+			a[m] = a2[m] = k;
+			l[m] = l2[m] = kl;
 		}
 	}
-	freeReplyObject(rep[0]);
-	if (rep[1]->type == REDIS_REPLY_NIL) {
+	r = 0;
+	if (!m)
+		goto out;
+	a[0] = "WATCH";
+	l[0] = 5;
+	a2[0] = "MGET";
+	l2[0] = 4;
+	struct cmd cmds[2] = {{(int)m + 1, a, l}, {(int)m + 1, a2, l2}};
+	redisReply *rep[2] = {NULL, NULL};
+	r = t->live ? txn_run(t, 1, &cmds[1], &rep[1]) : txn_run(t, 2, cmds, rep);
+	if (r)
+		goto out;
+	if (rep[0])
+		freeReplyObject(rep[0]);
+	if (rep[1]->type != REDIS_REPLY_ARRAY || rep[1]->elements != m) {
 		freeReplyObject(rep[1]);
-		rcache_put(&t->s->cache, key, kl, 0, NULL, 0);
-		return -ENOENT;
+		r = t->err = -EIO;
+		goto out;
 	}
-	if (rep[1]->type != REDIS_REPLY_STRING) {
+	for (size_t j = 0; j < m && !r; j++) {
+		size_t i = miss[j];
+		out[i].r = got_server(t, a2[j + 1], l2[j + 1], rep[1]->element[j],
+				      &out[i].val, &out[i].len);
+		if (out[i].r == -ENOENT)
+			continue;
+		r = out[i].r;
+	}
+	if (r || (r = keep_reply(t, rep[1])))
 		freeReplyObject(rep[1]);
-		return t->err = -EIO;
-	}
-	rcache_put(&t->s->cache, key, kl, 1, rep[1]->str, rep[1]->len);
-	if ((r = keep_reply(t, rep[1]))) {
-		freeReplyObject(rep[1]);
-		return r;
-	}
-	*val = rep[1]->str;
-	*val_len = rep[1]->len;
-	return 0;
+out:
+	free(kb);
+	free(miss);
+	free(a);
+	free(l);
+	free(a2);
+	free(l2);
+	return r;
 }
 
 static int redis_get(struct store_txn *base, int fam, uint64_t row,
@@ -518,6 +625,20 @@ static int redis_put_max_time(struct store_txn *base, int fam, uint64_t row,
 		return -EINVAL;
 	return ov_add((struct rtxn *)base, OV_MAXTIME, fam, row, col, col_len, time,
 		      12, (int64_t)off);
+}
+
+static int redis_add_le32(struct store_txn *base, int fam, uint64_t row,
+			  const void *col, size_t col_len, size_t off,
+			  int32_t delta)
+{
+	if (bad_args(fam, col_len) || !col_len || off > STORE_MAX_VALUE - 4)
+		return -EINVAL;
+	uint8_t d[4];
+	uint32_t x = (uint32_t)delta;
+	for (int i = 0; i < 4; i++, x >>= 8)
+		d[i] = (uint8_t)x;
+	return ov_add((struct rtxn *)base, OV_ADDLE32, fam, row, col, col_len, d,
+		      4, (int64_t)off);
 }
 
 static int redis_put(struct store_txn *base, int fam, uint64_t row,
@@ -882,6 +1003,7 @@ out:
  *   S COL VALUE   set a column        D COL        delete a column
  *   T OFF TIME12  the 12 bytes at OFF, a time (le64 seconds, le32 ns),
  *                 become TIME if it is later
+ *   N OFF DELTA4  add DELTA4 (le32) to the le32 at OFF, modulo 2^32
  *   A COL DELTA8  add to a counter    R PREFIX     delete the row (the
  *                                                  value keys share the tag,
  *                                                  so they are in one slot)
@@ -891,9 +1013,9 @@ out:
  * function is atomic but not rolled back on error.  Counters add bytewise
  * with carry, exact for all of int64 (Lua numbers are doubles).
  */
-#define FN_COMMIT "cassafs_commit_v3"
+#define FN_COMMIT "cassafs_commit_v4"
 static const char fn_library[] =
-	"#!lua name=cassafs_v3\n"
+	"#!lua name=cassafs_v4\n"
 	"local function add8(cur, d)\n"
 	"  if not cur or #cur ~= 8 then cur = string.char(0,0,0,0,0,0,0,0) end\n"
 	"  local out, carry = {}, 0\n"
@@ -956,6 +1078,14 @@ static const char fn_library[] =
 	"      local cur, o, t = redis.call('GET', v), tonumber(args[a + 1]), args[a + 2]\n"
 	"      if cur and #cur >= o + 12 and newer(t, string.sub(cur, o + 1, o + 12)) then\n"
 	"        redis.call('SET', v, string.sub(cur, 1, o) .. t .. string.sub(cur, o + 13))\n"
+	"      end\n"
+	"      a = a + 3\n"
+	"    elseif op == 'N' then\n"
+	"      local cur, o = redis.call('GET', v), tonumber(args[a + 1])\n"
+	"      if cur and #cur >= o + 4 then\n"
+	"        local x, b = (le(cur, o + 1, 4) + le(args[a + 2], 1, 4)) % 4294967296, {}\n"
+	"        for i = 1, 4 do b[i] = x % 256; x = math.floor(x / 256) end\n"
+	"        redis.call('SET', v, string.sub(cur, 1, o) .. string.char(unpack(b)) .. string.sub(cur, o + 5))\n"
 	"      end\n"
 	"      a = a + 3\n"
 	"    elseif op == 'A' then\n"
@@ -1124,10 +1254,13 @@ static int build_fcall(struct rtxn *t, int checks_only, struct fbuf *b,
 			arg(b, "R", 1);
 			arg(b, pre, vprefix(s, pre, o->fam, o->row));
 			break;
-		case OV_MAXTIME: {
+		case OV_MAXTIME:
+		case OV_ADDLE32: {
 			char *n = offs + 24 * i;
-			arg(b, "T", 1), arg(b, n, (size_t)sprintf(n, "%lld", (long long)o->delta));
-			arg(b, o->val, 12);
+			int mt = o->kind == OV_MAXTIME;
+			arg(b, mt ? "T" : "N", 1);
+			arg(b, n, (size_t)sprintf(n, "%lld", (long long)o->delta));
+			arg(b, o->val, mt ? 12 : 4);
 			break;
 		}
 		}
@@ -1250,6 +1383,21 @@ static void cache_writes(struct rtxn *t, const char *flags, size_t nflags)
 			if (rcache_get(&s->cache, key, kl, &present, &v, &vl) == 1 &&
 			    present && vl >= off + 12 && time_newer(o->val, v + off)) {
 				memcpy(v + off, o->val, 12);
+				rcache_put(&s->cache, key, kl, 1, v, vl);
+			}
+			free(v);
+		} else if (o->kind == OV_ADDLE32) {
+			/* our view, as for a time: others' adds may be there too */
+			int present;
+			uint8_t *v;
+			size_t vl;
+			size_t off = (size_t)o->delta;
+			if (rcache_get(&s->cache, key, kl, &present, &v, &vl) == 1 &&
+			    present && vl >= off + 4) {
+				uint32_t x = (uint32_t)le_get(v + off, 4) +
+					     (uint32_t)le_get(o->val, 4);
+				for (int j = 0; j < 4; j++, x >>= 8)
+					v[off + j] = (uint8_t)x;
 				rcache_put(&s->cache, key, kl, 1, v, vl);
 			}
 			free(v);
@@ -1461,6 +1609,8 @@ const struct store_ops store_redis_ops = {
 	.hint_empty = redis_hint_empty,
 	.get_except = redis_get_except,
 	.put_max_time = redis_put_max_time,
+	.add_le32 = redis_add_le32,
+	.get_many = redis_get_many,
 	.abort = redis_abort,
 	.sync = redis_sync,
 	.durability = redis_durability,
@@ -1484,6 +1634,8 @@ const struct store_ops store_redis_cluster_ops = {
 	.hint_empty = redis_hint_empty,
 	.get_except = redis_get_except,
 	.put_max_time = redis_put_max_time,
+	.add_le32 = redis_add_le32,
+	.get_many = redis_get_many,
 	.abort = redis_abort,
 	.sync = redis_sync,
 	.durability = redis_durability,

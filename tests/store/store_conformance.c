@@ -1054,6 +1054,150 @@ static void t_lost_update(void)
 		store_abort(t);
 }
 
+/* store_get_many: the answers of n store_gets, own writes included, and
+ * validated like them (a batched read-modify-write must not commit over
+ * another's change). */
+static void t_get_many(void)
+{
+	char name[16], val[16];
+	for (int i = 0; i < 10; i++) {
+		if (i == 5)
+			continue; /* row 705 has no column */
+		snprintf(val, sizeof(val), "v%d", i);
+		CHECK_EQ(put1(STORE_INODE, 700 + i, "a", 1, val, strlen(val)), 0);
+	}
+	struct store_key k[12];
+	struct store_val o[12];
+	for (int i = 0; i < 10; i++)
+		k[i] = (struct store_key){700 + (uint64_t)i, "a", 1};
+	k[10] = k[3]; /* twice */
+	k[11] = (struct store_key){9999, "a", 1};
+	for (int flags = 0; flags <= STORE_LIVE; flags++) {
+		struct store_txn *t = begin(flags);
+		if (!t)
+			return;
+		CHECK_EQ(store_get_many(t, STORE_INODE, 12, k, o), 0);
+		for (int i = 0; i < 12; i++) {
+			int want = i == 5 || i == 11 ? -ENOENT : 0;
+			CHECK_EQ(o[i].r, want);
+			if (want || o[i].r)
+				continue;
+			snprintf(val, sizeof(val), "v%d", i == 10 ? 3 : i);
+			CHECK(o[i].len == strlen(val) && !memcmp(o[i].val, val, o[i].len),
+			      "get_many[%d] = '%.*s', want '%s'", i, (int)o[i].len,
+			      (const char *)o[i].val, val);
+		}
+		CHECK_EQ(store_get_many(t, STORE_INODE, 0, k, o), 0);
+		CHECK_EQ(store_commit(t), 0);
+	}
+	/* own writes: a put and a delete of this transaction show */
+	struct store_txn *t = begin(0);
+	if (!t)
+		return;
+	CHECK_EQ(store_put(t, STORE_INODE, 701, "a", 1, "mine", 4), 0);
+	CHECK_EQ(store_del(t, STORE_INODE, 702, "a", 1), 0);
+	CHECK_EQ(store_put(t, STORE_INODE, 705, "a", 1, "new", 3), 0);
+	CHECK_EQ(store_get_many(t, STORE_INODE, 6, k, o), 0);
+	CHECK(o[1].r == 0 && o[1].len == 4 && !memcmp(o[1].val, "mine", 4),
+	      "own put not seen by get_many");
+	CHECK_EQ(o[2].r, -ENOENT);
+	CHECK(o[5].r == 0 && o[5].len == 3 && !memcmp(o[5].val, "new", 3),
+	      "own put of an absent column not seen by get_many");
+	CHECK(o[0].r == 0 && o[0].len == 2 && !memcmp(o[0].val, "v0", 2),
+	      "get_many[0] wrong beside own writes");
+	store_abort(t);
+	CHECK_EQ(get1(STORE_INODE, 701, "a", 1, name, sizeof(name)), 2);
+	/* a value read by get_many and changed by another transaction
+	 * before commit: the commit fails */
+	uint8_t zero[8] = {0};
+	CHECK_EQ(put1(STORE_SUPER, 2, "lost", 4, zero, 8), 0);
+	if (!(t = begin(0)))
+		return;
+	struct store_key lk[2] = {{2, "lost", 4}, {3, "none", 4}};
+	CHECK_EQ(store_get_many(t, STORE_SUPER, 2, lk, o), 0);
+	CHECK_EQ(o[0].r, 0);
+	CHECK_EQ(o[1].r, -ENOENT);
+	int64_t cur = o[0].r == 0 ? be_val(o[0].val, o[0].len) : -1;
+	CHECK_EQ(cur, 0);
+	pthread_t th;
+	long t2_res = 1;
+	t2_done = 0;
+	pthread_create(&th, NULL, t2_thread, &t2_res);
+	for (int i = 0; i < 200 && !t2_done; i++) /* up to 2 s */
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	int t2_first = t2_done;
+	uint8_t b[8];
+	store_be64(b, (uint64_t)(cur + 1));
+	CHECK_EQ(store_put(t, STORE_SUPER, 2, "lost", 4, b, 8), 0);
+	int r = store_commit(t);
+	pthread_join(th, NULL);
+	CHECK_EQ(t2_res, 0);
+	if (t2_first) {
+		CHECK(r == -EAGAIN, "stale batched read-modify-write committed (%d)", r);
+		CHECK_EQ(read_counter(STORE_SUPER, 2, "lost"), 1);
+	} else {
+		CHECK_EQ(r, 0);
+		CHECK_EQ(read_counter(STORE_SUPER, 2, "lost"), 2);
+	}
+}
+
+static uint32_t le32_at(uint64_t row, size_t off)
+{
+	uint8_t b[32];
+	long n = get1(STORE_INODE, row, "a", 1, b, sizeof(b));
+	if (n < (long)(off + 4))
+		return 0xdeadbeef;
+	return (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 |
+	       (uint32_t)b[off + 2] << 16 | (uint32_t)b[off + 3] << 24;
+}
+
+/* store_add_le32: adds modulo 2^32 to 4 bytes of a value, nothing else */
+static void t_add_le32(void)
+{
+	uint8_t v[24];
+	for (int i = 0; i < 24; i++)
+		v[i] = (uint8_t)(0xa0 + i);
+	v[4] = 2, v[5] = v[6] = v[7] = 0;
+	CHECK_EQ(put1(STORE_INODE, 720, "a", 1, v, sizeof(v)), 0);
+	struct store_txn *t = begin(0);
+	if (!t)
+		return;
+	CHECK_EQ(store_add_le32(t, STORE_INODE, 720, "a", 1, 4, 3), 0);
+	CHECK_EQ(store_add_le32(t, STORE_INODE, 720, "a", 1, 4, -1), 0);
+	CHECK_EQ(store_commit(t), 0);
+	CHECK_EQ(le32_at(720, 4), 4);
+	uint8_t b[32];
+	CHECK_EQ(get1(STORE_INODE, 720, "a", 1, b, sizeof(b)), 24);
+	CHECK(!memcmp(b, v, 4) && !memcmp(b + 8, v + 8, 16),
+	      "add_le32 changed bytes beside its own");
+	/* modulo 2^32, carrying across the four bytes */
+	if (!(t = begin(0)))
+		return;
+	CHECK_EQ(store_add_le32(t, STORE_INODE, 720, "a", 1, 4, 252), 0);
+	CHECK_EQ(store_commit(t), 0);
+	CHECK_EQ(le32_at(720, 4), 256);
+	if (!(t = begin(0)))
+		return;
+	CHECK_EQ(store_add_le32(t, STORE_INODE, 720, "a", 1, 4, -257), 0);
+	CHECK_EQ(store_commit(t), 0);
+	CHECK_EQ(le32_at(720, 4), 0xffffffffu);
+	/* aborted: nothing; absent column or too short: nothing */
+	if (!(t = begin(0)))
+		return;
+	CHECK_EQ(store_add_le32(t, STORE_INODE, 720, "a", 1, 4, 1), 0);
+	store_abort(t);
+	CHECK_EQ(le32_at(720, 4), 0xffffffffu);
+	CHECK_EQ(put1(STORE_INODE, 721, "a", 1, "abc", 3), 0);
+	if (!(t = begin(0)))
+		return;
+	CHECK_EQ(store_add_le32(t, STORE_INODE, 722, "a", 1, 0, 1), 0);
+	CHECK_EQ(store_add_le32(t, STORE_INODE, 721, "a", 1, 0, 1), 0);
+	CHECK_EQ(store_commit(t), 0);
+	CHECK_EQ(get1(STORE_INODE, 722, "a", 1, b, sizeof(b)), -ENOENT);
+	CHECK_EQ(get1(STORE_INODE, 721, "a", 1, b, sizeof(b)), 3);
+	CHECK(!memcmp(b, "abc", 3), "add_le32 changed a too short value");
+}
+
 static void t_reopen_sync(void)
 {
 	CHECK_EQ(put1(STORE_SUPER, 0, "persist", 7, "yes", 3), 0);
@@ -1112,6 +1256,8 @@ int main(int argc, char **argv)
 		{"concurrency", t_concurrency},
 		{"lost update", t_lost_update},
 		{"live reads", t_live},
+		{"get_many", t_get_many},
+		{"add_le32", t_add_le32},
 		{"sync and reopen", t_reopen_sync},
 	};
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
