@@ -412,18 +412,19 @@ static void get_ts(const uint8_t *p, struct timespec *ts)
 
 /* mtime and ctime, side by side in the packed inode */
 #define TIMES_OFF 52
-#define TIMES_LEN 24
+#define NLINK_OFF 12
+/* What a directory's creates, unlinks, mkdirs and rmdirs in it change by
+ * commutative updates, and their read of it skips: nlink (12), size,
+ * rdev, blocks, atime, mtime and ctime (up to 76). */
+#define ENTRY_SKIP_OFF NLINK_OFF
+#define ENTRY_SKIP_LEN (TIMES_OFF + 24 - NLINK_OFF)
+/* 1 when nlink is 0: the skipped bytes hide a directory's removal, this
+ * byte shows it (an entry made in a directory being removed conflicts) */
+#define GONE_OFF 96
 
-static int inode_read(struct store_txn *t, uint64_t ino, int except_times,
-		      struct meta_inode *out)
+static int inode_decode(uint64_t ino, const void *v, size_t len,
+			struct meta_inode *out)
 {
-	const void *v;
-	size_t len;
-	int r = except_times ? store_get_except(t, STORE_INODE, ino, "a", 1,
-						TIMES_OFF, TIMES_LEN, &v, &len)
-			     : store_get(t, STORE_INODE, ino, "a", 1, &v, &len);
-	if (r < 0)
-		return r;
 	if (len < INODE_DISK_SIZE)
 		return -EIO;
 	const uint8_t *p = v;
@@ -441,6 +442,40 @@ static int inode_read(struct store_txn *t, uint64_t ino, int except_times,
 	get_ts(p + 76, &out->btime);
 	out->parent = get_le(p + 88, 8);
 	return 0;
+}
+
+static int inode_read(struct store_txn *t, uint64_t ino, int except_entry,
+		      struct meta_inode *out)
+{
+	const void *v;
+	size_t len;
+	int r = except_entry ? store_get_except(t, STORE_INODE, ino, "a", 1,
+						ENTRY_SKIP_OFF, ENTRY_SKIP_LEN, &v, &len)
+			     : store_get(t, STORE_INODE, ino, "a", 1, &v, &len);
+	return r < 0 ? r : inode_decode(ino, v, len, out);
+}
+
+int meta_inode_get_many(struct store_txn *t, size_t n, const uint64_t *inos,
+			struct meta_inode *out, int *res)
+{
+	if (!n)
+		return 0;
+	struct store_key *k = calloc(n, sizeof(*k));
+	struct store_val *v = calloc(n, sizeof(*v));
+	if (!k || !v) {
+		free(k);
+		free(v);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		k[i] = (struct store_key){inos[i], "a", 1};
+	int r = store_get_many(t, STORE_INODE, n, k, v);
+	for (size_t i = 0; !r && i < n; i++)
+		if ((res[i] = v[i].r) == 0)
+			r = inode_decode(inos[i], v[i].val, v[i].len, &out[i]);
+	free(k);
+	free(v);
+	return r;
 }
 
 int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out)
@@ -461,6 +496,11 @@ int meta_dir_touch(struct store_txn *t, uint64_t ino, const struct timespec *now
 	int r = store_put_max_time(t, STORE_INODE, ino, "a", 1, TIMES_OFF, ts);
 	return r < 0 ? r : store_put_max_time(t, STORE_INODE, ino, "a", 1,
 					      TIMES_OFF + 12, ts);
+}
+
+int meta_dir_link_count(struct store_txn *t, uint64_t ino, int delta)
+{
+	return store_add_le32(t, STORE_INODE, ino, "a", 1, NLINK_OFF, delta);
 }
 
 int meta_inode_new_rows(struct store_txn *t, const struct meta_inode *in)
@@ -485,6 +525,7 @@ int meta_inode_put(struct store_txn *t, const struct meta_inode *in)
 	put_ts(p + 64, &in->ctime);
 	put_ts(p + 76, &in->btime);
 	put_le(p + 88, in->parent, 8);
+	p[GONE_OFF] = in->nlink == 0;
 	return store_put(t, STORE_INODE, in->ino, "a", 1, p, sizeof(p));
 }
 

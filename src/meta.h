@@ -113,17 +113,24 @@ int meta_alloc_ino_txn(struct store_txn *t, uint64_t *ino);
 
 /* Inodes */
 int meta_inode_get(struct store_txn *t, uint64_t ino, struct meta_inode *out);
+/* n inodes at once (store_get_many): res[i] 0 (out[i] set) or -ENOENT. */
+int meta_inode_get_many(struct store_txn *t, size_t n, const uint64_t *inos,
+			struct meta_inode *out, int *res);
 int meta_inode_put(struct store_txn *t, const struct meta_inode *in);
 /*
- * A directory that gets or loses an entry which is not a directory: read
- * it without depending on its mtime and ctime (their values in *out may be
- * old), and set both to now with meta_dir_touch — a later time wins, in
- * the store — instead of meta_inode_put.  So creates and unlinks by
- * several mounts in one directory do not conflict on it.
+ * A directory that gets or loses an entry: read it without depending on
+ * its link count, size, atime, mtime and ctime (their values in *out may
+ * be old), set mtime and ctime to now with meta_dir_touch — a later time
+ * wins, in the store — and, for a subdirectory made or removed, change
+ * its link count with meta_dir_link_count (an add in the store), instead
+ * of meta_inode_put.  So creates, unlinks, mkdirs and rmdirs by several
+ * mounts in one directory do not conflict on it.  The directory's removal
+ * (nlink 0) still conflicts: meta_inode_put marks it outside those bytes.
  */
 int meta_dir_get_for_entry(struct store_txn *t, uint64_t ino,
 			   struct meta_inode *out);
 int meta_dir_touch(struct store_txn *t, uint64_t ino, const struct timespec *now);
+int meta_dir_link_count(struct store_txn *t, uint64_t ino, int delta);
 /* in is new: tell the store that its entry and holder rows are empty
  * (store_hint_empty), before anything is put there. */
 int meta_inode_new_rows(struct store_txn *t, const struct meta_inode *in);

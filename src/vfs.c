@@ -1410,8 +1410,9 @@ struct mknode_args {
 };
 
 /* Load a parent directory that may receive or lose entries. */
-/* entry_only: the operation adds or removes an entry that is not a
- * directory, and touches the parent's times with meta_dir_touch. */
+/* entry_only: the operation adds or removes an entry, and changes the
+ * parent only with meta_dir_touch and meta_dir_link_count (commutative
+ * updates: concurrent ones in one directory do not conflict). */
 static int load_parent(struct store_txn *t, uint64_t ino, int entry_only,
 		       struct meta_inode *p)
 {
@@ -1444,8 +1445,7 @@ static int mknode_txn(struct store_txn *t, void *arg)
 	struct meta_inode p, in;
 	struct timespec now = now_ts();
 	size_t len = strlen(a->name);
-	int entry_only = !S_ISDIR(a->mode);
-	int r = load_parent(t, a->parent, entry_only, &p);
+	int r = load_parent(t, a->parent, 1, &p);
 	if (r < 0)
 		return r;
 	if ((r = check_free_name(t, a->parent, a->name, len)) < 0)
@@ -1484,11 +1484,8 @@ static int mknode_txn(struct store_txn *t, void *arg)
 	    (r = meta_dentry_put(t, a->parent, a->name, len, in.ino,
 				 (uint8_t)(in.mode >> 12))) < 0)
 		return r;
-	p.mtime = p.ctime = now;
-	if (S_ISDIR(in.mode))
-		p.nlink++;
-	if ((r = entry_only ? meta_dir_touch(t, a->parent, &now)
-			    : meta_inode_put(t, &p)) < 0 ||
+	if ((S_ISDIR(in.mode) && (r = meta_dir_link_count(t, a->parent, 1)) < 0) ||
+	    (r = meta_dir_touch(t, a->parent, &now)) < 0 ||
 	    (r = meta_count_inodes(t, 1)) < 0)
 		return r;
 	/* a file made to be opened is held from its first instant */
@@ -1634,7 +1631,7 @@ static int remove_txn(struct store_txn *t, void *arg)
 	struct timespec now = now_ts();
 	size_t len = strlen(a->name);
 	uint64_t ino;
-	int r = load_parent(t, a->parent, !a->dir, &p);
+	int r = load_parent(t, a->parent, 1, &p);
 	if (r < 0)
 		return r;
 	a->orphan = 0;
@@ -1647,7 +1644,6 @@ static int remove_txn(struct store_txn *t, void *arg)
 			return -ENOTDIR;
 		if ((r = meta_dir_is_empty(t, ino)) <= 0)
 			return r < 0 ? r : -ENOTEMPTY;
-		p.nlink--;
 	} else if (S_ISDIR(victim.mode)) {
 		return -EISDIR;
 	}
@@ -1656,10 +1652,9 @@ static int remove_txn(struct store_txn *t, void *arg)
 		return r;
 	if (r == 1)
 		a->orphan = ino;
-	if (!a->dir)
-		return meta_dir_touch(t, a->parent, &now);
-	p.mtime = p.ctime = now;
-	return meta_inode_put(t, &p);
+	if (a->dir && (r = meta_dir_link_count(t, a->parent, -1)) < 0)
+		return r;
+	return meta_dir_touch(t, a->parent, &now);
 }
 
 static int remove_entry(struct vfs *v, uint64_t parent, const char *name,
@@ -1711,16 +1706,16 @@ static int link_txn(struct store_txn *t, void *arg)
 		return -ENOENT;
 	if (in.nlink >= LINK_MAX_COUNT)
 		return -EMLINK;
-	if ((r = load_parent(t, a->parent, 0, &p)) < 0)
+	if ((r = load_parent(t, a->parent, 1, &p)) < 0)
 		return r;
 	if ((r = check_free_name(t, a->parent, a->name, len)) < 0)
 		return r;
 	in.nlink++;
 	in.ctime = now;
-	p.mtime = p.ctime = now;
 	if ((r = meta_dentry_put(t, a->parent, a->name, len, in.ino,
 				 (uint8_t)(in.mode >> 12))) < 0 ||
-	    (r = meta_inode_put(t, &in)) < 0 || (r = meta_inode_put(t, &p)) < 0)
+	    (r = meta_inode_put(t, &in)) < 0 ||
+	    (r = meta_dir_touch(t, a->parent, &now)) < 0)
 		return r;
 	a->e->ino = in.ino;
 	to_stat(a->v, &in, &a->e->attr);
@@ -2600,25 +2595,42 @@ static int readdir_entry(void *arg, const char *name, size_t len, uint64_t ino,
 			 uint8_t type, uint64_t cookie)
 {
 	struct readdir_args *a = arg;
-	struct meta_inode in;
 	if (a->n >= a->max)
 		return 1;
-	if (a->plus) {
-		int r = meta_inode_get(a->t, ino, &in);
-		if (r == -ENOENT)
-			return 0; /* removed by a concurrent change, or dangling */
-		if (r < 0)
-			return r;
-	}
 	struct dirent_rec *d = readdir_add(a, name, len, (off_t)(cookie + 1));
 	d->e.ino = ino;
-	if (a->plus) {
-		to_stat(a->v, &in, &d->e.attr);
-	} else {
-		d->e.attr.st_ino = ino;
-		d->e.attr.st_mode = (mode_t)type << 12;
-	}
+	d->e.attr.st_ino = ino;
+	d->e.attr.st_mode = (mode_t)type << 12;
 	return 0;
+}
+
+/* readdirplus: the attributes of entries [from, a->n) in one batched
+ * read; an entry whose inode is gone (removed by a concurrent change, or
+ * dangling) is dropped. */
+static int readdir_attrs(struct readdir_args *a, size_t from)
+{
+	size_t n = a->n - from, m = from;
+	uint64_t *inos = malloc(n * sizeof(*inos));
+	struct meta_inode *in = malloc(n * sizeof(*in));
+	int *res = malloc(n * sizeof(*res));
+	int r = inos && in && res ? 0 : -ENOMEM;
+	for (size_t i = 0; !r && i < n; i++)
+		inos[i] = a->ents[from + i].e.ino;
+	if (!r)
+		r = meta_inode_get_many(a->t, n, inos, in, res);
+	for (size_t i = 0; !r && i < n; i++) {
+		if (res[i])
+			continue;
+		if (m != from + i)
+			a->ents[m] = a->ents[from + i];
+		to_stat(a->v, &in[i], &a->ents[m++].e.attr);
+	}
+	if (!r)
+		a->n = m;
+	free(inos);
+	free(in);
+	free(res);
+	return r;
 }
 
 static int readdir_txn(struct store_txn *t, void *arg)
@@ -2653,8 +2665,20 @@ static int readdir_txn(struct store_txn *t, void *arg)
 	}
 	if (dir.nlink == 0)
 		return 0;
-	r = meta_dir_scan(t, a->ino, off < 3 ? 3 : off, readdir_entry, a);
-	return r < 0 ? r : 0;
+	for (off = off < 3 ? 3 : off;;) {
+		size_t from = a->n;
+		if ((r = meta_dir_scan(t, a->ino, off, readdir_entry, a)) < 0)
+			return r;
+		if (!a->plus || a->n == from)
+			return 0;
+		int full = a->n >= a->max;
+		off = (uint64_t)a->ents[a->n - 1].next_off;
+		if ((r = readdir_attrs(a, from)) < 0)
+			return r;
+		/* entries were dropped from a full reply: fill it up */
+		if (!full || a->n >= a->max)
+			return 0;
+	}
 }
 
 int vfs_readdir(struct vfs *v, uint64_t ino, off_t off, int plus,
