@@ -181,6 +181,8 @@ static int run_txn(struct store *s, int flags, meta_txn_fn fn, void *arg)
 			return c;
 		}
 		metrics_add(MC_TXN_CONFLICT, 1);
+		if (!(flags & STORE_RDONLY))
+			metrics_add(MC_TXN_WRITE_CONFLICT, 1);
 		if (attempt >= MAX_ATTEMPTS) {
 			log_error("transaction still conflicting after %d attempts",
 				  attempt);

@@ -23,7 +23,7 @@ const char *const metrics_counter_names[MC_COUNT] = {
 	"store_conflicts_total", "store_failed_transactions_total",
 	"store_round_trips_total", "notices_sent_total",
 	"notices_received_total", "notices_lost_total",
-	"coordinator_session_events_total",
+	"coordinator_session_events_total", "store_write_conflicts_total",
 };
 
 const char *const metrics_gauge_names[MG_COUNT] = {
@@ -48,6 +48,7 @@ const char *const metrics_counter_help[MC_COUNT] = {
 	"Change notices from other mounts applied to this mount's caches.",
 	"Times notices were missed, so every cache was dropped.",
 	"Coordinator session state changes (connect, loss, expiry).",
+	"Read-write store transactions run again after a conflict (of store_conflicts_total).",
 };
 
 const uint64_t metrics_bucket_ns[METRICS_BUCKETS - 1] = {

@@ -39,6 +39,7 @@ enum metrics_counter {
 	MC_NOTICES_RECEIVED, /* change notices from other mounts applied */
 	MC_NOTICES_LOST,   /* times notices were missed: every cache dropped */
 	MC_COORD_SESSION_EVENTS, /* coordinator session state changes */
+	MC_TXN_WRITE_CONFLICT, /* of MC_TXN_CONFLICT: read-write ones */
 	MC_COUNT
 };
 extern const char *const metrics_counter_names[MC_COUNT];
