@@ -52,9 +52,9 @@ measure() { # label url coord-path
 	"$CASSAFS" mount --coord "zk://127.0.0.1:$((PORT + 6))/$3" \
 		-o attr_timeout=0,entry_timeout=0,negative_timeout=0,metrics=127.0.0.1:$mp,log_file=$D/$3.log "$2" "$m" 2>/dev/null || exit 1
 	for _ in $(seq 100); do mountpoint -q "$m" && break; sleep 0.1; done
-	"$MB" -n "$N" -o create,stat,open,lookup,getattr,rename,unlink,mkdir,rmdir "$m" >/dev/null || exit 1
+	"$MB" -n "$N" -o create,stat,open,readdir,lookup,getattr,rename,unlink,mkdir,rmdir "$m" >/dev/null || exit 1
 	printf '%-28s %s\n' "$1" "$(curl -sf "http://127.0.0.1:$mp/stats.json" |
-		jq -r '[.ops | to_entries[] | select(.value.count > 0 and (.key | test("^(lookup|getattr|create|open|release|unlink|rename|mkdir|rmdir)$")))
+		jq -r '[.ops | to_entries[] | select(.value.count > 0 and (.key | test("^(lookup|getattr|create|open|release|readdir|readdirplus|unlink|rename|mkdir|rmdir)$")))
 			| "\(.key) \(.value.round_trips / .value.count * 100 | round / 100)"] | join(", ")')"
 	"$CASSAFS" umount "$m" >/dev/null
 	sleep 0.5

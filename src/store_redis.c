@@ -841,8 +841,10 @@ static int srv_fetch_values(struct srv_iter *it, size_t from)
 {
 	struct rtxn *t = it->t;
 	size_t n = it->members->elements - from;
-	if (n > VALUE_BATCH)
-		n = VALUE_BATCH;
+	/* directory entries are 9 bytes: a whole member batch at once */
+	size_t batch = it->fam == STORE_DIR ? SCAN_BATCH : VALUE_BATCH;
+	if (n > batch)
+		n = batch;
 	if (it->vals) {
 		freeReplyObject(it->vals);
 		it->vals = NULL;

@@ -58,8 +58,8 @@ check "mount C" mount_fs "$STORE" "$C" --coord "$COORD" -o "attr_timeout=0,entry
 
 conflicts() { # both daemons' store write conflicts so far
 	local a b
-	a=$(curl -sf "http://127.0.0.1:$MA/stats.json" | jq '.counters.store_write_conflicts_total')
-	b=$(curl -sf "http://127.0.0.1:$MB/stats.json" | jq '.counters.store_write_conflicts_total')
+	a=$(curl -sf "http://127.0.0.1:$MA/stats.json" | jq '.counters.store_write_conflicts_total // .counters.store_conflicts_total')
+	b=$(curl -sf "http://127.0.0.1:$MB/stats.json" | jq '.counters.store_write_conflicts_total // .counters.store_conflicts_total')
 	echo $((a + b))
 }
 # at the same time: A runs "$1 a…" and B "$1 b…" over indexes $2..$3 in $4
