@@ -1,6 +1,8 @@
 /*
  * http.c — batches of HTTP requests over libcurl's multi interface, with a
- * shared keep-alive connection cache, a bound on transfers in flight,
+ * pool of multi handles (each keeps its own keep-alive connections and is
+ * used by one thread at a time: libcurl 7.88 cannot share a connection
+ * cache between threads safely), a bound on transfers in flight,
  * retries with backoff, and a deadline per request (http.h says which).
  */
 #include <errno.h>
@@ -21,6 +23,8 @@
 #define RESP_MAX (64u << 20) /* a body kept in resp is a listing or an
 				error text; anything larger is refused */
 #define SLOT_WAIT_MS 20	     /* re-check for a free slot this often */
+#define POOL_MAX 16	     /* idle multi handles kept (with their
+				connections) for the next batches */
 
 struct http {
 	struct http_opts o;
@@ -29,6 +33,8 @@ struct http {
 	pthread_mutex_t slot_mu;
 	pthread_cond_t slot_cv;
 	unsigned inflight;
+	CURLM *pool[POOL_MAX]; /* idle multi handles (guarded by slot_mu) */
+	unsigned pooled;
 	char *cafile;	/* h->o.cafile's copy */
 	/* the server is down: until this time (CLOCK_MONOTONIC ms; guarded
 	 * by slot_mu) a request makes one try, no retries */
@@ -116,7 +122,6 @@ struct http *http_new(const struct http_opts *o)
 	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
 	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
-	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	return h;
@@ -126,6 +131,8 @@ void http_free(struct http *h)
 {
 	if (!h)
 		return;
+	for (unsigned i = 0; i < h->pooled; i++)
+		curl_multi_cleanup(h->pool[i]);
 	if (h->share)
 		curl_share_cleanup(h->share);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -177,6 +184,30 @@ static void slot_wait(struct http *h, unsigned ms)
 		return;
 	}
 	pthread_mutex_unlock(&h->slot_mu);
+}
+
+/* ---- the pool of multi handles: one batch (one thread) uses one ---- */
+
+static CURLM *multi_take(struct http *h)
+{
+	CURLM *m = NULL;
+	pthread_mutex_lock(&h->slot_mu);
+	if (h->pooled)
+		m = h->pool[--h->pooled];
+	pthread_mutex_unlock(&h->slot_mu);
+	return m ? m : curl_multi_init();
+}
+
+static void multi_give(struct http *h, CURLM *m)
+{
+	pthread_mutex_lock(&h->slot_mu);
+	if (h->pooled < POOL_MAX) {
+		h->pool[h->pooled++] = m;
+		m = NULL;
+	}
+	pthread_mutex_unlock(&h->slot_mu);
+	if (m)
+		curl_multi_cleanup(m);
 }
 
 /* ---- the "server down" state ---- */
@@ -567,7 +598,7 @@ int http_run(struct http *h, struct http_req *reqs, size_t n)
 	if (!n)
 		return 0;
 	struct xfer *xs = calloc(n, sizeof(*xs));
-	CURLM *m = curl_multi_init();
+	CURLM *m = multi_take(h);
 	int ret = 0;
 	if (!xs || !m) {
 		for (size_t i = 0; i < n; i++)
@@ -677,7 +708,7 @@ out:
 		}
 	free(xs);
 	if (m)
-		curl_multi_cleanup(m);
+		multi_give(h, m);
 	return ret;
 }
 

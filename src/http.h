@@ -3,7 +3,8 @@
  * (data_swift.c, data_s3.c, data_ring.c).
  *
  * One struct http per engine: it keeps connections alive and reuses them
- * across calls and threads (a shared libcurl connection cache), and bounds
+ * across calls and threads (a pool of libcurl multi handles, each with
+ * its own connection cache and used by one call at a time), and bounds
  * the transfers in flight at once, over all threads, to max_conns.  A call
  * runs a batch of requests in parallel (libcurl's multi interface).
  *

@@ -135,7 +135,7 @@ expect_error "$k is gone after the delete (no copy left on a handoff)" "No such 
 check "no copy of it left on any device" test "$(datafiles "$H" | wc -l)" = 0
 
 # ---- kill an object server under a write and read workload ----
-"$IO" "$U" workload 60 "$T_TMP/acked" "$T_TMP/stop1" >"$T_TMP/wl.out" 2>"$T_TMP/wl.err" &
+"$IO" "$U" workload 900 "$T_TMP/acked" "$T_TMP/stop1" >"$T_TMP/wl.out" 2>"$T_TMP/wl.err" &
 wl=$!
 check "the workload acknowledges objects" wait_lines "$T_TMP/acked" 12
 swift_obj_kill 2
@@ -178,7 +178,7 @@ assert {x["zone"] for x in d}=={1,2,3,4}' "$T_TMP/st.json"
 
 # ---- add a zone, rebalance, move under a workload ----
 cp "$RING" "$T_TMP/old.ring.gz"
-"$IO" "$U" workload 90 "$T_TMP/acked2" "$T_TMP/stop2" >"$T_TMP/wl2.out" 2>"$T_TMP/wl2.err" &
+"$IO" "$U" workload 900 "$T_TMP/acked2" "$T_TMP/stop2" >"$T_TMP/wl2.out" 2>"$T_TMP/wl2.err" &
 wl=$!
 check "the workload acknowledges objects" wait_lines "$T_TMP/acked2" 12
 check "a fifth object server starts" swift_obj_add 5
