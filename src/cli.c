@@ -252,7 +252,9 @@ static int parse_size(const char *s, uint64_t *out)
 		v <<= 10, end++;
 	else if (*end == 'M' || *end == 'm')
 		v <<= 20, end++;
-	if (*end)
+	else if (*end == 'G' || *end == 'g')
+		v <<= 30, end++;
+	if (*end || v > (UINT64_MAX >> 30))
 		return -1;
 	*out = v;
 	return 0;
@@ -382,6 +384,11 @@ static const char mount_usage[] =
 	"     max_dirty=BYTES     write buffer per open file (32M)\n"
 	"     data_secrets=FILE   credentials of the data tier (KEY=VALUE\n"
 	"                         lines; default: CASSAFS_DATA_* variables)\n"
+	"     cache_dir=DIR       keep a local copy of the objects read from a\n"
+	"                         remote data tier (file, swift, s3, ring) in\n"
+	"                         DIR, one mount per DIR; kept across mounts\n"
+	"     cache_size=BYTES    bound of cache_dir (K, M, G; default 1G);\n"
+	"                         least recently used copies go first\n"
 	"     acl, noacl          POSIX ACLs (system.posix_acl_*, getfacl,\n"
 	"                         setfacl; default acl) or mode bits only\n"
 	"     log_level=L         error, warn, info (default) or debug\n"
@@ -409,6 +416,7 @@ struct mount_cfg {
 	enum log_level level;
 	const char *log_file;
 	const char *metrics; /* -o metrics=[HOST:]PORT */
+	char cache_dir[PATH_MAX]; /* -o cache_dir=, made absolute */
 	char fuse_opts[1024];
 	int threads_set;
 };
@@ -481,6 +489,19 @@ static int parse_mount_opts(char *list, struct mount_cfg *cfg)
 				goto bad;
 		} else if (val && KEY("data_secrets")) {
 			cfg->vo.data_secrets = val;
+		} else if (val && KEY("cache_dir")) {
+			/* the daemon leaves the working directory */
+			char cwd[PATH_MAX] = "";
+			if (!*val || (*val != '/' && !getcwd(cwd, sizeof(cwd))) ||
+			    (size_t)snprintf(cfg->cache_dir, sizeof(cfg->cache_dir),
+					     "%s%s%s", cwd, *cwd ? "/" : "", val) >=
+				    sizeof(cfg->cache_dir))
+				goto bad;
+			cfg->vo.cache_dir = cfg->cache_dir;
+		} else if (val && KEY("cache_size")) {
+			if (parse_size(val, &cfg->vo.cache_size) < 0 ||
+			    cfg->vo.cache_size < (1u << 20))
+				goto bad;
 		} else if (val && KEY("max_dirty")) {
 			uint64_t v;
 			if (parse_size(val, &v) < 0 || v < 4096)
@@ -904,6 +925,10 @@ int cmd_mount(int argc, char **argv)
 	}
 	if (parse_mount_opts(olist, &cfg) < 0)
 		return 2;
+	if (cfg.vo.cache_size && !cfg.vo.cache_dir) {
+		die_msg("mount", "cache_size= needs cache_dir=DIR");
+		return 2;
+	}
 	cfg.url = argv[optind];
 	char mp[PATH_MAX];
 	struct stat st;

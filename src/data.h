@@ -54,7 +54,14 @@ struct data_opts {
 	const char *secrets_file;
 	/* upper bound on concurrent requests to the object store (0: default) */
 	unsigned max_conns;
+	/* a local read cache of objects in this directory (NULL: none), of at
+	 * most cache_size bytes (0: DATA_CACHE_DEFAULT); remote tiers only
+	 * (data_cache.h) */
+	const char *cache_dir;
+	uint64_t cache_size;
 };
+
+#define DATA_CACHE_DEFAULT (1ull << 30)
 
 /* Open the data tier named by url.  err gets a one-line reason. */
 int data_open(const char *url, const struct data_opts *o, struct data **out,

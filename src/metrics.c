@@ -24,16 +24,21 @@ const char *const metrics_counter_names[MC_COUNT] = {
 	"store_round_trips_total", "notices_sent_total",
 	"notices_received_total", "notices_lost_total",
 	"coordinator_session_events_total", "store_write_conflicts_total",
+	"data_gets_total", "data_get_bytes_total", "read_cache_hits_total",
+	"read_cache_misses_total", "read_cache_dropped_total",
 };
 
 const char *const metrics_gauge_names[MG_COUNT] = {
 	"coordinator_session_state", "open_handles", "dirty_bytes",
+	"read_cache_bytes", "read_cache_files",
 };
 
 const char *const metrics_gauge_help[MG_COUNT] = {
 	"ZooKeeper session: 1 connected, 0 connecting, -1 expired or refused.",
 	"Open files and directories.",
 	"Write buffers (whole blocks) holding data not yet committed to the store, in bytes.",
+	"Bytes the local read cache (-o cache_dir) holds on disk.",
+	"Object copies the local read cache holds.",
 };
 
 const char *const metrics_counter_help[MC_COUNT] = {
@@ -49,6 +54,11 @@ const char *const metrics_counter_help[MC_COUNT] = {
 	"Times notices were missed, so every cache was dropped.",
 	"Coordinator session state changes (connect, loss, expiry).",
 	"Read-write store transactions run again after a conflict (of store_conflicts_total).",
+	"Object reads (ranged gets) sent to the data tier.",
+	"Bytes the data tier returned to object reads.",
+	"Object reads served from the local read cache (-o cache_dir).",
+	"Object reads the local read cache could not serve (sent to the tier).",
+	"Read cache copies dropped because they failed their check (length, CRC).",
 };
 
 const uint64_t metrics_bucket_ns[METRICS_BUCKETS - 1] = {

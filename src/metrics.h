@@ -40,6 +40,11 @@ enum metrics_counter {
 	MC_NOTICES_LOST,   /* times notices were missed: every cache dropped */
 	MC_COORD_SESSION_EVENTS, /* coordinator session state changes */
 	MC_TXN_WRITE_CONFLICT, /* of MC_TXN_CONFLICT: read-write ones */
+	MC_DATA_GETS,      /* object reads sent to the data tier */
+	MC_DATA_GET_BYTES, /* bytes they returned */
+	MC_CACHE_HITS,     /* object reads served by the local read cache */
+	MC_CACHE_MISSES,   /* object reads the read cache could not serve */
+	MC_CACHE_DROPPED,  /* read cache copies that failed their check */
 	MC_COUNT
 };
 extern const char *const metrics_counter_names[MC_COUNT];
@@ -50,6 +55,8 @@ enum metrics_gauge {
 	MG_COORD_SESSION, /* 1 connected, 0 connecting, -1 expired / refused */
 	MG_OPEN_HANDLES,  /* open files and directories (vfs) */
 	MG_DIRTY_BYTES,   /* bytes written but not yet committed (vfs) */
+	MG_CACHE_BYTES,   /* bytes the local read cache holds (data_cache) */
+	MG_CACHE_FILES,   /* copies it holds */
 	MG_COUNT
 };
 extern const char *const metrics_gauge_names[MG_COUNT];

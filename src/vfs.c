@@ -3492,10 +3492,19 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 		free(v);
 		return -EBUSY;
 	}
+	if (o->cache_dir && !meta_super(m)->data_url[0]) {
+		log_error("cache_dir: %s keeps file data in its store (format "
+			  "1, no data tier): a local read cache is for the "
+			  "file, swift, s3 and ring tiers", meta_store(m)->url);
+		free(v);
+		return -EINVAL;
+	}
 	if (meta_super(m)->data_url[0]) {
 		char err[512];
 		struct data_opts dopt = {.store = meta_store(m),
-					 .secrets_file = o->data_secrets};
+					 .secrets_file = o->data_secrets,
+					 .cache_dir = o->cache_dir,
+					 .cache_size = o->cache_size};
 		int r = layout_open(m, meta_super(m)->data_url, &dopt, &v->layout,
 				    err, sizeof(err));
 		if (r < 0) {

@@ -72,6 +72,9 @@ struct vfs_options {
 	enum vfs_atime atime;
 	/* file of KEY=VALUE credentials of the data tier (NULL: environment) */
 	const char *data_secrets;
+	/* the local read cache of a remote data tier (data_opts) */
+	const char *cache_dir;
+	uint64_t cache_size;
 };
 
 struct vfs;
