@@ -105,10 +105,8 @@ daemon_of() {
 
 cleanup() {
 	local rc=$? pid socks=()
-	CPID=$(daemon_of "$CFS")
-	unmount_quietly "$CFS" "$CASSAFS" umount
-	[ -n "$CPID" ] && kill -0 "$CPID" 2>/dev/null && { log "CassaFS daemon $CPID still running: stopping it"; kill "$CPID"; }
-	unmount_quietly "$GL"
+	stop_fuse "$CFS" "$(daemon_of "$CFS")"
+	[ -e "/run/netns/$NS" ] && stop_fuse "$GL" "$(gl_client)"
 	if [ -e "/run/netns/$NS" ]; then
 		# everything in the namespace is ours: glusterd, the brick and
 		# any client; the brick's socket and log are in glusterd's fixed
@@ -174,7 +172,7 @@ cfs_mount() {
 		{ echo "cassafs mount failed: $err"; return 1; }
 	wait_mounted "$CFS" 20 || { echo "$CFS not mounted after 20 s"; return 1; }
 }
-cfs_umount() { timeout 120 "$CASSAFS" umount "$CFS" >/dev/null 2>&1 || umount "$CFS" 2>/dev/null; ! is_mounted "$CFS"; }
+cfs_umount() { stop_fuse "$CFS" "$(daemon_of "$CFS")"; }
 
 setup_cassafs() {
 	local err
@@ -203,7 +201,13 @@ gl_mount() {
 		-l "$GLD/log/client.log" --log-level=WARNING "$GL" 2>&1) || { echo "glusterfs client failed: $err"; return 1; }
 	wait_mounted "$GL" 20 || { echo "glusterfs: $GL not mounted after 20 s: $(tail -n 3 "$GLD/log/client.log")"; return 1; }
 }
-gl_umount() { umount "$GL" 2>/dev/null; local i; for ((i = 0; i < 50; i++)); do is_mounted "$GL" || return 0; sleep 0.1; done; return 1; }
+gl_client() {  # pid of the GlusterFS client serving $GL
+	local pid
+	for pid in $(ip netns pids "$NS" 2>/dev/null); do
+		tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | tail -n 1 | grep -qxF "$GL" && { echo "$pid"; return; }
+	done
+}
+gl_umount() { stop_fuse "$GL" "$(gl_client)"; }
 
 setup_glusterfs() {
 	local host addr err i

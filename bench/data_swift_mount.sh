@@ -65,9 +65,7 @@ daemon_of() {
 }
 cleanup() {
 	local rc=$? pid
-	pid=$(daemon_of "$MNT")
-	unmount_quietly "$MNT" "$CASSAFS" umount
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill "$pid"
+	stop_fuse "$MNT" "$(daemon_of "$MNT")"
 	swift_aio_stop
 	if ! grep -q " $W/" /proc/mounts; then rm -rf "$W"; else echo "$ME: $W still has a mount; left in place" >&2; fi
 	exit "$rc"
@@ -107,7 +105,7 @@ for ((r = 1; r <= R; r++)); do
 	cat "$W/src" >/dev/null   # the source in the page cache for both writers
 	log "cassafs: write ${SIZE_MIB} MiB (run $r/$R)"
 	ns=$(timed dd if="$W/src" of="$MNT/f" bs=1M conv=fsync) && add write cassafs "$(rate "$ns")"
-	timeout 120 "$CASSAFS" umount "$MNT" >/dev/null 2>&1 || die "umount failed"
+	stop_fuse "$MNT" "$(daemon_of "$MNT")" || die "umount failed"
 	mount_it || die "remount failed"
 	drop_caches
 	log "cassafs: read (run $r/$R)"
