@@ -246,6 +246,23 @@ EOF
 	DIR[glusterfs]=$GL STATUS[glusterfs]=ok
 }
 
+# Redis commands CassaFS sent (INFO commandstats, INFO itself left out):
+# taken around each CassaFS run, per MiB (sequential) or per 4 KiB
+# operation (random; IOPS × seconds) in the report
+rcmds() { RC info commandstats 2>/dev/null | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" { s += $3 } END { print s + 0 }'; }
+# fio_counted WORKLOAD TARGET PER FIELD NAME ARGS…: run_fio, its figure in
+# FIO_V (not in a subshell: the counts go into VALS as cmds_WORKLOAD)
+fio_counted() {
+	local w=$1 t=$2 per=$3 c0 v
+	shift 3
+	FIO_V=
+	[ "$t" = cassafs ] && c0=$(rcmds)
+	v=$(run_fio "$t" "$@") || return 1
+	[ "$t" = cassafs ] && add "cmds_$w" "$t" "$(awk -v a="$c0" -v b="$(rcmds)" -v p="$per" -v v="$v" 'BEGIN {
+		n = (p == "ops") ? v * '"$RAND_SECS"' : p; if (n > 0) printf "%.2f", (b - a) / n }')"
+	FIO_V=$v
+}
+
 remount() {  # target: a fresh client (no cache of its own) and no page cache
 	case $1 in
 	cassafs) cfs_umount && cfs_mount >/dev/null ;;
@@ -273,12 +290,12 @@ for ((r = 1; r <= R; r++)); do
 	for t in "${ACTIVE[@]}"; do
 		f=${DIR[$t]}/bench.seq
 		log "$t: sequential write ${SEQ_MIB} MiB (run $r/$R)"
-		v=$(run_fio "$t" 48 seqwrite --filename="$f" --rw=write --bs=1M --size="${SEQ_MIB}M" --end_fsync=1) &&
-			add seqwrite "$t" "$(mibs "$v")"
+		fio_counted seqwrite "$t" "$SEQ_MIB" 48 seqwrite --filename="$f" --rw=write --bs=1M --size="${SEQ_MIB}M" --end_fsync=1 &&
+			add seqwrite "$t" "$(mibs "$FIO_V")"
 		remount "$t"
 		log "$t: sequential read (run $r/$R)"
-		v=$(run_fio "$t" 7 seqread --filename="$f" --rw=read --bs=1M --size="${SEQ_MIB}M") &&
-			add seqread "$t" "$(mibs "$v")"
+		fio_counted seqread "$t" "$SEQ_MIB" 7 seqread --filename="$f" --rw=read --bs=1M --size="${SEQ_MIB}M" &&
+			add seqread "$t" "$(mibs "$FIO_V")"
 		rm -f "$f"
 	done
 done
@@ -291,10 +308,10 @@ for ((r = 1; r <= R; r++)); do
 		f=${DIR[$t]}/bench.rand
 		remount "$t"
 		log "$t: random 4 KiB read, then write, ${RAND_SECS} s each (run $r/$R)"
-		v=$(run_fio "$t" 8 randread --filename="$f" --rw=randread --bs=4k --size="${RAND_MIB}M" \
-			--time_based --runtime="$RAND_SECS") && add randread "$t" "$v"
-		v=$(run_fio "$t" 49 randwrite --filename="$f" --rw=randwrite --bs=4k --size="${RAND_MIB}M" \
-			--time_based --runtime="$RAND_SECS" --end_fsync=1) && add randwrite "$t" "$v"
+		fio_counted randread "$t" ops 8 randread --filename="$f" --rw=randread --bs=4k --size="${RAND_MIB}M" \
+			--time_based --runtime="$RAND_SECS" && add randread "$t" "$FIO_V"
+		fio_counted randwrite "$t" ops 49 randwrite --filename="$f" --rw=randwrite --bs=4k --size="${RAND_MIB}M" \
+			--time_based --runtime="$RAND_SECS" --end_fsync=1 && add randwrite "$t" "$FIO_V"
 	done
 done
 for t in "${ACTIVE[@]}"; do rm -f "${DIR[$t]}/bench.rand"; done
@@ -370,6 +387,11 @@ seqread|sequential read ${SEQ_MIB} MiB, bs 1M, cold|1.2
 randread|random read 4 KiB, ${RAND_MIB} MiB file, ${RAND_SECS} s, cold|1.0
 randwrite|random write 4 KiB, ${RAND_MIB} MiB file, ${RAND_SECS} s, end_fsync|1.0
 EOF
+	echo
+	# shellcheck disable=SC2086
+	echo "Redis commands CassaFS sent (INFO commandstats around each run, medians): sequential write" \
+		"$(median ${VALS[cmds_seqwrite|cassafs]:-}) per MiB, sequential read $(median ${VALS[cmds_seqread|cassafs]:-}) per MiB," \
+		"random read $(median ${VALS[cmds_randread|cassafs]:-}) and random write $(median ${VALS[cmds_randwrite|cassafs]:-}) per 4 KiB operation."
 	echo
 	if [ -n "$REDIS_GROWTH" ]; then
 		echo "Redis growth: used_memory $(commas <<<"$M0") → $(commas <<<"$M1") bytes (keys $K0 → $K1) writing one ${REDIS_MIB} MiB file" \
