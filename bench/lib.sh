@@ -72,6 +72,24 @@ unmount_quietly() {
 	umount "$d" 2>/dev/null || umount -l "$d"
 }
 
+# stop_fuse MOUNTPOINT PID: unmount, then wait for the daemon PID to end.
+# A process that made a mount namespace meanwhile (ip netns exec, unshare:
+# other sessions on this machine) holds a copy of the mount, and then the
+# daemon is never told to finish ('cassafs umount' would wait for it in
+# vain): after 5 s it is stopped by its pid (SIGTERM: it finishes its work
+# and exits), after 30 s more killed.
+stop_fuse() {
+	local m=$1 pid=$2 i
+	umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	[ -n "$pid" ] || return 0
+	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill "$pid" 2>/dev/null
+	for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	log "daemon $pid of $m still running 35 s after its unmount: killing it"
+	kill -9 "$pid" 2>/dev/null
+	return 1
+}
+
 # The root filesystem here is ext4 without a journal, where ext4 avoids
 # reusing an inode for 60-300 s after it was freed (fs/ext4/ialloc.c,
 # recently_deleted()): after one round of 10,000 unlinks the next round's

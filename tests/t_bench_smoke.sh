@@ -99,5 +99,33 @@ check "run_dist.sh rejects an unknown argument (rc=$rc: $err)" all '[ "$rc" -eq 
 err=$(bench/run_dist.sh -n 0 2>&1); rc=$?
 check "run_dist.sh rejects -n 0 (rc=$rc: $err)" [ "$rc" -eq 2 ]
 
+# --- data_dist.sh and data_swift_mount.sh: argument handling; data_dist.sh
+# also end to end on CassaFS alone (Redis + ZooKeeper on 127.0.0.1, tiny
+# sizes; GlusterFS and Swift take too long to start for a smoke test)
+for b in data_dist data_swift_mount; do
+	out=$(bench/$b.sh --help 2>&1); rc=$?
+	check "$b.sh --help exits 0 and lists --quick (rc=$rc)" all '[ "$rc" -eq 0 ] && grep -q -- "--quick" <<<"$out"'
+	err=$(bench/$b.sh --bogus 2>&1); rc=$?
+	check "$b.sh rejects an unknown argument (rc=$rc: $err)" all '[ "$rc" -eq 2 ] && grep -q -- "--bogus" <<<"$err"'
+	err=$(bench/$b.sh -r 0 2>&1); rc=$?
+	check "$b.sh rejects -r 0 (rc=$rc: $err)" [ "$rc" -eq 2 ]
+done
+if [ "$(id -u)" = 0 ] && [ -x build/cassafs ] && command -v fio redis-server >/dev/null &&
+   [ -f /usr/share/java/zookeeper.jar ]; then
+	table=$(DATADIST_PORT=${DATADIST_PORT:-26390} timeout 120 bench/data_dist.sh --no-gluster --dir "$TMP" -r 1 \
+		--seq-mib 8 --rand-mib 4 --rand-secs 1 --redis-mib 16 --big-mib 16 2>"$TMP/dd.err"); rc=$?
+	check "data_dist.sh --no-gluster exits 0 (rc=$rc; $(tail -n 2 "$TMP/dd.err" | tr '\n' ' '))" [ "$rc" -eq 0 ]
+	missing=$(awk -F'|' '/^\| (sequential|random)/ && $4 !~ /[0-9]/' <<<"$table")
+	rows=$(grep -c '^| \(sequential\|random\)' <<<"$table")
+	check "data_dist.sh: 4 workload rows, each with a CassaFS figure ($rows${missing:+; missing: $missing})" \
+		all '[ "$rows" = 4 ] && [ -z "$missing" ]'
+	check "data_dist.sh: the Redis growth and RSS lines" \
+		all 'grep -q "MiB per GiB" <<<"$table" && grep -q "peak [0-9]* MiB" <<<"$table"'
+	check "data_dist.sh leaves no work directory, mount or server" \
+		all '[ -z "$(find "$TMP" -maxdepth 1 -name "cassafs-datadist.*")" ] && ! grep -q cassafs-datadist /proc/mounts'
+else
+	echo "skip data_dist.sh end to end (needs root, build/cassafs, fio, redis-server, zookeeper)"
+fi
+
 echo "RESULT $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
