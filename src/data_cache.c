@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "bytes.h"
 #include "data_cache.h"
 #include "log.h"
 #include "metrics.h"
@@ -73,20 +74,6 @@ static uint64_t key_hash(const char *key)
 static void name_of(uint64_t h, char out[17])
 {
 	snprintf(out, 17, "%016" PRIx64, h);
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
 }
 
 static size_t nblocks(uint64_t size)

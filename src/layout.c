@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bytes.h"
 #include "layout.h"
 #include "log.h"
 #include "store.h"
@@ -82,20 +83,6 @@ struct layout {
 
 /* ---- encoding ---- */
 
-static void be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
 /* A decoded chunk record. */
 struct rec {
 	struct slice *s;
@@ -147,16 +134,16 @@ static uint8_t *rec_encode(const struct rec *r, size_t *len)
 		return NULL;
 	p[0] = 'L';
 	p[1] = '1';
-	be32(p + 4, r->n);
-	be32(p + 8, r->blocks);
-	be32(p + 12, r->base);
+	put_be32(p + 4, r->n);
+	put_be32(p + 8, r->blocks);
+	put_be32(p + 12, r->base);
 	for (uint32_t i = 0; i < r->n; i++) {
 		uint8_t *q = p + HDR_SIZE + (size_t)i * SLICE_SIZE;
 		const struct slice *s = &r->s[i];
 		store_be64(q, s->obj);
-		be32(q + 8, s->off);
-		be32(q + 12, s->pos);
-		be32(q + 16, s->len);
+		put_be32(q + 8, s->off);
+		put_be32(q + 12, s->pos);
+		put_be32(q + 16, s->len);
 		q[20] = s->kind;
 	}
 	return p;
@@ -372,15 +359,15 @@ static int ref_add(struct store_txn *t, uint64_t id, int64_t delta,
 	if (refs == 0) {
 		if (created)
 			return 0;
-		be32(val, size);
+		put_be32(val, size);
 		if ((r = store_del(t, STORE_OBJREF, 0, col, 8)) < 0 ||
 		    (r = store_put(t, STORE_OBJREF, 2, col, 8, val, 4)) < 0 ||
 		    (r = store_add(t, STORE_SUPER, 0, "objects", 7, -1)) < 0)
 			return r;
 		return store_add(t, STORE_SUPER, 0, "obj_bytes", 9, -(int64_t)size);
 	}
-	be32(val, (uint32_t)refs);
-	be32(val + 4, size);
+	put_be32(val, (uint32_t)refs);
+	put_be32(val + 4, size);
 	if ((r = store_put(t, STORE_OBJREF, 0, col, 8, val, 8)) < 0)
 		return r;
 	if (created &&
