@@ -86,42 +86,11 @@ ZK_SCRIPT=$ROOT/tests/scripts/zk_server.sh
 CFS=$BASE/cfs GL=$BASE/gl
 declare -A DIR STATUS
 
-kill_pidfile() {  # FILE: TERM, then KILL after 5 s, the process it names
-	local pid i
-	[ -s "$1" ] || return 0
-	pid=$(cat "$1")
-	kill "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null
-}
-
-# pid of the CassaFS daemon serving mount point $1 (from its pid file)
-daemon_of() {
-	local f
-	for f in /run/cassafs/*.pid; do
-		[ -f "$f" ] && [ "$(sed -n 2p "$f")" = "$1" ] && { sed -n 1p "$f"; return; }
-	done
-}
-
 cleanup() {
-	local rc=$? pid socks=()
+	local rc=$?
 	stop_fuse "$CFS" "$(daemon_of "$CFS")"
 	[ -e "/run/netns/$NS" ] && stop_fuse "$GL" "$(gl_client)"
-	if [ -e "/run/netns/$NS" ]; then
-		# everything in the namespace is ours: glusterd, the brick and
-		# any client; the brick's socket and log are in glusterd's fixed
-		# places, removed too
-		for pid in $(ip netns pids "$NS" 2>/dev/null); do
-			mapfile -t -O "${#socks[@]}" socks < <(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^-S$/{n;p}')
-			kill "$pid" 2>/dev/null
-		done
-		sleep 1
-		for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		ip netns del "$NS" 2>/dev/null
-		for pid in "${socks[@]}"; do case $pid in /var/run/gluster/*.socket|/run/gluster/*.socket) rm -f "$pid" ;; esac; done
-		rm -f "/var/log/glusterfs/bricks/$(sed 's|^/||; s|/|-|g' <<<"$BASE/gl-brick/b").log"
-	fi
-	rm -rf "/etc/netns/$NS"
+	gluster_stop "$BASE/gl-brick"
 	kill_pidfile "$BASE/redis/redis.pid"
 	[ -d "$BASE/zk" ] && "$ZK_SCRIPT" stop "$BASE/zk" >/dev/null 2>&1
 	if ! grep -q " $BASE/" /proc/mounts; then rm -rf "$BASE"; else echo "$ME: $BASE still has a mount; left in place" >&2; fi
@@ -130,9 +99,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-oneline() { tr '\n' ' ' <<<"$1" | sed 's/ *$//' | cut -c1-400; }
-secret() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-24; }
 RC() { REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -p "$REDIS_PORT" "$@"; }
 
 # ------------------------------------------------------------------ CassaFS
@@ -192,8 +158,6 @@ setup_cassafs() {
 # ---------------------------------------------------------------- GlusterFS
 # nsenter --net, not "ip netns exec" (that makes a mount namespace too, in
 # which a FUSE mount outlives its unmount here)
-INNS() { nsenter --net="/run/netns/$NS" "$@"; }
-G() { INNS gluster --glusterd-sock="$GLD/run/glusterd.socket" --mode=script "$@"; }
 gl_mount() {
 	local err
 	mkdir -p "$GL"
@@ -210,38 +174,8 @@ gl_client() {  # pid of the GlusterFS client serving $GL
 gl_umount() { stop_fuse "$GL" "$(gl_client)"; }
 
 setup_glusterfs() {
-	local host addr err i
-	command -v glusterd >/dev/null || { STATUS[glusterfs]="n/a: glusterd not installed (glusterfs-server)"; return; }
-	# glusterd refuses localhost as a brick host: the machine's name must
-	# resolve to a loopback address, reached inside the namespace
-	host=$(hostname)
-	addr=$(getent hosts "$host" | awk '{ print $1; exit }')
-	case "$addr" in
-	127.*) ;;
-	*) STATUS[glusterfs]="n/a: hostname '$host' resolves to '${addr:-nothing}', not 127.x"; return ;;
-	esac
-	err=$(ip netns add "$NS" 2>&1 && INNS ip link set lo up 2>&1) || { STATUS[glusterfs]="n/a: netns: $(oneline "$err")"; return; }
-	mkdir -p "$GLD/wd" "$GLD/run" "$GLD/log" "$BASE/gl-brick"
-	cp -r /var/lib/glusterd/groups /var/lib/glusterd/hooks "$GLD/wd/" 2>/dev/null
-	cat >"$GLD/glusterd.vol" <<EOF
-volume management
-    type mgmt/glusterd
-    option working-directory $GLD/wd
-    option run-directory $GLD/run
-    option glusterd-sockfile $GLD/run/glusterd.socket
-    option transport-type socket
-    option transport.socket.listen-port 24007
-    option ping-timeout 0
-    option event-threads 1
-    option max-port 60999
-end-volume
-EOF
-	err=$(INNS glusterd -f "$GLD/glusterd.vol" -p "$GLD/run/glusterd.pid" -l "$GLD/log/glusterd.log" --log-level WARNING 2>&1) ||
-		{ STATUS[glusterfs]="n/a: glusterd failed: $(oneline "$err")"; return; }
-	for ((i = 0; i < 100; i++)); do G volume list >/dev/null 2>&1 && break; sleep 0.2; done
-	if ! err=$(G volume create benchvol "$host:$BASE/gl-brick/b" force 2>&1) || ! err=$(G volume start benchvol 2>&1); then
-		STATUS[glusterfs]="n/a: gluster volume create/start: $(oneline "$err")"; return
-	fi
+	local err
+	err=$(gluster_start "$BASE/gl-brick") || { STATUS[glusterfs]="n/a: $err"; return; }
 	err=$(gl_mount) || { STATUS[glusterfs]="n/a: $(oneline "$err")"; return; }
 	DIR[glusterfs]=$GL STATUS[glusterfs]=ok
 }

@@ -57,12 +57,6 @@ command -v swift >/dev/null || die "swift (python3-swiftclient) not found"
 W=$(mktemp -d "$PARENT/cassafs-swiftmount.XXXXXX") || die "no work directory in $PARENT"
 MNT=$W/mnt STORE=lmdb://$W/store
 
-daemon_of() {
-	local f
-	for f in /run/cassafs/*.pid; do
-		[ -f "$f" ] && [ "$(sed -n 2p "$f")" = "$1" ] && { sed -n 1p "$f"; return; }
-	done
-}
 cleanup() {
 	local rc=$? pid
 	stop_fuse "$MNT" "$(daemon_of "$MNT")"

@@ -254,3 +254,96 @@ machine_line() {
 }
 
 fuse_line() { awk -v m="$1" '$2 == m { print $3" "$4 }' /proc/mounts; }
+
+# ---- helpers of the benches that start their own servers ----
+
+# kill_pidfile FILE: stop the process whose id FILE holds (TERM, then KILL
+# after 5 s); only processes the bench started have their ids there.
+kill_pidfile() {
+	local pid i
+	[ -s "$1" ] || return 0
+	pid=$(cat "$1")
+	kill "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$pid" 2>/dev/null
+}
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+oneline() { tr '\n' ' ' <<<"$1" | sed 's/ *$//' | cut -c1-400; }
+secret() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-24; }
+# daemon_of MOUNTPOINT: pid of the CassaFS daemon serving it (its pid file)
+daemon_of() {
+	local f
+	for f in /run/cassafs/*.pid; do
+		[ -f "$f" ] && [ "$(sed -n 2p "$f")" = "$1" ] && { sed -n 1p "$f"; return; }
+	done
+}
+
+# ---- a one-brick GlusterFS volume "benchvol": glusterd in the network
+# namespace $NS (its port 24007 is fixed), its files under $GLD ----
+
+# nsenter --net, not "ip netns exec": that also makes a new mount
+# namespace, a private copy of every mount there is at the time, and a FUSE
+# filesystem still mounted in such a copy does not end when it is unmounted
+# here (its daemon keeps running while glusterd lives).
+INNS() { nsenter --net="/run/netns/$NS" "$@"; }
+G() { INNS gluster --glusterd-sock="$GLD/run/glusterd.socket" --mode=script "$@"; }
+
+# gluster_start BRICKDIR: make $NS, start glusterd and the volume with its
+# brick in BRICKDIR/b; on failure print the reason and return 1.
+gluster_start() {
+	local brick=$1 host addr err i
+	command -v glusterd >/dev/null || { echo "glusterd not installed (glusterfs-server)"; return 1; }
+	# glusterd refuses localhost as a brick host; the machine's name must
+	# resolve to a loopback address so that, inside the namespace (which
+	# has only lo), it reaches glusterd and the brick and nothing else
+	host=$(hostname)
+	addr=$(getent hosts "$host" | awk '{ print $1; exit }')
+	case "$addr" in
+	127.*) ;;
+	*) echo "the hostname '$host' resolves to '${addr:-nothing}', not a 127.x address; add it to /etc/hosts"; return 1 ;;
+	esac
+	err=$(ip netns add "$NS" 2>&1 && INNS ip link set lo up 2>&1) ||
+		{ echo "cannot make network namespace $NS: $(oneline "$err")"; return 1; }
+	mkdir -p "$GLD/wd" "$GLD/run" "$GLD/log" "$brick"
+	cp -r /var/lib/glusterd/groups /var/lib/glusterd/hooks "$GLD/wd/" 2>/dev/null
+	cat >"$GLD/glusterd.vol" <<VOL
+volume management
+    type mgmt/glusterd
+    option working-directory $GLD/wd
+    option run-directory $GLD/run
+    option glusterd-sockfile $GLD/run/glusterd.socket
+    option transport-type socket
+    option transport.socket.listen-port 24007
+    option ping-timeout 0
+    option event-threads 1
+    option max-port 60999
+end-volume
+VOL
+	err=$(INNS glusterd -f "$GLD/glusterd.vol" -p "$GLD/run/glusterd.pid" \
+		-l "$GLD/log/glusterd.log" --log-level WARNING 2>&1) ||
+		{ echo "glusterd failed: $(oneline "$err")"; return 1; }
+	for ((i = 0; i < 100; i++)); do G volume list >/dev/null 2>&1 && break; sleep 0.2; done
+	if ! err=$(G volume create benchvol "$host:$brick/b" force 2>&1) ||
+	   ! err=$(G volume start benchvol 2>&1); then
+		echo "gluster volume create/start failed: $(oneline "$err")"; return 1
+	fi
+}
+
+# gluster_stop BRICKDIR: stop everything in $NS (all of it started by the
+# bench: glusterd, the brick, any client left) and remove the namespace;
+# the brick's socket and log are in glusterd's fixed places: removed too.
+gluster_stop() {
+	local pid socks=()
+	if [ -e "/run/netns/$NS" ]; then
+		for pid in $(ip netns pids "$NS" 2>/dev/null); do
+			mapfile -t -O "${#socks[@]}" socks < <(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^-S$/{n;p}')
+			kill "$pid" 2>/dev/null
+		done
+		sleep 1
+		for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+		ip netns del "$NS" 2>/dev/null
+		for pid in "${socks[@]}"; do case $pid in /var/run/gluster/*.socket|/run/gluster/*.socket) rm -f "$pid" ;; esac; done
+		rm -f "/var/log/glusterfs/bricks/$(sed 's|^/||; s|/|-|g' <<<"$1/b").log"
+	fi
+	rm -rf "/etc/netns/$NS"
+}

@@ -109,17 +109,6 @@ ZKD=$BASE/zk                # ZooKeeper's directory (moves to the loop filesyste
 
 wanted() { [[ ",$TARGETS," == *",$1,"* ]]; }
 
-# kill_pidfile FILE: stop the process whose id FILE holds (TERM, then KILL
-# after 5 s); only processes this script started have their ids there.
-kill_pidfile() {
-	local pid i
-	[ -s "$1" ] || return 0
-	pid=$(cat "$1")
-	kill "$pid" 2>/dev/null || return 0
-	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-	kill -9 "$pid" 2>/dev/null
-}
-
 cleanup() {
 	local rc=$? m pid exe
 	# in parallel: 'cassafs umount' waits for each daemon to finish
@@ -138,22 +127,7 @@ cleanup() {
 		grep -E ' (error|warn(ing)?): ' "$BASE"/cfs-logs/*.log | sed "s|^$BASE/cfs-logs/||" | tail -n 20 >&2
 	fi
 	for m in gl-a gl-b gl-lat ssh-a ssh-b ssh-lat; do unmount_quietly "$BASE/$m"; done
-	if [ -e "/run/netns/$NS" ]; then
-		# everything in the namespace was started by this run: glusterd,
-		# the brick and any client left behind.  The brick's socket and log
-		# are in glusterd's fixed places: remove them too.
-		local socks=()
-		for pid in $(ip netns pids "$NS" 2>/dev/null); do
-			mapfile -t -O "${#socks[@]}" socks < <(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n '/^-S$/{n;p}')
-			kill "$pid" 2>/dev/null
-		done
-		sleep 1
-		for pid in $(ip netns pids "$NS" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
-		ip netns del "$NS" 2>/dev/null
-		for pid in "${socks[@]}"; do case $pid in /var/run/gluster/*.socket|/run/gluster/*.socket) rm -f "$pid" ;; esac; done
-		rm -f "/var/log/glusterfs/bricks/$(sed 's|^/||; s|/|-|g' <<<"$WORK/gl-brick/b").log"
-	fi
-	rm -rf "/etc/netns/$NS"
+	gluster_stop "$WORK/gl-brick"
 	kill_pidfile "$BASE/ssh/sshd.pid"
 	kill_pidfile "$BASE/redis/redis.pid"
 	if [ -n "$ZK_SCRIPT" ]; then "$ZK_SCRIPT" stop "$ZKD" >/dev/null 2>&1; else kill_pidfile "$ZKD/pid"; fi
@@ -168,10 +142,6 @@ if [ "$USE_LOOP" = 1 ]; then
 	setup_loop || die "cannot set up the loop filesystem (see above); use --no-loop"
 fi
 ZKD=$WORK/zk
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-oneline() { tr '\n' ' ' <<<"$1" | sed 's/ *$//' | cut -c1-400; }
-secret() { head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-24; }
 
 # ------------------------------------------------------------------ servers
 # Redis, configured from a file so the password is not on a command line;
@@ -285,13 +255,6 @@ setup_cassafs() {
 	DIR[cassafs]=$BASE/cfs-a DIR2[cassafs]=$BASE/cfs-b DIRL[cassafs]=$BASE/cfs-lat STATUS[cassafs]=ok
 }
 
-# nsenter --net, not "ip netns exec": that also makes a new mount
-# namespace, a private copy of every mount there is at the time, and a FUSE
-# filesystem still mounted in such a copy does not end when it is unmounted
-# here (its daemon keeps running while glusterd lives).
-INNS() { nsenter --net="/run/netns/$NS" "$@"; }
-G() { INNS gluster --glusterd-sock="$GLD/run/glusterd.socket" --mode=script "$@"; }
-
 gl_mount() {  # mountpoint [extra glusterfs options]
 	local m=$1 err
 	shift
@@ -306,44 +269,8 @@ gl_mount() {  # mountpoint [extra glusterfs options]
 }
 
 setup_glusterfs() {
-	local host addr err i
-	command -v glusterd >/dev/null || { STATUS[glusterfs]="n/a: glusterd not installed (glusterfs-server)"; return; }
-	# glusterd refuses localhost as a brick host; the machine's name must
-	# resolve to a loopback address so that, inside the namespace (which
-	# has only lo), it reaches glusterd and the brick and nothing else
-	host=$(hostname)
-	addr=$(getent hosts "$host" | awk '{ print $1; exit }')
-	case "$addr" in
-	127.*) ;;
-	*) STATUS[glusterfs]="n/a: the hostname '$host' resolves to '${addr:-nothing}', not a 127.x address; add it to /etc/hosts"; return ;;
-	esac
-	if ! err=$(ip netns add "$NS" 2>&1 && INNS ip link set lo up 2>&1); then
-		STATUS[glusterfs]="n/a: cannot make network namespace $NS: $(oneline "$err")"; return
-	fi
-	mkdir -p "$GLD/wd" "$GLD/run" "$GLD/log" "$WORK/gl-brick"
-	cp -r /var/lib/glusterd/groups /var/lib/glusterd/hooks "$GLD/wd/" 2>/dev/null
-	cat >"$GLD/glusterd.vol" <<EOF
-volume management
-    type mgmt/glusterd
-    option working-directory $GLD/wd
-    option run-directory $GLD/run
-    option glusterd-sockfile $GLD/run/glusterd.socket
-    option transport-type socket
-    option transport.socket.listen-port 24007
-    option ping-timeout 0
-    option event-threads 1
-    option max-port 60999
-end-volume
-EOF
-	if ! err=$(INNS glusterd -f "$GLD/glusterd.vol" -p "$GLD/run/glusterd.pid" \
-		-l "$GLD/log/glusterd.log" --log-level WARNING 2>&1); then
-		STATUS[glusterfs]="n/a: glusterd failed: $(oneline "$err")"; return
-	fi
-	for ((i = 0; i < 100; i++)); do G volume list >/dev/null 2>&1 && break; sleep 0.2; done
-	if ! err=$(G volume create benchvol "$host:$WORK/gl-brick/b" force 2>&1) ||
-	   ! err=$(G volume start benchvol 2>&1); then
-		STATUS[glusterfs]="n/a: gluster volume create/start failed: $(oneline "$err")"; return
-	fi
+	local err
+	err=$(gluster_start "$WORK/gl-brick") || { STATUS[glusterfs]="n/a: $err"; return; }
 	err=$(gl_mount "$BASE/gl-a") || { STATUS[glusterfs]="n/a: $(oneline "$err")"; return; }
 	err=$(gl_mount "$BASE/gl-b") || { STATUS[glusterfs]="n/a: second client: $(oneline "$err")"; return; }
 	err=$(gl_mount "$BASE/gl-lat" --attribute-timeout=0 --entry-timeout=0 --negative-timeout=0) ||
