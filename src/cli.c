@@ -668,8 +668,8 @@ static int serve(struct mount_cfg *cfg, int status_fd)
 			fprintf(stderr, "cassafs mount: warning: %s: %s\n",
 				s->url, warn);
 	}
-	if ((r = vfs_new(m, c, &cfg->vo, &v)) < 0) {
-		snprintf(msg, sizeof(msg), "out of memory");
+	if ((r = vfs_new_why(m, c, &cfg->vo, &v, err, sizeof(err))) < 0) {
+		snprintf(msg, sizeof(msg), "%s", err);
 		goto fail_msg;
 	}
 	if ((r = vfs_mount(v, cfg->mountpoint, err, sizeof(err))) < 0) {

@@ -359,17 +359,24 @@ static int pread_full(int fd, void *buf, size_t len, off_t off)
 static void drop_bad(struct data_cache *c, uint64_t h, const char *key,
 		     const char *why)
 {
-	log_warn("read cache %s: the copy of %s is %s: dropped, read from "
-		 "the tier", c->dir, key, why);
-	metrics_add(MC_CACHE_DROPPED, 1);
 	pthread_mutex_lock(&c->lock);
 	struct entry *e = find(c, h);
-	if (e && !e->pending)
+	/* counted once: a reader that found it bad at the same time (or
+	 * after a new copy was started) only misses */
+	int mine = e && !e->pending;
+	if (mine) {
 		remove_entry(c, e, 1);
-	c->st.dropped++;
+		c->st.dropped++;
+	}
 	c->st.misses++;
 	gauges(c);
 	pthread_mutex_unlock(&c->lock);
+	metrics_add(MC_CACHE_MISSES, 1);
+	if (mine) {
+		metrics_add(MC_CACHE_DROPPED, 1);
+		log_warn("read cache %s: the copy of %s is %s: dropped, read "
+			 "from the tier", c->dir, key, why);
+	}
 }
 
 static int miss(struct data_cache *c)

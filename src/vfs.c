@@ -3468,6 +3468,17 @@ int vfs_purge_orphans(struct vfs *v, uint64_t *purged)
 int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	    struct vfs **out)
 {
+	char err[512];
+	int r = vfs_new_why(m, c, o, out, err, sizeof(err));
+	if (r < 0)
+		log_error("%s", err);
+	return r;
+}
+
+int vfs_new_why(struct meta *m, struct coord *c, const struct vfs_options *o,
+		 struct vfs **out, char *why, size_t why_len)
+{
+	snprintf(why, why_len, "%s", strerror(ENOMEM));
 	struct vfs *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -3486,16 +3497,17 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 		v->opt.max_dirty_per_file = v->bs;
 	v->shared = c && coord_has_notices(c);
 	if (meta_super(m)->migrating) {
-		log_error("%s is being moved into the data tier %s: run "
-			  "'cassafs migrate-data' again to finish before mounting",
-			  meta_store(m)->url, meta_super(m)->data_url);
+		snprintf(why, why_len, "%s is being moved into the data tier %s: "
+			 "run 'cassafs migrate-data' again to finish before "
+			 "mounting", meta_store(m)->url, meta_super(m)->data_url);
 		free(v);
 		return -EBUSY;
 	}
 	if (o->cache_dir && !meta_super(m)->data_url[0]) {
-		log_error("cache_dir: %s keeps file data in its store (format "
-			  "1, no data tier): a local read cache is for the "
-			  "file, swift, s3 and ring tiers", meta_store(m)->url);
+		snprintf(why, why_len, "cache_dir: %s keeps file data in its "
+			 "store (format 1, no data tier): a local read cache is "
+			 "for the file, swift, s3 and ring tiers",
+			 meta_store(m)->url);
 		free(v);
 		return -EINVAL;
 	}
@@ -3508,7 +3520,7 @@ int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 		int r = layout_open(m, meta_super(m)->data_url, &dopt, &v->layout,
 				    err, sizeof(err));
 		if (r < 0) {
-			log_error("cannot open the data tier: %s", err);
+			snprintf(why, why_len, "cannot open the data tier: %s", err);
 			free(v);
 			return r;
 		}

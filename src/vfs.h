@@ -82,6 +82,9 @@ struct vfs_file;
 
 int vfs_new(struct meta *m, struct coord *c, const struct vfs_options *o,
 	    struct vfs **out);
+/* The same, with the reason of a failure in why (vfs_new logs it). */
+int vfs_new_why(struct meta *m, struct coord *c, const struct vfs_options *o,
+		 struct vfs **out, char *why, size_t why_len);
 /*
  * Join the filesystem as a mount at mountpoint: register with the
  * coordinator (an error names the holder if it allows one mount only),

@@ -11,8 +11,9 @@
 #  - reading more than cache_size keeps the directory under the bound;
 #  - a cache_dir on a small tmpfs that fills: reads stay right, the mount
 #    logs that it stopped filling, and no read fails;
-#  - refused with a clear message: cache_dir on the store tier,
-#    cache_size without cache_dir, two mounts on one cache_dir.
+#  - refused with a clear message (on the terminal of a detached mount
+#    too): cache_dir on the store tier, cache_size without cache_dir, two
+#    mounts on one cache_dir.
 # With SWIFT=1 (or when swift-proxy-server is installed) the first check
 # runs on a swift:// tier too (tests/swift_aio.sh).
 set -u
@@ -52,6 +53,10 @@ check "mkfs store tier" "$CASSAFS" mkfs "lmdb://$T_TMP/plain"
 mkdir -p "$MP"
 expect_error "the store tier refuses a read cache" "cache_dir: the store tier" \
 	"$CASSAFS" mount -f -o "cache_dir=$T_TMP/nocache" "lmdb://$T_TMP/plain" "$MP"
+# detached, the reason still reaches the terminal (it used to say "out of
+# memory" for any failure to open the data tier)
+expect_error "the store tier refuses a read cache (detached mount)" "cache_dir: the store tier" \
+	"$CASSAFS" mount -o "cache_dir=$T_TMP/nocache" "lmdb://$T_TMP/plain" "$MP"
 
 mount_fs "$URL" "$MP" -o "cache_dir=$CD,cache_size=32M,metrics=127.0.0.1:$PORT" || { finish; exit; }
 head -c $((16 << 20)) /dev/urandom >"$T_TMP/a"
@@ -93,7 +98,8 @@ check "read with a damaged copy is right" cmp "$T_TMP/a" "$MP/a"
 g3=$(gets)
 d1=$(stat_of $PORT read_cache_dropped_total)
 check "the damaged copy was dropped ($((d1 - d0)))" test $((d1 - d0)) -eq 1
-check "and its object read again from the tier ($((g3 - g2)) gets)" test $((g3 - g2)) -eq 1
+# (two FUSE threads reading ahead may both miss while the fill is written)
+check "and its object read again from the tier ($((g3 - g2)) gets)" test $((g3 - g2)) -ge 1 -a $((g3 - g2)) -le 2
 check "a good copy took its place (4 copies)" test "$(copies "$CD")" -eq 4
 uncache "$MP/a"
 check "read after the repair is right" cmp "$T_TMP/a" "$MP/a"
