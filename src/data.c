@@ -203,10 +203,50 @@ static int serve_from(struct data *d, struct data_io *io, const uint8_t *obj,
 	return io->res = 0;
 }
 
+/* How long a reader waits for another's fetch of the same object before
+ * fetching it itself (the engines' own bounds are shorter). */
+#define FILL_WAIT_S 60
+#define DEFERRED (SIZE_MAX - 1)
+
+/* The deferred reads (another reader was fetching their object): wait for
+ * it, read the cache again, and fetch from the tier what is still
+ * missing, as asked. */
+static void deferred_gets(struct data *d, struct data_io *ios, size_t n,
+			  const size_t *of)
+{
+	struct data_io *left = calloc(n, sizeof(*left));
+	size_t *at = malloc(n * sizeof(*at)), m = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (of[i] != DEFERRED)
+			continue;
+		struct data_io *io = &ios[i];
+		data_cache_wait(d->cache, io->key, FILL_WAIT_S);
+		if (data_cache_get(d->cache, io->key, io->off, io->buf, io->len,
+				   &io->got) == 0) {
+			io->res = 0;
+		} else if (left && at) {
+			left[m] = *io;
+			at[m++] = i;
+		} else {
+			engine_get_batch(d, io, 1);
+		}
+	}
+	if (m)
+		engine_get_batch(d, left, m);
+	for (size_t j = 0; j < m; j++) {
+		ios[at[j]].res = left[j].res;
+		ios[at[j]].got = left[j].got;
+	}
+	free(left);
+	free(at);
+}
+
 /*
  * With a cache: hits are copied from it; each missed object is fetched
  * whole, once per batch however many ranges of it were asked, kept in the
- * cache and the ranges copied from it.
+ * cache and the ranges copied from it.  An object another reader is
+ * fetching is waited for, after this batch's own fetches (so that no two
+ * readers wait on each other).
  */
 static int cached_get_batch(struct data *d, struct data_io *ios, size_t n)
 {
@@ -220,6 +260,7 @@ static int cached_get_batch(struct data *d, struct data_io *ios, size_t n)
 		return engine_get_batch(d, ios, n);
 	}
 	size_t k = 0;
+	int deferred = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct data_io *io = &ios[i];
 		of[i] = SIZE_MAX;
@@ -235,9 +276,16 @@ static int cached_get_batch(struct data *d, struct data_io *ios, size_t n)
 			}
 		if (of[i] != SIZE_MAX)
 			continue;
+		int claim = data_cache_wants(d->cache, FILL_LEN - 1)
+				    ? data_cache_claim(d->cache, io->key) : -1;
+		if (claim == 0) {
+			of[i] = DEFERRED;
+			deferred = 1;
+			continue;
+		}
 		of[i] = k;
 		fio[k] = *io; /* as asked, unless a whole fetch can be held */
-		if (data_cache_wants(d->cache, FILL_LEN - 1) && fill_reserve()) {
+		if (claim == 1 && fill_reserve()) {
 			if ((fio[k].buf = malloc(FILL_LEN))) {
 				fio[k].off = 0;
 				fio[k].len = FILL_LEN;
@@ -247,19 +295,23 @@ static int cached_get_batch(struct data *d, struct data_io *ios, size_t n)
 				fill_release();
 			}
 		}
+		if (claim == 1 && !whole[k])
+			data_cache_release(d->cache, io->key);
 		k++;
 	}
 	if (k)
 		engine_get_batch(d, fio, k);
 	for (size_t j = 0; j < k; j++) {
 		struct data_io *f = &fio[j];
-		if (!whole[j] || f->res < 0)
+		if (!whole[j])
 			continue;
-		if (f->got < FILL_LEN)
+		if (f->res == 0 && f->got < FILL_LEN)
 			data_cache_put(d->cache, f->key, f->buf, f->got);
+		else
+			data_cache_release(d->cache, f->key);
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (of[i] == SIZE_MAX)
+		if (of[i] >= DEFERRED)
 			continue;
 		struct data_io *f = &fio[of[i]], *io = &ios[i];
 		if (f->res < 0) {
@@ -277,6 +329,8 @@ static int cached_get_batch(struct data *d, struct data_io *ios, size_t n)
 			free(fio[j].buf);
 			fill_release();
 		}
+	if (deferred)
+		deferred_gets(d, ios, n, of);
 	free(fio);
 	free(of);
 	free(whole);

@@ -14,8 +14,10 @@
  *
  * The index is a hash table of entries (key hash → bytes on disk) on a
  * recency list, under one mutex; file reads and writes happen outside it.
- * An entry being written is "pending": readers miss it, eviction skips it,
- * and a drop meanwhile marks it so that the writer removes the file.
+ * An entry being fetched or written is "pending" (a claim): readers miss
+ * it, eviction skips it, a drop meanwhile marks it so that the writer
+ * removes the file, and other readers of the object may wait for it
+ * (data_cache_wait) instead of fetching the same object again.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -55,6 +57,7 @@ struct data_cache {
 	int dirfd, lockfd;
 	uint64_t max;
 	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t settled; /* a pending entry was written or given up */
 	struct entry **bucket;
 	struct entry *head, *tail; /* most, least recently used */
 	uint64_t files, bytes;
@@ -284,6 +287,7 @@ int data_cache_open(const char *dir, uint64_t max_bytes,
 	c->max = max_bytes;
 	c->dirfd = c->lockfd = -1;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->settled, NULL);
 	int r;
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		r = -errno;
@@ -333,6 +337,7 @@ void data_cache_close(struct data_cache *c)
 	if (c->dirfd >= 0)
 		close(c->dirfd);
 	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->settled);
 	free(c->bucket);
 	free(c->dir);
 	free(c);
@@ -590,38 +595,42 @@ int data_cache_put(struct data_cache *c, const char *key, const void *buf,
 		return -EFBIG;
 	uint64_t h = key_hash(key);
 	uint64_t need = disk_bytes(hdr_len(strlen(key), len) + len);
-	if (need > c->max)
-		return -EFBIG;
 	pthread_mutex_lock(&c->lock);
-	if (time(NULL) < c->off_until) {
-		pthread_mutex_unlock(&c->lock);
-		return -EAGAIN;
-	}
 	struct entry *e = find(c, h);
-	if (e) {
-		/* cached (or being cached) already; a colliding key's copy
-		 * is replaced */
-		int other = !e->pending;
-		if (!other) {
-			pthread_mutex_unlock(&c->lock);
-			return 0;
-		}
+	if (e && !e->pending) {
+		/* a copy there already (two readers raced), or a colliding
+		 * key's: replaced */
 		remove_entry(c, e, 0);
+		e = NULL;
 	}
-	if (make_room(c, need) < 0 || !(e = calloc(1, sizeof(*e)))) {
+	int r = need > c->max ? -EFBIG
+		: time(NULL) < c->off_until ? -EAGAIN : 0;
+	if (r == 0 && !e && (e = calloc(1, sizeof(*e)))) {
+		e->h = h;
+		e->pending = 1;
+		insert(c, e);
+	}
+	if (r == 0 && !e)
+		r = -ENOMEM;
+	/* e is the caller's claim (data_cache_claim) or the one just made */
+	if (r == 0 && make_room(c, need) < 0)
+		r = -ENOSPC;
+	if (r < 0) {
+		if (e)
+			remove_entry(c, e, 0);
+		pthread_cond_broadcast(&c->settled);
 		pthread_mutex_unlock(&c->lock);
-		return -ENOSPC;
+		return r;
 	}
-	e->h = h;
 	e->bytes = need;
-	e->pending = 1;
-	insert(c, e);
+	c->bytes += need;
 	unsigned seq = ++c->seq;
 	pthread_mutex_unlock(&c->lock);
 
-	int r = write_copy(c, h, key, buf, len, seq);
+	r = write_copy(c, h, key, buf, len, seq);
 
 	pthread_mutex_lock(&c->lock);
+	pthread_cond_broadcast(&c->settled);
 	if (r < 0) {
 		remove_entry(c, e, 0);
 		c->st.fill_errors++;
@@ -642,6 +651,55 @@ int data_cache_put(struct data_cache *c, const char *key, const void *buf,
 	gauges(c);
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+int data_cache_claim(struct data_cache *c, const char *key)
+{
+	uint64_t h = key_hash(key);
+	pthread_mutex_lock(&c->lock);
+	struct entry *e = find(c, h);
+	int r;
+	if (e && e->pending) {
+		r = 0; /* someone fetches it */
+	} else if (time(NULL) < c->off_until || !(e = calloc(1, sizeof(*e)))) {
+		r = -1;
+	} else {
+		/* (a colliding key's copy stays until the put replaces it) */
+		struct entry *old = find(c, h);
+		if (old)
+			remove_entry(c, old, 0);
+		e->h = h;
+		e->pending = 1;
+		insert(c, e);
+		r = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void data_cache_release(struct data_cache *c, const char *key)
+{
+	uint64_t h = key_hash(key);
+	pthread_mutex_lock(&c->lock);
+	struct entry *e = find(c, h);
+	if (e && e->pending)
+		remove_entry(c, e, 0);
+	pthread_cond_broadcast(&c->settled);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void data_cache_wait(struct data_cache *c, const char *key, int seconds)
+{
+	uint64_t h = key_hash(key);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&c->lock);
+	struct entry *e;
+	while ((e = find(c, h)) && e->pending)
+		if (pthread_cond_timedwait(&c->settled, &c->lock, &until))
+			break;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void data_cache_drop(struct data_cache *c, const char *key)

@@ -54,8 +54,21 @@ void data_cache_close(struct data_cache *c);
  * copy failed its check and was dropped). */
 int data_cache_get(struct data_cache *c, const char *key, uint64_t off,
 		   void *buf, size_t len, size_t *got);
-/* Keep a copy of the whole object (len bytes).  Errors are logged and
- * swallowed: 0 or -EFBIG/-ENOSPC/... only for the unit test's benefit. */
+/*
+ * A reader about to fetch a whole object to cache it claims it first:
+ * 1 — claimed: fetch it, then data_cache_put (or data_cache_release if
+ *     the fetch failed); 0 — another reader is fetching it: wait for that
+ *     (data_cache_wait, holding no claim of one's own, so that no two
+ *     readers wait on each other) and read the cache again; -1 — the cache
+ *     takes nothing now (filling off, no memory).
+ */
+int data_cache_claim(struct data_cache *c, const char *key);
+void data_cache_release(struct data_cache *c, const char *key);
+/* Until nobody holds a claim on key, at most seconds. */
+void data_cache_wait(struct data_cache *c, const char *key, int seconds);
+/* Keep a copy of the whole object (len bytes): fulfils the caller's claim
+ * on key, if any.  A failure to write is logged (and turns filling off
+ * for a while); the return (0, -EFBIG, -ENOSPC, ...) is for tests. */
 int data_cache_put(struct data_cache *c, const char *key, const void *buf,
 		   size_t len);
 /* The object was deleted from the tier: drop its copy. */

@@ -65,7 +65,8 @@ uncache "$MP/a"
 g0=$(gets)
 check "first read is right" cmp "$T_TMP/a" "$MP/a"
 g1=$(gets)
-check "the first read got objects from the tier ($((g1 - g0)))" test $((g1 - g0)) -ge 4
+# each object once, however many reads (and read-ahead threads) ask for it
+check "the first read got each of the 4 objects once ($((g1 - g0)) gets)" test $((g1 - g0)) -eq 4
 check "4 copies in the cache ($(copies "$CD"))" test "$(copies "$CD")" -eq 4
 uncache "$MP/a"
 h0=$(stat_of $PORT read_cache_hits_total)
@@ -98,8 +99,7 @@ check "read with a damaged copy is right" cmp "$T_TMP/a" "$MP/a"
 g3=$(gets)
 d1=$(stat_of $PORT read_cache_dropped_total)
 check "the damaged copy was dropped ($((d1 - d0)))" test $((d1 - d0)) -eq 1
-# (two FUSE threads reading ahead may both miss while the fill is written)
-check "and its object read again from the tier ($((g3 - g2)) gets)" test $((g3 - g2)) -ge 1 -a $((g3 - g2)) -le 2
+check "and its object read again from the tier, once ($((g3 - g2)) gets)" test $((g3 - g2)) -eq 1
 check "a good copy took its place (4 copies)" test "$(copies "$CD")" -eq 4
 uncache "$MP/a"
 check "read after the repair is right" cmp "$T_TMP/a" "$MP/a"

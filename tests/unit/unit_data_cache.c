@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,61 @@ static void copies(void)
 	free(buf);
 }
 
+struct filler {
+	struct data_cache *c;
+	const uint8_t *obj;
+};
+
+static void *fill_later(void *arg)
+{
+	struct filler *f = arg;
+	usleep(200 * 1000);
+	data_cache_put(f->c, "fs/claimed", f->obj, 5000);
+	return NULL;
+}
+
+/* Claims: one reader fetches an object, the others wait for its copy. */
+static void claims(void)
+{
+	char err[256];
+	struct data_cache *c = NULL;
+	CHECK_EQ(data_cache_open(dir, 4u << 20, &c, err, sizeof(err)), 0);
+	uint8_t obj[5000], buf[5000];
+	size_t got;
+	fill(obj, sizeof(obj));
+	CHECK_EQ(data_cache_claim(c, "fs/claimed"), 1);
+	CHECK_EQ(data_cache_claim(c, "fs/claimed"), 0);
+	CHECK_EQ(data_cache_get(c, "fs/claimed", 0, buf, 10, &got), -ENOENT);
+	data_cache_release(c, "fs/claimed");
+	CHECK_EQ(data_cache_claim(c, "fs/claimed"), 1);
+	struct filler f = {c, obj};
+	pthread_t t;
+	pthread_create(&t, NULL, fill_later, &f);
+	uint64_t t0 = metrics_now_ns();
+	data_cache_wait(c, "fs/claimed", 10);
+	uint64_t waited = metrics_now_ns() - t0;
+	CHECK(waited >= 150000000ull && waited < 5000000000ull, "waited %llu ns",
+	      (unsigned long long)waited);
+	CHECK_EQ(data_cache_get(c, "fs/claimed", 0, buf, sizeof(buf), &got), 0);
+	CHECK(got == sizeof(obj) && !memcmp(buf, obj, got), "the claimed copy");
+	pthread_join(t, NULL);
+	/* nobody holds a claim: no wait */
+	t0 = metrics_now_ns();
+	data_cache_wait(c, "fs/claimed", 10);
+	CHECK(metrics_now_ns() - t0 < 100000000ull, "no wait");
+	/* a claim given up wakes the waiter too */
+	CHECK_EQ(data_cache_claim(c, "fs/other"), 1);
+	data_cache_release(c, "fs/other");
+	data_cache_wait(c, "fs/other", 10);
+	CHECK_EQ(data_cache_get(c, "fs/other", 0, buf, 10, &got), -ENOENT);
+	data_cache_drop(c, "fs/claimed");
+	struct data_cache_stats s;
+	data_cache_stats(c, &s);
+	CHECK_EQ(s.files, 0);
+	CHECK_EQ(s.bytes, 0);
+	data_cache_close(c);
+}
+
 static void bound_and_reopen(void)
 {
 	char err[256], key[64];
@@ -310,6 +366,7 @@ int main(void)
 	snprintf(top, sizeof(top), "%s", dir);
 	snprintf(dir, sizeof(dir), "%s", sub);
 	copies();
+	claims();
 	bound_and_reopen();
 	snprintf(dir, sizeof(dir), "%s", top);
 	through_data();
