@@ -126,6 +126,19 @@ uncache "$MP/b"
 check "40 MiB file reads right again" cmp "$T_TMP/b" "$MP/b"
 check "umount" umount_fs "$MP"
 
+# sizes: a large bound is taken as given (the bound, not the free space,
+# is what the cache keeps to); one past 2^64 bytes is refused
+if mount_fs "$URL" "$MP" -o "cache_dir=$CD,cache_size=64G"; then
+	ok
+	check "cache_size=64G is a bound of 68719476736 bytes" \
+		grep -q "read cache $CD: .* of 68719476736 bytes" "$T_TMP/daemon-$T_NDAEMON.err"
+	check "umount" umount_fs "$MP"
+else
+	fail "mount with cache_size=64G"
+fi
+expect_error "cache_size past 2^64 bytes is refused" "cache_size" \
+	"$CASSAFS" mount -o "cache_dir=$CD,cache_size=17179869184G" "$URL" "$MP"
+
 # a cache directory that fills: 6 MiB of tmpfs, a 64 MiB bound
 mkdir -p "$SMALL"
 if mount -t tmpfs -o size=6m tmpfs "$SMALL"; then
