@@ -360,15 +360,29 @@ static int pread_full(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-/* The copy of h failed its check (or could not be read): drop it. */
-static void drop_bad(struct data_cache *c, uint64_t h, const char *key,
-		     const char *why)
+/*
+ * The copy of h open on fd failed its check (or could not be read): drop
+ * it, counted once.  A reader that found it bad at the same time, or
+ * after a new copy was started, only misses; one that read the old copy
+ * after another reader had already dropped it and a new copy took its
+ * name is told so (1): it reads the new copy instead.  fd is still open,
+ * so its inode number cannot have been given to the new copy.
+ */
+static int drop_bad(struct data_cache *c, uint64_t h, int fd, const char *key,
+		    const char *why)
 {
+	struct stat was, now;
+	char name[17];
+	name_of(h, name);
+	int known = fstat(fd, &was) == 0;
 	pthread_mutex_lock(&c->lock);
 	struct entry *e = find(c, h);
-	/* counted once: a reader that found it bad at the same time (or
-	 * after a new copy was started) only misses */
 	int mine = e && !e->pending;
+	if (mine && known && fstatat(c->dirfd, name, &now, 0) == 0 &&
+	    (now.st_ino != was.st_ino || now.st_dev != was.st_dev)) {
+		pthread_mutex_unlock(&c->lock);
+		return 1;
+	}
 	if (mine) {
 		remove_entry(c, e, 1);
 		c->st.dropped++;
@@ -382,6 +396,7 @@ static void drop_bad(struct data_cache *c, uint64_t h, const char *key,
 		log_warn("read cache %s: the copy of %s is %s: dropped, read "
 			 "from the tier", c->dir, key, why);
 	}
+	return 0;
 }
 
 static int miss(struct data_cache *c)
@@ -437,6 +452,8 @@ int data_cache_get(struct data_cache *c, const char *key, uint64_t off,
 		   void *buf, size_t len, size_t *got)
 {
 	uint64_t h = key_hash(key);
+	int retried = 0;
+again:;
 	pthread_mutex_lock(&c->lock);
 	struct entry *e = find(c, h);
 	if (e && !e->pending) {
@@ -472,9 +489,11 @@ int data_cache_get(struct data_cache *c, const char *key, uint64_t off,
 		return miss(c);
 	}
 	if (r < 0) {
+		int newer = drop_bad(c, h, fd, key, why);
 		close(fd);
-		drop_bad(c, h, key, why);
-		return -ENOENT;
+		if (newer && !retried++)
+			goto again;
+		return newer ? miss(c) : -ENOENT;
 	}
 	if (off >= size || !len) {
 		close(fd);
@@ -492,7 +511,6 @@ int data_cache_get(struct data_cache *c, const char *key, uint64_t off,
 		return miss(c);
 	}
 	r = pread_full(fd, tmp, (size_t)(hi - lo), (off_t)(doff + lo));
-	close(fd);
 	why = "truncated";
 	for (size_t b = b0; r == 0 && b <= b1; b++) {
 		uint64_t s = (uint64_t)b * CACHE_BLOCK - lo;
@@ -505,9 +523,13 @@ int data_cache_get(struct data_cache *c, const char *key, uint64_t off,
 	}
 	if (r < 0) {
 		free(tmp);
-		drop_bad(c, h, key, why);
-		return -ENOENT;
+		int newer = drop_bad(c, h, fd, key, why);
+		close(fd);
+		if (newer && !retried++)
+			goto again;
+		return newer ? miss(c) : -ENOENT;
 	}
+	close(fd);
 	memcpy(buf, tmp + (off - lo), (size_t)(end - off));
 	free(tmp);
 	*got = (size_t)(end - off);
