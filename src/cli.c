@@ -238,8 +238,69 @@ static const char mkfs_usage[] =
 	"                      blocks: format 1, blocks in the store as before\n"
 	"                      the data tier ('cassafs migrate-data' moves them)\n"
 	"  -f, --force         replace a filesystem already in the store\n"
-	"                      (refused while it is mounted)\n"
+	"                      (refused while it is mounted); the objects of\n"
+	"                      its file, swift, s3 or ring data tier are\n"
+	"                      deleted first (refused if that tier cannot be\n"
+	"                      opened: CASSAFS_DATA_SECRETS=FILE)\n"
+	"  --keep-data         with --force: leave the old tier's objects\n"
 	"  -h, --help          show this help\n";
+
+/*
+ * mkfs --force: the filesystem in url is about to go, with the map of its
+ * objects.  If they live in a remote tier, delete them now (while the
+ * metadata still says which they are) so that they are not left there for
+ * ever; a failure leaves the metadata as it is, so mkfs --force can be run
+ * again.  keep: only say what is left behind.
+ */
+static int drop_old_tier(const char *url, int keep)
+{
+	char err[ERRLEN];
+	struct store *s;
+	struct meta *m;
+	if (store_open(url, 0, &s, err, sizeof(err)) < 0)
+		return 0; /* no store: nothing there */
+	if (meta_open(s, &m, err, sizeof(err)) < 0) {
+		store_close(s);
+		return 0; /* no filesystem (or not ours to read) */
+	}
+	const char *tier = meta_super(m)->data_url;
+	int r = 0;
+	if (!tier[0] || !strcmp(tier, "store")) {
+		/* its contents go with the store */
+	} else if (keep) {
+		fprintf(stderr, "cassafs mkfs: --keep-data: the objects of %s "
+			"(keys %s/…) stay in %s\n", meta_super(m)->uuid,
+			meta_super(m)->uuid, tier);
+	} else {
+		struct layout *l;
+		struct data_opts o = {.store = s,
+				      .secrets_file = getenv("CASSAFS_DATA_SECRETS")};
+		uint64_t n = 0;
+		r = layout_open(m, tier, &o, &l, err, sizeof(err));
+		if (r < 0) {
+			die_msg("mkfs", "cannot open %s, the data tier of the "
+				"filesystem being replaced (%s), to delete its "
+				"objects; nothing changed.  Make it reachable "
+				"(credentials: CASSAFS_DATA_SECRETS=FILE), or give "
+				"--keep-data to leave them there", tier, err);
+		} else {
+			r = layout_destroy(l, &n);
+			layout_close(l);
+			if (r < 0)
+				die_msg("mkfs", "deleting the objects of the old "
+					"filesystem from %s: %s (%" PRIu64 " deleted); "
+					"nothing else changed: run mkfs --force again, "
+					"or give --keep-data", tier, strerror(-r), n);
+			else
+				printf("deleted %" PRIu64 " objects of the old "
+				       "filesystem %s from %s\n", n,
+				       meta_super(m)->uuid, tier);
+		}
+	}
+	meta_close(m);
+	store_close(s);
+	return r < 0 ? -1 : 0;
+}
 
 static int parse_size(const char *s, uint64_t *out)
 {
@@ -268,10 +329,11 @@ int cmd_mkfs(int argc, char **argv)
 		{"block-size", required_argument, NULL, 'b'},
 		{"data", required_argument, NULL, 'd'},
 		{"force", no_argument, NULL, 'f'},
+		{"keep-data", no_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
 	uint64_t bs = META_DEFAULT_BLOCK_SIZE;
-	int force = 0, ch;
+	int force = 0, keep_data = 0, ch;
 	const char *data_arg = "store";
 	char err[ERRLEN];
 	optind = 1;
@@ -289,6 +351,9 @@ int cmd_mkfs(int argc, char **argv)
 		case 'f':
 			force = 1;
 			break;
+		case 'K':
+			keep_data = 1;
+			break;
 		case 'h':
 			fputs(mkfs_usage, stdout);
 			return 0;
@@ -303,8 +368,12 @@ int cmd_mkfs(int argc, char **argv)
 	}
 	const char *url = argv[optind];
 	struct store *s;
+	if (keep_data && !force) {
+		die_msg("mkfs", "--keep-data goes with --force");
+		return 2;
+	}
 	if (force) {
-		if (check_unmounted(url) < 0)
+		if (check_unmounted(url) < 0 || drop_old_tier(url, keep_data) < 0)
 			return 1;
 		if (store_destroy(url, err, sizeof(err)) < 0) {
 			die_msg("mkfs", "%s", err);

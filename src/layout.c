@@ -1750,6 +1750,71 @@ out:
 	return r;
 }
 
+/* ---- the whole filesystem's objects (mkfs --force) ---- */
+
+struct destroy_list {
+	struct layout *l;
+	struct u64vec ids;   /* ours: <prefix><16 hex> */
+	char **other;        /* anything else under the prefix */
+	size_t nother;
+};
+
+static int destroy_collect(void *arg, const char *key, uint64_t size)
+{
+	struct destroy_list *d = arg;
+	size_t pl = strlen(d->l->prefix);
+	char *end;
+	uint64_t id = strtoull(key + pl, &end, 16);
+	if (!*end && strlen(key + pl) == 16)
+		return u64vec_push(&d->ids, id);
+	char **o = realloc(d->other, (d->nother + 1) * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	d->other = o;
+	if (!(o[d->nother] = strdup(key)))
+		return -ENOMEM;
+	d->nother++;
+	return 0;
+}
+
+int layout_destroy(struct layout *l, uint64_t *deleted)
+{
+	struct destroy_list d = {l, {0}, NULL, 0};
+	struct ref_sets rs = {{0}, {0}};
+	*deleted = 0;
+	/* the tier's listing, and what the metadata names (a listing may
+	 * lag behind: Swift's container listings are updated later) */
+	int r = data_list(l->data, l->prefix, destroy_collect, &d);
+	if (r >= 0)
+		r = meta_read_live(l->meta, ref_sets_txn, &rs);
+	for (size_t i = 0; r >= 0 && i < rs.refs.n; i++)
+		r = u64vec_push(&d.ids, rs.refs.v[i]);
+	for (size_t i = 0; r >= 0 && i < rs.dead.n; i++)
+		r = u64vec_push(&d.ids, rs.dead.v[i]);
+	if (r >= 0) {
+		qsort(d.ids.v, d.ids.n, sizeof(uint64_t), u64_cmp);
+		r = 0;
+	}
+	for (size_t i = 0; r == 0 && i < d.ids.n; i++) {
+		if (i && d.ids.v[i] == d.ids.v[i - 1])
+			continue;
+		char key[KEY_LEN];
+		obj_key(l, d.ids.v[i], key);
+		if ((r = data_del(l->data, key)) == 0)
+			(*deleted)++;
+	}
+	for (size_t i = 0; r == 0 && i < d.nother; i++)
+		if ((r = data_del(l->data, d.other[i])) == 0)
+			(*deleted)++;
+	for (size_t i = 0; i < d.nother; i++)
+		free(d.other[i]);
+	free(d.other);
+	u64vec_free(&d.ids);
+	u64vec_free(&rs.refs);
+	u64vec_free(&rs.dead);
+	return r;
+}
+
 static int usage_txn(struct store_txn *t, void *arg)
 {
 	uint64_t *u = arg;

@@ -145,6 +145,12 @@ int layout_gc(struct layout *l, int sweep, int dry_run,
  * counts (the bytes are lost: those ranges read as zeros). */
 int layout_check(struct layout *l, int repair, struct layout_gc_report *rep);
 
+/* Delete every object of the filesystem from the tier: all the tier lists
+ * under the filesystem's prefix and all the metadata refers to (mkfs
+ * --force, before the metadata goes).  deleted counts the deletes sent
+ * (a missing object is not an error).  Stops at the first failure. */
+int layout_destroy(struct layout *l, uint64_t *deleted);
+
 /* Blocks ino's layout records count (fsck). */
 int layout_blocks_txn(struct store_txn *t, uint64_t ino, uint64_t *blocks);
 

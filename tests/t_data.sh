@@ -173,4 +173,42 @@ check "migrated small file" grep -qx small "$MP/d/s"
 check "migrated sparse file: size and blocks kept ($st_before)" test "$(stat -c '%s %b' "$MP/sp")" = "$st_before"
 check "migrated sparse file: tail" test "$(tail -c 4 "$MP/sp")" = tail
 umount_fs "$MP" || fail "umount"
+# mkfs --force on a filesystem whose tier is remote (file://): the old
+# filesystem's objects are deleted first, not left in the tier for ever;
+# --keep-data leaves them (t_data_cache: a tier that cannot be opened
+# refuses)
+OBJ4=$T_TMP/objects4
+URL4="lmdb://$T_TMP/store4"
+check "mkfs --data file:// (to be replaced)" "$CASSAFS" mkfs --data "file://$OBJ4" "$URL4"
+mount_fs "$URL4" "$MP" || { finish; exit; }
+head -c $((9 << 20)) /dev/urandom >"$MP/f1"
+echo small >"$MP/f2"
+umount_fs "$MP" || fail "umount"
+n4=$(find "$OBJ4" -type f ! -name '.tmp.*' | wc -l)
+check "the old filesystem has objects ($n4)" test "$n4" -ge 3
+# an object uploaded but never committed (a crash before the commit):
+# only the listing knows it
+uuid4=$("$CASSAFS" status --json "$URL4" | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])')
+leak=$(find "$OBJ4" -type f ! -name '.tmp.*' | head -n 1)
+hh=$(python3 -c 'import sys
+h = 2166136261
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 16777619) & 0xffffffff
+print("%02x" % ((h ^ (h >> 16)) % 256))' "$uuid4/00000000ffffff00")
+cp "$leak" "$OBJ4/$hh/${uuid4}+00000000ffffff00"
+out=$("$CASSAFS" mkfs --force --data "file://$OBJ4" "$URL4"); rc=$?
+check "mkfs --force ($out)" test "$rc" -eq 0
+check "it says it deleted the old objects" grep -q "deleted $((n4 + 1)) objects of the old filesystem $uuid4" <<<"$out"
+check "no object of the old filesystem is left" test "$(find "$OBJ4" -type f -name "$uuid4*" | wc -l)" -eq 0
+out=$("$CASSAFS" fsck "$URL4"); rc=$?
+check "the new filesystem is clean ($out)" test "$rc" -eq 0
+mount_fs "$URL4" "$MP" || { finish; exit; }
+echo new >"$MP/n"
+umount_fs "$MP" || fail "umount"
+n5=$(find "$OBJ4" -type f ! -name '.tmp.*' | wc -l)
+out=$("$CASSAFS" mkfs --force --keep-data --data "file://$OBJ4" "$URL4" 2>&1); rc=$?
+check "mkfs --force --keep-data ($out)" test "$rc" -eq 0
+check "it says the objects stay" grep -q "keep-data: the objects of .* stay in file://$OBJ4" <<<"$out"
+check "they stay ($n5)" test "$(find "$OBJ4" -type f ! -name '.tmp.*' | wc -l)" -eq "$n5"
+expect_error "--keep-data without --force" "goes with --force" "$CASSAFS" mkfs --keep-data "$URL4"
 finish

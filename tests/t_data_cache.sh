@@ -15,7 +15,10 @@
 #    too): cache_dir on the store tier, cache_size without cache_dir, two
 #    mounts on one cache_dir.
 # With SWIFT=1 (or when swift-proxy-server is installed) the first check
-# runs on a swift:// tier too (tests/swift_aio.sh).
+# runs on a swift:// tier too (tests/swift_aio.sh), and then mkfs --force
+# of that filesystem: refused without the tier's credentials (nothing
+# changed), and with them the old filesystem's objects are deleted from
+# the container.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
@@ -174,6 +177,26 @@ if [ "${SWIFT:-}" = 1 ] || command -v swift-proxy-server >/dev/null; then
 		check "swift: second read is right" cmp "$T_TMP/a" "$MP/a"
 		check "swift: and sent no get ($(($(gets) - g1)))" test "$(gets)" -eq "$g1"
 		check "swift: umount" umount_fs "$MP"
+		# mkfs --force deletes the old filesystem's objects from the
+		# tier; without credentials for it, it refuses and changes nothing
+		suuid() { CASSAFS_DATA_SECRETS="$T_TMP/secrets" "$CASSAFS" status --json "$SURL" | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])'; }
+		old=$(suuid)
+		listed() { # objects of filesystem $1 in the container
+			local h tok url
+			h=$(curl -si -H "X-Auth-User: $SWIFT_USER" -H "X-Auth-Key: $SWIFT_KEY" "$SWIFT_AUTH_URL" | tr -d '\r')
+			tok=$(sed -n 's/^[Xx]-[Aa]uth-[Tt]oken: //p' <<<"$h"); url=$(sed -n 's/^[Xx]-[Ss]torage-[Uu]rl: //p' <<<"$h")
+			curl -sf -H "X-Auth-Token: $tok" "$url/cache_t?prefix=$1/" | grep -c .
+		}
+		n=$(listed "$old")
+		check "swift: the filesystem has objects ($n)" test "$n" -ge 4
+		expect_error "swift: mkfs --force without the tier's credentials refuses" "cannot open swift://.*--keep-data" \
+			env -u CASSAFS_DATA_SECRETS "$CASSAFS" mkfs --force "$SURL"
+		check "swift: and changed nothing" test "$(suuid)" = "$old"
+		out=$(CASSAFS_DATA_SECRETS="$T_TMP/secrets" "$CASSAFS" mkfs --force --data "swift://$SWIFT_HOSTPORT/cache_t" "$SURL"); rc=$?
+		check "swift: mkfs --force ($out)" test "$rc" -eq 0
+		check "swift: it deleted the old objects" grep -q "deleted $n objects of the old filesystem $old" <<<"$out"
+		for _ in $(seq 50); do [ "$(listed "$old")" -eq 0 ] && break; sleep 0.1; done
+		check "swift: none of them is left ($(listed "$old"))" test "$(listed "$old")" -eq 0
 	else
 		fail "Swift all-in-one did not start"
 	fi
