@@ -126,7 +126,7 @@ static int count_mount(void *arg, const struct coord_mount_info *mi)
  * every few seconds), for the commands that must not need the coordinator
  * to know whether the filesystem is in use.
  */
-#define SESSION_STALE 30 /* seconds without a refresh: the mount died */
+#define SESSION_STALE CLI_SESSION_STALE /* the mount died */
 
 /* The first 64 records (for display), how many more, and the first live
  * one among all of them (mkfs and load must not miss one). */

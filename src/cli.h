@@ -40,6 +40,8 @@ void cli_close_fs(struct store *s, struct meta *m, struct coord *c);
 /* 1 if the store holds the record of a live mount (each mount refreshes
  * its record every few seconds; who names it), 0 if none, or -errno. */
 int cli_live_mount_record(struct meta *m, char *who, size_t len);
+/* seconds without a refresh after which a mount record is of a dead mount */
+#define CLI_SESSION_STALE 30
 /* local://DIR for lmdb:///DIR…; -1 for stores that need --coord. */
 int cli_default_coord_url(const char *store_url, char *out, size_t len);
 

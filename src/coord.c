@@ -69,11 +69,15 @@ void coord_fill_mount_info(struct coord_mount_info *m, const char *mountpoint)
 
 int coord_format_mount_info(char *buf, size_t len, const struct coord_mount_info *m)
 {
-	return snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
-			"\nversion=%s\nid=%016" PRIx64 "\nseen=%" PRId64
-			"\nmountpoint=%s\n",
-			m->host, (int)m->pid, m->since, m->version, m->id,
-			m->seen, m->mountpoint);
+	int n = snprintf(buf, len, "host=%s\npid=%d\nsince=%" PRId64
+			 "\nversion=%s\nid=%016" PRIx64 "\nseen=%" PRId64
+			 "\nmountpoint=%s\n",
+			 m->host, (int)m->pid, m->since, m->version, m->id,
+			 m->seen, m->mountpoint);
+	if (n >= 0 && (size_t)n < len && m->floor)
+		n += snprintf(buf + n, len - (size_t)n, "floor=%016" PRIx64 "\n",
+			      m->floor);
+	return n;
 }
 
 void coord_parse_mount_info(const char *buf, struct coord_mount_info *m)
@@ -92,6 +96,8 @@ void coord_parse_mount_info(const char *buf, struct coord_mount_info *m)
 			m->id = strtoull(p + 3, NULL, 16);
 		else if (!strncmp(p, "seen=", 5))
 			m->seen = strtoll(p + 5, NULL, 10);
+		else if (!strncmp(p, "floor=", 6))
+			m->floor = strtoull(p + 6, NULL, 16);
 		else if (!strncmp(p, "version=", 8))
 			snprintf(m->version, sizeof(m->version), "%.*s", n - 8, p + 8);
 		else if (!strncmp(p, "mountpoint=", 11))

@@ -24,6 +24,8 @@ struct coord_mount_info {
 	int64_t since; /* seconds since the epoch */
 	uint64_t id;   /* the mount's session id in the store (0: none) */
 	int64_t seen;  /* store records: last sign of life (epoch seconds) */
+	uint64_t floor; /* store records: lowest object id the mount may still
+			 * commit (layout_floor_txn; 0: not published) */
 };
 
 typedef int (*coord_mount_fn)(void *arg, const struct coord_mount_info *m);

@@ -21,9 +21,12 @@ static const char gc_usage[] =
 	"\n"
 	"Delete the data tier's objects that no file refers to any more:\n"
 	"those of purged files, overwritten or truncated ranges and\n"
-	"compactions (mounts do this in the background too), and, when no\n"
-	"mount is live, objects a crash left between upload and commit\n"
-	"(found by listing the tier against the references).\n"
+	"compactions (mounts do this in the background too), and objects a\n"
+	"crash left between upload and commit (found by listing the tier\n"
+	"against the references).  While mounts are live, only objects below\n"
+	"every live mount's upload floor (in its mount record) are taken as\n"
+	"leaks: an upload in flight, or one whose commit outcome is unknown\n"
+	"(for 120 s), is never deleted.\n"
 	"\n"
 	"  -n, --dry-run  only count what would be deleted\n"
 	"  --coord URL    coordinator to ask for live mounts\n"
@@ -34,6 +37,24 @@ static const char gc_usage[] =
 static int count_mount(void *arg, const struct coord_mount_info *mi)
 {
 	(*(int *)arg)++;
+	return 0;
+}
+
+/* The coordinator's live sessions; an id of 0 (a mount without a store
+ * record) is kept: it makes the fence 0. */
+struct live_ids {
+	uint64_t v[256];
+	size_t n;
+	int unknown;
+};
+
+static int collect_live(void *arg, const struct coord_mount_info *mi)
+{
+	struct live_ids *l = arg;
+	if (!mi->id || l->n == sizeof(l->v) / sizeof(l->v[0]))
+		l->unknown = 1;
+	else
+		l->v[l->n++] = mi->id;
 	return 0;
 }
 
@@ -76,12 +97,15 @@ int cmd_gc(int argc, char **argv)
 		cli_close_fs(s, m, c);
 		return 1;
 	}
-	/* Leaked objects are told from uploads in flight only when nobody
-	 * uploads: no live mount (coordinator) and no fresh mount record. */
-	int mounts = 0;
+	/* With no mount live (coordinator, fresh mount records) every
+	 * unreferenced object is a leak.  With mounts live, only those below
+	 * the fence: every live mount publishes the lowest object id it may
+	 * still commit (its upload floor) in its record. */
+	static struct live_ids ids;
 	char who[256] = "";
-	int r = coord_list_mounts(c, count_mount, &mounts);
-	int live = r < 0 || mounts > 0 || cli_live_mount_record(m, who, sizeof(who)) != 0;
+	int r = coord_list_mounts(c, collect_live, &ids);
+	int live = r < 0 || ids.n > 0 || ids.unknown ||
+		   cli_live_mount_record(m, who, sizeof(who)) != 0;
 	char err[512];
 	struct layout *l;
 	struct data_opts o = {.secrets_file = getenv("CASSAFS_DATA_SECRETS")};
@@ -92,18 +116,12 @@ int cmd_gc(int argc, char **argv)
 		return 1;
 	}
 	struct layout_gc_report g;
-	r = layout_gc(l, 1, dry || live, &g);
-	if (r == 0 && live && !dry) {
-		/* released and dead objects can go while mounted; only the
-		 * sweep is a count */
-		struct layout_gc_report g2;
-		if ((r = layout_gc(l, 0, 0, &g2)) == 0) {
-			g.released = g2.released;
-			g.deleted = g2.deleted;
-			g.objects = g2.objects;
-			g.bytes = g2.bytes;
-		}
-	}
+	uint64_t fence = UINT64_MAX;
+	if (live && (r < 0 || ids.unknown ||
+		     layout_sweep_fence(l, ids.v, ids.n, CLI_SESSION_STALE,
+					&fence) < 0))
+		fence = 0;
+	r = layout_gc_fenced(l, 1, fence, dry, &g);
 	layout_close(l);
 	cli_close_fs(s, m, c);
 	if (r < 0) {
@@ -115,10 +133,14 @@ int cmd_gc(int argc, char **argv)
 	       "(%llu bytes) referenced\n", dry ? "dry run: " : "",
 	       (unsigned long long)g.released, (unsigned long long)g.deleted,
 	       (unsigned long long)g.leaked, (unsigned long long)g.leaked_bytes,
-	       dry ? "would be deleted"
-		   : live ? "left (a mount is live: they may be uploads in flight)"
-			  : "deleted",
+	       dry ? "would be deleted" : "deleted",
 	       (unsigned long long)g.objects, (unsigned long long)g.bytes);
+	if (g.fenced)
+		printf("%llu objects (%llu bytes) without references left: a "
+		       "live mount may still commit them (uploads in flight, "
+		       "or commits of unknown outcome, for 2 minutes); gc "
+		       "again later\n", (unsigned long long)g.fenced,
+		       (unsigned long long)g.fenced_bytes);
 	if (g.missing)
 		printf("warning: %llu referenced objects are missing from the "
 		       "tier (run cassafs fsck)\n", (unsigned long long)g.missing);

@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "bytes.h"
+#include "coord.h"
 #include "layout.h"
 #include "log.h"
 #include "store.h"
@@ -57,6 +58,21 @@ struct slice {
 	uint8_t kind;
 };
 
+/*
+ * An upload in flight: from its first object id until its commit is
+ * settled (applied or not), or for GRACE_S more after an outcome nobody
+ * knows (-EIO: the server may still apply it).  The lowest id any pin
+ * holds is this mount's upload floor, published in its mount record; an
+ * online sweep deletes only unreferenced objects below every live mount's
+ * floor (layout_sweep_fence), so never an upload about to be committed.
+ */
+struct pin {
+	uint64_t low; /* lowest id taken (UINT64_MAX: none yet) */
+	time_t until; /* 0: in flight; else kept until then */
+	struct pin *next;
+};
+#define GRACE_S 120
+
 struct layout {
 	struct meta *meta;
 	struct data *data;
@@ -64,6 +80,8 @@ struct layout {
 	char prefix[48]; /* "<uuid>/" */
 	pthread_mutex_t id_lock;
 	uint64_t next_id, end_id; /* id_lock */
+	struct pin *pins;         /* id_lock: uploads not settled */
+	int grace_s;              /* how long an unknown outcome pins */
 	pthread_mutex_t compact_lock; /* one compaction at a time (memory) */
 	pthread_mutex_t gc_lock;
 	pthread_cond_t gc_cond;
@@ -315,7 +333,40 @@ static int take_ids_txn(struct store_txn *t, void *arg)
 	return store_put(t, STORE_SUPER, 0, "next_obj", 8, buf, 8);
 }
 
-static int new_id(struct layout *l, uint64_t *id)
+static struct pin *pin_begin(struct layout *l)
+{
+	struct pin *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->low = UINT64_MAX;
+	pthread_mutex_lock(&l->id_lock);
+	p->next = l->pins;
+	l->pins = p;
+	pthread_mutex_unlock(&l->id_lock);
+	return p;
+}
+
+/* The upload of p is settled (unknown: maybe applied later, keep it for
+ * the grace period). */
+static void pin_end(struct layout *l, struct pin *p, int unknown)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&l->id_lock);
+	if (unknown && p->low != UINT64_MAX) {
+		p->until = time(NULL) + l->grace_s;
+	} else {
+		for (struct pin **q = &l->pins; *q; q = &(*q)->next)
+			if (*q == p) {
+				*q = p->next;
+				break;
+			}
+		free(p);
+	}
+	pthread_mutex_unlock(&l->id_lock);
+}
+
+static int new_id(struct layout *l, uint64_t *id, struct pin *pin)
 {
 	pthread_mutex_lock(&l->id_lock);
 	int r = 0;
@@ -327,11 +378,46 @@ static int new_id(struct layout *l, uint64_t *id)
 			l->end_id = first + ID_RANGE;
 		}
 	}
-	if (r == 0)
+	if (r == 0) {
 		*id = l->next_id++;
+		if (pin && *id < pin->low)
+			pin->low = *id;
+	}
 	pthread_mutex_unlock(&l->id_lock);
 	return r;
 }
+
+int layout_floor_txn(struct store_txn *t, struct layout *l, uint64_t *floor)
+{
+	/* ids handed out later come from the counter as it is now or later */
+	const void *v;
+	size_t len;
+	uint64_t next = 1;
+	int r = store_get(t, STORE_SUPER, 0, "next_obj", 8, &v, &len);
+	if (r == 0 && len == 8)
+		next = store_get_be64(v);
+	else if (r < 0 && r != -ENOENT)
+		return r;
+	time_t now = time(NULL);
+	pthread_mutex_lock(&l->id_lock);
+	uint64_t f = l->next_id < l->end_id ? l->next_id : next;
+	for (struct pin **q = &l->pins; *q;) {
+		struct pin *p = *q;
+		if (p->until && p->until <= now) {
+			*q = p->next;
+			free(p);
+			continue;
+		}
+		if (p->low < f)
+			f = p->low;
+		q = &p->next;
+	}
+	pthread_mutex_unlock(&l->id_lock);
+	*floor = f ? f : 1;
+	return 0;
+}
+
+void layout_set_grace(struct layout *l, int seconds) { l->grace_s = seconds; }
 
 /* Add delta references to object id (size: its bytes, for a new one). */
 static int ref_add(struct store_txn *t, uint64_t id, int64_t delta,
@@ -532,6 +618,7 @@ int layout_open(struct meta *m, const char *data_url,
 	l->bs = meta_super(m)->block_size;
 	snprintf(l->prefix, sizeof(l->prefix), "%s/", meta_super(m)->uuid);
 	pthread_mutex_init(&l->id_lock, NULL);
+	l->grace_s = GRACE_S;
 	pthread_mutex_init(&l->compact_lock, NULL);
 	pthread_mutex_init(&l->gc_lock, NULL);
 	pthread_cond_init(&l->gc_cond, NULL);
@@ -598,6 +685,11 @@ void layout_close(struct layout *l)
 		layout_gc(l, 0, 0, &rep);
 	}
 	data_close(l->data);
+	while (l->pins) {
+		struct pin *p = l->pins;
+		l->pins = p->next;
+		free(p);
+	}
 	for (int i = 0; i < RA_SLOTS; i++)
 		free(l->ra[i].buf);
 	pthread_mutex_destroy(&l->ra_lock);
@@ -624,6 +716,7 @@ struct layout_batch {
 	uint32_t *obj_size;
 	size_t nobj;
 	struct u64vec compact; /* chunks to compact (set by the commit) */
+	struct pin *pin;
 };
 
 static int batch_add(struct layout_batch *b, uint64_t off, uint64_t len,
@@ -687,8 +780,10 @@ int layout_upload(struct layout *l, uint64_t ino,
 	uint64_t ids[PACKS];
 	size_t np = 0;
 	int r = 0;
-	if (!b)
+	if (!b || !(b->pin = pin_begin(l))) {
+		free(b);
 		return -ENOMEM;
+	}
 	b->ino = ino;
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
@@ -716,7 +811,7 @@ int layout_upload(struct layout *l, uint64_t ino,
 					r = -ENOMEM;
 					goto fail;
 				}
-				if ((r = new_id(l, &ids[np])) < 0)
+				if ((r = new_id(l, &ids[np], b->pin)) < 0)
 					goto fail;
 				b->objs[b->nobj] = ids[np];
 				b->obj_size[b->nobj++] = 0;
@@ -798,7 +893,12 @@ void layout_batch_done(struct layout *l, struct layout_batch *b, int result)
 			obj_key(l, b->objs[i], key);
 			data_del(l->data, key);
 		}
-	} else {
+	}
+	/* (after the deletes: a sweep must not see them as ours to take
+	 * while they are still being deleted here — harmless either way) */
+	pin_end(l, b->pin, result == -EIO);
+	b->pin = NULL;
+	if (result >= 0) {
 		for (size_t i = 0; i < b->compact.n; i++)
 			compact_chunk(l, b->ino, b->compact.v[i]);
 	}
@@ -1411,8 +1511,10 @@ static int compact_chunk(struct layout *l, uint64_t ino, uint64_t chunk)
 	uint64_t *ids = NULL;
 	uint8_t *pack = NULL;
 	size_t nids = 0;
+	int unknown = 0;
 	pthread_mutex_lock(&l->compact_lock);
-	int r = meta_read(l->meta, compact_read_txn, &a);
+	struct pin *pin = pin_begin(l);
+	int r = pin ? meta_read(l->meta, compact_read_txn, &a) : -ENOMEM;
 	if (r < 0 || (r = rec_decode(a.val, a.len, &old)) < 0)
 		goto out;
 	if (old.n <= old.base + LAYOUT_COMPACT_SLICES)
@@ -1480,7 +1582,7 @@ static int compact_chunk(struct layout *l, uint64_t ino, uint64_t chunk)
 					if (nids && (r = put_pack(l, ids[nids - 1],
 								  pack, plen)) < 0)
 						goto out;
-					if ((r = new_id(l, &ids[nids])) < 0)
+					if ((r = new_id(l, &ids[nids], pin)) < 0)
 						goto out;
 					nids++;
 					plen = 0;
@@ -1514,6 +1616,7 @@ static int compact_chunk(struct layout *l, uint64_t ino, uint64_t chunk)
 		 * may have applied, so the objects stay; gc's sweep removes
 		 * them if nothing refers to them */
 		nids = 0;
+		unknown = 1;
 	}
 out:
 	for (size_t i = 0; i < nids; i++) {
@@ -1521,6 +1624,7 @@ out:
 		obj_key(l, ids[i], key);
 		data_del(l->data, key);
 	}
+	pin_end(l, pin, unknown);
 	pthread_mutex_unlock(&l->compact_lock);
 	if (r < 0 && r != -ENOENT)
 		log_error("inode %" PRIu64 ": compaction of chunk %" PRIu64
@@ -1707,8 +1811,9 @@ static int has(const struct u64vec *v, uint64_t id)
 	return v->n && bsearch(&id, v->v, v->n, sizeof(*v->v), u64_cmp);
 }
 
-/* List the tier against the references. */
-static int sweep_tier(struct layout *l, int del, struct layout_gc_report *rep)
+/* List the tier against the references; only ids below fence may go. */
+static int sweep_tier(struct layout *l, int del, uint64_t fence,
+		      struct layout_gc_report *rep)
 {
 	struct sweep s = {l};
 	struct ref_sets rs = {{0}, {0}};
@@ -1726,6 +1831,12 @@ static int sweep_tier(struct layout *l, int del, struct layout_gc_report *rep)
 			break;
 		if (has(&rs.refs, id) || has(&rs.dead, id))
 			continue;
+		if (id >= fence) {
+			/* may be an upload a live mount is about to commit */
+			rep->fenced++;
+			rep->fenced_bytes += s.sizes[i];
+			continue;
+		}
 		rep->leaked++;
 		rep->leaked_bytes += s.sizes[i];
 		if (del) {
@@ -1824,6 +1935,73 @@ static int usage_txn(struct store_txn *t, void *arg)
 int layout_gc(struct layout *l, int sweep, int dry_run,
 	      struct layout_gc_report *rep)
 {
+	return layout_gc_fenced(l, sweep, sweep ? UINT64_MAX : 0, dry_run, rep);
+}
+
+/* ---- the online sweep's fence ---- */
+
+struct fence_args {
+	const uint64_t *live; /* coordinator's live session ids */
+	size_t nlive;
+	uint8_t *seen;        /* per live id: a fresh record with a floor */
+	int64_t now, stale;
+	uint64_t fence;
+};
+
+static int fence_record(void *arg, uint64_t id, const char *rec, size_t len)
+{
+	struct fence_args *a = arg;
+	struct coord_mount_info mi;
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "%.*s", (int)len, rec);
+	coord_parse_mount_info(buf, &mi);
+	if (mi.seen + a->stale < a->now)
+		return 0; /* a mount that died: its uploads are over */
+	/* a live mount that publishes no floor (an older version): nothing
+	 * it may upload can be told from a leak */
+	uint64_t f = mi.floor ? mi.floor : 0;
+	if (f < a->fence)
+		a->fence = f;
+	for (size_t i = 0; i < a->nlive; i++)
+		if (a->live[i] == id && mi.floor)
+			a->seen[i] = 1;
+	return 0;
+}
+
+static int fence_txn(struct store_txn *t, void *arg)
+{
+	struct fence_args *a = arg;
+	const void *v;
+	size_t len;
+	a->fence = 1;
+	memset(a->seen, 0, a->nlive ? a->nlive : 1);
+	int r = store_get(t, STORE_SUPER, 0, "next_obj", 8, &v, &len);
+	if (r == 0 && len == 8)
+		a->fence = store_get_be64(v);
+	else if (r < 0 && r != -ENOENT)
+		return r;
+	return meta_session_scan(t, fence_record, a);
+}
+
+int layout_sweep_fence(struct layout *l, const uint64_t *live, size_t nlive,
+		       int stale_s, uint64_t *fence)
+{
+	struct fence_args a = {live, nlive, calloc(nlive ? nlive : 1, 1),
+			       (int64_t)time(NULL), stale_s, 0};
+	if (!a.seen)
+		return -ENOMEM;
+	int r = meta_read_live(l->meta, fence_txn, &a);
+	for (size_t i = 0; r == 0 && i < nlive; i++)
+		if (!a.seen[i])
+			a.fence = 0; /* live, and no floor known */
+	free(a.seen);
+	*fence = r == 0 ? a.fence : 0;
+	return r;
+}
+
+int layout_gc_fenced(struct layout *l, int sweep, uint64_t fence, int dry_run,
+		     struct layout_gc_report *rep)
+{
 	memset(rep, 0, sizeof(*rep));
 	struct gc_page p = {0};
 	p.cols = malloc(GC_PAGE * sizeof(*p.cols));
@@ -1872,7 +2050,7 @@ int layout_gc(struct layout *l, int sweep, int dry_run,
 				break;
 		}
 	}
-	if (sweep && (r = sweep_tier(l, !dry_run, rep)) < 0)
+	if (sweep && (r = sweep_tier(l, !dry_run, fence, rep)) < 0)
 		goto out;
 	uint64_t u[2] = {0, 0};
 	if ((r = meta_read_live(l->meta, usage_txn, u)) < 0)
@@ -2059,7 +2237,7 @@ int layout_check(struct layout *l, int repair, struct layout_gc_report *rep)
 		       : meta_read(l->meta, check_txn, &a);
 	if (r == 0) {
 		rep->bad_refs = a.fixed + (uint64_t)a.c.bad;
-		r = sweep_tier(l, 0, rep);
+		r = sweep_tier(l, 0, UINT64_MAX, rep);
 	}
 	if (r == 0) {
 		uint64_t u[2];

@@ -133,6 +133,8 @@ struct layout_gc_report {
 	uint64_t missing;    /* referenced objects not in the tier */
 	uint64_t objects, bytes; /* referenced objects */
 	uint64_t bad_refs;   /* reference counts that differ from the slices */
+	uint64_t fenced;     /* unreferenced, but at or above the fence: kept */
+	uint64_t fenced_bytes;
 };
 /* One gc pass: released records, then dead objects.  With sweep, also
  * list the tier and delete objects nothing refers to (only safe when no
@@ -140,6 +142,29 @@ struct layout_gc_report {
  * count what would go. */
 int layout_gc(struct layout *l, int sweep, int dry_run,
 	      struct layout_gc_report *rep);
+/*
+ * The same, sweeping only unreferenced objects whose id is below fence
+ * (UINT64_MAX: all, when no mount is live).  With mounts live, the fence
+ * is layout_sweep_fence's: below it no live mount has an upload in flight
+ * or will ever make one, so an unreferenced object there is a leak.
+ */
+int layout_gc_fenced(struct layout *l, int sweep, uint64_t fence, int dry_run,
+		     struct layout_gc_report *rep);
+/*
+ * The fence for an online sweep: the lowest upload floor among the mount
+ * records refreshed in the last stale_s seconds, and the id counter.  0
+ * (nothing may go) if a live mount publishes no floor, or if one of the
+ * coordinator's live sessions (live, nlive) has no fresh record with one.
+ */
+int layout_sweep_fence(struct layout *l, const uint64_t *live, size_t nlive,
+		       int stale_s, uint64_t *fence);
+/* This mount's upload floor (in its mount record's transaction): no
+ * upload of it in flight, and none it makes later, has a lower id. */
+int layout_floor_txn(struct store_txn *t, struct layout *l, uint64_t *floor);
+/* How long an upload whose commit outcome is unknown keeps the floor
+ * (default 120 s; tests shorten it). */
+void layout_set_grace(struct layout *l, int seconds);
+
 /* fsck: compare references with the tier and the slice records; with
  * repair, fix reference counts and drop references to missing objects'
  * counts (the bytes are lost: those ranges read as zeros). */

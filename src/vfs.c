@@ -3242,6 +3242,12 @@ static int session_record_txn(struct store_txn *t, void *arg)
 	struct vfs *v = arg;
 	char rec[2048];
 	v->mount.seen = (int64_t)time(NULL);
+	/* the fence an online `cassafs gc` sweeps below */
+	if (v->layout) {
+		int r = layout_floor_txn(t, v->layout, &v->mount.floor);
+		if (r < 0)
+			return r;
+	}
 	int n = coord_format_mount_info(rec, sizeof(rec), &v->mount);
 	if (n < 0 || (size_t)n >= sizeof(rec))
 		return -ENAMETOOLONG;

@@ -173,6 +173,44 @@ check "migrated small file" grep -qx small "$MP/d/s"
 check "migrated sparse file: size and blocks kept ($st_before)" test "$(stat -c '%s %b' "$MP/sp")" = "$st_before"
 check "migrated sparse file: tail" test "$(tail -c 4 "$MP/sp")" = tail
 umount_fs "$MP" || fail "umount"
+# gc while a mount is live: a leak below the mounts' upload fence goes,
+# an unreferenced object above it (it could be an upload about to be
+# committed) stays until gc runs with no mount live
+OBJ5=$T_TMP/objects5
+URL5="lmdb://$T_TMP/store5"
+check "mkfs --data file:// (online gc)" "$CASSAFS" mkfs --data "file://$OBJ5" "$URL5"
+mount_fs "$URL5" "$MP" || { finish; exit; }
+head -c $((5 << 20)) /dev/urandom >"$T_TMP/g5"
+cp "$T_TMP/g5" "$MP/g" && sync
+uuid5=$("$CASSAFS" status --json "$URL5" | python3 -c 'import json,sys; print(json.load(sys.stdin)["uuid"])')
+fake() { # ID: an object of this filesystem that nothing refers to
+	local hh
+	hh=$(python3 -c 'import sys
+h = 2166136261
+for c in sys.argv[1].encode():
+    h = ((h ^ c) * 16777619) & 0xffffffff
+print("%02x" % ((h ^ (h >> 16)) % 256))' "$uuid5/$1")
+	echo leaked >"$OBJ5/$hh/$uuid5+$1"
+}
+fake 0000000000000000
+fake ffffffffffffff00
+sleep 6 # the mount record (with the floor) is refreshed every 5 s
+out=$("$CASSAFS" gc "$URL5"); rc=$?
+check "gc with a live mount ($out)" test "$rc" -eq 0
+check "it deleted the leak below the fence" grep -q "1 objects (7 bytes) without references deleted" <<<"$out"
+check "and left the one above it" grep -q "1 objects (7 bytes) without references left: a live mount may still commit them" <<<"$out"
+check "the leak is gone" test "$(find "$OBJ5" -name "$uuid5+0000000000000000" | wc -l)" -eq 0
+check "the fenced object is there" test "$(find "$OBJ5" -name "$uuid5+ffffffffffffff00" | wc -l)" -eq 1
+check "the file reads back" cmp "$T_TMP/g5" "$MP/g"
+umount_fs "$MP" || fail "umount"
+out=$("$CASSAFS" gc "$URL5"); rc=$?
+check "gc with no mount live deletes it ($out)" grep -q "1 objects (7 bytes) without references deleted" <<<"$out"
+out=$("$CASSAFS" fsck "$URL5"); rc=$?
+check "fsck clean after online gc ($out)" test "$rc" -eq 0
+mount_fs "$URL5" "$MP" || { finish; exit; }
+check "the file reads back after remount" cmp "$T_TMP/g5" "$MP/g"
+umount_fs "$MP" || fail "umount"
+
 # mkfs --force on a filesystem whose tier is remote (file://): the old
 # filesystem's objects are deleted first, not left in the tier for ever;
 # --keep-data leaves them (t_data_cache: a tier that cannot be opened
