@@ -79,7 +79,7 @@ static void fill_entry(struct fuse_ll *f, const struct vfs_entry *ve,
 	e->ino = ve->ino;
 	e->generation = vfs_generation(f->vfs, ve->ino);
 	e->attr = ve->attr;
-	e->attr_timeout = f->cache.attr_timeout;
+	e->attr_timeout = vfs_attr_timeout(f->vfs, &f->cache);
 	e->entry_timeout = f->cache.entry_timeout;
 }
 
@@ -161,7 +161,7 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, f->cache.attr_timeout);
+		fuse_reply_attr(req, &st, vfs_attr_timeout(f->vfs, &f->cache));
 }
 
 static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -175,7 +175,7 @@ static void ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
-		fuse_reply_attr(req, &st, f->cache.attr_timeout);
+		fuse_reply_attr(req, &st, vfs_attr_timeout(f->vfs, &f->cache));
 }
 
 static void ll_readlink(fuse_req_t req, fuse_ino_t ino)

@@ -206,6 +206,14 @@ int meta_read(struct meta *m, meta_txn_fn fn, void *arg)
 	return run_txn(m->store, STORE_RDONLY, fn, arg);
 }
 
+int meta_read_cached(struct meta *m, meta_txn_fn fn, void *arg)
+{
+	int r = run_txn(m->store, STORE_RDONLY | STORE_CACHED, fn, arg);
+	if (r == -ESTALE || r == -EIO)
+		r = run_txn(m->store, STORE_RDONLY, fn, arg);
+	return r;
+}
+
 int meta_read_live(struct meta *m, meta_txn_fn fn, void *arg)
 {
 	return run_txn(m->store, STORE_LIVE, fn, arg);

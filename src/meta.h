@@ -102,6 +102,15 @@ int meta_read(struct meta *m, meta_txn_fn fn, void *arg);
  * for listings, whose entries need not come from one instant. */
 int meta_read_live(struct meta *m, meta_txn_fn fn, void *arg);
 
+/*
+ * Run fn read-only, taking values the store's client cache holds under the
+ * server's invalidation without a round trip (STORE_CACHED): each value is
+ * one the store held a moment ago, and two may be from different moments.
+ * When fn fails with -ESTALE or -EIO (an inode gone, an entry naming one
+ * that is: values from different moments), it runs again as meta_read.
+ */
+int meta_read_cached(struct meta *m, meta_txn_fn fn, void *arg);
+
 /* Take a fresh inode number (never reused); call outside transactions. */
 int meta_alloc_ino(struct meta *m, uint64_t *ino);
 

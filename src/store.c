@@ -144,6 +144,16 @@ int store_commit(struct store_txn *t)
 	return t->store->ops->commit(t);
 }
 
+int store_tracking(struct store *s)
+{
+	return s->ops->tracking ? s->ops->tracking(s) : STORE_TRACK_NONE;
+}
+
+int store_watch(struct store *s, store_change_fn fn, void *arg)
+{
+	return s->ops->watch ? s->ops->watch(s, fn, arg) : -EOPNOTSUPP;
+}
+
 int store_validate(struct store_txn *t)
 {
 	return t->store->ops->validate ? t->store->ops->validate(t) : 0;

@@ -75,6 +75,28 @@ enum store_family {
  * atomically, but the transaction as a whole may see several states (a
  * listing of a directory that other mounts change).  Never conflicts. */
 #define STORE_LIVE 0x2
+/* Read-only, and values may come without a check from a client cache that
+ * the server keeps up to date (it tells the engine of every change; see
+ * store_tracking): each value read is one the store held a short, bounded
+ * time ago, or is checked as under STORE_RDONLY.  Two reads may come from
+ * different instants; the transaction never conflicts on a value taken
+ * that way.  An engine without such a cache treats it as STORE_RDONLY. */
+#define STORE_CACHED 0x4
+
+/* store_tracking: is the engine's cache kept up to date by the server? */
+enum {
+	STORE_TRACK_NONE = 0, /* no such cache: STORE_CACHED = STORE_RDONLY */
+	STORE_TRACK_DOWN = 1, /* there is, but changes may be missed now */
+	STORE_TRACK_UP = 2,   /* every change reaches the engine */
+};
+
+/*
+ * A change someone (any client, this one included) made to row (fam, row),
+ * told by the server; fam < 0: changes may have been missed, treat every
+ * row as changed.  Called on an engine thread, never inside a transaction
+ * of the caller's; it must not call back into the store.
+ */
+typedef void (*store_change_fn)(void *arg, int fam, uint64_t row);
 
 struct store;
 struct store_txn;
@@ -136,6 +158,9 @@ struct store_ops {
 	int (*get_many)(struct store_txn *t, int fam, size_t n,
 			const struct store_key *keys, struct store_val *out);
 	void (*abort)(struct store_txn *t);
+	/* optional (NULL: STORE_TRACK_NONE; no change is ever told) */
+	int (*tracking)(struct store *s);
+	int (*watch)(struct store *s, store_change_fn fn, void *arg);
 	int (*sync)(struct store *s);
 	/* optional: 1 and a warning in warn when acknowledged (synced)
 	 * writes may not survive a server crash, else 0 */
@@ -250,6 +275,14 @@ int store_add_le32(struct store_txn *t, int fam, uint64_t row,
 		   const void *col, size_t col_len, size_t off, int32_t delta);
 /* Drop every change; the transaction is freed. */
 void store_abort(struct store_txn *t);
+/* STORE_TRACK_NONE, _DOWN or _UP (see STORE_CACHED). */
+int store_tracking(struct store *s);
+/*
+ * Call fn for the rows changed from now on (fn NULL: stop; when it
+ * returns, no call of the old fn runs any more).  0, or -EOPNOTSUPP when
+ * the engine cannot tell (STORE_TRACK_NONE).
+ */
+int store_watch(struct store *s, store_change_fn fn, void *arg);
 /* Make every committed transaction durable, as far as the engine can:
  * on disk (LMDB), on every connected replica (Redis; docs/redis.md). */
 int store_sync(struct store *s);

@@ -96,6 +96,7 @@ struct rtxn {
 	struct rconn *conn;
 	int rdonly;
 	int live; /* STORE_LIVE: reads are not WATCHed nor validated */
+	int cached; /* STORE_CACHED: trusted cache entries need no check */
 	int touched; /* a command of this transaction reached the server */
 	int watched;
 	int err;     /* sticky failure: commit reports it */
@@ -123,6 +124,9 @@ struct rread {
 	int hint;    /* store_hint_empty: key is a member set to be noted
 		      * empty after commit; no read */
 	int fresh;   /* taken from the failed check just before (see fresh) */
+	int trusted; /* STORE_CACHED: a trusted entry, not checked (val
+		      * kept here for the transaction's life) */
+	struct rcache_token tok; /* cached: taken before the check was sent */
 };
 
 /*
@@ -253,8 +257,11 @@ static int redis_txn_begin(struct store *base, int flags, struct store_txn **out
 	if (!t)
 		return -ENOMEM;
 	t->s = s;
-	t->rdonly = !!(flags & (STORE_RDONLY | STORE_LIVE));
+	t->rdonly = !!(flags & (STORE_RDONLY | STORE_LIVE | STORE_CACHED));
 	t->live = !!(flags & STORE_LIVE);
+	t->cached = !t->live && (flags & STORE_CACHED) && s->track.enabled;
+	if (t->cached)
+		track_start(s);
 	t->conn = conn_get(s, &rc, NULL, 0);
 	if (!t->conn) {
 		free(t);
@@ -398,17 +405,21 @@ static int get_local(struct rtxn *t, int fam, uint64_t row, const void *col,
 	if (fresh.set)
 		fresh_clear(); /* good for the first read of the retry only */
 	if (!d) {
-		int present;
+		int present, trusted;
 		uint8_t *v;
 		size_t vl;
-		int h = rcache_get(&t->s->cache, key, kl, &present, &v, &vl);
+		int h = rcache_get(&t->s->cache, key, kl, &present, &v, &vl, &trusted);
 		if (h < 0)
 			return h;
-		if (h == 1 && !(d = rd_add(t, key, kl, 1, present, v, vl))) {
+		/* STORE_CACHED: a trusted entry, and no invalidation waiting
+		 * that could concern it, is the answer without a check */
+		int take = h == 1 && t->cached && trusted && track_quiet(t->s);
+		if (h == 1 && !(d = rd_add(t, key, kl, !take, present, v, vl))) {
 			free(v);
 			return -ENOMEM;
 		}
 		if (d) {
+			d->trusted = take;
 			d->skip_off = skip_off;
 			d->skip_len = skip_len;
 		}
@@ -432,7 +443,8 @@ static int get_local(struct rtxn *t, int fam, uint64_t row, const void *col,
  * caller's (kept by the transaction if *val points into it).
  */
 static int got_server(struct rtxn *t, const char *key, size_t kl,
-		      redisReply *v, const void **val, size_t *val_len)
+		      redisReply *v, const struct rcache_token *tok,
+		      const void **val, size_t *val_len)
 {
 	if (!t->live) {
 		t->watched++;
@@ -441,12 +453,12 @@ static int got_server(struct rtxn *t, const char *key, size_t kl,
 			return -ENOMEM;
 	}
 	if (v->type == REDIS_REPLY_NIL) {
-		rcache_put(&t->s->cache, key, kl, 0, NULL, 0);
+		rcache_put_token(&t->s->cache, key, kl, 0, NULL, 0, tok);
 		return -ENOENT;
 	}
 	if (v->type != REDIS_REPLY_STRING)
 		return t->err = -EIO;
-	rcache_put(&t->s->cache, key, kl, 1, v->str, v->len);
+	rcache_put_token(&t->s->cache, key, kl, 1, v->str, v->len, tok);
 	*val = v->str;
 	*val_len = v->len;
 	return 0;
@@ -466,6 +478,9 @@ static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
 			       kl, val, val_len, &res);
 	if (h)
 		return h < 0 ? h : res;
+	/* taken before the server is asked: see store_redis_cache.h */
+	struct rcache_token tok;
+	rcache_token(&t->s->cache, key, kl, &tok);
 	if (skip_len && !t->live) {
 		/* not WATCHed (a change in the skipped bytes must not
 		 * conflict): checked by value at commit like a cached read */
@@ -488,7 +503,8 @@ static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
 		}
 		if (present)
 			memcpy(v, rep->str, rep->len);
-		rcache_put(&t->s->cache, key, kl, present, rep->str, present ? rep->len : 0);
+		rcache_put_token(&t->s->cache, key, kl, present, rep->str,
+				 present ? rep->len : 0, &tok);
 		struct rread *d = rd_add(t, key, kl, 1, present, v, present ? rep->len : 0);
 		freeReplyObject(rep);
 		if (!d) {
@@ -512,7 +528,7 @@ static int get_common(struct rtxn *t, int fam, uint64_t row, const void *col,
 	if (r)
 		return r;
 	freeReplyObject(rep[0]);
-	r = got_server(t, key, kl, rep[1], val, val_len);
+	r = got_server(t, key, kl, rep[1], &tok, val, val_len);
 	if (r == 0 && (r = keep_reply(t, rep[1])) == 0)
 		return 0;
 	freeReplyObject(rep[1]);
@@ -540,9 +556,10 @@ static int redis_get_many(struct store_txn *base, int fam, size_t n,
 	size_t *l = malloc((n + 1) * sizeof(*l));
 	const char **a2 = malloc((n + 1) * sizeof(*a2));
 	size_t *l2 = malloc((n + 1) * sizeof(*l2));
+	struct rcache_token *tok = malloc((n ? n : 1) * sizeof(*tok));
 	size_t m = 0;
 	int r = -ENOMEM;
-	if (!kb || !miss || !a || !l || !a2 || !l2)
+	if (!kb || !miss || !a || !l || !a2 || !l2 || !tok)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		char *k = kb + i * KEY_BUF;
@@ -557,6 +574,7 @@ static int redis_get_many(struct store_txn *base, int fam, size_t n,
 			goto out;
 		}
 		if (!h) {
+			rcache_token(&t->s->cache, k, kl, &tok[m]);
 			miss[m++] = i;
 			a[m] = a2[m] = k;
 			l[m] = l2[m] = kl;
@@ -584,7 +602,7 @@ static int redis_get_many(struct store_txn *base, int fam, size_t n,
 	for (size_t j = 0; j < m && !r; j++) {
 		size_t i = miss[j];
 		out[i].r = got_server(t, a2[j + 1], l2[j + 1], rep[1]->element[j],
-				      &out[i].val, &out[i].len);
+				      &tok[j], &out[i].val, &out[i].len);
 		if (out[i].r == -ENOENT)
 			continue;
 		r = out[i].r;
@@ -592,6 +610,7 @@ static int redis_get_many(struct store_txn *base, int fam, size_t n,
 	if (r || (r = keep_reply(t, rep[1])))
 		freeReplyObject(rep[1]);
 out:
+	free(tok);
 	free(kb);
 	free(miss);
 	free(a);
@@ -923,7 +942,8 @@ static int redis_scan(struct store_txn *base, int fam, uint64_t row,
 		int present;
 		uint8_t *v;
 		size_t vl;
-		int h = rcache_get(&t->s->cache, it.zk, it.zkl, &present, &v, &vl);
+		int h = rcache_get(&t->s->cache, it.zk, it.zkl, &present, &v, &vl,
+				   NULL);
 		free(v);
 		if (h < 0) {
 			r = h;
@@ -1312,10 +1332,11 @@ static int fcall_result(struct rtxn *t, redisReply *r)
 					continue;
 				if (t->rd[j].empty)
 					rcache_drop(&s->cache, t->rd[j].key, t->rd[j].kl);
-				else
-					rcache_put(&s->cache, t->rd[j].key, t->rd[j].kl,
-						   v->type == REDIS_REPLY_STRING, v->str,
-						   v->type == REDIS_REPLY_STRING ? v->len : 0);
+				else /* read atomically by the call: as good as a GET */
+					rcache_put_token(&s->cache, t->rd[j].key, t->rd[j].kl,
+							 v->type == REDIS_REPLY_STRING, v->str,
+							 v->type == REDIS_REPLY_STRING ? v->len : 0,
+							 &t->rd[j].tok);
 				break;
 			}
 		}
@@ -1382,7 +1403,7 @@ static void cache_writes(struct rtxn *t, const char *flags, size_t nflags)
 			uint8_t *v;
 			size_t vl;
 			size_t off = (size_t)o->delta;
-			if (rcache_get(&s->cache, key, kl, &present, &v, &vl) == 1 &&
+			if (rcache_get(&s->cache, key, kl, &present, &v, &vl, NULL) == 1 &&
 			    present && vl >= off + 12 && time_newer(o->val, v + off)) {
 				memcpy(v + off, o->val, 12);
 				rcache_put(&s->cache, key, kl, 1, v, vl);
@@ -1394,7 +1415,7 @@ static void cache_writes(struct rtxn *t, const char *flags, size_t nflags)
 			uint8_t *v;
 			size_t vl;
 			size_t off = (size_t)o->delta;
-			if (rcache_get(&s->cache, key, kl, &present, &v, &vl) == 1 &&
+			if (rcache_get(&s->cache, key, kl, &present, &v, &vl, NULL) == 1 &&
 			    present && vl >= off + 4) {
 				uint32_t x = (uint32_t)le_get(v + off, 4) +
 					     (uint32_t)le_get(o->val, 4);
@@ -1408,6 +1429,28 @@ static void cache_writes(struct rtxn *t, const char *flags, size_t nflags)
 		else
 			rcache_put(&s->cache, key, kl, o->kind == OV_PUT, o->val,
 				   o->val_len);
+	}
+}
+
+/* Before the check of the cached reads goes to the server: what the cache
+ * knew (fcall_result and confirm_checks store answers with it). */
+static void take_tokens(struct rtxn *t)
+{
+	for (size_t i = 0; i < t->nrd; i++)
+		if (t->rd[i].cached)
+			rcache_token(&t->s->cache, t->rd[i].key, t->rd[i].kl,
+				     &t->rd[i].tok);
+}
+
+/* Every check passed: each value compared in full was the stored one
+ * when the server ran the call, as if a GET had read it then. */
+static void confirm_checks(struct rtxn *t)
+{
+	for (size_t i = 0; i < t->nrd; i++) {
+		struct rread *d = &t->rd[i];
+		if (d->cached && !d->empty && !(d->skip_len && d->present))
+			rcache_put_token(&t->s->cache, d->key, d->kl, d->present,
+					 d->val, d->vl, &d->tok);
 	}
 }
 
@@ -1473,6 +1516,7 @@ static int redis_commit(struct store_txn *base)
 	}
 	if (t->watched)
 		cmds[n++] = (struct cmd){1, ea, el};
+	take_tokens(t);
 	if ((r = pipe_run(t->conn, n, cmds, rep))) {
 		commit_lost(s);
 		goto out;
@@ -1519,6 +1563,7 @@ static int redis_commit(struct store_txn *base)
 	}
 	if ((r = fcall_result(t, fr)))
 		goto out;
+	confirm_checks(t);
 	cache_writes(t, fr->str, fr->len);
 	goto out;
 applied:
@@ -1554,10 +1599,13 @@ static int redis_validate(struct store_txn *base)
 	if ((r = build_fcall(t, 1, &b, &nchecks)))
 		goto out;
 	struct cmd cmd = {b.nargv, b.argv, b.len};
+	take_tokens(t);
 	if ((r = pipe_run(t->conn, 1, &cmd, &rep)))
 		goto out;
-	if ((r = fcall_result(t, rep)) == 0)
+	if ((r = fcall_result(t, rep)) == 0) {
 		t->validated = 1;
+		confirm_checks(t);
+	}
 out:
 	if (rep)
 		freeReplyObject(rep);
@@ -1614,6 +1662,8 @@ const struct store_ops store_redis_ops = {
 	.add_le32 = redis_add_le32,
 	.get_many = redis_get_many,
 	.abort = redis_abort,
+	.tracking = redis_tracking,
+	.watch = redis_watch,
 	.sync = redis_sync,
 	.durability = redis_durability,
 	.space = redis_space,
@@ -1639,6 +1689,8 @@ const struct store_ops store_redis_cluster_ops = {
 	.add_le32 = redis_add_le32,
 	.get_many = redis_get_many,
 	.abort = redis_abort,
+	.tracking = redis_tracking,
+	.watch = redis_watch,
 	.sync = redis_sync,
 	.durability = redis_durability,
 	.space = redis_space,

@@ -15,6 +15,8 @@ struct rcache_entry {
 	uint64_t hash;
 	size_t kl, vl;
 	int present;
+	int trusted;    /* put with a token that still held */
+	uint64_t epoch; /* the cache's epoch then */
 	uint8_t data[]; /* key, then value */
 };
 
@@ -37,6 +39,12 @@ int rcache_init(struct rcache *c)
 	if (!c->bucket)
 		return -ENOMEM;
 	c->nbucket = NBUCKET;
+	c->gen = calloc(RCACHE_NGEN, sizeof(*c->gen));
+	if (!c->gen) {
+		free(c->bucket);
+		c->bucket = NULL;
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&c->mu, NULL);
 	return 0;
 }
@@ -62,6 +70,8 @@ void rcache_free(struct rcache *c)
 	clear_locked(c);
 	free(c->bucket);
 	c->bucket = NULL;
+	free(c->gen);
+	c->gen = NULL;
 	pthread_mutex_destroy(&c->mu);
 }
 
@@ -77,16 +87,20 @@ static struct rcache_entry **find_locked(struct rcache *c, const char *key,
 }
 
 int rcache_get(struct rcache *c, const char *key, size_t kl, int *present,
-	       uint8_t **val, size_t *val_len)
+	       uint8_t **val, size_t *val_len, int *trusted)
 {
 	uint64_t h = hash_key(key, kl);
 	int r = 0;
 	*val = NULL;
 	*val_len = 0;
+	if (trusted)
+		*trusted = 0;
 	pthread_mutex_lock(&c->mu);
 	struct rcache_entry *e = *find_locked(c, key, kl, h);
 	if (e) {
 		*present = e->present;
+		if (trusted)
+			*trusted = e->trusted && e->epoch == c->epoch && c->tracking;
 		if (e->present) {
 			*val = malloc(e->vl ? e->vl : 1);
 			if (!*val) {
@@ -106,8 +120,8 @@ out:
 	return r;
 }
 
-void rcache_put(struct rcache *c, const char *key, size_t kl, int present,
-		const void *val, size_t val_len)
+static void put(struct rcache *c, const char *key, size_t kl, int present,
+		const void *val, size_t val_len, const struct rcache_token *tok)
 {
 	uint64_t h = hash_key(key, kl);
 	struct rcache_entry *e = NULL;
@@ -134,6 +148,10 @@ void rcache_put(struct rcache *c, const char *key, size_t kl, int present,
 		c->n--;
 	}
 	if (e) {
+		e->epoch = c->epoch;
+		e->trusted = tok && tok->tracking && c->tracking &&
+			     tok->epoch == c->epoch &&
+			     tok->gen == c->gen[h % RCACHE_NGEN];
 		if (c->n >= RCACHE_MAX_ENTRIES) {
 			clear_locked(c);
 			p = &c->bucket[h % c->nbucket];
@@ -142,6 +160,55 @@ void rcache_put(struct rcache *c, const char *key, size_t kl, int present,
 		*p = e;
 		c->n++;
 	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void rcache_put(struct rcache *c, const char *key, size_t kl, int present,
+		const void *val, size_t val_len)
+{
+	put(c, key, kl, present, val, val_len, NULL);
+}
+
+void rcache_put_token(struct rcache *c, const char *key, size_t kl,
+		      int present, const void *val, size_t val_len,
+		      const struct rcache_token *tok)
+{
+	put(c, key, kl, present, val, val_len, tok);
+}
+
+void rcache_token(struct rcache *c, const char *key, size_t kl,
+		  struct rcache_token *tok)
+{
+	uint64_t h = hash_key(key, kl);
+	pthread_mutex_lock(&c->mu);
+	tok->epoch = c->epoch;
+	tok->gen = c->gen[h % RCACHE_NGEN];
+	tok->tracking = c->tracking;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void rcache_invalidate(struct rcache *c, const char *key, size_t kl)
+{
+	uint64_t h = hash_key(key, kl);
+	pthread_mutex_lock(&c->mu);
+	c->gen[h % RCACHE_NGEN]++;
+	struct rcache_entry **p = find_locked(c, key, kl, h);
+	if (*p) {
+		struct rcache_entry *old = *p;
+		*p = old->next;
+		free(old);
+		c->n--;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+void rcache_tracking(struct rcache *c, int on, int flush)
+{
+	pthread_mutex_lock(&c->mu);
+	c->epoch++;
+	c->tracking = on;
+	if (flush)
+		clear_locked(c);
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -18,11 +18,23 @@
 
 struct rcache_entry;
 
+#define RCACHE_NGEN 4096 /* invalidation counters (key hash buckets) */
+
 struct rcache {
 	pthread_mutex_t mu;
 	struct rcache_entry **bucket;
 	size_t nbucket, n;
 	uint64_t hits, misses; /* for the log at close */
+	uint64_t epoch;  /* bumped when tracking starts, stops or is flushed */
+	int tracking;    /* invalidations arrive */
+	uint32_t *gen;   /* RCACHE_NGEN: bumped per invalidated key */
+};
+
+/* What the cache knew before a value was asked of the server. */
+struct rcache_token {
+	uint64_t epoch;
+	uint32_t gen;
+	int tracking;
 };
 
 int rcache_init(struct rcache *c);
@@ -33,11 +45,25 @@ void rcache_free(struct rcache *c);
  * -ENOMEM.
  */
 int rcache_get(struct rcache *c, const char *key, size_t kl, int *present,
-	       uint8_t **val, size_t *val_len);
-/* Remember key's value (present = 0: absent); too large a value drops it. */
+	       uint8_t **val, size_t *val_len, int *trusted);
+/* Remember key's value (present = 0: absent), not trusted; too large a
+ * value drops it. */
 void rcache_put(struct rcache *c, const char *key, size_t kl, int present,
 		const void *val, size_t val_len);
+/* Take before sending the command whose answer rcache_put_token stores. */
+void rcache_token(struct rcache *c, const char *key, size_t kl,
+		  struct rcache_token *tok);
+/* rcache_put of a value the server answered after tok was taken:
+ * trusted if nothing came in between that could make it stale. */
+void rcache_put_token(struct rcache *c, const char *key, size_t kl,
+		      int present, const void *val, size_t val_len,
+		      const struct rcache_token *tok);
 void rcache_drop(struct rcache *c, const char *key, size_t kl);
 void rcache_clear(struct rcache *c);
+/* The server says key changed: drop it, and untrust answers in flight. */
+void rcache_invalidate(struct rcache *c, const char *key, size_t kl);
+/* Tracking starts (on) or stops: no entry trusted so far stays trusted;
+ * flush: the server dropped everything (FLUSHALL), the entries too. */
+void rcache_tracking(struct rcache *c, int on, int flush);
 
 #endif

@@ -115,8 +115,8 @@ const char *rtext(redisReply *r)
  * Connect to one node, authenticate and (standalone) select the database.
  * On failure writes a message naming the node and the cause.
  */
-static redisContext *node_connect(struct rstore *s, const struct hostport *hp,
-				  int *rc, char *err, size_t err_len)
+redisContext *node_connect(struct rstore *s, const struct hostport *hp,
+			   int *rc, char *err, size_t err_len)
 {
 	redisContext *c = redisConnectWithTimeout(hp->host, hp->port, s->conn_tv);
 	redisReply *r = NULL;
@@ -588,6 +588,7 @@ static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
 	strcpy(s->name, "cassafs");
 	s->conn_tv = (struct timeval){3, 0};
 	s->cmd_tv = (struct timeval){5, 0};
+	s->track.enabled = 1;
 	struct url *u = malloc(sizeof(*u));
 	if (!u)
 		return -ENOMEM;
@@ -638,6 +639,13 @@ static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
 				goto badname;
 			}
 			snprintf(s->name, sizeof(s->name), "%.64s", eq);
+		} else if (!strcmp(o->key, "tracking")) {
+			if (strcmp(eq, "on") && strcmp(eq, "off")) {
+				snprintf(err, err_len, "'%s': tracking=%s: expected "
+					 "on or off", s->base.url ? s->base.url : scheme, eq);
+				goto out;
+			}
+			s->track.enabled = !strcmp(eq, "on");
 		} else if (!strcmp(o->key, "password_file")) {
 			snprintf(pwfile, sizeof(pwfile), "%s", eq);
 		} else if (!strcmp(o->key, "timeout") ||
@@ -652,7 +660,7 @@ static int parse_url(struct rstore *s, const char *url, int cluster, char *err,
 		} else {
 			snprintf(err, err_len,
 				 "'%s': unknown option '%s=%s' (known: %spassword_file=, "
-				 "timeout=, connect_timeout=)",
+				 "timeout=, connect_timeout=, tracking=)",
 				 s->base.url ? s->base.url : scheme, o->key, eq,
 				 cluster ? "" : "name=, ");
 			goto out;
@@ -718,6 +726,7 @@ static char *redact(const char *url)
 
 static void rstore_free(struct rstore *s)
 {
+	track_stop(s); /* first: its thread uses the pool and the cache */
 	while (s->idle) {
 		struct rconn *c = s->idle;
 		s->idle = c->next;
@@ -738,7 +747,9 @@ static int rstore_new(const char *url, int cluster, struct rstore **out,
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->refresh_mu, NULL);
+	track_init(s);
 	if (rcache_init(&s->cache)) {
+		track_stop(s);
 		pthread_mutex_destroy(&s->mu);
 		pthread_mutex_destroy(&s->refresh_mu);
 		free(s);

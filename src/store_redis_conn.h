@@ -35,6 +35,31 @@ struct rconn {
 	struct rconn *next;
 };
 
+/*
+ * The tracker (store_redis_track.c): one more connection, to the master of
+ * the filesystem's slot, that holds CLIENT TRACKING in BCAST mode for the
+ * filesystem's key prefix, redirected to itself and subscribed to
+ * __redis__:invalidate (RESP2), read by a thread of its own.
+ */
+struct rtrack {
+	int enabled;        /* tracking= (URL option), default on */
+	int started;        /* the thread runs (started at first use) */
+	pthread_t thread;
+	int wake[2];        /* pipe: stop */
+	int stop;
+	/* read without a lock by readers (atomics) */
+	int fd;             /* the subscribed socket, -1 when none */
+	int busy;           /* reading or applying invalidations */
+	uint64_t pong_ns;   /* last PING answered (monotonic) */
+	unsigned long epoch; /* the store's master generation it serves */
+	int up;             /* subscribed and answering */
+	pthread_mutex_t start_mu;
+	pthread_rwlock_t fn_lock; /* held while fn runs; watch() takes it */
+	store_change_fn fn;
+	void *fn_arg;
+	uint64_t invalidations, messages; /* for the log */
+};
+
 struct rstore {
 	struct store base;
 	int cluster;
@@ -66,6 +91,7 @@ struct rstore {
 	int refresh_rc;            /* and the last one's outcome */
 	char refresh_err[512];
 	struct rcache cache; /* small values, validated at every commit */
+	struct rtrack track;
 };
 
 /* One command for a pipeline. */
@@ -82,6 +108,10 @@ size_t vkey(const struct rstore *s, char *buf, int fam, uint64_t row,
 	    const void *col, size_t col_len);
 size_t zkey(const struct rstore *s, char *buf, int fam, uint64_t row);
 int bad_args(int fam, size_t col_len);
+
+/* one connection to a node: AUTH, SELECT; NULL with a message in err */
+redisContext *node_connect(struct rstore *s, const struct hostport *hp,
+			   int *rc, char *err, size_t err_len);
 
 /* connections: checkout (reconnecting, following the cluster's map) and
  * return; a pipeline of n commands in one round trip; error replies */
@@ -103,6 +133,16 @@ int redis_durability(struct store *base, char *warn, size_t len);
 int redis_space(struct store *base, uint64_t *total, uint64_t *avail);
 int redis_destroy(const char *url, char *err, size_t err_len);
 int redis_cluster_destroy(const char *url, char *err, size_t err_len);
+
+/* store_redis_track.c: the tracker's life; whether a trusted cache entry
+ * may be used now (nothing pending on the socket, answering, current
+ * master); the store_ops entries tracking and watch */
+void track_init(struct rstore *s);
+void track_start(struct rstore *s);
+void track_stop(struct rstore *s);
+int track_quiet(struct rstore *s);
+int redis_tracking(struct store *base);
+int redis_watch(struct store *base, store_change_fn fn, void *arg);
 
 /* store_redis.c: load the commit function library on c's server (open) */
 int load_functions(struct rstore *s, struct rconn *c, char *err, size_t err_len);

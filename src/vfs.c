@@ -109,6 +109,11 @@ struct vfs {
 					* the kernel (page locks) */
 	struct vfs_kernel kernel;      /* kernel_lock */
 	int kernel_set, watching;
+	/* a shared mount whose kernel caches attributes (attr_timeout > 0),
+	 * allowed only when the store's cache is kept up to date by the
+	 * server, which also tells of every inode changed (store_watch) */
+	int attr_cached;
+	int store_watching;
 	pthread_mutex_t waits_lock;    /* lock waits in progress */
 	pthread_cond_t waits_cond;
 	struct lock_wait *waits;       /* waits_lock */
@@ -616,7 +621,7 @@ int vfs_lookup(struct vfs *v, uint64_t parent, const char *name,
 {
 	if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]))) {
 		struct lookup_dot_args d = {v, parent, name[1] == '.', e};
-		int r = meta_read(v->meta, lookup_dot_txn, &d);
+		int r = meta_read_cached(v->meta, lookup_dot_txn, &d);
 		if (r == 0)
 			add_lookup(v, e->ino);
 		return r;
@@ -625,7 +630,7 @@ int vfs_lookup(struct vfs *v, uint64_t parent, const char *name,
 	if (r < 0)
 		return r;
 	struct lookup_args a = {v, parent, name, e};
-	r = meta_read(v->meta, lookup_txn, &a);
+	r = meta_read_cached(v->meta, lookup_txn, &a);
 	if (r == 0)
 		add_lookup(v, e->ino);
 	return r;
@@ -660,7 +665,7 @@ static int open_here(struct vfs *v, uint64_t ino)
 int vfs_getattr(struct vfs *v, uint64_t ino, struct stat *st)
 {
 	struct getattr_args a = {v, ino, st};
-	int r = meta_read(v->meta, getattr_txn, &a);
+	int r = meta_read_cached(v->meta, getattr_txn, &a);
 	/*
 	 * Several mounts: a file or directory with no link left is kept only
 	 * while some mount uses it.  Where it is open, fstat shows nlink 0
@@ -1582,7 +1587,7 @@ static int readlink_txn(struct store_txn *t, void *arg)
 int vfs_readlink(struct vfs *v, uint64_t ino, char *buf, size_t len)
 {
 	struct readlink_args a = {ino, buf, len};
-	return meta_read(v->meta, readlink_txn, &a);
+	return meta_read_cached(v->meta, readlink_txn, &a);
 }
 
 /* ---- removing entries ---- */
@@ -1900,7 +1905,22 @@ int vfs_open(struct vfs *v, const struct vfs_ctx *c, uint64_t ino, int flags,
 				return r;
 		}
 	}
-	return open_file(v, ino, flags, 0, f);
+	int r = open_file(v, ino, flags, 0, f);
+	if (r == 0 && v->attr_cached) {
+		/*
+		 * Close-to-open with attributes cached: the size the kernel
+		 * holds may predate another mount's close that the
+		 * invalidation has not reached yet; dropping it makes the
+		 * next read past it ask (GETATTR), and the store's cache has
+		 * the change by then (store_redis_track.c).  Attributes only:
+		 * safe inside a request handler.
+		 */
+		pthread_rwlock_rdlock(&v->kernel_lock);
+		if (v->kernel_set && v->kernel.inval_attr)
+			v->kernel.inval_attr(v->kernel.arg, ino);
+		pthread_rwlock_unlock(&v->kernel_lock);
+	}
+	return r;
 }
 
 /* relatime: an access older than the last change, or than a day, moves */
@@ -2900,7 +2920,7 @@ ssize_t vfs_getxattr(struct vfs *v, uint64_t ino, const char *name, void *buf,
 	if (r < 0)
 		return r;
 	struct xattr_args a = {ino, name, NULL, size, 0, buf};
-	r = meta_read(v->meta, getxattr_txn, &a);
+	r = meta_read_cached(v->meta, getxattr_txn, &a);
 	return r < 0 ? r : (ssize_t)a.got;
 }
 
@@ -2962,16 +2982,23 @@ void vfs_cache_policy(struct vfs *v, const struct vfs_cache *asked,
 	const double in[3] = {asked->attr_timeout, asked->entry_timeout,
 			      asked->negative_timeout};
 	double res[3];
+	int tracked = v->shared &&
+		      store_tracking(meta_store(v->meta)) != STORE_TRACK_NONE;
 	if (v->shared) {
 		/*
-		 * Attributes are not cached, so a file closed on another
-		 * host is read whole here at once (reading past a cached
-		 * size would end early); names live 1 s and are dropped
-		 * sooner by change notices; "no such name" is not cached,
-		 * so a file created elsewhere is found at once.
+		 * Attributes are not cached by default, so a file closed on
+		 * another host is read whole here at once (reading past a
+		 * cached size would end early); names live 1 s and are
+		 * dropped sooner by change notices; "no such name" is not
+		 * cached, so a file created elsewhere is found at once.
+		 * A store whose cache the server keeps up to date tells of
+		 * every inode anyone changes (server-side adds to a parent's
+		 * link count and times included): then attributes may be
+		 * cached as long as asked, each change dropping them here
+		 * (on_store_change), and open drops them too (close-to-open).
 		 */
 		def[0] = 0, def[1] = 1, def[2] = 0;
-		cap[0] = 0, cap[1] = 1, cap[2] = 0;
+		cap[0] = tracked ? -1 : 0, cap[1] = 1, cap[2] = 0;
 	}
 	for (int i = 0; i < 3; i++) {
 		res[i] = in[i] < 0 ? def[i] : in[i];
@@ -2987,6 +3014,75 @@ void vfs_cache_policy(struct vfs *v, const struct vfs_cache *asked,
 	out->entry_timeout = res[1];
 	out->negative_timeout = res[2];
 	out->keep_cache = !v->shared;
+	v->attr_cached = v->shared && res[0] > 0;
+	if (v->attr_cached)
+		log_info("attributes cached for %g s; changes made by other mounts "
+			 "drop them as the store tells of them", res[0]);
+}
+
+double vfs_attr_timeout(struct vfs *v, const struct vfs_cache *c)
+{
+	/* while changes may be missed, nothing new is cached */
+	if (v->attr_cached &&
+	    store_tracking(meta_store(v->meta)) != STORE_TRACK_UP)
+		return 0;
+	return c->attr_timeout;
+}
+
+/* Drop the kernel's attributes of every inode it may hold. */
+static void inval_all_attrs(struct vfs *v, const struct vfs_kernel *k)
+{
+	size_t n = 0, cap = 64;
+	uint64_t *inos = malloc(cap * sizeof(*inos));
+	if (!inos)
+		return;
+	inos[n++] = META_ROOT_INO;
+	pthread_mutex_lock(&v->table_lock);
+	for (size_t b = 0; b < TABLE_SIZE; b++)
+		for (struct vnode *vn = v->table[b]; vn; vn = vn->next) {
+			if (vn->ino == META_ROOT_INO)
+				continue;
+			if (n == cap) {
+				uint64_t *m = realloc(inos, 2 * cap * sizeof(*inos));
+				if (!m)
+					goto full;
+				inos = m;
+				cap *= 2;
+			}
+			inos[n++] = vn->ino;
+		}
+full:
+	pthread_mutex_unlock(&v->table_lock);
+	for (size_t i = 0; i < n; i++)
+		k->inval_attr(k->arg, inos[i]);
+	free(inos);
+}
+
+/*
+ * The store tells of a row that changed (on its own thread, not a request
+ * handler): the kernel's attributes of that inode go, wherever the change
+ * came from — another mount's commit or the commit function's own adds
+ * to a directory's link count and times.  fam < 0: changes may have been
+ * missed; every inode's attributes go.
+ */
+static void on_store_change(void *arg, int fam, uint64_t row)
+{
+	struct vfs *v = arg;
+	if (!v->attr_cached || (fam >= 0 && fam != STORE_INODE))
+		return;
+	pthread_rwlock_rdlock(&v->kernel_lock);
+	const struct vfs_kernel *k =
+		v->kernel_set && v->kernel.inval_attr ? &v->kernel : NULL;
+	if (k && fam < 0) {
+		inval_all_attrs(v, k);
+	} else if (k) {
+		pthread_mutex_lock(&v->table_lock);
+		int known = row == META_ROOT_INO || find_locked(v, row);
+		pthread_mutex_unlock(&v->table_lock);
+		if (known)
+			k->inval_attr(k->arg, row);
+	}
+	pthread_rwlock_unlock(&v->kernel_lock);
 }
 
 /*
@@ -3021,6 +3117,9 @@ int vfs_watch(struct vfs *v, const struct vfs_kernel *k)
 		v->kernel = *k;
 	v->kernel_set = k != NULL;
 	pthread_rwlock_unlock(&v->kernel_lock);
+	if (first && v->attr_cached &&
+	    store_watch(meta_store(v->meta), on_store_change, v) == 0)
+		v->store_watching = 1;
 	if (!first || !v->coord || !coord_has_notices(v->coord))
 		return 0;
 	v->watching = 1;
@@ -3548,6 +3647,8 @@ void vfs_free(struct vfs *v)
 		return;
 	vfs_flush_all(v);
 	session_end(v);
+	if (v->store_watching) /* no call of on_store_change after this */
+		store_watch(meta_store(v->meta), NULL, NULL);
 	for (size_t b = 0; b < TABLE_SIZE; b++) {
 		struct vnode *vn = v->table[b];
 		while (vn) {

@@ -112,6 +112,9 @@ struct vfs_cache {
 };
 void vfs_cache_policy(struct vfs *v, const struct vfs_cache *asked,
 		      struct vfs_cache *out);
+/* The attribute timeout of a reply made now: c's, or 0 on a shared mount
+ * while the store may miss changes (its invalidation link is down). */
+double vfs_attr_timeout(struct vfs *v, const struct vfs_cache *c);
 
 /* The kernel's caches, as the adapter lets the vfs drop entries of them. */
 struct vfs_kernel {
