@@ -192,13 +192,12 @@ void rcache_invalidate(struct rcache *c, const char *key, size_t kl)
 	uint64_t h = hash_key(key, kl);
 	pthread_mutex_lock(&c->mu);
 	c->gen[h % RCACHE_NGEN]++;
-	struct rcache_entry **p = find_locked(c, key, kl, h);
-	if (*p) {
-		struct rcache_entry *old = *p;
-		*p = old->next;
-		free(old);
-		c->n--;
-	}
+	/* kept, but checked again at its next use like any untrusted value:
+	 * most changes are this mount's own commits, whose values are the
+	 * entries already (dropping them would cost the next writer a GET) */
+	struct rcache_entry *e = *find_locked(c, key, kl, h);
+	if (e)
+		e->trusted = 0;
 	pthread_mutex_unlock(&c->mu);
 }
 

@@ -60,7 +60,7 @@ void rcache_put_token(struct rcache *c, const char *key, size_t kl,
 		      const struct rcache_token *tok);
 void rcache_drop(struct rcache *c, const char *key, size_t kl);
 void rcache_clear(struct rcache *c);
-/* The server says key changed: drop it, and untrust answers in flight. */
+/* The server says key changed: untrust its entry and answers in flight. */
 void rcache_invalidate(struct rcache *c, const char *key, size_t kl);
 /* Tracking starts (on) or stops: no entry trusted so far stays trusted;
  * flush: the server dropped everything (FLUSHALL), the entries too. */

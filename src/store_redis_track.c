@@ -13,7 +13,7 @@
  * state on the server and no CLIENT TRACKING on the pooled connections, so
  * reconnecting them changes nothing here.
  *
- * A thread reads the messages: each key is dropped from the cache
+ * A thread reads the messages: each key's entry is no longer trusted
  * (rcache_invalidate), and rows of changed keys are told to the watcher
  * (the vfs drops the kernel's attributes of those inodes).  Entries put
  * while tracking with a token that still holds are trusted
@@ -153,10 +153,14 @@ static int key_row(struct rstore *s, const char *key, size_t kl, int *fam,
 	return 1;
 }
 
-/* Bytes read but not yet made into replies (a message cut in two). */
+/* Bytes read but not yet made into replies (a message cut in two).  After
+ * a call that found nothing, hiredis 0.14 leaves ridx 0 with an untyped
+ * task: that is not a message begun. */
 static int reader_pending(redisContext *c)
 {
-	return c->reader->len > c->reader->pos || c->reader->ridx >= 0;
+	const redisReader *r = c->reader;
+	return r->len > r->pos || r->ridx > 0 ||
+	       (r->ridx == 0 && r->rstack[0].type >= 0);
 }
 
 /*
