@@ -15,6 +15,9 @@
 #   DISTCHECK_SEED=N     the seed (default: a new one, printed)
 #   DISTCHECK_OPTS       more checker options, e.g. "-x openunlink" to leave
 #                        out a class known to fail (docs/distributed.md)
+#   DISTCHECK_MOUNT_OPTS mount options of the Redis part's mounts, e.g.
+#                        "attr_timeout=60" (attributes cached in the kernel,
+#                        dropped by the store's invalidations)
 # Ports (this script only): Redis 6501, ZooKeeper 24181.
 set -u
 cd "$(dirname "$0")/.."
@@ -77,7 +80,7 @@ COORD="zk://127.0.0.1:$ZPORT/cfs?session_timeout=4000"
 check "mkfs $STORE" "$CASSAFS" mkfs "$STORE"
 up=1
 for m in A B C; do
-	mount_fs "$STORE" "$D/m$m" --coord "$COORD" || { fail "mount $m"; up=0; }
+	mount_fs "$STORE" "$D/m$m" --coord "$COORD" ${DISTCHECK_MOUNT_OPTS:+-o "$DISTCHECK_MOUNT_OPTS"} || { fail "mount $m"; up=0; }
 done
 if [ $up = 1 ]; then
 	run_check redis -n "$OPS" -w 3 -q "$ROUND" -t "$SECS" "${XOPTS[@]}" "$D/mA" "$D/mB" "$D/mC"
