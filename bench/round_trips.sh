@@ -47,15 +47,35 @@ redis-cli --cluster create 127.0.0.1:$((PORT + 1)) 127.0.0.1:$((PORT + 2)) 127.0
 for _ in $(seq 100); do redis-cli -p $((PORT + 1)) cluster info | grep -q 'cluster_state:ok' && break; sleep 0.2; done
 measure() { # label url coord-path
 	local m=$D/m mp=$((PORT + 5))
-	"$CASSAFS" mkfs "$2" >/dev/null || exit 1
+	local url=$2${RT_URL_OPTS:+$([ "${2#*\?}" != "$2" ] && echo '&' || echo '?')$RT_URL_OPTS}
+	"$CASSAFS" mkfs "$url" >/dev/null || exit 1
 	mkdir -p "$m"
 	"$CASSAFS" mount --coord "zk://127.0.0.1:$((PORT + 6))/$3" \
-		-o attr_timeout=0,entry_timeout=0,negative_timeout=0,metrics=127.0.0.1:$mp,log_file=$D/$3.log "$2" "$m" 2>/dev/null || exit 1
+		-o attr_timeout=0,entry_timeout=0,negative_timeout=0,metrics=127.0.0.1:$mp,log_file=$D/$3.log "$url" "$m" 2>/dev/null || exit 1
 	for _ in $(seq 100); do mountpoint -q "$m" && break; sleep 0.1; done
-	"$MB" -n "$N" -o create,stat,open,readdir,lookup,getattr,rename,unlink,mkdir,rmdir "$m" >/dev/null || exit 1
+	"$MB" -n "$N" -o create,stat,open,readdir,lookup,getattr,rename,unlink,mkdir,rmdir \
+		-x "curl -sf http://127.0.0.1:$mp/stats.json >$D/$3-\$MB_PHASE.json" "$m" >/dev/null || exit 1
 	printf '%-28s %s\n' "$1" "$(curl -sf "http://127.0.0.1:$mp/stats.json" |
 		jq -r '[.ops | to_entries[] | select(.value.count > 0 and (.key | test("^(lookup|getattr|create|open|release|readdir|readdirplus|unlink|rename|mkdir|rmdir)$")))
 			| "\(.key) \(.value.round_trips / .value.count * 100 | round / 100)"] | join(", ")')"
+	python3 - "$D/$3" <<'PY'
+import json, sys
+base = sys.argv[1]
+def ops(phase):
+    return json.load(open("%s-%s.json" % (base, phase)))["ops"]
+order = ["start", "create", "stat", "open", "lookup", "getattr"]
+out = []
+for prev, ph in zip(order, order[1:]):
+    a, b = ops(prev), ops(ph)
+    cells = []
+    for op in ("lookup", "getattr", "create", "open", "release"):
+        n = b.get(op, {}).get("count", 0) - a.get(op, {}).get("count", 0)
+        if n:
+            rt = b[op]["round_trips"] - a.get(op, {}).get("round_trips", 0)
+            cells.append("%s %.2f" % (op, rt / n))
+    out.append("%s phase: %s" % (ph, ", ".join(cells)))
+print("    by phase: " + "; ".join(out))
+PY
 	"$CASSAFS" umount "$m" >/dev/null
 	sleep 0.5
 }
