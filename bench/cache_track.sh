@@ -61,13 +61,13 @@ print(" ".join("%.2f" % (o[k]["round_trips"] / o[k]["count"]) if o.get(k, {}).ge
 		"$CASSAFS" umount "$D/m" >/dev/null
 		sleep 0.5
 	done
-	printf '%-9s %-26s %10.0f %10.0f %10.0f   %s / %s\n' "$label" "$mo" \
+	printf '%-9s %-50s %10.0f %10.0f %10.0f   %s / %s\n' "$label" "$mo" \
 		"$(awk '{print $1}' "$D/rates" | median)" "$(awk '{print $2}' "$D/rates" | median)" \
 		"$(awk '{print $3}' "$D/rates" | median)" \
 		"$(awk '{print $4}' "$D/rates" | median)" "$(awk '{print $5}' "$D/rates" | median)"
 }
 echo "meta_bench -n $N, $R runs, medians; $CASSAFS"
-printf '%-9s %-26s %10s %10s %10s   %s\n' setting "mount options" "stat/s" "lookup/s" "getattr/s" "round trips per lookup / getattr"
+printf '%-9s %-50s %10s %10s %10s   %s\n' setting "mount options" "stat/s" "lookup/s" "getattr/s" "round trips per lookup / getattr"
 ZERO=attr_timeout=0,entry_timeout=0,negative_timeout=0
 one off tracking=off "$ZERO"
 one on "" "$ZERO"

@@ -262,10 +262,11 @@ static void mark_unlinked(struct vfs *v, uint64_t ino)
 /*
  * Tell other mounts what changed (distributed coordinators only), after
  * the transaction committed.  ino 0 / parent 0 leave that part out.
- * Distributed mounts cache no attributes and no "no such name", so only
- * what their kernels do cache needs a notice: names that went away or
- * moved (unlink, rmdir, rename) and file data (write, truncate,
- * fallocate).  Creating a name or changing attributes needs none.
+ * Distributed mounts cache no "no such name", and attributes only when
+ * the store tells of every change itself (on_store_change), so only what
+ * their kernels do cache needs a notice: names that went away or moved
+ * (unlink, rmdir, rename) and file data (write, truncate, fallocate).
+ * Creating a name or changing attributes needs none.
  */
 static void notice(struct vfs *v, uint64_t ino, uint64_t parent,
 		   const char *name)

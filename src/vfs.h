@@ -102,9 +102,12 @@ int vfs_reap_sessions(struct vfs *v, uint64_t *sessions, uint64_t *purged);
  * What the kernel may cache.  asked: what the user asked for (a negative
  * timeout = not given).  A single mount caches for 60 s by default; where
  * several mounts share the filesystem, attributes and "no such name" are
- * not cached (close-to-open), names for 1 s at most (change notices drop
- * them sooner), the page cache is dropped at open, and a longer timeout
- * asked for is refused with a warning in the log.
+ * not cached by default (close-to-open), names for 1 s at most (change
+ * notices drop them sooner), the page cache is dropped at open, and a
+ * longer timeout asked for is refused with a warning in the log — except
+ * attr_timeout when the store's cache is tracked (store_tracking): every
+ * inode change the store tells of then drops the kernel's attributes, and
+ * open drops them too.
  */
 struct vfs_cache {
 	double attr_timeout, entry_timeout, negative_timeout;
