@@ -10,7 +10,9 @@
  *   redis-cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT…]/NAME[?OPTIONS]
  * OPTIONS (joined with &): name=NAME (standalone; default "cassafs"),
  * password_file=PATH, timeout=SECONDS (each command, default 5),
- * connect_timeout=SECONDS (default 3).  The password comes from the URL,
+ * connect_timeout=SECONDS (default 3), tracking=on|off (server-assisted
+ * invalidation of the client cache, store_redis_track.c; default on).
+ * The password comes from the URL,
  * else from password_file, else from $CASSAFS_REDIS_PASSWORD, so it never
  * has to appear on a command line.
  *
