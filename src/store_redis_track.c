@@ -56,6 +56,7 @@
 #define TRUST_NS 1000000000ull /* trusted entries used while answered */
 #define DEAD_NS 3000000000ull  /* then the connection is given up */
 #define RETRY_MS 200           /* between connection attempts */
+#define REFUSED_MS 30000       /* after the server refused to track */
 #define MAX_ROWS 256           /* rows told per batch of messages */
 
 static uint64_t mono_ns(void)
@@ -91,14 +92,15 @@ static void tell(struct rstore *s, int n, const int *fam, const uint64_t *row)
 	pthread_rwlock_unlock(&k->fn_lock);
 }
 
-/* Subscribe c: 0, or -1 with a message in err. */
+/* Subscribe c: 0, -1 with a message in err, -2 when the server refused
+ * (an ACL without CLIENT or SUBSCRIBE, a server without tracking). */
 static int subscribe(struct rstore *s, redisContext *c, char *err,
 		     size_t err_len)
 {
 	redisReply *r = redisCommand(c, "CLIENT ID");
 	if (!r || r->type != REDIS_REPLY_INTEGER) {
 		snprintf(err, err_len, "CLIENT ID: %s", r ? rtext(r) : c->errstr);
-		goto fail;
+		goto refused;
 	}
 	long long id = r->integer;
 	freeReplyObject(r);
@@ -109,19 +111,21 @@ static int subscribe(struct rstore *s, redisContext *c, char *err,
 	if (!r || r->type == REDIS_REPLY_ERROR) {
 		snprintf(err, err_len, "CLIENT TRACKING (Redis 6 or later): %s",
 			 r ? rtext(r) : c->errstr);
-		goto fail;
+		goto refused;
 	}
 	freeReplyObject(r);
 	r = redisCommand(c, "SUBSCRIBE __redis__:invalidate");
 	if (!r || r->type != REDIS_REPLY_ARRAY) {
 		snprintf(err, err_len, "SUBSCRIBE: %s", r ? rtext(r) : c->errstr);
-		goto fail;
+		goto refused;
 	}
 	freeReplyObject(r);
 	return 0;
-fail:
-	if (r)
+refused:
+	if (r) {
 		freeReplyObject(r);
+		return -2; /* an answer, not a lost connection */
+	}
 	return -1;
 }
 
@@ -301,6 +305,7 @@ static void *track_main(void *arg)
 	int logged = 0;
 	while (!LOAD(k->stop)) {
 		char err[512] = "";
+		int wait_ms = RETRY_MS;
 		int rc;
 		pthread_mutex_lock(&s->mu);
 		int stale = s->cluster && s->stale;
@@ -313,7 +318,10 @@ static void *track_main(void *arg)
 			conn_put(s, pc);
 		} else {
 			redisContext *c = node_connect(s, &m, &rc, err, sizeof(err));
-			if (c && subscribe(s, c, err, sizeof(err)) == 0) {
+			int sr = c ? subscribe(s, c, err, sizeof(err)) : -1;
+			if (sr == -2)
+				wait_ms = REFUSED_MS; /* asking again soon won't help */
+			if (c && sr == 0) {
 				if (logged)
 					log_info("store %s: invalidation connection to "
 						 "%s:%d is back", s->base.url, m.host, m.port);
@@ -328,7 +336,7 @@ static void *track_main(void *arg)
 				redisFree(c);
 		}
 		struct pollfd p = {.fd = k->wake[0], .events = POLLIN};
-		poll(&p, 1, RETRY_MS);
+		poll(&p, 1, wait_ms);
 	}
 	return NULL;
 }
