@@ -320,6 +320,128 @@ static void swift_timestamp(char *out, size_t len)
 		 t.tv_nsec / 10000);
 }
 
+/* ---- Swift timestamps: "SSSSSSSSSS.FFFFF[_OOOOOOOOOOOOOOOO]" ----
+ *
+ * Newest wins, as in Swift: a copy or tombstone is ordered by its time,
+ * then by its offset (hex, Swift's internal form).  A DELETE leaves a
+ * tombstone; a real delete (data_del) is stamped with the current time.
+ * Removing one copy that is no longer needed where it is (the mover's old
+ * copy, repair's copy on a handoff once the primaries hold the object)
+ * also has to leave a tombstone — an object server has no other way — but
+ * that tombstone must not read as a delete of the object: it is stamped
+ * with the removed copy's own time and an offset with RM_BIT set, newer
+ * than that copy and older than any later write or delete. */
+#define RM_BIT 0x8000000000000000ULL
+
+struct sts {
+	long long sec, frac;	/* frac in 1e-5 s */
+	unsigned long long off;
+};
+
+static int ts_parse(const char *s, struct sts *t)
+{
+	char *e;
+	memset(t, 0, sizeof(*t));
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	t->sec = strtoll(s, &e, 10);
+	if (*e == '.') {
+		const char *f = e + 1;
+		int n = 0;
+		for (; isdigit((unsigned char)*f) && n < 5; f++, n++)
+			t->frac = t->frac * 10 + (*f - '0');
+		for (; n < 5; n++)
+			t->frac *= 10;
+		while (isdigit((unsigned char)*f))
+			f++;
+		e = (char *)f;
+	}
+	if (*e == '_')
+		t->off = strtoull(e + 1, &e, 16);
+	return *e ? -1 : 0;
+}
+
+int data_ring_ts_cmp(const char *a, const char *b)
+{
+	struct sts x, y;
+	int ha = ts_parse(a, &x) == 0, hb = ts_parse(b, &y) == 0;
+	if (!ha || !hb)
+		return ha - hb; /* no timestamp is older than any */
+	if (x.sec != y.sec)
+		return x.sec < y.sec ? -1 : 1;
+	if (x.frac != y.frac)
+		return x.frac < y.frac ? -1 : 1;
+	return x.off < y.off ? -1 : x.off > y.off;
+}
+
+int data_ring_ts_is_removal(const char *ts)
+{
+	struct sts t;
+	return ts_parse(ts, &t) == 0 && (t.off & RM_BIT);
+}
+
+static void ts_format(const struct sts *t, char *out, size_t len)
+{
+	if (t->off)
+		snprintf(out, len, "%010lld.%05lld_%016llx", t->sec, t->frac,
+			 t->off);
+	else
+		snprintf(out, len, "%010lld.%05lld", t->sec, t->frac);
+}
+
+/* 1 if a and b have the same time (offsets aside), 0 if not, -1 if one
+ * does not parse. */
+static int ts_same_time(const char *a, const char *b)
+{
+	struct sts x, y;
+	if (ts_parse(a, &x) < 0 || ts_parse(b, &y) < 0)
+		return -1;
+	return x.sec == y.sec && x.frac == y.frac;
+}
+
+/* The timestamp of a tombstone that removes the copy stamped ts. */
+void data_ring_ts_removal(const char *ts, char *out, size_t len)
+{
+	struct sts t;
+	if (ts_parse(ts, &t) < 0)
+		memset(&t, 0, sizeof(t));
+	t.off = RM_BIT | ((t.off & ~RM_BIT) + 1);
+	ts_format(&t, out, len);
+}
+
+/* One step newer than ts, same time (Swift's offset). */
+void data_ring_ts_bump(const char *ts, char *out, size_t len)
+{
+	struct sts t;
+	if (ts_parse(ts, &t) < 0)
+		memset(&t, 0, sizeof(t));
+	t.off++;
+	ts_format(&t, out, len);
+}
+
+/* A response's timestamp in Swift's internal form (with its offset):
+ * X-Backend-Timestamp, else X-Timestamp; "" if neither. */
+static void resp_ts(const struct http_req *q, char *out, size_t len)
+{
+	if (!http_header(q, "X-Backend-Timestamp", out, len) &&
+	    !http_header(q, "X-Timestamp", out, len))
+		out[0] = 0;
+}
+
+/* A 404 that names a tombstone of a real delete (not a removed copy):
+ * its timestamp in ts, else ts is "". */
+static int resp_deleted(const struct http_req *q, char *ts, size_t len)
+{
+	ts[0] = 0;
+	if (q->status != 404 || !http_header(q, "X-Backend-Timestamp", ts, len))
+		return 0;
+	if (data_ring_ts_is_removal(ts) || data_ring_ts_cmp(ts, "0") <= 0) {
+		ts[0] = 0;
+		return 0;
+	}
+	return 1;
+}
+
 static void md5_hex(const void *buf, size_t len, char out[33])
 {
 	unsigned char dg[16];
@@ -545,6 +667,9 @@ static int part_devices(const struct ring *r, uint32_t part, uint32_t *ids,
 
 /* ---- put and delete: a job per object, R slots, handoffs on failure ---- */
 
+static void hint_write(struct data_ring *dr, struct ringref *cr,
+		       const char *key, const char *ts);
+
 struct wjob {
 	const char *key;
 	const void *buf;
@@ -556,6 +681,7 @@ struct wjob {
 	int nprim, nids, next;	/* next handoff index in ids */
 	int ok, nospace, res;
 	int hok; /* a delete: handoffs that answered (their copies gone) */
+	int missed; /* a delete: primaries it did not reach */
 };
 
 static int wjob_req(struct data_ring *dr, struct wave *w, const struct ring *r,
@@ -636,6 +762,8 @@ static void write_answer(void *arg, struct http_req *q, struct rqx *x,
 		dev_failed(c->dr, x->dev);
 	if (q->status == 507)
 		j->nospace++;
+	if (c->method == M_DELETE && x->dev == j->ids[x->slot])
+		j->missed++;
 	log_info("ring data tier: %s %s on device %u: %s",
 		 method_name[c->method], j->key, x->dev, q->err);
 	if (wjob_handoff(c->dr, j, &dev) &&
@@ -655,7 +783,7 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 		return -EIO;
 	for (size_t i = 0; i < n; i++) {
 		struct wjob *j = &jobs[i];
-		j->res = j->ok = j->nospace = 0;
+		j->res = j->ok = j->nospace = j->hok = j->missed = 0;
 		if (object_path(dr, j->key, j->path, sizeof(j->path)) < 0) {
 			j->res = -EINVAL;
 			continue;
@@ -674,8 +802,10 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 		for (int s = 0; s < j->nprim; s++) {
 			uint32_t dev = j->ids[s];
 			/* a primary that just failed: straight to a handoff */
-			if (dev_suppressed(dr, dev))
+			if (dev_suppressed(dr, dev)) {
 				wjob_handoff(dr, j, &dev);
+				j->missed += method == M_DELETE;
+			}
 			if (wjob_req(dr, &w, rr->r, cr, j, (int)i, s, dev,
 				     method) < 0)
 				j->res = -ENOMEM;
@@ -697,9 +827,12 @@ static int write_jobs(struct data_ring *dr, struct wjob *jobs, size_t n,
 		struct wjob *j = &jobs[i];
 		if (j->res < 0)
 			continue;
-		if (method == M_DELETE) /* a handoff stands for a failed primary */
+		if (method == M_DELETE) { /* a handoff stands for a failed primary */
 			j->ok += j->hok < j->nprim - j->ok ? j->hok
 							   : j->nprim - j->ok;
+			if (j->missed)
+				hint_write(dr, cr, j->key, j->ts);
+		}
 		if (j->ok < j->nprim / 2 + 1)
 			j->res = j->nospace > j->nprim - j->ok - 1 ? -ENOSPC
 								 : -EIO;
@@ -759,6 +892,8 @@ struct rjob {
 	int nprim, nids, next;
 	int n404, nbad, nerr;
 	int verify;
+	char del_ts[64]; /* the newest delete's tombstone an answer named: an
+			    older copy found after it is not the object */
 	EVP_MD_CTX *md; /* the MD5 of a whole-object read, taken as the
 			   bytes arrive (http's on_body hook) */
 };
@@ -824,8 +959,23 @@ static void read_order(struct data_ring *dr, struct rjob *j)
 static int read_ok(struct rjob *j, struct http_req *q, uint32_t dev)
 {
 	struct data_io *io = j->io;
-	char etag[48];
+	char etag[48], ts[64];
 
+	if (q->res == -ENOENT && resp_deleted(q, ts, sizeof(ts)) &&
+	    data_ring_ts_cmp(ts, j->del_ts) > 0)
+		snprintf(j->del_ts, sizeof(j->del_ts), "%s", ts);
+	if (j->del_ts[0] && (q->status == 416 || q->status / 100 == 2)) {
+		/* newest wins: a copy older than a delete another device
+		 * answered with (a device that missed the delete) is stale */
+		resp_ts(q, ts, sizeof(ts));
+		if (data_ring_ts_cmp(ts, j->del_ts) < 0) {
+			log_info("ring data tier: %s on device %u: copy %s is "
+				 "older than the delete at %s", io->key, dev,
+				 ts, j->del_ts);
+			j->n404++;
+			return 0;
+		}
+	}
 	if (q->status == 416 || (q->res == -ERANGE)) {
 		io->got = 0; /* offset past the end */
 		return 1;
@@ -899,7 +1049,7 @@ static void read_answer(void *arg, struct http_req *q, struct rqx *x,
 			io->res = -ENOMEM;
 	} else {
 		io->got = 0;
-		io->res = j->nbad ? -EBADMSG
+		io->res = j->del_ts[0] ? -ENOENT : j->nbad ? -EBADMSG
 			: j->n404 >= j->nprim / 2 + 1 ? -ENOENT : -EIO;
 	}
 }
@@ -976,17 +1126,23 @@ struct lcur {
 	char marker[DATA_MAX_KEY * 4 + 1];
 };
 
-static int container_path(struct data_ring *dr, char *out, size_t len)
+static int container_path_of(struct data_ring *dr, const char *cont,
+			     char *out, size_t len)
 {
 	char ea[800], ec[800];
 	if (http_escape(dr->account, 0, ea, sizeof(ea)) < 0 ||
-	    http_escape(dr->container, 0, ec, sizeof(ec)) < 0)
+	    http_escape(cont, 0, ec, sizeof(ec)) < 0)
 		return -EINVAL;
 	return snprintf(out, len, "/%s/%s", ea, ec) >= (int)len ? -EINVAL : 0;
 }
 
+static int container_path(struct data_ring *dr, char *out, size_t len)
+{
+	return container_path_of(dr, dr->container, out, len);
+}
+
 static int fetch_page(struct data_ring *dr, struct ringref *cr, uint32_t part,
-		      const char *prefix, struct lcur *c)
+		      const char *cont, const char *prefix, struct lcur *c)
 {
 	char path[8192], cp[1700], ep[4 * DATA_MAX_KEY + 1], em[4 * DATA_MAX_KEY * 3 + 1];
 	struct wave w = {0};
@@ -999,7 +1155,7 @@ static int fetch_page(struct data_ring *dr, struct ringref *cr, uint32_t part,
 	c->i = 0;
 	if (http_escape(prefix ? prefix : "", 0, ep, sizeof(ep)) < 0 ||
 	    http_escape(c->marker, 0, em, sizeof(em)) < 0 ||
-	    container_path(dr, cp, sizeof(cp)) < 0)
+	    container_path_of(dr, cont, cp, sizeof(cp)) < 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s?format=json&limit=%d&prefix=%s&marker=%s",
 		 cp, LIST_PAGE, ep, em);
@@ -1041,7 +1197,8 @@ static const char *cur_name(struct lcur *c)
 
 /* The current entry of c, refilling its page; NULL at its end. */
 static json_t *cur_entry(struct data_ring *dr, struct ringref *cr,
-			 uint32_t part, const char *prefix, struct lcur *c)
+			 uint32_t part, const char *cont, const char *prefix,
+			 struct lcur *c)
 {
 	if (c->dead)
 		return NULL;
@@ -1049,7 +1206,7 @@ static json_t *cur_entry(struct data_ring *dr, struct ringref *cr,
 		return json_array_get(c->page, c->i);
 	if (c->page && !c->more)
 		return NULL;
-	if (fetch_page(dr, cr, part, prefix, c) < 0) {
+	if (fetch_page(dr, cr, part, cont, prefix, c) < 0) {
 		c->dead = 1;
 		return NULL;
 	}
@@ -1057,8 +1214,8 @@ static json_t *cur_entry(struct data_ring *dr, struct ringref *cr,
 					       : NULL;
 }
 
-int data_ring_list_all(struct data_ring *dr, const char *prefix,
-		       data_ring_list_fn fn, void *arg)
+static int list_container(struct data_ring *dr, const char *cont,
+			  const char *prefix, data_ring_list_fn fn, void *arg)
 {
 	struct ringref *cr = get_ref(dr, 1);
 	struct lcur cur[MAX_REPL];
@@ -1069,7 +1226,7 @@ int data_ring_list_all(struct data_ring *dr, const char *prefix,
 	if (!cr)
 		return -EOPNOTSUPP;
 	if (ring_get_part(cr->r, dr->prefix, dr->suffix, dr->account,
-			  dr->container, NULL, &part) < 0) {
+			  cont, NULL, &part) < 0) {
 		r = -EINVAL;
 		goto out;
 	}
@@ -1083,7 +1240,8 @@ int data_ring_list_all(struct data_ring *dr, const char *prefix,
 		json_t *me = NULL;
 		int live = 0;
 		for (int i = 0; i < n; i++) {
-			json_t *e = cur_entry(dr, cr, part, prefix, &cur[i]);
+			json_t *e = cur_entry(dr, cr, part, cont, prefix,
+					      &cur[i]);
 			if (!cur[i].dead)
 				live++;
 			const char *nm = e ? cur_name(&cur[i]) : NULL;
@@ -1123,6 +1281,159 @@ out:
 		json_decref(cur[i].page);
 	put_ref(dr, cr);
 	return r;
+}
+
+int data_ring_list_all(struct data_ring *dr, const char *prefix,
+		       data_ring_list_fn fn, void *arg)
+{
+	return list_container(dr, dr->container, prefix, fn, arg);
+}
+
+/* ---- delete hints ----
+ *
+ * A delete that could not reach one of the primaries (down, error-limited)
+ * leaves that primary with the old copy, and no listing names the object
+ * any more: nothing would ever tell repair to look at it.  Swift's answer
+ * is the tombstone on the handoff, which the handoff's replicator pushes to
+ * the primary; we cannot list what a handoff holds over HTTP, so the
+ * delete also writes a hint: a row named after the key in the container
+ * CONTAINER-deletes on the container servers (no object data; the row's
+ * ETag field carries the delete's timestamp).  `cassafs repair` walks those
+ * rows, puts the tombstone on every device that missed it, and removes the
+ * row once every primary has it. */
+
+static int hints_container(struct data_ring *dr, char *out, size_t len)
+{
+	return snprintf(out, len, "%s-deletes", dr->container) >= (int)len
+		       ? -EINVAL : 0;
+}
+
+/* One request with headers to every container replica of the hints
+ * container: PUT or DELETE of path below it ("" for the container
+ * itself).  Returns how many answered 2xx, or -errno. */
+static int rows_wave(struct data_ring *dr, struct ringref *cr,
+		     const char *hc, int method, const char *key,
+		     const char *ts, int *n404)
+{
+	char cp[1700], path[4 * DATA_MAX_KEY + 1800];
+	char ek[3 * DATA_MAX_KEY + 1];
+	uint32_t ids[MAX_REPL], part;
+	struct wave w = {0};
+	int n, ok = 0;
+
+	if (container_path_of(dr, hc, cp, sizeof(cp)) < 0 ||
+	    ring_get_part(cr->r, dr->prefix, dr->suffix, dr->account, hc, NULL,
+			  &part) < 0)
+		return -EINVAL;
+	if (key) {
+		if (http_escape(key, 1, ek, sizeof(ek)) < 0)
+			return -EINVAL;
+		snprintf(path, sizeof(path), "%s/%s", cp, ek);
+	} else {
+		snprintf(path, sizeof(path), "%s", cp);
+	}
+	n = ring_part_nodes(cr->r, part, ids, MAX_REPL);
+	for (int i = 0; i < n; i++) {
+		struct rqx *x;
+		struct http_req *q = rq_new(&w, cr->r, ids[i], part, path,
+					    method, &x);
+		if (!q || rq_header(x, "X-Timestamp: %s", ts)) {
+			wave_free(&w);
+			return -ENOMEM;
+		}
+		if (method == M_PUT) {
+			q->body = "";
+			if (key && (rq_header(x, "X-Size: 0") ||
+				    rq_header(x, "X-Content-Type: "
+					      "application/x-cassafs-deleted") ||
+				    rq_header(x, "X-Etag: %s", ts))) {
+				wave_free(&w);
+				return -ENOMEM;
+			}
+		}
+	}
+	wave_run(dr, &w);
+	if (n404)
+		*n404 = 0;
+	for (size_t k = 0; k < w.n; k++) {
+		if (w.r[k].status / 100 == 2)
+			ok++;
+		else if (w.r[k].status == 404 && n404)
+			(*n404)++;
+		else
+			log_info("ring data tier: container %s, row %s: %s",
+				 hc, key ? key : "(container)", w.r[k].err);
+	}
+	wave_free(&w);
+	return ok;
+}
+
+static int hints_wave(struct data_ring *dr, struct ringref *cr, int method,
+		      const char *key, const char *ts, int *n404)
+{
+	char hc[800];
+	if (hints_container(dr, hc, sizeof(hc)) < 0)
+		return -EINVAL;
+	return rows_wave(dr, cr, hc, method, key, ts, n404);
+}
+
+int data_ring_unlist(struct data_ring *dr, const char *key,
+		     const char *del_ts)
+{
+	struct ringref *cr = get_ref(dr, 1);
+	int r;
+
+	if (!cr)
+		return -EOPNOTSUPP;
+	r = rows_wave(dr, cr, dr->container, M_DELETE, key, del_ts, NULL);
+	put_ref(dr, cr);
+	return r > 0 ? 0 : r < 0 ? r : -EIO;
+}
+
+/* Record that key was deleted at ts while a primary missed it. */
+static void hint_write(struct data_ring *dr, struct ringref *cr,
+		       const char *key, const char *ts)
+{
+	char now[64];
+	int ok;
+
+	if (!cr) {
+		log_warn("ring data tier: delete of %s missed a primary and "
+			 "there is no container ring to note it in: repair "
+			 "will not find the copy left there", key);
+		return;
+	}
+	/* the hints container first (an existing one just answers 202) */
+	swift_timestamp(now, sizeof(now));
+	hints_wave(dr, cr, M_PUT, NULL, now, NULL);
+	ok = hints_wave(dr, cr, M_PUT, key, ts, NULL);
+	if (ok <= 0)
+		log_warn("ring data tier: delete of %s missed a primary and "
+			 "no container server took the hint: repair will not "
+			 "find the copy left there", key);
+}
+
+int data_ring_list_hints(struct data_ring *dr, data_ring_list_fn fn,
+			 void *arg)
+{
+	char hc[800];
+	if (hints_container(dr, hc, sizeof(hc)) < 0)
+		return -EINVAL;
+	return list_container(dr, hc, "", fn, arg);
+}
+
+int data_ring_hint_done(struct data_ring *dr, const char *key)
+{
+	struct ringref *cr = get_ref(dr, 1);
+	char now[64];
+	int r;
+
+	if (!cr)
+		return -EOPNOTSUPP;
+	swift_timestamp(now, sizeof(now));
+	r = hints_wave(dr, cr, M_DELETE, key, now, NULL);
+	put_ref(dr, cr);
+	return r > 0 ? 0 : r < 0 ? r : -EIO;
 }
 
 struct list_adapt {
@@ -1393,6 +1704,18 @@ struct ringref *data_ring_hold(struct data_ring *dr) { return get_ref(dr, 0); }
 
 const struct ring *data_ring_held(const struct ringref *rr) { return rr->r; }
 
+double data_ring_held_mtime(const struct ringref *rr)
+{
+	return rr->st.st_mtim.tv_sec + rr->st.st_mtim.tv_nsec / 1e9;
+}
+
+double data_ring_put_bound(const struct data_ring *dr, const struct ring *r)
+{
+	/* a put takes the ring at its start (reloaded at most reload_s after
+	 * the file changed) and runs at most R + 1 waves of requests */
+	return dr->reload_s + (r->nrows + 1) * (dr->timeout_ms / 1000.0);
+}
+
 void data_ring_release(struct data_ring *dr, struct ringref *rr)
 {
 	put_ref(dr, rr);
@@ -1437,7 +1760,7 @@ int data_ring_probe(struct data_ring *dr, const struct ring *r,
 		struct http_req *q = &w.r[k];
 		struct data_ring_copy *c = &out[w.x[k].job];
 		c->http = q->status;
-		resp_header(q, "X-Timestamp", c->ts, sizeof(c->ts));
+		resp_ts(q, c->ts, sizeof(c->ts));
 		resp_header(q, "Etag", et, sizeof(et));
 		if (q->status == 200) {
 			int good = !etag || !*etag || !strcasecmp(et, etag);
@@ -1452,7 +1775,10 @@ int data_ring_probe(struct data_ring *dr, const struct ring *r,
 			}
 			c->state = good && c->size == size ? DR_GOOD : DR_BAD;
 		} else if (q->status == 404) {
-			c->state = DR_MISSING;
+			/* a tombstone of a delete, or nothing (a removed
+			 * copy's tombstone is as good as nothing) */
+			c->state = resp_deleted(q, c->ts, sizeof(c->ts))
+				 ? DR_DELETED : DR_MISSING;
 		} else {
 			c->state = DR_DOWN;
 		}
@@ -1487,7 +1813,7 @@ int data_ring_fetch(struct data_ring *dr, const struct ring *r,
 			*buf = q->resp ? (void *)q->resp : malloc(1);
 			q->resp = NULL;
 			*len = q->resp_len;
-			resp_header(q, "X-Timestamp", ts, 64);
+			resp_ts(q, ts, 64);
 			rc = *buf ? 0 : -ENOMEM;
 		}
 	}
@@ -1513,12 +1839,27 @@ int data_ring_store(struct data_ring *dr, const struct ring *r,
 	j->nprim = (int)r->nrows;
 	snprintf(j->ts, sizeof(j->ts), "%s", ts);
 	md5_hex(buf ? buf : "", len, j->etag);
-	if ((rc = object_path(dr, key, j->path, sizeof(j->path))) < 0 ||
-	    (rc = wjob_req(dr, &w, r, cr, j, 0, slot, dev, M_PUT)) < 0)
+	if ((rc = object_path(dr, key, j->path, sizeof(j->path))) < 0)
 		goto out;
-	wave_run(dr, &w);
-	rc = w.r[0].status == 201 ? 0 : w.r[0].res < 0 ? w.r[0].res : -EIO;
-	if (rc < 0)
+	for (int tries = 0; tries < 2; tries++) {
+		char old[64];
+		wave_reset(&w);
+		if ((rc = wjob_req(dr, &w, r, cr, j, 0, slot, dev, M_PUT)) < 0)
+			goto out;
+		wave_run(dr, &w);
+		rc = w.r[0].status == 201 ? 0 : w.r[0].res < 0 ? w.r[0].res : -EIO;
+		/* 409: the device holds something at least as new.  If that is
+		 * the tombstone of a removed copy of this very version (the
+		 * mover or repair took a copy away from there before), the
+		 * copy goes back one offset step newer than the tombstone. */
+		if (rc != -EEXIST || !http_header(&w.r[0], "X-Backend-Timestamp",
+						  old, sizeof(old)) ||
+		    !data_ring_ts_is_removal(old) ||
+		    ts_same_time(old, j->ts) != 1)
+			break;
+		data_ring_ts_bump(old, j->ts, sizeof(j->ts));
+	}
+	if (rc < 0 && rc != -EEXIST)
 		log_warn("ring data tier: %s", w.r[0].err);
 out:
 	wave_free(&w);
@@ -1544,29 +1885,50 @@ int data_ring_dev_check(struct data_ring *dr, const struct ring *r,
 	return rc;
 }
 
-int data_ring_remove(struct data_ring *dr, const struct ring *r,
-		     const char *key, uint32_t part, uint32_t dev)
+/* DELETE key on one device with X-Timestamp ts, and the container update
+ * headers of replica slot `slot` if slot >= 0. */
+static int delete_on(struct data_ring *dr, const struct ring *r,
+		     const char *key, uint32_t part, uint32_t dev, int slot,
+		     const char *ts)
 {
-	char path[4 * DATA_MAX_KEY + 1700], ts[64];
+	char path[4 * DATA_MAX_KEY + 1700];
+	struct ringref *cr = slot >= 0 ? get_ref(dr, 1) : NULL;
 	struct wave w = {0};
 	struct rqx *x;
 	int rc;
 
 	if ((rc = object_path(dr, key, path, sizeof(path))) < 0)
-		return rc;
-	swift_timestamp(ts, sizeof(ts));
+		goto out;
+	rc = -ENOMEM;
 	if (!rq_new(&w, r, dev, part, path, M_DELETE, &x) ||
-	    rq_header(x, "X-Timestamp: %s", ts)) {
-		wave_free(&w);
-		return -ENOMEM;
-	}
+	    rq_header(x, "X-Timestamp: %s", ts) ||
+	    (slot >= 0 && container_headers(dr, cr, x, slot, (int)r->nrows) < 0))
+		goto out;
 	wave_run(dr, &w);
 	long st = w.r[0].status;
 	rc = (st >= 200 && st < 300) || st == 404 ? 0 : w.r[0].res < 0 ? w.r[0].res : -EIO;
-	if (rc < 0)
+	if (rc < 0 && rc != -EEXIST)
 		log_warn("ring data tier: %s", w.r[0].err);
+out:
 	wave_free(&w);
+	put_ref(dr, cr);
 	return rc;
+}
+
+int data_ring_remove(struct data_ring *dr, const struct ring *r,
+		     const char *key, uint32_t part, uint32_t dev,
+		     const char *copy_ts)
+{
+	char ts[80];
+	data_ring_ts_removal(copy_ts, ts, sizeof(ts));
+	return delete_on(dr, r, key, part, dev, -1, ts);
+}
+
+int data_ring_delete_copy(struct data_ring *dr, const struct ring *r,
+			  const char *key, uint32_t part, uint32_t dev,
+			  int slot, const char *del_ts)
+{
+	return delete_on(dr, r, key, part, dev, slot, del_ts);
 }
 
 /* ---- walks over the listing (repair, move) ---- */

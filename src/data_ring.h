@@ -27,6 +27,11 @@ struct ringref;
 struct ringref *data_ring_hold(struct data_ring *dr);
 const struct ring *data_ring_held(const struct ringref *rr);
 void data_ring_release(struct data_ring *dr, struct ringref *rr);
+/* When the held ring's file was last changed (CLOCK_REALTIME s). */
+double data_ring_held_mtime(const struct ringref *rr);
+/* How long after the ring file changes a put may still use the ring from
+ * before, in a process opened with the same URL options (s). */
+double data_ring_put_bound(const struct data_ring *dr, const struct ring *r);
 /* Partition of a key in ring r. */
 uint32_t data_ring_part(struct data_ring *dr, const struct ring *r,
 			const char *key);
@@ -71,12 +76,14 @@ const char *data_ring_progress_tail(const struct data_ring_progress *p);
 double data_ring_progress_elapsed(const struct data_ring_progress *p);
 
 /* The state of one copy of an object on one device. */
-enum { DR_GOOD, DR_MISSING, DR_BAD, DR_DOWN };
+enum { DR_GOOD, DR_MISSING, DR_BAD, DR_DOWN, DR_DELETED };
 struct data_ring_copy {
 	uint32_t dev;
-	int state;		/* DR_* */
+	int state;		/* DR_*; DR_DELETED: a delete's tombstone */
 	long http;		/* last HTTP status, 0 if none */
-	char ts[64];		/* X-Timestamp of the copy (DR_GOOD, DR_BAD) */
+	char ts[64];		/* timestamp of the copy (DR_GOOD, DR_BAD) or of
+				   the tombstone (DR_DELETED), Swift's internal
+				   form (X-Backend-Timestamp) */
 	uint64_t size;
 };
 /* Look at the copies of key on devs[0..n) in parallel: with verify, GET the
@@ -115,5 +122,36 @@ void data_ring_status_print(const json_t *st, FILE *out);
  * data), without touching the container listing: the mover's "remove the
  * old copy".  A missing copy is not an error. */
 int data_ring_remove(struct data_ring *dr, const struct ring *r,
-		     const char *key, uint32_t part, uint32_t dev);
+		     const char *key, uint32_t part, uint32_t dev,
+		     const char *copy_ts);
+/* copy_ts is the removed copy's timestamp: the tombstone is stamped with
+ * it and an offset that marks a removal (data_ring_ts_removal), so it is
+ * newer than that copy (a newer copy there stays: -EEXIST) and never reads
+ * as a delete of the object.  Removal tombstones count as no copy. */
+
+/* Propagate a delete: DELETE on one device with the delete's own
+ * timestamp (-EEXIST: the device holds something newer), with the
+ * container update headers of replica slot `slot` (slot < 0: none). */
+int data_ring_delete_copy(struct data_ring *dr, const struct ring *r,
+			  const char *key, uint32_t part, uint32_t dev,
+			  int slot, const char *del_ts);
+
+/* Swift timestamps (internal form, with offsets): <0, 0, >0 like strcmp;
+ * a missing or unparsable one is older than any. */
+int data_ring_ts_cmp(const char *a, const char *b);
+/* Is ts the tombstone of a removed copy (not of a delete)? */
+int data_ring_ts_is_removal(const char *ts);
+void data_ring_ts_removal(const char *ts, char *out, size_t len);
+void data_ring_ts_bump(const char *ts, char *out, size_t len);
+
+/* Delete hints (deletes that missed a primary): each hinted key, with the
+ * delete's timestamp in the etag argument; and the hint's removal once
+ * every primary holds the tombstone. */
+int data_ring_list_hints(struct data_ring *dr, data_ring_list_fn fn,
+			 void *arg);
+int data_ring_hint_done(struct data_ring *dr, const char *key);
+/* Remove key's row from every replica of the container listing, as of
+ * the delete at del_ts (a replica that missed the delete's update). */
+int data_ring_unlist(struct data_ring *dr, const char *key,
+		     const char *del_ts);
 #endif

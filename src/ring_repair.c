@@ -32,6 +32,10 @@
 
 struct rstats {
 	uint64_t objects, good, restored, on_handoff, failed, lost, down;
+	uint64_t home;		/* primaries restored from a handoff's copy */
+	uint64_t hremoved;	/* handoff copies removed once home */
+	uint64_t deletes;	/* copies a delete had missed, now deleted */
+	uint64_t hints, hints_left;
 };
 
 static const char *devname(const struct ring *r, uint32_t id, char *buf,
@@ -42,14 +46,71 @@ static const char *devname(const struct ring *r, uint32_t id, char *buf,
 	return buf;
 }
 
-/* Timestamp for replacing a bad copy that carries ts itself: Swift's
- * "offset" form, one step newer for the object server, same data time. */
-static void bump_ts(const char *ts, char *out, size_t len)
+static int has_data(const struct data_ring_copy *c)
 {
-	const char *u = strchr(ts, '_');
-	unsigned long long off = u ? strtoull(u + 1, NULL, 16) : 0;
-	snprintf(out, len, "%.*s_%016llx", (int)(u ? u - ts : (long)strlen(ts)),
-		 ts, off + 1);
+	return c->state == DR_GOOD || c->state == DR_BAD;
+}
+
+/* Newest wins: the newest delete's tombstone among the copies if it is
+ * newer than every copy of the data (then the object is deleted), else
+ * NULL. */
+static const char *newer_delete(const struct data_ring_copy *c, int n)
+{
+	const char *del = NULL, *data = NULL;
+	for (int i = 0; i < n; i++) {
+		if (c[i].state == DR_DELETED &&
+		    (!del || data_ring_ts_cmp(c[i].ts, del) > 0))
+			del = c[i].ts;
+		if (has_data(&c[i]) &&
+		    (!data || data_ring_ts_cmp(c[i].ts, data) > 0))
+			data = c[i].ts;
+	}
+	return del && (!data || data_ring_ts_cmp(del, data) > 0) ? del : NULL;
+}
+
+/* Put the delete stamped del on every device of ids[0..n) that missed
+ * it: its copy goes (older than the delete: the server takes the
+ * tombstone), and a primary with no tombstone of it gets one, as Swift's
+ * replicator would push it.  Returns how many primaries still lack the
+ * tombstone (down, or failed). */
+static int propagate_delete(struct data_ring *dr, const struct ring *r,
+			    const char *key, uint32_t part, const uint32_t *ids,
+			    int nprim, int n, struct data_ring_copy *c,
+			    const char *del, int dry, struct rstats *st)
+{
+	char dn[300], dts[64];
+	int left = 0;
+
+	snprintf(dts, sizeof(dts), "%s", del); /* c[] is not ours to keep */
+	for (int i = 0; i < n; i++) {
+		int data = has_data(&c[i]) && data_ring_ts_cmp(c[i].ts, dts) < 0;
+		int prim_lacks = i < nprim && (c[i].state == DR_MISSING ||
+			(c[i].state == DR_DELETED &&
+			 data_ring_ts_cmp(c[i].ts, dts) < 0));
+		if (c[i].state == DR_DOWN && i < nprim) {
+			left++;
+			st->down++;
+			continue;
+		}
+		if (!data && !prim_lacks)
+			continue;
+		if (dry) {
+			printf("would delete %s (deleted at %s) on %s\n", key,
+			       dts, devname(r, ids[i], dn, sizeof(dn)));
+			continue;
+		}
+		int rc = data_ring_delete_copy(dr, r, key, part, ids[i],
+					       i < nprim ? i : -1, dts);
+		if (rc < 0 && rc != -EEXIST) {
+			fprintf(stderr, "repair: %s: delete on %s: %s\n", key,
+				devname(r, ids[i], dn, sizeof(dn)), strerror(-rc));
+			st->failed++;
+			left += i < nprim;
+		} else if (data) {
+			st->deletes++;
+		}
+	}
+	return left;
 }
 
 static void repair_one(struct data_ring *dr, const struct ring *r,
@@ -60,35 +121,48 @@ static void repair_one(struct data_ring *dr, const struct ring *r,
 	struct data_ring_copy c[64];
 	int nprim, n = data_ring_devices(r, part, ids, 64, &nprim,
 					 (int)r->nrows);
-	int good = 0, src = -1, nhand_probed = 0;
+	int good = 0, src = -1, now_good = 0, inhand = 0;
 	void *buf = NULL;
 	size_t len = 0;
 	char ts[64] = "", dn[300];
+	const char *del;
 
 	st->objects++;
 	data_ring_probe(dr, r, o->key, part, ids, nprim, o->etag, o->size,
 			verify, c);
-	for (int i = 0; i < nprim; i++)
-		if (c[i].state == DR_GOOD) {
-			good++;
-			if (src < 0)
-				src = i;
-		}
-	st->good += good;
-	if (good == nprim)
-		return;
-	if (src < 0 && n > nprim) {
-		/* no good primary: look for the copy on handoffs */
+	/* the handoffs a put would have used: copies left there come home
+	 * (HEAD: a copy taken from there is read with its MD5 checked) */
+	if (n > nprim)
 		data_ring_probe(dr, r, o->key, part, ids + nprim, n - nprim,
-				o->etag, o->size, 1, c + nprim);
-		nhand_probed = 1;
-		for (int i = nprim; i < n && src < 0; i++)
-			if (c[i].state == DR_GOOD)
-				src = i;
+				o->etag, o->size, 0, c + nprim);
+	if ((del = newer_delete(c, n))) {
+		/* listed, but deleted after the copies were made: a listing
+		 * replica missed the delete's update; the delete stands */
+		propagate_delete(dr, r, o->key, part, ids, nprim, n, c, del, dry,
+				 st);
+		if (!dry)
+			data_ring_unlist(dr, o->key, del);
+		return;
 	}
+	for (int i = 0; i < nprim; i++)
+		if (c[i].state == DR_GOOD)
+			good++;
+	for (int i = nprim; i < n; i++) {
+		if (has_data(&c[i]))
+			inhand++;
+		if (c[i].state == DR_GOOD && src < 0)
+			src = i; /* a copy on a handoff goes home first */
+	}
+	for (int i = 0; i < nprim && src < 0; i++)
+		if (c[i].state == DR_GOOD)
+			src = i;
+	st->good += good;
+	now_good = good;
+	if (good == nprim)
+		goto handoffs;
 	if (src < 0) {
 		int all404 = 1;
-		for (int i = 0; i < (nhand_probed ? n : nprim); i++)
+		for (int i = 0; i < n; i++)
 			if (c[i].state != DR_MISSING)
 				all404 = 0;
 		fprintf(stderr, "repair: %s: no good copy on any device%s\n",
@@ -100,8 +174,9 @@ static void repair_one(struct data_ring *dr, const struct ring *r,
 	if (dry) {
 		for (int i = 0; i < nprim; i++)
 			if (c[i].state != DR_GOOD)
-				printf("would restore %s on %s\n", o->key,
-				       devname(r, ids[i], dn, sizeof(dn)));
+				printf("would restore %s on %s%s\n", o->key,
+				       devname(r, ids[i], dn, sizeof(dn)),
+				       src >= nprim ? " from a handoff" : "");
 		return;
 	}
 	int fr = data_ring_fetch(dr, r, o->key, part, ids[src], o->etag, &buf,
@@ -114,13 +189,13 @@ static void repair_one(struct data_ring *dr, const struct ring *r,
 	}
 	int next_hand = nprim;
 	for (int i = 0; i < nprim; i++) {
-		char pts[64];
+		char pts[80];
 		int rc = 0;
 		uint32_t dst = ids[i];
 		if (c[i].state == DR_GOOD)
 			continue;
-		if (c[i].state == DR_BAD && !strcmp(c[i].ts, ts))
-			bump_ts(ts, pts, sizeof(pts));
+		if (c[i].state == DR_BAD && !data_ring_ts_cmp(c[i].ts, ts))
+			data_ring_ts_bump(ts, pts, sizeof(pts));
 		else
 			snprintf(pts, sizeof(pts), "%s", ts);
 		if (c[i].state == DR_DOWN) {
@@ -129,10 +204,6 @@ static void repair_one(struct data_ring *dr, const struct ring *r,
 			rc = -ENODEV;
 			while (next_hand < n) {
 				int h = next_hand++;
-				if (!nhand_probed)
-					data_ring_probe(dr, r, o->key, part,
-							&ids[h], 1, o->etag,
-							o->size, verify, &c[h]);
 				if (c[h].state == DR_GOOD) {
 					rc = 1; /* already there */
 					break;
@@ -168,11 +239,74 @@ static void repair_one(struct data_ring *dr, const struct ring *r,
 			st->failed++;
 		} else if (dst != ids[i]) {
 			st->on_handoff++;
+			inhand++;
 		} else {
 			st->restored++;
+			st->home += src >= nprim;
+			now_good++;
 		}
 	}
 	free(buf);
+handoffs:
+	/* Every primary holds the object: a copy on a handoff is an extra
+	 * now, and goes once the primaries' copies check out (HEAD: ETag and
+	 * size).  While a primary is missing, the handoff stands in for it. */
+	if (dry || now_good < nprim || !inhand)
+		return;
+	if (now_good > good) {
+		data_ring_probe(dr, r, o->key, part, ids, nprim, o->etag, o->size,
+				0, c);
+		for (int i = 0; i < nprim; i++)
+			if (c[i].state != DR_GOOD)
+				return;
+	}
+	for (int h = nprim; h < n; h++) {
+		if (!has_data(&c[h]))
+			continue;
+		int rc = data_ring_remove(dr, r, o->key, part, ids[h], c[h].ts);
+		if (rc < 0) {
+			fprintf(stderr, "repair: %s: the copy on handoff %s stays: "
+				"%s\n", o->key, devname(r, ids[h], dn, sizeof(dn)),
+				rc == -EEXIST ? "a newer copy is there"
+					      : strerror(-rc));
+			st->failed++;
+		} else {
+			st->hremoved++;
+		}
+	}
+}
+
+/* A delete that missed a primary (a hint row): put its tombstone where it
+ * is missing; the hint goes once every primary has it. */
+struct hintwalk {
+	struct data_ring *dr;
+	int dry;
+	struct rstats *st;
+};
+
+static int hint_one(void *arg, const char *key, uint64_t size,
+		    const char *del_ts)
+{
+	struct hintwalk *hw = arg;
+	struct ringref *rr = data_ring_hold(hw->dr);
+	const struct ring *r = data_ring_held(rr);
+	uint32_t ids[64], part = data_ring_part(hw->dr, r, key);
+	struct data_ring_copy c[64];
+	int nprim, n = data_ring_devices(r, part, ids, 64, &nprim,
+					 (int)r->nrows);
+
+	(void)size;
+	hw->st->hints++;
+	data_ring_probe(hw->dr, r, key, part, ids, n, NULL, 0, 0, c);
+	/* a copy newer than the delete (the key written again) stays */
+	int left = propagate_delete(hw->dr, r, key, part, ids, nprim, n, c,
+				    del_ts, hw->dry, hw->st);
+	if (!hw->dry && !left && data_ring_hint_done(hw->dr, key) < 0)
+		left = 1;
+	if (left)
+		hw->st->hints_left++;
+	data_ring_release(hw->dr, rr);
+	return 0;
 }
 
 static const char repair_usage[] =
@@ -254,21 +388,46 @@ int cmd_repair(int argc, char **argv)
 		data_ring_release(dr, rr);
 		if (data_ring_progress_due(&pr, i + 1 == l.n))
 			fprintf(stderr, "%srepair: %zu/%zu objects checked, %llu "
-				"replicas restored, %llu on handoffs, %llu failed%s",
+				"replicas restored (%llu from handoffs), %llu on "
+				"handoffs, %llu handoff copies removed, %llu "
+				"deleted copies removed, %llu failed%s",
 				data_ring_progress_lead(&pr), i + 1, l.n,
 				(unsigned long long)st.restored,
+				(unsigned long long)st.home,
 				(unsigned long long)st.on_handoff,
+				(unsigned long long)st.hremoved,
+				(unsigned long long)st.deletes,
 				(unsigned long long)(st.failed + st.lost),
 				data_ring_progress_tail(&pr));
 	}
 	if (pr.tty && l.n)
 		fputc('\n', stderr);
+	/* deletes that missed a primary */
+	struct hintwalk hw = {dr, dry, &st};
+	r = data_ring_list_hints(dr, hint_one, &hw);
+	if (r < 0 && r != -EOPNOTSUPP) {
+		fprintf(stderr, "cassafs repair: cannot list the delete hints of "
+			"%s: %s\n", url, strerror(-r));
+		st.failed++;
+	}
+	if (st.hints)
+		fprintf(stderr, "repair: %llu deletes that missed a device "
+			"looked at, %llu copies deleted, %llu still missed\n",
+			(unsigned long long)st.hints,
+			(unsigned long long)st.deletes,
+			(unsigned long long)st.hints_left);
 	printf("repair: %llu objects, %llu good replicas found, %llu restored, "
 	       "%llu placed on handoffs (%llu replicas on devices that did not "
-	       "answer), %llu failed, %llu objects with no good copy (%.1f s)\n",
+	       "answer), %llu brought home from handoffs, %llu handoff copies "
+	       "removed, %llu deleted copies removed (%llu deletes still "
+	       "pending), %llu failed, %llu objects with no good copy "
+	       "(%.1f s)\n",
 	       (unsigned long long)st.objects, (unsigned long long)st.good,
 	       (unsigned long long)st.restored,
 	       (unsigned long long)st.on_handoff, (unsigned long long)st.down,
+	       (unsigned long long)st.home, (unsigned long long)st.hremoved,
+	       (unsigned long long)st.deletes,
+	       (unsigned long long)st.hints_left,
 	       (unsigned long long)st.failed, (unsigned long long)st.lost,
 	       data_ring_progress_elapsed(&pr));
 	data_ring_close(dr);

@@ -29,6 +29,20 @@ logkeys() { awk '{print $1}' "$1"; }
 hashdir() { echo "$1" | sc_nodes "$RING" | awk '{print $2}'; }
 datafiles() { find "$S"/obj*/ -path "*/$1/*" -name '*.data' 2>/dev/null; }
 copies() { sc_copies "$RING"; } # < KEYS: "KEY N", N copies on all devices
+# on_handoffs KEY: how many .data files of KEY are on devices that are not
+# its primaries (Swift's ring code names them)
+on_handoffs() {
+	local l h devs
+	l=$(echo "$1" | sc_nodes "$RING")
+	h=$(awk '{print $2}' <<<"$l")
+	devs=$(awk '{for (i = 3; i <= NF; i++) { split($i, a, "/"); print a[4] }}' <<<"$l" | paste -sd'|')
+	datafiles "$h" | grep -cvE "/($devs)/objects/"
+}
+# first_primary KEY: the number N of the object server (device dN) that is
+# its first primary
+first_primary() {
+	echo "$1" | sc_nodes "$RING" | awk '{split($3, a, "/"); print substr(a[4], 2)}'
+}
 # wait_lines FILE N: FILE has N lines (a workload acknowledged N objects);
 # bounded: 60 s
 wait_lines() {
@@ -102,6 +116,20 @@ check "server 3 restarts" swift_obj_start 3
 for i in $(seq 10); do
 	check "q/two-down-$i reads back" test "$("$IO" "$U" get "q/two-down-$i")" = x
 done
+# a put while primaries were down left copies on handoffs: a delete must
+# reach them, or a read that finds no copy on the primaries goes on to the
+# handoffs and finds it again
+k=$(for i in $(seq 10); do echo "q/two-down-$i"; done |
+	while read -r x; do [ "$(on_handoffs "$x")" -gt 0 ] && { echo "$x"; break; }; done)
+check "one of them has a copy on a handoff (${k:-none})" test -n "$k"
+H=$(hashdir "${k:-q/two-down-1}")
+check "del $k" "$IO" "$U" del "$k"
+expect_error "$k is gone after the delete (no copy left on a handoff)" "No such file" "$IO" "$U" get "$k"
+check "no copy of it left on any device" test "$(datafiles "$H" | wc -l)" = 0
+QKEYS=$(for i in $(seq 10); do [ "q/two-down-$i" != "$k" ] && echo "q/two-down-$i"; done)
+hand0=0
+for x in $QKEYS; do hand0=$((hand0 + $(on_handoffs "$x"))); done
+check "the others have copies on handoffs too ($hand0)" test "$hand0" -gt 0
 
 # ---- a corrupt replica: reads go around it, repair replaces it ----
 head -c 200000 /dev/urandom >"$T_TMP/f3"
@@ -121,18 +149,57 @@ check "after repair all three copies on disk are good" test "$good" = 3
 out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
 check "repair of everything exits 0 ($out)" test $rc = 0
 check "objects written while two servers were down are on all three primaries after repair" \
-	placed $(for i in $(seq 10); do echo "q/two-down-$i"; done)
+	placed $QKEYS
+check "repair brought handoff copies home and removed them ($out)" \
+	grep -qE ' [1-9][0-9]* brought home from handoffs, [1-9][0-9]* handoff copies removed' <<<"$out"
+hand=0
+for x in $QKEYS; do hand=$((hand + $(on_handoffs "$x"))); done
+check "no copy of them is left on a handoff ($hand)" test "$hand" = 0
+check "… and exactly three copies of each" test -z "$(printf '%s\n' $QKEYS | copies | awk '$2 != 3')"
+for x in $QKEYS; do "$IO" "$U" get "$x" >/dev/null || echo "$x" >>"$T_TMP/qbad"; done
+check "they all read back" test ! -s "$T_TMP/qbad"
 out=$("$CASSAFS" repair "$U" 2>/dev/null)
-check "a second repair restores nothing ($out)" grep -q ' 0 restored' <<<"$out"
-# an object put while primaries were down has copies on handoffs too (repair
-# does not remove them): a delete must reach them, or a read that finds no
-# copy on the primaries goes on to the handoffs and finds it again
-k=$(for i in $(seq 10); do echo "q/two-down-$i"; done | copies | awk '$2 > 3 {print $1; exit}')
-check "one of them has a copy beyond its primaries (${k:-none})" test -n "$k"
-H=$(hashdir "${k:-q/two-down-1}")
-check "del $k" "$IO" "$U" del "$k"
-expect_error "$k is gone after the delete (no copy left on a handoff)" "No such file" "$IO" "$U" get "$k"
-check "no copy of it left on any device" test "$(datafiles "$H" | wc -l)" = 0
+check "a second repair restores nothing ($out)" grep -q ' 0 restored, 0 placed on handoffs (0 replicas on devices that did not answer), 0 brought home from handoffs, 0 handoff copies removed' <<<"$out"
+
+# ---- a delete that a device missed is not undone when the device returns ----
+# newest wins: the delete's tombstone is newer than the copy the down
+# device kept; repair puts the tombstone there instead of copying the old
+# object back (the delete left a hint, as no listing names the object)
+head -c 50000 /dev/urandom >"$T_TMP/f4"
+check "put obj/del-down" "$IO" "$U" put obj/del-down "$T_TMP/f4"
+H=$(hashdir obj/del-down)
+n=$(first_primary obj/del-down)
+swift_obj_kill "$n"
+check "del obj/del-down with its first primary (server $n) down" "$IO" "$U" del obj/del-down
+check "server $n restarts" swift_obj_start "$n"
+check "server $n still has the copy the delete missed" test "$(datafiles "$H" | wc -l)" = 1
+out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair exits 0 ($out)" test $rc = 0
+check "repair removed the deleted copy ($out)" grep -q ' 1 deleted copies removed (0 deletes still pending)' <<<"$out"
+check "no copy of obj/del-down is left on any device" test "$(datafiles "$H" | wc -l)" = 0
+bad=0
+for i in $(seq 9); do "$IO" "$U" get obj/del-down >/dev/null 2>&1; [ $? = 0 ] && bad=$((bad + 1)); done
+check "9 reads of obj/del-down: none finds it" test $bad = 0
+out=$("$CASSAFS" repair "$U" 2>/dev/null)
+check "a second repair has no delete left to propagate ($out)" grep -q ' 0 deleted copies removed (0 deletes still pending)' <<<"$out"
+# the same while the container server is down too: the listing keeps the
+# object (its updates wait in async_pending), repair sees the delete's
+# tombstones newer than the copy and deletes instead of restoring
+check "put obj/del-listed" "$IO" "$U" put obj/del-listed "$T_TMP/f4"
+H=$(hashdir obj/del-listed)
+n=$(first_primary obj/del-listed)
+swift_cont_kill
+swift_obj_kill "$n"
+check "del obj/del-listed with server $n and the container server down" "$IO" "$U" del obj/del-listed
+check "the container server restarts" swift_cont_start
+check "server $n restarts" swift_obj_start "$n"
+check "the listing still names obj/del-listed" grep -q '^obj/del-listed ' <("$IO" "$U" list obj/)
+out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair exits 0 ($out; $(head -n 3 "$T_TMP/rep.err"))" test $rc = 0
+check "repair removed the deleted copy instead of restoring it ($out)" grep -qE ' 0 restored.* 1 deleted copies removed' <<<"$out"
+check "no copy of obj/del-listed is left on any device" test "$(datafiles "$H" | wc -l)" = 0
+check "the listing no longer names it" test -z "$("$IO" "$U" list obj/del-listed)"
+expect_error "obj/del-listed reads ENOENT" "No such file" "$IO" "$U" get obj/del-listed
 
 # ---- kill an object server under a write and read workload ----
 "$IO" "$U" workload 900 "$T_TMP/acked" "$T_TMP/stop1" >"$T_TMP/wl.out" 2>"$T_TMP/wl.err" &
@@ -190,8 +257,27 @@ check "zone 5 joins the ring" "$CASSAFS" ring "$BLD" add "r1z5-127.0.0.1:$((B + 
 moved=$(sed -nE 's/^Moved ([0-9]+) part-replicas.*/\1/p' "$T_TMP/rebal.out")
 check "the builder moved part-replicas ($(cat "$T_TMP/rebal.out"))" test "${moved:-0}" -gt 0
 sleep 2 # the workload has reloaded the ring (its file is checked once a second)
-"$CASSAFS" move --old "$T_TMP/old.ring.gz" "$U" >"$T_TMP/move.out" 2>"$T_TMP/move.err"; rc=$?
+# A writer still on the old ring (a process that has not reloaded it yet,
+# stretched out here) puts objects where the old ring says, after the move
+# listed the objects: the move lists again once such puts are over
+# (--settle, counted from the ring file's change) and moves them too.
+U_OLD="ring://$T_TMP/old.ring.gz?container_ring=$S/etc/container.ring.gz&timeout=5"
+"$IO" "$U_OLD" workload 900 "$T_TMP/acked3" "$T_TMP/stop3" >"$T_TMP/wl3.out" 2>"$T_TMP/wl3.err" &
+wl3=$!
+check "a writer on the old ring acknowledges objects" wait_lines "$T_TMP/acked3" 4
+"$CASSAFS" move --settle 12 --old "$T_TMP/old.ring.gz" "$U" >"$T_TMP/move.out" 2>"$T_TMP/move.err" &
+mv=$!
+t_mv=$(date +%s%N)
+n=$(wc -l <"$T_TMP/acked3")
+check "… and goes on while the move runs" wait_lines "$T_TMP/acked3" $((n + 8))
+left=$(( (t_mv + 2000000000 - $(date +%s%N)) / 1000000 ))
+[ $left -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
+touch "$T_TMP/stop3"
+wait $wl3; rc=$?
+check "the writer on the old ring: no failed read or write ($(cat "$T_TMP/wl3.out"); $(head -n 3 "$T_TMP/wl3.err"))" test $rc = 0
+wait $mv; rc=$?
 check "move exits 0 ($(tail -n 1 "$T_TMP/move.out"); $(grep -v "objects, " "$T_TMP/move.err" | head -n 3))" test $rc = 0
+check "move listed the objects again after the settle time" grep -qE '^move: listing [2-9]: ' "$T_TMP/move.err"
 check "move counts the part-replicas the builder reported ($moved)" grep -qx "move: the ring moved $moved part-replicas" "$T_TMP/move.out"
 check "move copied replicas" grep -qE 'replicas copied \([0-9]+ already in place\), [1-9][0-9]* old copies removed' "$T_TMP/move.out"
 n=$(wc -l <"$T_TMP/acked2")
@@ -206,6 +292,12 @@ check "after the move, every object acknowledged during it is on the new ring's 
 logkeys "$T_TMP/acked2" | copies >"$T_TMP/copies2"
 check "and nowhere else (old copies removed): $(awk '$2 != 3' "$T_TMP/copies2" | head -n 3)" \
 	test -z "$(awk '$2 != 3' "$T_TMP/copies2")" -a -s "$T_TMP/copies2"
+check "every object the old-ring writer acknowledged reads back" "$IO" "$U" verify "$T_TMP/acked3"
+check "… and is on the new ring's three primaries, also those put after the move's first listing" \
+	placed $(logkeys "$T_TMP/acked3")
+logkeys "$T_TMP/acked3" | copies >"$T_TMP/copies3"
+check "… and nowhere else: $(awk '$2 != 3' "$T_TMP/copies3" | head -n 3)" \
+	test -z "$(awk '$2 != 3' "$T_TMP/copies3")" -a -s "$T_TMP/copies3"
 out=$("$CASSAFS" status --json "$U")
 check "status shows five devices, d5 holding objects" python3 -c '
 import json,sys; s=json.loads(sys.argv[1]); d=s["devices"]

@@ -7,6 +7,7 @@
 #   swift_cluster_start DIR BASEPORT [NOBJ]   object servers BASEPORT..,
 #        container server BASEPORT+20; rings in DIR/etc; sets SC_URL
 #   swift_obj_kill N / swift_obj_start N      stop / start object server N
+#   swift_cont_kill / swift_cont_start        stop / start the container server
 #   swift_obj_add N                           a new object server N (device
 #        dN, port BASEPORT+N-1) not yet in the ring
 #   swift_cluster_stop                        every server started here
@@ -70,6 +71,20 @@ swift_obj_kill() {
 	return 0
 }
 
+swift_cont_kill() {
+	[ -n "${SC_CONT_PID:-}" ] || return 1
+	kill -9 "$SC_CONT_PID" 2>/dev/null
+	wait "$SC_CONT_PID" 2>/dev/null
+	SC_CONT_PID=
+}
+
+swift_cont_start() {
+	swift-container-server "$SC_DIR/cont.conf" >>"$SC_DIR/cont.log" 2>&1 &
+	SC_CONT_PID=$!
+	SC_PIDS+=($!)
+	sc_wait $((SC_BASE + 20)) c1
+}
+
 swift_cluster_start() {
 	SC_DIR=$1 SC_BASE=$2 SC_NOBJ=${3:-4}
 	local n c cport=$(($2 + 20))
@@ -97,6 +112,7 @@ swift_cluster_start() {
 	[ -s "$SC_DIR/etc/container.ring.gz" ] || return 1
 	sc_conf container "$cport" "$SC_DIR/cont" "$SC_DIR/cont.conf"
 	swift-container-server "$SC_DIR/cont.conf" >>"$SC_DIR/cont.log" 2>&1 &
+	SC_CONT_PID=$!
 	SC_PIDS+=($!)
 	for n in $(seq "$SC_NOBJ"); do
 		# started together, waited for together: Python starts slowly
