@@ -113,6 +113,8 @@ static int propagate_delete(struct data_ring *dr, const struct ring *r,
 	return left;
 }
 
+static int keep_handoffs; /* --keep-handoffs */
+
 static void repair_one(struct data_ring *dr, const struct ring *r,
 		       const struct data_ring_obj *o, int verify, int dry,
 		       struct rstats *st)
@@ -251,7 +253,7 @@ handoffs:
 	/* Every primary holds the object: a copy on a handoff is an extra
 	 * now, and goes once the primaries' copies check out (HEAD: ETag and
 	 * size).  While a primary is missing, the handoff stands in for it. */
-	if (dry || now_good < nprim || !inhand)
+	if (dry || keep_handoffs || now_good < nprim || !inhand)
 		return;
 	if (now_good > good) {
 		data_ring_probe(dr, r, o->key, part, ids, nprim, o->etag, o->size,
@@ -310,7 +312,7 @@ static int hint_one(void *arg, const char *key, uint64_t size,
 }
 
 static const char repair_usage[] =
-	"usage: cassafs repair [--quick] [--dry-run] [--prefix P] URL\n"
+	"usage: cassafs repair [--quick] [--dry-run] [--keep-handoffs] [--prefix P] URL\n"
 	"\n"
 	"Give every object of a ring data tier (URL ring:///PATH/object.ring.gz)\n"
 	"R good replicas where the ring says: a copy missing (device lost or\n"
@@ -319,6 +321,8 @@ static const char repair_usage[] =
 	"\n"
 	"  --quick     HEAD each copy (ETag and size) instead of reading it\n"
 	"  --dry-run   say what would be restored, change nothing\n"
+	"  --keep-handoffs  leave copies on handoffs once the primaries hold\n"
+	"              the object (for Swift's object-replicator to clean up)\n"
 	"  --prefix P  only objects whose key starts with P\n"
 	"Progress goes to stderr.  Exit status: 0 every object has R good\n"
 	"copies (some perhaps on handoffs), 1 some could not be restored,\n"
@@ -329,6 +333,7 @@ int cmd_repair(int argc, char **argv)
 	static const struct option opts[] = {
 		{"quick", no_argument, NULL, 'q'},
 		{"dry-run", no_argument, NULL, 'n'},
+		{"keep-handoffs", no_argument, NULL, 'k'},
 		{"prefix", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{0}};
@@ -347,6 +352,8 @@ int cmd_repair(int argc, char **argv)
 			dry = 1;
 		else if (ch == 'p')
 			prefix = optarg;
+		else if (ch == 'k')
+			keep_handoffs = 1;
 		else if (ch == 'h') {
 			fputs(repair_usage, stdout);
 			return 0;

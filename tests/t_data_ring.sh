@@ -171,6 +171,8 @@ H=$(hashdir obj/del-down)
 n=$(first_primary obj/del-down)
 swift_obj_kill "$n"
 check "del obj/del-down with its first primary (server $n) down" "$IO" "$U" del obj/del-down
+check "the listing no longer names it (the missed primary's listing update went straight to the container servers)" \
+	test -z "$("$IO" "$U" list obj/del-down)"
 check "server $n restarts" swift_obj_start "$n"
 check "server $n still has the copy the delete missed" test "$(datafiles "$H" | wc -l)" = 1
 out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
@@ -217,9 +219,13 @@ check "every acknowledged object reads back (server still down)" "$IO" "$U" veri
 check "status shows the killed server's device down" grep -qE '127.0.0.1:'$((B + 1))' +d2 .* down$' "$T_TMP/st.txt"
 check "server 2 restarts" swift_obj_start 2
 check "every acknowledged object reads back (server back, copies on handoffs)" "$IO" "$U" verify "$T_TMP/acked"
-out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
-check "repair after the outage exits 0 ($out)" test $rc = 0
+out=$("$CASSAFS" repair --keep-handoffs "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair --keep-handoffs after the outage exits 0 ($out)" test $rc = 0
 check "repair restored the replicas the dead server missed" grep -qvE ' 0 restored' <<<"$out"
+check "… from the handoffs' copies, which it leaves there" grep -qE ' [1-9][0-9]* brought home from handoffs, 0 handoff copies removed' <<<"$out"
+out=$("$CASSAFS" repair "$U" 2>"$T_TMP/rep.err"); rc=$?
+check "repair then exits 0 ($out)" test $rc = 0
+check "… restores nothing and removes the handoff copies" grep -qE ' 0 restored, .* [1-9][0-9]* handoff copies removed' <<<"$out"
 
 # ---- wipe a device ----
 rm -rf "$S"/obj3/d3/*

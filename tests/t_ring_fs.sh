@@ -166,12 +166,13 @@ moved=$(sed -nE 's/^Moved ([0-9]+) part-replicas.*/\1/p' "$D/rebal.out")
 check "the builder moved part-replicas ($(cat "$D/rebal.out"))" test "${moved:-0}" -gt 0
 # the daemons reload the ring when its file changes (checked once a
 # second); a file acknowledged after that went through the new ring, so
-# no put with the old one is still in flight (move lists the objects once:
-# one put with the old ring after that would stay where the old ring says)
+# no put with the old one is still in flight: move's second listing (after
+# --settle seconds from the ring's change; by default the longest a put can
+# take, 21 s with this URL) need not wait long
 check "mount A loaded the new ring" reloaded "$D/logA" 5
 check "mount B loaded the new ring" reloaded "$D/logB" 5
 check "move: the workload goes on with the new ring" wait_more move 1
-"$CASSAFS" move --old "$D/old.ring.gz" "$U" >"$D/move.out" 2>"$D/move.err"; rc=$?
+"$CASSAFS" move --settle 3 --old "$D/old.ring.gz" "$U" >"$D/move.out" 2>"$D/move.err"; rc=$?
 check "move exits 0 ($(tail -n 1 "$D/move.out"); $(grep -v "objects, " "$D/move.err" | head -n 3))" test $rc = 0
 check "move counts the part-replicas the builder reported ($moved)" grep -qx "move: the ring moved $moved part-replicas" "$D/move.out"
 check "move copied replicas and removed old copies" grep -qE 'replicas copied \([0-9]+ already in place\), [1-9][0-9]* old copies removed' "$D/move.out"
