@@ -66,14 +66,16 @@ done
 export CASSAFS_DATA_USER=bench:tester CASSAFS_DATA_KEY=testing
 RING_URL=$SC_URL
 RING_NV_URL="$SC_URL&verify=0"
+RING_H0_URL="$SC_URL&hashers=0"
 SWIFT_URL="swift://127.0.0.1:$pproxy/bench"
 "$IO" "$RING_URL" prepare && "$IO" "$SWIFT_URL" prepare || { echo "prepare failed" >&2; exit 1; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 declare -A W R
 for run in $(seq "$RUNS"); do
-	for eng in ring ringnv swift; do
+	for eng in ring ringh0 ringnv swift; do
 		url=$RING_URL; [ $eng = swift ] && url=$SWIFT_URL; [ $eng = ringnv ] && url=$RING_NV_URL
+		[ $eng = ringh0 ] && url=$RING_H0_URL
 		out=$("$IO" "$url" bench "$NOBJ" "$SIZE" "$BATCH" "$eng$run") || echo "$eng run $run: $out" >&2
 		W[$eng]+="$(awk '{print $2}' <<<"$out") "
 		R[$eng]+="$(awk '{print $4}' <<<"$out") "
@@ -88,12 +90,14 @@ done
 m() { tr ' ' '\n' <<<"$1" | grep . | median; }
 rw=$(m "${W[ring]}") rr=$(m "${R[ring]}") sw=$(m "${W[swift]}") sr=$(m "${R[swift]}")
 fw=$(m "${W[fail]}") fr=$(m "${R[fail]}") nw=$(m "${W[ringnv]}") nr=$(m "${R[ringnv]}")
+hw=$(m "${W[ringh0]}") hr=$(m "${R[ringh0]}")
 echo "| engine | write MiB/s | read MiB/s |"
 echo "|---|---:|---:|"
-echo "| ring:// (straight to the object servers; MD5 of every read checked) | $rw | $rr |"
+echo "| ring:// (straight to the object servers; MD5 of every read checked, by hasher threads) | $rw | $rr |"
+echo "| ring://…&hashers=0 (MD5 checked on the transfer thread, as before) | $hw | $hr |"
 echo "| ring://…&verify=0 (reads not checked, as the proxy does not) | $nw | $nr |"
 echo "| swift:// (through swift-proxy-server) | $sw | $sr |"
 echo "| ring:// with one of four object servers killed | $fw | $fr |"
-awk -v a="$rw" -v b="$sw" -v c="$rr" -v d="$sr" -v e="$fr" -v f="$nr" 'BEGIN {
-	printf "\nring/swift: write %.2fx, read %.2fx (verify=0: %.2fx); read with a server killed / healthy: %.2fx\n", a/b, c/d, f/d, e/c }'
+awk -v a="$rw" -v b="$sw" -v c="$rr" -v d="$sr" -v e="$fr" -v f="$nr" -v g="$hr" 'BEGIN {
+	printf "\nring/swift: write %.2fx, read %.2fx (hashers=0: %.2fx, verify=0: %.2fx); read with a server killed / healthy: %.2fx\n", a/b, c/d, g/d, f/d, e/c }'
 echo "($NOBJ objects of $SIZE bytes, $BATCH per batch, median of $RUNS runs; $(nproc) cores)"

@@ -74,6 +74,8 @@ struct data_ring {
 	unsigned max_conns;
 	double reload_s;
 	int verify;		/* MD5 of whole-object reads checked */
+	int nhashers;		/* hasher threads (-1: one per core, up to 4;
+				   0: hash on the transfer thread) */
 
 	pthread_mutex_t lock;		/* the two rings and their checks */
 	struct ringref *obj, *cont;
@@ -963,11 +965,12 @@ static void *hasher_main(void *arg)
 	return NULL;
 }
 
-static struct hashers *hashers_new(void)
+static struct hashers *hashers_new(int want)
 {
 	struct hashers *hs = calloc(1, sizeof(*hs));
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int want = ncpu > MAX_HASHERS ? MAX_HASHERS : ncpu > 1 ? (int)ncpu : 1;
+	if (want < 0)
+		want = ncpu > MAX_HASHERS ? MAX_HASHERS : ncpu > 1 ? (int)ncpu : 1;
 
 	if (!hs)
 		return NULL;
@@ -1019,8 +1022,8 @@ static void hasher_finish(struct rjob *j)
 static struct hashers *get_hashers(struct data_ring *dr)
 {
 	pthread_mutex_lock(&dr->lock);
-	if (!dr->hashers)
-		dr->hashers = hashers_new(); /* NULL: hash inline */
+	if (!dr->hashers && dr->nhashers)
+		dr->hashers = hashers_new(dr->nhashers); /* NULL: inline */
 	struct hashers *hs = dr->hashers;
 	pthread_mutex_unlock(&dr->lock);
 	return hs;
@@ -1691,7 +1694,8 @@ static void ring_close(void *priv)
 
 static const char url_help[] =
 	"ring:///PATH/object.ring.gz[?account=A&container=C&container_ring="
-	"PATH|none&swift_conf=PATH&timeout=S&conn_timeout=S&reload=S&verify=0|1]";
+	"PATH|none&swift_conf=PATH&timeout=S&conn_timeout=S&reload=S&verify=0|1&"
+	"hashers=N]";
 
 static int ring_open(const char *url, const struct data_opts *o, void **priv,
 		     char *err, size_t err_len)
@@ -1708,6 +1712,7 @@ static int ring_open(const char *url, const struct data_opts *o, void **priv,
 	dr->conn_timeout_ms = 1000;
 	dr->reload_s = 1.0;
 	dr->verify = 1;
+	dr->nhashers = -1;
 	dr->max_conns = o && o->max_conns ? o->max_conns : 64;
 	if (strncmp(url, "ring://", 7) || url[7] != '/') {
 		snprintf(err, err_len, "%s: expected %s (an absolute path)", url,
@@ -1756,6 +1761,15 @@ static int ring_open(const char *url, const struct data_opts *o, void **priv,
 				goto fail;
 			}
 			dr->verify = *v == '1';
+		} else if (!strcmp(kv, "hashers")) {
+			char *e;
+			long h = strtol(v, &e, 10);
+			if (e == v || *e || h < 0 || h > MAX_HASHERS) {
+				snprintf(err, err_len, "%s: hashers=%s: expected "
+					 "0 to %d", url, v, MAX_HASHERS);
+				goto fail;
+			}
+			dr->nhashers = (int)h;
 		} else if (!strcmp(kv, "timeout") || !strcmp(kv, "conn_timeout") ||
 			   !strcmp(kv, "reload")) {
 			if (parse_secs(v, &ms) < 0) {

@@ -95,6 +95,9 @@ check "list with a prefix" test "$("$IO" "$U" list obj/ | wc -l)" = 2
 expect_error "a missing object is ENOENT" "No such file" "$IO" "$U" get obj/none
 expect_error "a key too long" "Invalid argument" "$IO" "$U" put "$(printf 'k%.0s' $(seq 300))" "$T_TMP/f2"
 expect_error "bad URL option" "unknown option 'bogus'" "$IO" "ring://$RING?bogus=1" list
+expect_error "hashers out of range" "hashers=9: expected 0 to 4" "$IO" "ring://$RING?hashers=9" list
+"$IO" "$U&hashers=0" get obj/one >"$T_TMP/g6"
+check "a get hashing on the transfer thread (hashers=0) returns the bytes put" cmp -s "$T_TMP/f1" "$T_TMP/g6"
 expect_error "relative ring path" "absolute path" "$IO" "ring://x/object.ring.gz" list
 expect_error "missing ring file" "No such file" "$IO" "ring:///nonexistent/object.ring.gz" list
 check "del" "$IO" "$U" del obj/one
