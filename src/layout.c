@@ -936,6 +936,9 @@ static int snap_col(void *arg, const void *col, size_t col_len,
 	return r;
 }
 
+/* The records of chunks first..last: a get of the one column when the
+ * read falls in one chunk (a value the store's client cache can hold, so
+ * a STORE_CACHED read of it costs no round trip), else a scan. */
 static int snap_txn(struct store_txn *t, void *arg)
 {
 	struct snap_args *a = arg;
@@ -943,6 +946,14 @@ static int snap_txn(struct store_txn *t, void *arg)
 		a->sn->recs[i].n = 0;
 	uint8_t start[8];
 	store_be64(start, a->first);
+	if (a->first == a->last) {
+		const void *v;
+		size_t vl;
+		int r = store_get(t, STORE_LAYOUT, a->ino, start, 8, &v, &vl);
+		if (r == -ENOENT)
+			return 0;
+		return r < 0 ? r : snap_col(a, start, 8, v, vl);
+	}
 	int r = store_scan(t, STORE_LAYOUT, a->ino, start, 8, snap_col, a);
 	return r < 0 ? r : 0;
 }
@@ -1050,8 +1061,9 @@ static int fetch_seg(void *arg, uint32_t lo, uint32_t hi, const struct slice *s)
 	return 0;
 }
 
+/* cached: take the records from the store's client cache (STORE_CACHED) */
 static int read_once(struct layout *l, uint64_t ino, uint64_t off,
-		     uint8_t *buf, size_t len)
+		     uint8_t *buf, size_t len, int cached)
 {
 	uint64_t first = off / LAYOUT_CHUNK, last = (off + len - 1) / LAYOUT_CHUNK;
 	struct snap sn = {first, (size_t)(last - first + 1), NULL};
@@ -1060,7 +1072,8 @@ static int read_once(struct layout *l, uint64_t ino, uint64_t off,
 		return -ENOMEM;
 	struct snap_args a = {ino, first, last, &sn};
 	struct fetch f = {l, buf, off};
-	int r = meta_read(l->meta, snap_txn, &a);
+	int r = cached ? meta_read_cached(l->meta, snap_txn, &a)
+		       : meta_read(l->meta, snap_txn, &a);
 	for (size_t i = 0; r == 0 && i < sn.n; i++) {
 		uint64_t c0 = (first + i) * LAYOUT_CHUNK;
 		uint64_t lo = off > c0 ? off - c0 : 0;
@@ -1124,16 +1137,18 @@ static int read_once(struct layout *l, uint64_t ino, uint64_t off,
 	return r;
 }
 
-int layout_read(struct layout *l, uint64_t ino, uint64_t off, uint8_t *buf,
-		size_t len)
+static int read_range(struct layout *l, uint64_t ino, uint64_t off,
+		      uint8_t *buf, size_t len, int cached)
 {
 	if (!len)
 		return 0;
 	int r = -ENOENT;
 	/* an object may go between reading the record and the object (the
-	 * record changed and gc ran): read the record again */
+	 * record changed and gc ran), or the record came from the client
+	 * cache a moment before that change reached it: read the record
+	 * again, checked */
 	for (int i = 0; i < 4 && r == -ENOENT; i++)
-		r = read_once(l, ino, off, buf, len);
+		r = read_once(l, ino, off, buf, len, cached && i == 0);
 	if (r == -ENOENT) {
 		log_error("inode %" PRIu64 ": an object of bytes %" PRIu64
 			  "..%" PRIu64 " is missing from the data tier (run "
@@ -1141,6 +1156,18 @@ int layout_read(struct layout *l, uint64_t ino, uint64_t off, uint8_t *buf,
 		r = -EIO;
 	}
 	return r;
+}
+
+int layout_read(struct layout *l, uint64_t ino, uint64_t off, uint8_t *buf,
+		size_t len)
+{
+	return read_range(l, ino, off, buf, len, 0);
+}
+
+int layout_read_cached(struct layout *l, uint64_t ino, uint64_t off,
+		       uint8_t *buf, size_t len)
+{
+	return read_range(l, ino, off, buf, len, 1);
 }
 
 /* ---- truncate, fallocate, copy ---- */

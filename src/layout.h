@@ -97,6 +97,16 @@ void layout_batch_done(struct layout *l, struct layout_batch *b,
  * ranges past the records read as zeros); the caller clamps to the size. */
 int layout_read(struct layout *l, uint64_t ino, uint64_t off, uint8_t *buf,
 		size_t len);
+/*
+ * The same, the records taken from the store's client cache where the
+ * server keeps it honest (meta_read_cached): each record one the store
+ * held a moment ago, so a read after another mount's close sees that
+ * close (its invalidation arrives before its reply; store_redis_track.c).
+ * An object missing (the record was a moment old and gc ran) makes it
+ * read the records again, checked.  For the read path (vfs_read).
+ */
+int layout_read_cached(struct layout *l, uint64_t ino, uint64_t off,
+		       uint8_t *buf, size_t len);
 
 /* ---- changes made inside the caller's transaction ---- */
 

@@ -1999,7 +1999,10 @@ static int read_txn(struct store_txn *t, void *arg)
 
 /* With a data tier: the size and atime rule from meta, then the bytes
  * from the layout (outside the transaction), then buffered bytes over
- * them. */
+ * them.  The inode and the layout records come from the store's client
+ * cache where the server keeps it honest (0 round trips): close-to-open
+ * holds as for getattr, since another mount's close is known to the
+ * cache, or waiting to be, before its reply (store_redis_track.c). */
 static int read_attr_txn(struct store_txn *t, void *arg)
 {
 	struct read_args *a = arg;
@@ -2018,11 +2021,11 @@ static int read_attr_txn(struct store_txn *t, void *arg)
 
 static int read_layout(struct vfs *v, struct read_args *a)
 {
-	int r = meta_read(v->meta, read_attr_txn, a);
+	int r = meta_read_cached(v->meta, read_attr_txn, a);
 	if (r < 0 || !a->done)
 		return r;
-	if ((r = layout_read(v->layout, a->vn->ino, a->off, (uint8_t *)a->buf,
-			     a->done)) < 0)
+	if ((r = layout_read_cached(v->layout, a->vn->ino, a->off,
+				    (uint8_t *)a->buf, a->done)) < 0)
 		return r;
 	if (!a->dirty)
 		return 0;
