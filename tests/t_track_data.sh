@@ -118,33 +118,31 @@ check "cached reads: ~0 round trips ($((r1 - r0)) for $((n1 - n0)) reads)" \
 
 ############################################################ 2. close-to-open
 echo "== 2. A rewrites what B has read; B opens and reads A's bytes"
-bad=0
-for i in $(seq 20); do
-	off=$(( (RANDOM % 4000) * 4096 ))
-	bread "$B/f" $off 4096 >/dev/null          # B caches inode and record
-	want=$(awrite "$A/f" $off 4096)
-	got=$(bread "$B/f" $off 4096)
-	[ "$got" = "$want" ] || { bad=$((bad + 1)); echo "  round $i: B read old bytes at $off"; }
-done
-check "in place, one chunk: B reads A's bytes, 20 of 20 times" [ $bad -eq 0 ]
-bad=0
-for i in $(seq 10); do
-	off=$((CHUNK - 2048))
-	bread "$B/f" $off 4096 >/dev/null
-	want=$(awrite "$A/f" $off 4096)
-	got=$(bread "$B/f" $off 4096)
-	[ "$got" = "$want" ] || { bad=$((bad + 1)); echo "  round $i: B read old bytes across the chunk boundary"; }
-done
-check "across the chunk boundary: B reads A's bytes, 10 of 10 times" [ $bad -eq 0 ]
-bad=0
-for i in $(seq 10); do
-	size=$(stat -c %s "$B/f")
-	bread "$B/f" $((size - 4096)) 4096 >/dev/null
-	want=$(awrite "$A/f" $size 3000)
-	got=$(bread "$B/f" $size 4096)
-	[ "$got" = "$want" ] || { bad=$((bad + 1)); echo "  round $i: B read ${#got} hex digits past its old size $size"; }
-done
-check "appended past B's cached size: B reads A's bytes, 10 of 10 times" [ $bad -eq 0 ]
+# rounds DESC N WHERE: N times, B reads 4 KiB at the offset WHERE prints
+# (B caches the inode and the record), A writes 4 KiB there (3000 bytes at
+# the end of the file when WHERE prints "eof") and closes, B opens and
+# reads them: A's bytes every time
+rounds() {
+	local desc=$1 n=$2 bad=0 i off at len want got
+	for i in $(seq "$n"); do
+		off=$($3)
+		at=$off len=4096
+		if [ "$off" = eof ]; then
+			at=$(stat -c %s "$B/f") len=3000 off=$((at - 4096))
+		fi
+		bread "$B/f" "$off" 4096 >/dev/null
+		want=$(awrite "$A/f" "$at" $len)
+		got=$(bread "$B/f" "$at" 4096)
+		[ "$got" = "$want" ] || { bad=$((bad + 1)); echo "  round $i: B read ${#got} hex digits at $at, not A's"; }
+	done
+	check "$desc: B reads A's bytes, $n of $n times" [ $bad -eq 0 ]
+}
+in_chunk() { echo $(( (RANDOM % 4000) * 4096 )); }
+boundary() { echo $((CHUNK - 2048)); }
+at_eof() { echo eof; }
+rounds "in place, one chunk" 20 in_chunk
+rounds "across the chunk boundary" 10 boundary
+rounds "appended past B's cached size" 10 at_eof
 
 ############################################################ 3. large record
 echo "== 3. a record too large for the cache (many slices)"
