@@ -142,3 +142,32 @@ finish() {
 	echo "RESULT $T_PASS passed, $T_FAIL failed"
 	[ "$T_FAIL" -eq 0 ]
 }
+
+# dist_servers DIR RPORT ZPORT: a ZooKeeper credential of its own for this
+# run ($CASSAFS_ZK_CREDENTIALS_FILE, no other secrets from the caller's
+# environment), a private Redis (DIR/redis) and ZooKeeper (DIR/zk); on
+# failure the test ends.  The caller's EXIT trap stops both.
+dist_servers() {
+	local d=$1 rp=$2 zp=$3
+	umask 077
+	printf 'cassafs:zkpw-%s\n' "$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$d/zk.cred"
+	export CASSAFS_ZK_CREDENTIALS_FILE=$d/zk.cred
+	unset CASSAFS_ZK_AUTH CASSAFS_REDIS_PASSWORD
+	umask 022
+	redis_start "$rp" "$d/redis" || { fail "redis-server on $rp"; finish; exit 1; }
+	"$PWD/tests/scripts/zk_server.sh" start "$d/zk" "$zp" ||
+		{ fail "ZooKeeper on $zp"; finish; exit 1; }
+}
+
+# unmount_fsck COORD STORE MOUNTPOINT…: each daemon exits 0 at unmount,
+# then fsck of the filesystem is clean.
+unmount_fsck() {
+	local coord=$1 store=$2 mp out rc
+	shift 2
+	for mp in "$@"; do
+		check "daemon of $mp exits 0 at unmount" umount_fs "$mp"
+	done
+	out=$("$CASSAFS" fsck --coord "$coord" "$store" 2>&1); rc=$?
+	echo "$out" | tail -n 3
+	check "fsck clean after the run" [ $rc -eq 0 ]
+}

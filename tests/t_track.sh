@@ -45,13 +45,7 @@ t_cleanup() {
 }
 trap t_cleanup EXIT
 
-umask 077
-printf 'cassafs:zkpw-%s\n' "$(head -c 9 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$D/zk.cred"
-export CASSAFS_ZK_CREDENTIALS_FILE=$D/zk.cred
-unset CASSAFS_ZK_AUTH CASSAFS_REDIS_PASSWORD
-umask 022
-redis_start $RPORT "$D/redis" || { fail "redis-server on $RPORT"; finish; exit 1; }
-"$ZKS" start "$D/zk" $ZPORT || { fail "ZooKeeper on $ZPORT"; finish; exit 1; }
+dist_servers "$D" $RPORT $ZPORT
 
 STORE="redis://127.0.0.1:$RPORT/0?timeout=2&connect_timeout=1"
 COORD="zk://127.0.0.1:$ZPORT/trk?session_timeout=2000"
@@ -174,10 +168,5 @@ check "E sees A's chmod at once" [ "$(stat -c %a "$E/d/f")" = 611 ]
 check "daemon of E exits 0 at unmount" umount_fs "$E"
 
 ############################################################ unmount
-for m in A B C; do
-	check "daemon of $m exits 0 at unmount" umount_fs "${!m}"
-done
-out=$("$CASSAFS" fsck --coord "$COORD" "$STORE" 2>&1); rc=$?
-echo "$out" | tail -n 3
-check "fsck clean after the run" [ $rc -eq 0 ]
+unmount_fsck "$COORD" "$STORE" "$A" "$B" "$C"
 finish
