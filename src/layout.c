@@ -1779,13 +1779,20 @@ struct sweep {
 	size_t cap;
 };
 
+/* A tier key's object id: 1 if it is one of ours (<prefix><16 hex>). */
+static int key_obj_id(const struct layout *l, const char *key, uint64_t *id)
+{
+	const char *hex = key + strlen(l->prefix);
+	char *end;
+	*id = strtoull(hex, &end, 16);
+	return !*end && strlen(hex) == 16;
+}
+
 static int sweep_list(void *arg, const char *key, uint64_t size)
 {
 	struct sweep *s = arg;
-	size_t pl = strlen(s->l->prefix);
-	char *end;
-	uint64_t id = strtoull(key + pl, &end, 16);
-	if (*end || strlen(key + pl) != 16)
+	uint64_t id;
+	if (!key_obj_id(s->l, key, &id))
 		return 0; /* not one of ours */
 	if (s->ids.n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 1024;
@@ -1900,10 +1907,8 @@ struct destroy_list {
 static int destroy_collect(void *arg, const char *key, uint64_t size)
 {
 	struct destroy_list *d = arg;
-	size_t pl = strlen(d->l->prefix);
-	char *end;
-	uint64_t id = strtoull(key + pl, &end, 16);
-	if (!*end && strlen(key + pl) == 16)
+	uint64_t id;
+	if (key_obj_id(d->l, key, &id))
 		return u64vec_push(&d->ids, id);
 	char **o = realloc(d->other, (d->nother + 1) * sizeof(*o));
 	if (!o)
