@@ -336,6 +336,7 @@ wait "$probe_pid"; probe_pid=
 awk '$2!=0 {print "   " $0}' "$dir/loopm" | head -n 10
 cat "$dir/loopm.err"
 check "slot now served by $dst" [ "$(master_port "$dst" "$mslot")" = "$dst" ]
+echo "   migration: slowest operation $(awk 'BEGIN {m = 0} $3 > m {m = $3} END {print m}' "$dir/loopm") ms (retried while the slot answers TRYAGAIN/ASK)"
 check "work continued through the migration" [ "$(count_not_ok "$dir/loopm" 0 99999)" -le 3 ]
 check "migration: ops at the end succeed" [ "$(count_not_ok "$dir/loopm" 4500 99999)" -eq 0 ]
 check "the client followed the migrated slot" grep -q "slot $mslot .*$dst" "$dir/loopm.err"

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,9 +117,15 @@ int main(int argc, char **argv)
 			double a = now_ms();
 			long long val = 0;
 			int tries = 0;
-			do
-				r = incr(s, &val);
-			while (r == -EAGAIN && ++tries < 100);
+			/* retried as meta.c's run_txn does (backoff growing
+			 * to 5 ms, 1,000 attempts): a slot being migrated
+			 * answers TRYAGAIN/ASK (-EAGAIN) until the move ends */
+			while ((r = incr(s, &val)) == -EAGAIN && ++tries < 1000) {
+				if (tries > 2)
+					usleep(tries < 50 ? tries * 100 : 5000);
+				else
+					sched_yield();
+			}
 			double b = now_ms();
 			printf("%.0f %d %.0f %lld\n", a - start, r, b - a, r ? -1 : val);
 			usleep(50000);
