@@ -11,7 +11,8 @@
  * escaped as %XX.  A put writes DIR/HH/.tmp.NAME.PID.N, fsyncs it, renames
  * it over NAME and fsyncs the directory: a reader sees the whole object
  * or none, and once put returns the object survives a crash (the metadata
- * transaction that refers to it comes after).  Temporary files a crash
+ * transaction that refers to it comes after).  A batch does these steps
+ * for all of its objects together (see df_put_batch).  Temporary files a crash
  * left behind start with '.', are never listed, and are removed by
  * data_prepare (mkfs) and by `cassafs gc`'s listing of leaked objects.
  *
@@ -231,33 +232,107 @@ static int write_all(int fd, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static int df_put(void *priv, const char *key, const void *buf, size_t len)
-{
-	struct dfile *d = priv;
+/*
+ * df_put_batch: a batch of puts is done in steps over all of its objects, so that the
+ * disk works on them together instead of one object's sync after the
+ * other's (issue 9: 4 MiB objects put one by one gave about 200 MiB/s on
+ * ext4, in steps about 800): every temporary file is written and its
+ * writeback started (sync_file_range), then each is fdatasync'ed (by then
+ * mostly written: the first sync's journal commit carries the others'
+ * allocations), all are renamed, and each distinct fan-out directory is
+ * fsync'ed once.  An object's put succeeds only when its data was synced,
+ * its rename done and its directory synced after that rename, as for a
+ * single put; the batch returns after all of them, and the caller commits
+ * a reference only after a batch that succeeded in full (layout_upload),
+ * so a crash at any step leaves at worst temporary files or unreferenced
+ * objects, never a committed reference to a torn or missing one.
+ */
+#define PUT_GROUP 8
+
+struct pending {
+	int dfd, fd;
 	char name[NAME_MAX + 1], tmp[NAME_MAX + 64];
-	int r = encode(key, name, sizeof(name));
+};
+
+/* Write ios's object to a new temporary file, leave it open in p. */
+static int tmp_write(struct dfile *d, const struct data_io *io,
+		     struct pending *p)
+{
+	int r = encode(io->key, p->name, sizeof(p->name));
 	if (r < 0)
 		return r;
-	int dfd = open_sub(d, key_hash(key), 1);
-	if (dfd < 0)
-		return dfd;
-	snprintf(tmp, sizeof(tmp), ".tmp.%s.%d.%u", name, (int)getpid(),
-		 atomic_fetch_add(&d->seq, 1));
-	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if ((p->dfd = open_sub(d, key_hash(io->key), 1)) < 0)
+		return p->dfd;
+	snprintf(p->tmp, sizeof(p->tmp), ".tmp.%s.%d.%u", p->name,
+		 (int)getpid(), atomic_fetch_add(&d->seq, 1));
+	p->fd = openat(p->dfd, p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		       0600);
+	if (p->fd < 0)
 		return -errno;
-	r = write_all(fd, buf, len);
-	if (r == 0 && fdatasync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
-		r = -errno;
-	if (r == 0 && fsync(dfd) < 0)
-		r = -errno;
-	if (r < 0)
-		unlinkat(dfd, tmp, 0);
-	return r == -EDQUOT ? -ENOSPC : r;
+	r = write_all(p->fd, io->buf, io->len);
+	/* only a hint to start now: fdatasync below reports errors */
+	if (r == 0)
+		sync_file_range(p->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	return r;
+}
+
+static void put_group(struct dfile *d, struct data_io *ios, size_t n)
+{
+	struct pending p[PUT_GROUP];
+	int renamed[PUT_GROUP] = {0}, dres[PUT_GROUP];
+	for (size_t i = 0; i < n; i++) {
+		p[i].fd = -1;
+		ios[i].res = tmp_write(d, &ios[i], &p[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (p[i].fd < 0)
+			continue;
+		if (ios[i].res == 0 && fdatasync(p[i].fd) < 0)
+			ios[i].res = -errno;
+		if (close(p[i].fd) < 0 && ios[i].res == 0)
+			ios[i].res = -errno;
+		if (ios[i].res < 0)
+			unlinkat(p[i].dfd, p[i].tmp, 0);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ios[i].res < 0)
+			continue;
+		if (renameat(p[i].dfd, p[i].tmp, p[i].dfd, p[i].name) < 0) {
+			ios[i].res = -errno;
+			unlinkat(p[i].dfd, p[i].tmp, 0);
+		} else {
+			renamed[i] = 1;
+		}
+	}
+	/* one fsync per directory, after all of its renames */
+	for (size_t i = 0; i < n; i++) {
+		if (!renamed[i])
+			continue;
+		size_t j = 0;
+		while (j < i && !(renamed[j] && p[j].dfd == p[i].dfd))
+			j++;
+		dres[i] = j < i ? dres[j] : fsync(p[i].dfd) < 0 ? -errno : 0;
+		ios[i].res = dres[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		if (ios[i].res == -EDQUOT)
+			ios[i].res = -ENOSPC;
+}
+
+static int df_put_batch(void *priv, struct data_io *ios, size_t n)
+{
+	for (size_t i = 0; i < n; i += PUT_GROUP)
+		put_group(priv, ios + i, n - i < PUT_GROUP ? n - i : PUT_GROUP);
+	for (size_t i = 0; i < n; i++)
+		if (ios[i].res < 0)
+			return ios[i].res;
+	return 0;
+}
+
+static int df_put(void *priv, const char *key, const void *buf, size_t len)
+{
+	struct data_io io = {key, (void *)buf, len, 0, 0, 0};
+	return df_put_batch(priv, &io, 1);
 }
 
 static int df_get(void *priv, const char *key, uint64_t off, void *buf,
@@ -358,6 +433,7 @@ const struct data_ops data_file_ops = {
 	.close = df_close,
 	.prepare = df_prepare,
 	.put = df_put,
+	.put_batch = df_put_batch,
 	.get = df_get,
 	.del = df_del,
 	.list = df_list,

@@ -7,7 +7,8 @@
  * bound evicts down to it); one process per directory; through the data
  * layer a second read sends no get to the tier, a batch fetches an object
  * once, an object larger than the cache's limit is read uncached, and the
- * store tier refuses a cache.
+ * store tier refuses a cache; the file engine's batched put stores every
+ * object of a batch whole and reports a bad one on its own.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -355,6 +356,68 @@ static void through_data(void)
 	free(buf);
 }
 
+/* Count the files whose name starts with ".tmp." under the tier dir t. */
+static int tmp_files(const char *t)
+{
+	int n = 0;
+	for (unsigned h = 0; h < 256; h++) {
+		char p[700];
+		snprintf(p, sizeof(p), "%s/%02x", t, h);
+		DIR *dd = opendir(p);
+		if (!dd)
+			continue;
+		struct dirent *e;
+		while ((e = readdir(dd)))
+			n += !strncmp(e->d_name, ".tmp.", 5);
+		closedir(dd);
+	}
+	return n;
+}
+
+/* The file engine's batched put (steps over all of a batch's objects):
+ * more objects than one group, one bad key among them: the others are
+ * stored whole, the bad one's result is its own, no temporary is left. */
+static void file_put_batch(void)
+{
+	char err[512], url[600], t[600];
+	snprintf(t, sizeof(t), "%s/batch", dir);
+	snprintf(url, sizeof(url), "file://%s", t);
+	struct data_opts o = {0};
+	struct data *d = NULL;
+	CHECK_EQ(data_open(url, &o, &d, err, sizeof(err)), 0);
+	if (!d)
+		return;
+	CHECK_EQ(data_prepare(d, err, sizeof(err)), 0);
+	enum { N = 11, LEN = 100000 };
+	uint8_t *obj = malloc(N * LEN), *buf = malloc(LEN);
+	fill(obj, N * LEN);
+	char keys[N][32];
+	struct data_io io[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(keys[i], sizeof(keys[i]), i == 9 ? "fs/bad key %d" : "fs/%016d", i);
+		io[i] = (struct data_io){keys[i], obj + i * LEN, LEN - i, 0, 0, 0};
+	}
+	CHECK_EQ(data_put_batch(d, io, N), -EINVAL);
+	size_t got;
+	for (int i = 0; i < N; i++) {
+		CHECK_EQ(io[i].res, i == 9 ? -EINVAL : 0);
+		if (i == 9)
+			continue;
+		CHECK_EQ(data_get(d, keys[i], 0, buf, LEN, &got), 0);
+		CHECK(got == (size_t)(LEN - i) && !memcmp(buf, obj + i * LEN, got),
+		      "object %d read back", i);
+	}
+	/* a put over an object replaces it whole */
+	io[0].buf = obj + LEN;
+	CHECK_EQ(data_put_batch(d, io, 1), 0);
+	CHECK_EQ(data_get(d, keys[0], 0, buf, LEN, &got), 0);
+	CHECK(got == LEN && !memcmp(buf, obj + LEN, LEN), "replaced object");
+	CHECK_EQ(tmp_files(t), 0);
+	data_close(d);
+	free(obj);
+	free(buf);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/unit_data_cache.XXXXXX");
@@ -370,6 +433,7 @@ int main(void)
 	bound_and_reopen();
 	snprintf(dir, sizeof(dir), "%s", top);
 	through_data();
+	file_put_batch();
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", top);
 	if (system(cmd))
