@@ -43,11 +43,14 @@
 #define GC_PAGE 256
 #define GC_PERIOD_S 2
 /* Read-ahead: a sequential reader's piece of an object is fetched up to
- * RA_BYTES at once (to the end of its slice), kept in one of RA_SLOTS
- * buffers (objects never change, so a buffer is never stale): 8 MiB at
- * most per mount. */
+ * RA_BYTES at once (to the end of its slice), and the rest of the slice up
+ * to RA_WINDOW from there in RA_BYTES pieces in the same batch (the tier
+ * fetches them in parallel: one wait per window instead of one per MiB),
+ * each kept in one of RA_SLOTS buffers (objects never change, so a buffer
+ * is never stale): 32 MiB at most per mount. */
 #define RA_BYTES (1u << 20)
-#define RA_SLOTS 8
+#define RA_WINDOW (4u << 20)
+#define RA_SLOTS 32
 #define RA_STREAMS 64
 
 enum { K_DATA = 0, K_ZERO = 1, K_HOLE = 2 };
@@ -96,6 +99,7 @@ struct layout {
 	uint64_t ra_tick;
 	struct {
 		uint64_t ino, next;
+		uint64_t ahead; /* file bytes below this are fetched or asked */
 	} streams[RA_STREAMS];
 };
 
@@ -976,6 +980,7 @@ struct fetch {
 		uint64_t obj, end; /* the object; where its slice ends in it */
 		uint8_t *dst;      /* read-ahead: where the asked bytes go */
 		size_t want;
+		int ahead;         /* a piece past the asked bytes, only kept */
 	} *w;
 	size_t n, cap;
 };
@@ -987,10 +992,30 @@ static int ra_sequential(struct layout *l, uint64_t ino, uint64_t off,
 	size_t h = (size_t)(ino * 0x9E3779B97F4A7C15ull >> 58) % RA_STREAMS;
 	pthread_mutex_lock(&l->ra_lock);
 	int seq = l->streams[h].ino == ino && l->streams[h].next == off;
+	if (!seq)
+		l->streams[h].ahead = 0;
 	l->streams[h].ino = ino;
 	l->streams[h].next = off + len;
 	pthread_mutex_unlock(&l->ra_lock);
 	return seq;
+}
+
+/* A sequential reader of ino is about to fetch file bytes up to "to":
+ * where pieces past "from" are not asked for yet (by this reader or a
+ * parallel read of the same stream), so at most one fetch asks for each. */
+static uint64_t ra_claim(struct layout *l, uint64_t ino, uint64_t from,
+			 uint64_t to)
+{
+	size_t h = (size_t)(ino * 0x9E3779B97F4A7C15ull >> 58) % RA_STREAMS;
+	pthread_mutex_lock(&l->ra_lock);
+	uint64_t start = to;
+	if (l->streams[h].ino == ino) {
+		start = l->streams[h].ahead > from ? l->streams[h].ahead : from;
+		if (to > l->streams[h].ahead)
+			l->streams[h].ahead = to;
+	}
+	pthread_mutex_unlock(&l->ra_lock);
+	return start;
 }
 
 /* Copy [off, off+len) of object obj from a read-ahead buffer: 1 if it
@@ -1029,6 +1054,30 @@ static void ra_keep(struct layout *l, uint64_t obj, uint64_t off,
 	pthread_mutex_unlock(&l->ra_lock);
 }
 
+/* Room for extra more entries in f. */
+static int fetch_reserve(struct fetch *f, size_t extra)
+{
+	if (f->n + extra <= f->cap)
+		return 0;
+	size_t cap = f->cap ? f->cap * 2 : 16;
+	while (cap < f->n + extra)
+		cap *= 2;
+	struct data_io *io = realloc(f->io, cap * sizeof(*io));
+	if (!io)
+		return -ENOMEM;
+	f->io = io;
+	char (*k)[KEY_LEN] = realloc(f->keys, cap * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	f->keys = k;
+	struct ra_want *w = realloc(f->w, cap * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	f->w = w;
+	f->cap = cap;
+	return 0;
+}
+
 static int fetch_seg(void *arg, uint32_t lo, uint32_t hi, const struct slice *s)
 {
 	struct fetch *f = arg;
@@ -1037,27 +1086,63 @@ static int fetch_seg(void *arg, uint32_t lo, uint32_t hi, const struct slice *s)
 		memset(dst, 0, hi - lo);
 		return 0;
 	}
-	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 16;
-		struct data_io *io = realloc(f->io, cap * sizeof(*io));
-		if (!io)
-			return -ENOMEM;
-		f->io = io;
-		char (*k)[KEY_LEN] = realloc(f->keys, cap * sizeof(*k));
-		if (!k)
-			return -ENOMEM;
-		f->keys = k;
-		struct ra_want *w = realloc(f->w, cap * sizeof(*w));
-		if (!w)
-			return -ENOMEM;
-		f->w = w;
-		f->cap = cap;
-	}
+	int r = fetch_reserve(f, 1);
+	if (r < 0)
+		return r;
 	obj_key(f->l, s->obj, f->keys[f->n]);
 	f->io[f->n] = (struct data_io){NULL, dst, hi - lo,
 				       (uint64_t)s->off + (lo - s->pos), 0, 0};
-	f->w[f->n] = (struct ra_want){s->obj, (uint64_t)s->off + s->len, NULL, 0};
+	f->w[f->n] = (struct ra_want){s->obj, (uint64_t)s->off + s->len, NULL,
+				      0, 0};
 	f->n++;
+	return 0;
+}
+
+/* A sequential reader's piece io (file offset fo) of an object whose
+ * slice goes on past it: the next pieces of that slice, up to RA_WINDOW
+ * from fo, that no buffer holds and no other read asked for, go to ex. */
+static int fetch_ahead(struct fetch *ex, uint64_t ino, uint64_t fo,
+		       const struct data_io *io, const struct ra_want *w,
+		       const char *key)
+{
+	uint64_t p = io->off + io->len; /* object offset */
+	uint64_t end = w->end - io->off > RA_WINDOW ? io->off + RA_WINDOW : w->end;
+	if (p >= end)
+		return 0;
+	uint64_t from = ra_claim(ex->l, ino, fo + io->len, fo + (end - io->off));
+	p = io->off + (from - fo);
+	for (; p < end; p += RA_BYTES) {
+		size_t n = end - p < RA_BYTES ? (size_t)(end - p) : RA_BYTES;
+		uint8_t probe;
+		if (ra_lookup(ex->l, w->obj, p, 1, &probe))
+			continue; /* held already (from p on, most likely) */
+		int r = fetch_reserve(ex, 1);
+		if (r < 0)
+			return r;
+		uint8_t *b = malloc(n);
+		if (!b)
+			return -ENOMEM;
+		memcpy(ex->keys[ex->n], key, KEY_LEN);
+		ex->io[ex->n] = (struct data_io){NULL, b, n, p, 0, 0};
+		ex->w[ex->n] = (struct ra_want){w->obj, w->end, NULL, 0, 1};
+		ex->n++;
+	}
+	return 0;
+}
+
+/* Append ex's entries to f: all of them (f owns their buffers then), or
+ * none (-ENOMEM). */
+static int fetch_append(struct fetch *f, struct fetch *ex)
+{
+	int r = fetch_reserve(f, ex->n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ex->n; i++) {
+		f->io[f->n] = ex->io[i];
+		f->w[f->n] = ex->w[i];
+		memcpy(f->keys[f->n], ex->keys[i], KEY_LEN);
+		f->n++;
+	}
 	return 0;
 }
 
@@ -1087,6 +1172,7 @@ static int read_once(struct layout *l, uint64_t ino, uint64_t off,
 	 * reads */
 	int seq = r == 0 && ra_sequential(l, ino, off, len);
 	size_t k = 0;
+	struct fetch ex = {l}; /* pieces fetched ahead */
 	for (size_t i = 0; r == 0 && i < f.n; i++) {
 		struct data_io *io = &f.io[i];
 		if (ra_lookup(l, f.w[i].obj, io->off, io->len, io->buf))
@@ -1096,10 +1182,15 @@ static int read_once(struct layout *l, uint64_t ino, uint64_t off,
 					   ? (size_t)(f.w[i].end - io->off) : RA_BYTES;
 			uint8_t *b = malloc(n);
 			if (b) {
+				/* this piece's file offset: where it goes
+				 * in the caller's buffer */
+				uint64_t fo = off + (uint64_t)((uint8_t *)io->buf - buf);
 				f.w[i].dst = io->buf;
 				f.w[i].want = io->len;
 				io->buf = b;
 				io->len = n;
+				/* optional: out of memory, fewer pieces */
+				fetch_ahead(&ex, ino, fo, io, &f.w[i], f.keys[i]);
 			}
 		}
 		f.io[k] = *io;
@@ -1108,12 +1199,25 @@ static int read_once(struct layout *l, uint64_t ino, uint64_t off,
 		k++;
 	}
 	f.n = r == 0 ? k : f.n;
+	if (r < 0 || (ex.n && fetch_append(&f, &ex) < 0))
+		for (size_t i = 0; i < ex.n; i++)
+			free(ex.io[i].buf);
+	free(ex.io);
+	free(ex.keys);
+	free(ex.w);
 	for (size_t i = 0; i < f.n; i++)
 		f.io[i].key = f.keys[i];
 	if (r == 0 && f.n)
 		r = data_get_batch(l->data, f.io, f.n);
 	for (size_t i = 0; i < f.n; i++) {
 		struct data_io *io = &f.io[i];
+		if (f.w[i].ahead) {
+			if (r == 0 && io->got)
+				ra_keep(l, f.w[i].obj, io->off, io->buf, io->got);
+			else
+				free(io->buf);
+			continue;
+		}
 		size_t need = f.w[i].dst ? f.w[i].want : io->len;
 		if (r == 0 && io->got < need) {
 			log_error("inode %" PRIu64 ": object %s is shorter than "
