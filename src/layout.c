@@ -47,10 +47,10 @@
  * to RA_WINDOW from there in RA_BYTES pieces in the same batch (the tier
  * fetches them in parallel: one wait per window instead of one per MiB),
  * each kept in one of RA_SLOTS buffers (objects never change, so a buffer
- * is never stale): 32 MiB at most per mount. */
+ * is never stale): 8 MiB at most per mount. */
 #define RA_BYTES (1u << 20)
 #define RA_WINDOW (4u << 20)
-#define RA_SLOTS 32
+#define RA_SLOTS 8
 #define RA_STREAMS 64
 
 enum { K_DATA = 0, K_ZERO = 1, K_HOLE = 2 };
