@@ -302,9 +302,12 @@ for tier in "swift://$HP/fs-swift?timeout=$TMO" "s3://$HP/fs-s3?timeout=$TMO"; d
 	echo "  $e mount: proxy stopped: read → exit $rc after $t_ms ms ($(tail -n1 "$T_TMP/dd.err"))"
 	check "$e mount: proxy stopped → read fails with EIO" grep -q "Input/output error" "$T_TMP/dd.err"
 	check "$e mount: ... within the timeout + 1 s ($t_ms ms)" [ "$t_ms" -le $((TMO * 1000 + 1000)) ]
-	# the server stays down: the next read fails fast (one try, no retries)
+	# the server stays down: the next read fails fast (one try, no retries).
+	# It reads where the failed read started: the cmp after the remount
+	# left the file's last pieces in the mount's read-ahead buffers
+	# (objects never change, so those are answered without the tier).
 	t0=$(date +%s%N)
-	dd if="$MP/big" of=/dev/null bs=64k skip=240 count=1 2>/dev/null; rc=$?
+	dd if="$MP/big" of=/dev/null bs=64k skip=0 count=1 2>/dev/null; rc=$?
 	t_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 	echo "  $e mount: proxy still stopped: another read → exit $rc after $t_ms ms"
 	check "$e mount: still down → the next read fails within 1 s ($t_ms ms)" [ "$rc" -ne 0 -a "$t_ms" -le 1000 ]
