@@ -318,16 +318,26 @@ static void obj_key(const struct layout *l, uint64_t id, char *out)
 	snprintf(out, KEY_LEN, "%s%016" PRIx64, l->prefix, id);
 }
 
+/* The object id counter: the next id to hand out (1 when never set). */
+static int next_obj_get(struct store_txn *t, uint64_t *next)
+{
+	const void *v;
+	size_t len;
+	*next = 1;
+	int r = store_get(t, STORE_SUPER, 0, "next_obj", 8, &v, &len);
+	if (r == 0 && len == 8)
+		*next = store_get_be64(v);
+	else if (r < 0 && r != -ENOENT)
+		return r;
+	return 0;
+}
+
 static int take_ids_txn(struct store_txn *t, void *arg)
 {
 	uint64_t *first = arg;
-	const void *v;
-	size_t len;
-	uint64_t next = 1;
-	int r = store_get(t, STORE_SUPER, 0, "next_obj", 8, &v, &len);
-	if (r == 0 && len == 8)
-		next = store_get_be64(v);
-	else if (r < 0 && r != -ENOENT)
+	uint64_t next;
+	int r = next_obj_get(t, &next);
+	if (r < 0)
 		return r;
 	if (next == 0)
 		next = 1;
@@ -394,13 +404,9 @@ static int new_id(struct layout *l, uint64_t *id, struct pin *pin)
 int layout_floor_txn(struct store_txn *t, struct layout *l, uint64_t *floor)
 {
 	/* ids handed out later come from the counter as it is now or later */
-	const void *v;
-	size_t len;
-	uint64_t next = 1;
-	int r = store_get(t, STORE_SUPER, 0, "next_obj", 8, &v, &len);
-	if (r == 0 && len == 8)
-		next = store_get_be64(v);
-	else if (r < 0 && r != -ENOENT)
+	uint64_t next;
+	int r = next_obj_get(t, &next);
+	if (r < 0)
 		return r;
 	time_t now = time(NULL);
 	pthread_mutex_lock(&l->id_lock);
